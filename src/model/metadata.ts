@@ -1,0 +1,63 @@
+/**
+ * The model directory contract: `metadata.json` beside the model files says what the model expects and returns.
+ * One loader reads it for every engine, so a user's own model needs only this file next to its weights.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+export const METADATA_FILE = 'metadata.json';
+
+const preprocessingSchema = z.object({
+  /** Channel order the model was trained on. */
+  channelOrder: z.enum(['RGB', 'BGR']).default('RGB'),
+  /** value = (pixel * scale - mean[c]) / std[c], with pixel in 0..255 */
+  scale: z.number().positive().default(1 / 255),
+  mean: z.tuple([z.number(), z.number(), z.number()]).default([0, 0, 0]),
+  std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default([1, 1, 1]),
+});
+
+export const metadataSchema = z.object({
+  name: z.string().min(1),
+  labels: z.array(z.string()).min(1),
+  input: z.object({
+    height: z.number().int().positive(),
+    width: z.number().int().positive(),
+    channels: z.literal(3).default(3),
+    /** Memory layout of the input tensor the preprocessing writes. */
+    layout: z.enum(['NHWC', 'NCHW']).default('NHWC'),
+  }),
+  preprocessing: preprocessingSchema.default({ channelOrder: 'RGB', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] }),
+  /** Whether the model's output is already a probability distribution or needs a softmax. */
+  output: z.enum(['probabilities', 'logits']).default('probabilities'),
+  /** A TF.js model: model.json (layers or graph) with its weight shards. */
+  tfjs: z.object({ modelJson: z.string().default('model.json'), format: z.enum(['layers', 'graph']) }).optional(),
+  /** An ONNX model, written by our converter or brought by the user. Its input layout is `input.layout`. */
+  onnx: z.object({ file: z.string().default('model.onnx'), inputName: z.string().optional(), outputName: z.string().optional() }).optional(),
+});
+
+export type ModelMetadata = z.infer<typeof metadataSchema>;
+export type Preprocessing = ModelMetadata['preprocessing'];
+
+export async function readMetadata(modelDir: string): Promise<ModelMetadata> {
+  const file = join(modelDir, METADATA_FILE);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read model metadata ${file}: ${(err as Error).message}`);
+  }
+  const parsed = metadataSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new Error(`invalid model metadata ${file}: ${problems}`);
+  }
+  const meta = parsed.data;
+  if (!meta.tfjs && !meta.onnx) throw new Error(`invalid model metadata ${file}: needs a "tfjs" or an "onnx" entry`);
+  return meta;
+}
+
+/** Float32 elements one image occupies in a batch buffer. */
+export function imageElements(meta: Pick<ModelMetadata, 'input'>): number {
+  return meta.input.height * meta.input.width * meta.input.channels;
+}
