@@ -1,0 +1,28 @@
+/**
+ * Converts a TF.js layers model directory to ONNX and records it in the directory's metadata.json.
+ *
+ *   npm run convert -- <tfjs-model-dir> [out.onnx]
+ *
+ * Exits 1 with the reason (e.g. `cannot convert layer "foo" (class LSTM): unsupported layer type`) on failure.
+ */
+import { resolve } from 'node:path';
+import { convertTfjsModelDir } from '../src/model/onnx-convert/convert.ts';
+import { supportedLayerClasses } from '../src/model/onnx-convert/layers.ts';
+import { LayerConversionError } from '../src/model/onnx-convert/types.ts';
+
+const [modelDir, outFile] = process.argv.slice(2);
+if (!modelDir) {
+  console.error('usage: npm run convert -- <tfjs-model-dir> [out.onnx]');
+  process.exit(1);
+}
+try {
+  const started = performance.now();
+  const result = await convertTfjsModelDir(resolve(modelDir), outFile && resolve(outFile));
+  const ms = (performance.now() - started).toFixed(0);
+  console.log(`wrote ${result.outFile} (input "${result.inputName}", output "${result.outputName}") in ${ms} ms`);
+  console.log(result.metadataUpdated ? 'metadata.json: onnx entry updated' : 'no metadata.json beside the model: not updated');
+} catch (err) {
+  console.error(`conversion failed: ${(err as Error).message}`);
+  if (err instanceof LayerConversionError) console.error(`supported layer classes: ${supportedLayerClasses().join(', ')}`);
+  process.exit(1);
+}

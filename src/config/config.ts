@@ -1,0 +1,68 @@
+/**
+ * The service's settings (the original's settings.py): one schema with units in the names, read from the
+ * environment once, every problem reported together naming the variable, then frozen.
+ */
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+const SECOND = 1000;
+const MiB = 1024 * 1024;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const cores = availableParallelism();
+
+const schema = z.object({
+  /** Front end: address and port uWS listens on. */
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(0, 65535).default(8080),
+  /** Redis; unset in `npm start` means: start a private redis-server on loopback. */
+  REDIS_URL: z.string().regex(/^(rediss?|unix):\/\//, 'must start with redis://, rediss:// or unix://').optional(),
+  /** Every key lives under {KEY_PREFIX}: hash-tagged so one deployment's keys share a Redis Cluster slot. */
+  KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('cls'),
+  MODEL_DIR: z.string().min(1).default('models/default'),
+  /** onnx when the model has one and onnxruntime-node loads, else tfjs. */
+  ENGINE: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
+  TFJS_BACKEND: z.enum(['', 'tensorflow', 'wasm', 'cpu']).default(''),
+  INTRA_OP_THREADS: int(1, 64).default(1),
+  MAX_BATCH: int(1, 256).default(32),
+  MAX_BATCH_DELAY_MS: int(0, 10 * SECOND).default(5),
+  /** Batch buffers per model host: one fills while another runs. */
+  BATCH_BUFFERS: int(2, 8).default(2),
+  PREPROCESS_THREADS: int(1, 64).default(Math.max(1, cores)),
+  BODY_LIMIT_BYTES: int(1024, 512 * MiB).default(10 * MiB),
+  /** A body that has not fully arrived by then is cut off. */
+  BODY_TIMEOUT_MS: int(100, 10 * 60 * SECOND).default(10 * SECOND),
+  /** Decompression-bomb guard: images declaring more pixels than this are refused before decoding. */
+  MAX_INPUT_PIXELS: int(1, 1_000_000_000).default(40_000_000),
+  /** Deadline of a request from its arrival; 504 after it. */
+  REQUEST_TIMEOUT_MS: int(100, 10 * 60 * SECOND).default(10 * SECOND),
+  /** Admission control: requests queued or in flight across the deployment before 503 + Retry-After. */
+  MAX_QUEUE: int(1, 1_000_000).default(1024),
+  TOPK_DEFAULT: int(1, 1000).default(5),
+  /** A delivered-but-unacked request idle this long is re-claimed from its (presumed dead) model host. */
+  CLAIM_IDLE_MS: int(1000, 10 * 60 * SECOND).default(15 * SECOND),
+  HEARTBEAT_MS: int(100, 60 * SECOND).default(1 * SECOND),
+  /** Reply streams of vanished front ends expire after this. */
+  REPLY_TTL_S: int(1, 24 * 3600).default(60),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = Readonly<z.infer<typeof schema>>;
+
+/** Parses the given environment (process.env by default); throws one Error listing every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${String(i.path[0])}=${JSON.stringify(input[String(i.path[0])])}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze(parsed.data);
+}
+
+/** The variables and their defaults, for the README's table and `--help` output. */
+export const configKeys = Object.keys(schema.shape);

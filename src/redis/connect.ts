@@ -1,0 +1,43 @@
+/**
+ * Redis connections. Commands fail at once while Redis is unreachable (no offline queue), so a request never
+ * waits on a dead connection; the client reconnects on its own with a capped backoff.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../observability/logger.ts';
+
+export function connectRedis(url: string, name: string, log: Logger, extra: RedisOptions = {}): Redis {
+  const redis = new Redis(url, {
+    connectionName: name,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
+    lazyConnect: false,
+    ...extra,
+  });
+  let down = false;
+  redis.on('error', (err) => {
+    if (!down) log.warn({ err: err.message, connection: name }, 'redis connection error');
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) log.info({ connection: name }, 'redis connection restored');
+    down = false;
+  });
+  return redis;
+}
+
+/** Resolves when the connection is ready, or rejects after timeoutMs. */
+export function whenReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error(`redis not ready after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}

@@ -1,0 +1,38 @@
+/**
+ * One registry of the service's error codes: each with its HTTP status and the message a client sees.
+ * Responses never carry internal detail; the log has it, tied to the request id.
+ */
+export const errorCodes = {
+  MISSING_IMAGE: { status: 400, message: 'No image in the request: send multipart/form-data with an "image" field, or the image as the raw body with an image/* Content-Type.' },
+  INVALID_IMAGE: { status: 400, message: 'The image could not be decoded.' },
+  BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
+  TOO_MANY_IMAGES: { status: 400, message: 'Too many images in one request.' },
+  NOT_FOUND: { status: 404, message: 'No such endpoint.' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed on this endpoint.' },
+  BODY_TIMEOUT: { status: 408, message: 'The request body did not arrive in time.' },
+  BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit.' },
+  IMAGE_TOO_LARGE: { status: 413, message: 'The image has more pixels than the limit.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Not a supported image type (JPEG, PNG, WebP, GIF, TIFF, AVIF).' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests; slow down.' },
+  INTERNAL: { status: 500, message: 'Internal error.' },
+  BAD_GATEWAY: { status: 502, message: 'The service behind the proxy is unavailable.' },
+  NOT_READY: { status: 503, message: 'The service is not ready: no model host is live or Redis is unreachable.' },
+  OVERLOADED: { status: 503, message: 'The service is at capacity; retry later.' },
+  SHUTTING_DOWN: { status: 503, message: 'The server is shutting down; retry.' },
+  DEADLINE_EXCEEDED: { status: 504, message: 'The request was not answered within its deadline.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export interface ErrorBody {
+  success: false;
+  error: { code: ErrorCode; message: string };
+}
+
+export function errorBody(code: ErrorCode, message: string = errorCodes[code].message): ErrorBody {
+  return { success: false, error: { code, message } };
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(errorCodes, value);
+}
