@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# npm run setup: everything a fresh Debian 12 machine with Node 20 needs, idempotent.
+#   1. Debian packages redis-server and nginx when missing (apt-get; needs root or sudo);
+#   2. npm ci (onnxruntime-node's CUDA download skipped: its CPU binaries ship in the package);
+#   3. the default model exported from nsfwjs into models/default and converted to ONNX.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" != "20" ]; then
+  echo "setup: Node 20 is required (found $(node --version)); see README 'Node versions'." >&2
+  exit 1
+fi
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Debian starts a system nginx on port 80 after installing it; this project runs its own, unprivileged.
+
+if [ "${SETUP_SKIP_NPM:-}" != "1" ]; then
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+fi
+
+node --import tsx scripts/export-default-model.ts models/default
+node --import tsx scripts/convert-model.ts models/default
+echo "setup: done. Start the service with: npm start"

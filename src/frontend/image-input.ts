@@ -1,0 +1,50 @@
+/**
+ * Finds the image in a /predict body (multipart field `image`, or the raw body with an image/* type) and checks,
+ * from its first bytes only, that it is a raster format the model host can decode. The front end never decodes.
+ */
+import type { Uws } from './uws.ts';
+import type { ErrorCode } from '../wire/errors.ts';
+
+export type ImageInput = { ok: true; image: Uint8Array; format: string } | { ok: false; code: ErrorCode; message?: string };
+
+export const IMAGE_FIELD = 'image';
+
+/** Magic numbers of the formats sharp decodes here. SVG is deliberately absent: a document, not a photo. */
+export function sniffFormat(b: Uint8Array): string | undefined {
+  const at = (offset: number, ...bytes: number[]) => bytes.every((v, i) => b[offset + i] === v);
+  const ascii = (offset: number, text: string) => at(offset, ...Array.from(text, (c) => c.charCodeAt(0)));
+  if (at(0, 0xff, 0xd8, 0xff)) return 'jpeg';
+  if (at(0, 0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'png';
+  if (ascii(0, 'GIF87a') || ascii(0, 'GIF89a')) return 'gif';
+  if (ascii(0, 'RIFF') && ascii(8, 'WEBP')) return 'webp';
+  if (at(0, 0x49, 0x49, 0x2a, 0x00) || at(0, 0x4d, 0x4d, 0x00, 0x2a)) return 'tiff';
+  if (ascii(4, 'ftyp') && (ascii(8, 'avif') || ascii(8, 'avis') || ascii(8, 'heic') || ascii(8, 'heix') || ascii(8, 'mif1'))) return 'heif';
+  return undefined;
+}
+
+function checkImage(bytes: Uint8Array): ImageInput {
+  if (bytes.byteLength === 0) return { ok: false, code: 'MISSING_IMAGE', message: 'The image is empty (0 bytes).' };
+  const format = sniffFormat(bytes);
+  if (!format) return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE' };
+  return { ok: true, image: bytes, format };
+}
+
+export function extractImage(uws: Uws, body: Buffer, contentType: string): ImageInput {
+  const type = contentType.toLowerCase();
+  if (type.startsWith('multipart/form-data')) {
+    if (!/boundary=/.test(type)) return { ok: false, code: 'BAD_REQUEST', message: 'multipart/form-data without a boundary.' };
+    const parts = uws.getParts(body, contentType);
+    if (!parts) return { ok: false, code: 'BAD_REQUEST', message: 'The multipart body could not be parsed.' };
+    const images = parts.filter((p) => p.name === IMAGE_FIELD);
+    if (images.length === 0) return { ok: false, code: 'MISSING_IMAGE' };
+    if (images.length > 1) return { ok: false, code: 'TOO_MANY_IMAGES', message: `Send one "${IMAGE_FIELD}" field per request.` };
+    // getParts returns views into the body; the body buffer is ours, so no copy is needed.
+    return checkImage(new Uint8Array(images[0]!.data));
+  }
+  if (type.startsWith('image/')) {
+    if (type.startsWith('image/svg')) return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'SVG is not accepted: send a raster image.' };
+    return checkImage(body);
+  }
+  if (body.byteLength === 0) return { ok: false, code: 'MISSING_IMAGE' };
+  return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send multipart/form-data with an "image" field, or an image/* body.' };
+}

@@ -1,0 +1,73 @@
+/**
+ * Reads this front end's reply stream on a dedicated blocking connection and hands each result to the waiting
+ * request. It resumes from the last id it saw, so a reconnect loses no reply.
+ */
+import type { Redis } from 'ioredis';
+import { ENVELOPE_FIELD } from '../wire/keys.ts';
+import { unpackResult } from '../wire/envelope.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { PendingRequests } from './pending.ts';
+
+type RawEntry = [Buffer, Buffer[]];
+
+export class ReplyReader {
+  private stopped = false;
+  private lastId = '$';
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly blocking: Redis,
+    private readonly stream: string,
+    private readonly pending: PendingRequests,
+    private readonly log: Logger,
+  ) {}
+
+  /** Resolves once the first read is issued, so no reply written after start() is missed. */
+  async start(): Promise<void> {
+    // '$' would skip replies written between two reads; pin the position to the stream's current end once.
+    const last = (await this.blocking.xrevrange(this.stream, '+', '-', 'COUNT', 1))[0];
+    this.lastId = last ? last[0] : '0-0';
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.blocking.disconnect();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const reply = (await this.blocking.xreadBuffer('COUNT', 1000, 'BLOCK', 2000, 'STREAMS', this.stream, this.lastId)) as Array<[Buffer, RawEntry[]]> | null;
+        for (const [rawId, fields] of reply?.[0]?.[1] ?? []) {
+          this.lastId = rawId.toString();
+          const result = fields[0]?.toString() === ENVELOPE_FIELD ? unpackResult(fields[1]!) : undefined;
+          if (!result) {
+            this.log.error({ entry: this.lastId }, 'malformed reply entry');
+            continue;
+          }
+          this.pending.settle(result.id, { kind: 'result', result });
+        }
+      } catch (err) {
+        if (this.stopped) break;
+        this.log.warn({ err: (err as Error).message }, 'reply stream read failed; waiting for redis');
+        await waitForReady(this.blocking);
+      }
+    }
+  }
+}
+
+/** Waits for a connection to be ready again; the timeout only bounds a wait for a 'ready' that never comes. */
+export function waitForReady(redis: Redis, boundMs = 2000): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, boundMs);
+    redis.once('ready', done);
+  });
+}

@@ -1,0 +1,249 @@
+/**
+ * The dynamic batcher trades a little latency for throughput. A batch lives in one shared buffer and goes
+ * through these states:
+ *
+ *   filling  takes requests into its slots; each slot is sent to the preprocessing pool as soon as it is taken.
+ *   closed   takes no more requests; waits until every slot is preprocessed and the inference thread is free.
+ *   running  the inference thread reads its buffer; results are then published and the buffer freed.
+ *
+ * A filling batch closes when it is full, or when the inference thread is idle, every slot taken so far is
+ * preprocessed, and its oldest request has waited MAX_BATCH_DELAY_MS. So a lone request runs at once, and under
+ * load a batch fills while the previous one runs. One batch runs at a time (one inference thread). Requests past
+ * their deadline are answered 504 instead of costing inference; an image that fails to decode fails alone.
+ */
+import type { RequestEnvelope, Result } from '../wire/envelope.ts';
+import type { BatchBuffers } from './batch-buffers.ts';
+import type { BatchScores } from './inference-client.ts';
+import type { PreprocessOutcome, PreprocessTask } from '../../workers/messages.ts';
+import { errorCodes } from '../wire/errors.ts';
+import { topK } from './top-k.ts';
+
+export interface Job {
+  /** Stream entry id, acknowledged once the result is published. */
+  entryId: string;
+  env: RequestEnvelope;
+}
+
+export interface Completed {
+  job: Job;
+  result: Result;
+}
+
+export interface BatchStats {
+  size: number;
+  inferenceMs: number;
+  /** ms from the batch's first request to the start of its inference. */
+  formingMs: number;
+}
+
+export interface BatcherDeps {
+  buffers: BatchBuffers;
+  labels: readonly string[];
+  maxBatchDelayMs: number;
+  preprocess(task: PreprocessTask): Promise<PreprocessOutcome>;
+  infer(buffer: number, n: number): Promise<BatchScores>;
+  /** Publishes results and acknowledges their entries; the batcher waits for it before freeing a buffer. */
+  complete(done: Completed[]): Promise<void>;
+  onBatch?(stats: BatchStats): void;
+  onPreprocess?(ms: number, ok: boolean): void;
+  onError(err: Error, context: string): void;
+}
+
+type SlotState = 'prepping' | 'ready' | 'finished';
+
+interface Slot {
+  job: Job;
+  state: SlotState;
+  preprocessMs: number;
+}
+
+interface Batch {
+  buffer: number;
+  slots: Slot[];
+  openedAt: number;
+  prepping: number;
+}
+
+export class Batcher {
+  private filling: Batch | undefined;
+  private readonly closed: Batch[] = [];
+  private running: Batch | undefined;
+  private delayTimer: NodeJS.Timeout | undefined;
+  private capacityWaiters: Array<() => void> = [];
+  private idleWaiters: Array<() => void> = [];
+  /** Results published one by one (decode failures, expired requests), awaited by drain(). */
+  private readonly soloPublishes = new Set<Promise<void>>();
+  private readonly maxBatch: number;
+
+  constructor(private readonly deps: BatcherDeps) {
+    this.maxBatch = deps.buffers.layout.maxBatch;
+  }
+
+  /** Requests that can be taken right now without waiting for a buffer. */
+  capacity(): number {
+    if (this.filling) return this.maxBatch - this.filling.slots.length;
+    return this.deps.buffers.freeCount > 0 ? this.maxBatch : 0;
+  }
+
+  /** Resolves as soon as capacity() > 0. */
+  whenCapacity(): Promise<void> {
+    if (this.capacity() > 0) return Promise.resolve();
+    return new Promise((resolve) => this.capacityWaiters.push(resolve));
+  }
+
+  /** Requests held: in slots of filling, closed or running batches. */
+  get inFlight(): number {
+    const count = (b: Batch | undefined) => (b ? b.slots.filter((s) => s.state !== 'finished').length : 0);
+    return count(this.filling) + this.closed.reduce((n, b) => n + count(b), 0) + count(this.running);
+  }
+
+  /** Takes up to capacity() jobs; the caller reads no more than that from Redis. */
+  add(jobs: Job[]): void {
+    const now = Date.now();
+    for (const job of jobs) {
+      if (job.env.deadline <= now) {
+        this.finishAlone(job, this.failure(job, 'DEADLINE_EXCEEDED'));
+        continue;
+      }
+      const batch = this.filling ?? this.open(now);
+      if (!batch) throw new Error('Batcher.add called without capacity');
+      const slot: Slot = { job, state: 'prepping', preprocessMs: 0 };
+      const index = batch.slots.push(slot) - 1;
+      batch.prepping++;
+      this.deps.preprocess({ image: job.env.image, buffer: batch.buffer, slot: index })
+        .then((outcome) => this.onPrepared(batch, slot, outcome))
+        .catch((err: Error) => this.onPrepared(batch, slot, { ok: false, code: 'INTERNAL', message: errorCodes.INTERNAL.message, detail: err.message }));
+      if (batch.slots.length === this.maxBatch) this.close(batch);
+    }
+    this.pump();
+  }
+
+  /** Closes the filling batch and resolves when every batch has run and published. */
+  async drain(): Promise<void> {
+    if (this.filling) this.close(this.filling);
+    this.pump();
+    if (this.running || this.closed.length > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await Promise.all(this.soloPublishes);
+  }
+
+  private open(now: number): Batch | undefined {
+    const buffer = this.deps.buffers.acquire();
+    if (buffer === undefined) return undefined;
+    this.filling = { buffer, slots: [], openedAt: now, prepping: 0 };
+    return this.filling;
+  }
+
+  private close(batch: Batch): void {
+    if (this.filling !== batch) return;
+    this.filling = undefined;
+    clearTimeout(this.delayTimer);
+    this.delayTimer = undefined;
+    this.closed.push(batch);
+    this.notifyCapacity();
+  }
+
+  private onPrepared(batch: Batch, slot: Slot, outcome: PreprocessOutcome): void {
+    batch.prepping--;
+    slot.preprocessMs = outcome.ok ? outcome.ms : 0;
+    this.deps.onPreprocess?.(slot.preprocessMs, outcome.ok);
+    if (outcome.ok) {
+      slot.state = 'ready';
+    } else {
+      // Its slot stays a hole in the buffer; the batch still runs for the others.
+      slot.state = 'finished';
+      if (outcome.code === 'INTERNAL') this.deps.onError(new Error(outcome.detail), `preprocess ${slot.job.env.id}`);
+      this.finishAlone(slot.job, { id: slot.job.env.id, ok: false, code: outcome.code, message: outcome.message }, outcome.detail);
+    }
+    this.pump();
+  }
+
+  /** Moves batches forward: closes the filling one when it should, starts the next closed one when it can. */
+  private pump(): void {
+    const f = this.filling;
+    if (f && !this.running && f.prepping === 0 && f.slots.length > 0) {
+      const waited = Date.now() - f.openedAt;
+      if (waited >= this.deps.maxBatchDelayMs) {
+        this.close(f);
+      } else if (!this.delayTimer) {
+        this.delayTimer = setTimeout(() => {
+          this.delayTimer = undefined;
+          this.pump();
+        }, this.deps.maxBatchDelayMs - waited);
+      }
+    }
+    const next = this.closed[0];
+    if (!this.running && next && next.prepping === 0) {
+      this.closed.shift();
+      void this.run(next);
+    } else if (!this.running && this.closed.length === 0 && !this.filling) {
+      this.notifyIdle();
+    }
+  }
+
+  private async run(batch: Batch): Promise<void> {
+    this.running = batch;
+    const startedAt = Date.now();
+    const done: Completed[] = [];
+    // Expired requests are answered instead of inferred; if nothing live is left the model is not run at all.
+    for (const slot of batch.slots) {
+      if (slot.state === 'ready' && slot.job.env.deadline <= startedAt) {
+        slot.state = 'finished';
+        done.push({ job: slot.job, result: this.failure(slot.job, 'DEADLINE_EXCEEDED') });
+      }
+    }
+    const live = batch.slots.filter((s) => s.state === 'ready');
+    try {
+      if (live.length > 0) {
+        const n = batch.slots.length;
+        const { scores, ms } = await this.deps.infer(batch.buffer, n);
+        this.deps.onBatch?.({ size: n, inferenceMs: ms, formingMs: startedAt - batch.openedAt });
+        batch.slots.forEach((slot, row) => {
+          if (slot.state !== 'ready') return;
+          slot.state = 'finished';
+          const predictions = topK(scores, row, this.deps.labels, slot.job.env.topk);
+          done.push({ job: slot.job, result: { id: slot.job.env.id, ok: true, predictions, timings: { preprocessMs: slot.preprocessMs, inferenceMs: ms, batchSize: n } } });
+        });
+      }
+    } catch (err) {
+      this.deps.onError(err as Error, `inference of a batch of ${batch.slots.length}`);
+      for (const slot of live) {
+        slot.state = 'finished';
+        done.push({ job: slot.job, result: this.failure(slot.job, 'INTERNAL') });
+      }
+    }
+    try {
+      if (done.length > 0) await this.deps.complete(done);
+    } catch (err) {
+      // Unacknowledged entries stay pending in the group and are re-claimed later; nothing is lost.
+      this.deps.onError(err as Error, `publishing ${done.length} results`);
+    }
+    this.running = undefined;
+    this.deps.buffers.release(batch.buffer);
+    this.notifyCapacity();
+    this.pump();
+  }
+
+  private finishAlone(job: Job, result: Result, detail?: string): void {
+    const publish = this.deps.complete([{ job, result }])
+      .catch((err: Error) => this.deps.onError(err, `publishing result of ${job.env.id}${detail ? ` (${detail})` : ''}`))
+      .finally(() => this.soloPublishes.delete(publish));
+    this.soloPublishes.add(publish);
+  }
+
+  private failure(job: Job, code: 'DEADLINE_EXCEEDED' | 'INTERNAL'): Result {
+    return { id: job.env.id, ok: false, code, message: errorCodes[code].message };
+  }
+
+  private notifyCapacity(): void {
+    if (this.capacity() === 0) return;
+    const waiters = this.capacityWaiters;
+    this.capacityWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Announces a live model host: its id in the hosts sorted set with an expiry score, and its description in a
+ * hash with a TTL. Front ends admit requests only while some host's heartbeat is fresh.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from '../wire/keys.ts';
+import type { Logger } from '../observability/logger.ts';
+
+export interface HostDescription {
+  model: string;
+  engine: string;
+  backend: string;
+  format: string;
+  maxBatch: number;
+  startedAt: number;
+}
+
+export class Heartbeat {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly hostId: string,
+    private readonly description: HostDescription,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.beat();
+    this.timer = setInterval(() => this.beat().catch((err: Error) => this.log.warn({ err: err.message }, 'heartbeat failed')), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Withdraws the host at once, so front ends stop counting on it before it exits. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.redis.multi().zrem(this.keys.hosts, this.hostId).del(this.keys.hostInfo(this.hostId)).exec();
+  }
+
+  private async beat(): Promise<void> {
+    const now = Date.now();
+    const ttl = this.intervalMs * 3;
+    const info = this.keys.hostInfo(this.hostId);
+    await this.redis.multi()
+      .zadd(this.keys.hosts, now + ttl, this.hostId)
+      .zremrangebyscore(this.keys.hosts, '-inf', now)
+      .hset(info, { ...this.description, heartbeatAt: now })
+      .pexpire(info, ttl)
+      .exec();
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Failure answers that need no model: 503 when no model host is live, 504 at the deadline when a host is
+ * registered but never answers, and 503 + Retry-After when the queue is full.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../../src/config/config.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
+import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
+import { keysFor } from '../../src/wire/keys.ts';
+import { EXAMPLES, postImage } from '../helpers/service.ts';
+
+describe('front end without a working model host', () => {
+  let redis: EmbeddedRedis;
+  let frontend: Frontend;
+  let client: Redis;
+  let url: string;
+  const config = loadConfig({ PORT: '0', KEY_PREFIX: 'nohost', REQUEST_TIMEOUT_MS: '400', MAX_QUEUE: '1', LOG_LEVEL: 'silent' });
+  const keys = keysFor(config.KEY_PREFIX);
+  let image: Buffer;
+
+  before(async () => {
+    redis = await startEmbeddedRedis();
+    frontend = await startFrontend(config, redis.url, createLogger('test', 'silent'));
+    client = new Redis(redis.url);
+    url = `http://127.0.0.1:${frontend.port}`;
+    image = await readFile(new URL('chelsea.png', EXAMPLES));
+  });
+  after(async () => {
+    client?.disconnect();
+    await frontend?.close();
+    await redis?.stop();
+  });
+
+  it('answers 503 NOT_READY at once when no model host is live, and /readyz is 503', async () => {
+    const res = await postImage(url, image);
+    assert.equal(res.status, 503);
+    assert.equal((await res.json()).error.code, 'NOT_READY');
+    assert.equal((await fetch(`${url}/readyz`)).status, 503);
+  });
+
+  it('answers 504 at the deadline when the host never answers, then 503 OVERLOADED past MAX_QUEUE', async () => {
+    // A heartbeat with no host behind it: requests are admitted and never answered.
+    await client.zadd(keys.hosts, Date.now() + 60_000, 'ghost');
+    const started = Date.now();
+    const first = postImage(url, image);
+    await new Promise((r) => setTimeout(r, 100));
+    const second = await postImage(url, image);
+    assert.equal(second.status, 503);
+    assert.equal(second.headers.get('retry-after'), '1');
+    assert.equal((await second.json()).error.code, 'OVERLOADED');
+    const res = await first;
+    assert.equal(res.status, 504);
+    assert.equal((await res.json()).error.code, 'DEADLINE_EXCEEDED');
+    const waited = Date.now() - started;
+    assert.ok(waited >= 350 && waited < 3000, `answered after ${waited} ms`);
+  });
+});

@@ -1,0 +1,50 @@
+/**
+ * Every message that crosses a thread boundary in the model host, as tagged unions. The main thread owns Redis
+ * and batch bookkeeping; preprocessing workers write pixels into batch-buffer slots; one inference thread runs
+ * the model over a filled buffer.
+ */
+import type { EngineChoice } from '../src/model/load-engine.ts';
+import type { EngineInfo } from '../src/model/engine.ts';
+import type { ModelMetadata } from '../src/model/metadata.ts';
+import type { ErrorCode } from '../src/wire/errors.ts';
+
+/** Fixed for the pool's lifetime: passed once as workerData to every preprocessing worker. */
+export interface PreprocessWorkerData {
+  /** The batch buffers (float32 over SharedArrayBuffer), indexed by PreprocessTask.buffer. */
+  buffers: SharedArrayBuffer[];
+  input: ModelMetadata['input'];
+  preprocessing: ModelMetadata['preprocessing'];
+  maxInputPixels: number;
+}
+
+export interface PreprocessTask {
+  image: Uint8Array;
+  buffer: number;
+  slot: number;
+}
+
+export type PreprocessOutcome =
+  | { ok: true; ms: number }
+  | { ok: false; code: ErrorCode; message: string; detail: string };
+
+export interface InferenceWorkerData {
+  modelDir: string;
+  engine: EngineChoice;
+  intraOpThreads: number;
+  tfjsBackend: string;
+  buffers: SharedArrayBuffer[];
+  maxBatch: number;
+}
+
+/** Main thread → inference thread. */
+export type ToInference =
+  | { type: 'run'; batchId: number; buffer: number; n: number }
+  | { type: 'stats' };
+
+/** Inference thread → main thread. */
+export type FromInference =
+  | { type: 'ready'; info: EngineInfo; fallbackReason?: string; loadMs: number; warmupMs: number }
+  | { type: 'result'; batchId: number; scores: Float32Array; ms: number }
+  | { type: 'failed'; batchId: number; message: string }
+  | { type: 'stats'; liveTensors: number }
+  | { type: 'fatal'; message: string };
