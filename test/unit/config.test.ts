@@ -1,0 +1,45 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig } from '../../src/config/config.ts';
+
+describe('loadConfig', () => {
+  it('has safe defaults and is frozen', () => {
+    const c = loadConfig({});
+    assert.equal(c.PORT, 8080);
+    assert.equal(c.HOST, '127.0.0.1');
+    assert.equal(c.MAX_BATCH, 32);
+    assert.equal(c.BODY_LIMIT_BYTES, 10 * 1024 * 1024);
+    assert.equal(c.REDIS_URL, undefined);
+    assert.ok(Object.isFrozen(c));
+  });
+
+  it('reads numbers from strings and treats empty values as unset', () => {
+    const c = loadConfig({ PORT: '9000', MAX_BATCH: '8', KEY_PREFIX: '' });
+    assert.equal(c.PORT, 9000);
+    assert.equal(c.MAX_BATCH, 8);
+    assert.equal(c.KEY_PREFIX, 'cls');
+  });
+
+  const bad: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'abc' }, /PORT="abc"/],
+    [{ PORT: '70000' }, /PORT="70000"/],
+    [{ MAX_BATCH: '0' }, /MAX_BATCH="0"/],
+    [{ MAX_BATCH_DELAY_MS: '-1' }, /MAX_BATCH_DELAY_MS/],
+    [{ REDIS_URL: 'http://localhost' }, /REDIS_URL.*redis:\/\//],
+    [{ KEY_PREFIX: 'a b' }, /KEY_PREFIX/],
+    [{ ENGINE: 'gpu' }, /ENGINE="gpu"/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ BATCH_BUFFERS: '1' }, /BATCH_BUFFERS/],
+    [{ BODY_LIMIT_BYTES: '10' }, /BODY_LIMIT_BYTES/],
+  ];
+  for (const [env, message] of bad) {
+    it(`refuses ${JSON.stringify(env)} naming the variable`, () => {
+      assert.throws(() => loadConfig(env), message);
+    });
+  }
+
+  it('reports every bad variable at once', () => {
+    assert.throws(() => loadConfig({ PORT: 'x', MAX_BATCH: '0', ENGINE: 'gpu' }), (err: Error) =>
+      /PORT/.test(err.message) && /MAX_BATCH/.test(err.message) && /ENGINE/.test(err.message));
+  });
+});

@@ -1,0 +1,53 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { packEnvelope, unpackEnvelope, packResult, unpackResult, WIRE_VERSION } from '../../src/wire/envelope.ts';
+import { errorCodes, errorBody, isErrorCode } from '../../src/wire/errors.ts';
+import { keysFor } from '../../src/wire/keys.ts';
+
+describe('wire format', () => {
+  it('round-trips an envelope with binary image bytes', () => {
+    const env = { v: WIRE_VERSION, id: 'abc', image: new Uint8Array([0, 255, 1, 2]), topk: 3, deadline: 123, replyTo: 'r' } as const;
+    const back = unpackEnvelope(packEnvelope(env));
+    assert.ok(back);
+    assert.deepEqual(Array.from(back.image), [0, 255, 1, 2]);
+    assert.equal(back.topk, 3);
+  });
+
+  it('rejects malformed envelopes instead of throwing', () => {
+    assert.equal(unpackEnvelope(Buffer.from('not msgpack at all')), undefined);
+    assert.equal(unpackEnvelope(packResult({ id: 'x', ok: true, predictions: [] })), undefined);
+    assert.equal(unpackEnvelope(Buffer.alloc(0)), undefined);
+  });
+
+  it('round-trips results', () => {
+    const r = unpackResult(packResult({ id: 'x', ok: false, code: 'INVALID_IMAGE', message: 'm' }));
+    assert.deepEqual(r, { id: 'x', ok: false, code: 'INVALID_IMAGE', message: 'm' });
+    assert.equal(unpackResult(Buffer.from([0xc1])), undefined);
+  });
+
+  it('hash-tags every key with the prefix so one deployment shares a cluster slot', () => {
+    const k = keysFor('cls');
+    for (const key of [k.requests, k.hosts, k.hostInfo('h'), k.replies('f')]) assert.ok(key.startsWith('{cls}:'), key);
+  });
+});
+
+describe('error registry', () => {
+  it('maps every code to a 4xx/5xx status and a message; codes are unique strings', () => {
+    const codes = Object.keys(errorCodes);
+    assert.equal(new Set(codes).size, codes.length);
+    for (const [code, { status, message }] of Object.entries(errorCodes)) {
+      assert.match(code, /^[A-Z_]+$/);
+      assert.ok(status >= 400 && status < 600, code);
+      assert.ok(message.length > 0, code);
+      assert.ok(isErrorCode(code));
+    }
+    assert.equal(isErrorCode('toString'), false);
+    assert.deepEqual(errorBody('NOT_FOUND'), { success: false, error: { code: 'NOT_FOUND', message: errorCodes.NOT_FOUND.message } });
+  });
+
+  it('documents every code in the README', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const code of Object.keys(errorCodes)) assert.ok(readme.includes(`\`${code}\``), `README lacks ${code}`);
+  });
+});
