@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig } from '../../src/config/config.ts';
+import { readFile } from 'node:fs/promises';
+import { configKeys, loadConfig } from '../../src/config/config.ts';
 
 describe('loadConfig', () => {
   it('has safe defaults and is frozen', () => {
@@ -41,5 +42,10 @@ describe('loadConfig', () => {
   it('reports every bad variable at once', () => {
     assert.throws(() => loadConfig({ PORT: 'x', MAX_BATCH: '0', ENGINE: 'gpu' }), (err: Error) =>
       /PORT/.test(err.message) && /MAX_BATCH/.test(err.message) && /ENGINE/.test(err.message));
+  });
+
+  it('documents every variable in the README configuration table', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const key of configKeys) assert.match(readme, new RegExp(`\\| \`${key}\` \\|`), `README lacks ${key}`);
   });
 });
