@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { ENVELOPE_FIELD } from '../wire/keys.ts';
 import { unpackResult } from '../wire/envelope.ts';
 import type { Logger } from '../observability/logger.ts';
+import { whenReady } from '../redis/connect.ts';
 import type { PendingRequests } from './pending.ts';
 
 type RawEntry = [Buffer, Buffer[]];
@@ -52,22 +53,9 @@ export class ReplyReader {
       } catch (err) {
         if (this.stopped) break;
         this.log.warn({ err: (err as Error).message }, 'reply stream read failed; waiting for redis');
-        await waitForReady(this.blocking);
+        // Bounded, so a connection that never comes back does not park the loop forever.
+        await whenReady(this.blocking, 2000).catch(() => {});
       }
     }
   }
-}
-
-/** Waits for a connection to be ready again; the timeout only bounds a wait for a 'ready' that never comes. */
-export function waitForReady(redis: Redis, boundMs = 2000): Promise<void> {
-  if (redis.status === 'ready') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      redis.off('ready', done);
-      resolve();
-    };
-    const timer = setTimeout(done, boundMs);
-    redis.once('ready', done);
-  });
 }

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { CONSUMER_GROUP, ENVELOPE_FIELD, type Keys } from '../wire/keys.ts';
 import { unpackEnvelope } from '../wire/envelope.ts';
 import type { Logger } from '../observability/logger.ts';
+import { whenReady } from '../redis/connect.ts';
 import type { Batcher, Job } from './batcher.ts';
 import type { ResultPublisher } from './publisher.ts';
 
@@ -111,17 +112,8 @@ export class RequestConsumer {
       return;
     }
     this.log.warn({ err: err.message }, 'request stream read failed; waiting for redis');
-    if (this.blocking.status === 'ready') return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.blocking.off('ready', done);
-        resolve();
-      };
-      // The timeout only bounds the wait if 'ready' never fires (e.g. stop() disconnected us).
-      const timer = setTimeout(done, 2000);
-      this.blocking.once('ready', done);
-    });
+    // Bounded, so stop() (which disconnects) or a Redis that never returns does not park the loop forever.
+    await whenReady(this.blocking, 2000).catch(() => {});
   }
 }
 

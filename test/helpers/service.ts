@@ -52,6 +52,6 @@ export const EXAMPLES = new URL('../../examples/', import.meta.url);
 /** Posts one file as multipart field `image`, the original API's contract. */
 export async function postImage(url: string, bytes: Uint8Array, opts: { filename?: string; type?: string; query?: string; field?: string } = {}): Promise<Response> {
   const form = new FormData();
-  form.append(opts.field ?? 'image', new Blob([bytes], { type: opts.type ?? 'application/octet-stream' }), opts.filename ?? 'upload');
+  form.append(opts.field ?? 'image', new Blob([bytes as Uint8Array<ArrayBuffer>], { type: opts.type ?? 'application/octet-stream' }), opts.filename ?? 'upload');
   return fetch(`${url}/predict${opts.query ?? ''}`, { method: 'POST', body: form });
 }
