@@ -39,6 +39,10 @@ const schema = z.object({
   /** Admission control: requests queued or in flight across the deployment before 503 + Retry-After. */
   MAX_QUEUE: int(1, 1_000_000).default(1024),
   TOPK_DEFAULT: int(1, 1000).default(5),
+  /** Images one POST /predict may carry (repeated multipart field "image"); 1 restores one image per request. */
+  MAX_IMAGES_PER_REQUEST: int(1, 256).default(16),
+  /** How often each process pushes its metrics snapshot to Redis for the deployment-wide GET /metrics. */
+  METRICS_PUSH_MS: int(100, 60 * SECOND).default(1 * SECOND),
   /** A delivered-but-unacked request idle this long is re-claimed from its (presumed dead) model host. */
   CLAIM_IDLE_MS: int(1000, 10 * 60 * SECOND).default(15 * SECOND),
   HEARTBEAT_MS: int(100, 60 * SECOND).default(1 * SECOND),

@@ -14,11 +14,21 @@ import { PendingRequests } from './pending.ts';
 import { ReplyReader } from './reply-reader.ts';
 import { registerRoutes } from './server.ts';
 import { uws } from './uws.ts';
+import { FrontendMetrics } from '../observability/metrics.ts';
+import { MetricsPublisher, scrapeDeployment } from '../observability/metrics-publisher.ts';
+import { createObserver } from './access.ts';
+import { closeConnectionsAfterResponse } from './respond.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** How long a closing front end keeps serving requests on already-open connections (see close()). */
+const DRAIN_LINGER_MS = 500;
 
 export interface Frontend {
   readonly id: string;
   readonly port: number;
   pendingCount(): number;
+  /** Results discarded because nobody waited for them any more (duplicate, late, or client gone). */
+  discardedResults(): number;
   /** Stops accepting, waits for in-flight requests (bounded by their deadline), disconnects. Idempotent. */
   close(): Promise<void>;
 }
@@ -33,6 +43,10 @@ export async function startFrontend(config: Config, redisUrl: string, log: Logge
   const replyStream = keys.replies(id);
   const replies = new ReplyReader(blocking, replyStream, pending, log);
   let draining = false;
+  const metrics = new FrontendMetrics(() => pending.size);
+  for (const conn of [redis, blocking]) conn.on('error', () => metrics.redisErrors.inc());
+  const metricsId = `frontend-${id}`;
+  const metricsPublisher = new MetricsPublisher(redis, keys, metricsId, metrics.registry, config.METRICS_PUSH_MS, log, () => metrics.redisErrors.inc());
 
   try {
     await Promise.all([whenReady(redis), whenReady(blocking)]);
@@ -44,27 +58,41 @@ export async function startFrontend(config: Config, redisUrl: string, log: Logge
   }
 
   const app = uws.App();
-  registerRoutes(app, { uws, config, redis, keys, replyStream, pending, log, isDraining: () => draining });
+  registerRoutes(app, {
+    uws, config, redis, keys, replyStream, pending, log, isDraining: () => draining,
+    metrics,
+    onAnswered: (status, _code, ms) => metrics.observe('/predict', status, ms),
+    observe: createObserver(log, metrics),
+    scrapeMetrics: () => scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }),
+    onRedisError: () => metrics.redisErrors.inc(),
+  });
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     app.listen(config.HOST, config.PORT, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`))));
   });
   const port = uws.us_socket_local_port(listenSocket);
   log.info({ frontendId: id, host: config.HOST, port }, 'front end listening');
+  metricsPublisher.start();
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      draining = true;
       uws.us_listen_socket_close(listenSocket);
+      // Requests still arriving on kept-alive connections (a proxy's pooled ones) are served for a short while,
+      // each answer closing its connection; refusing them at once (503 SHUTTING_DOWN) would fail one request per
+      // pooled connection. Then draining: new requests are refused and /readyz reports not ready.
+      closeConnectionsAfterResponse();
+      await sleep(DRAIN_LINGER_MS);
+      draining = true;
       // In-flight requests end by result or deadline; REQUEST_TIMEOUT_MS bounds this wait.
       await pending.whenEmpty();
       await replies.stop();
+      await metricsPublisher.stop();
       await redis.quit().catch(() => redis.disconnect());
       log.info({ frontendId: id }, 'front end closed');
     })();
     return closing;
   };
 
-  return { id, port, pendingCount: () => pending.size, close };
+  return { id, port, pendingCount: () => pending.size, discardedResults: () => replies.discarded, close };
 }

@@ -48,3 +48,33 @@ export function extractImage(uws: Uws, body: Buffer, contentType: string): Image
   if (body.byteLength === 0) return { ok: false, code: 'MISSING_IMAGE' };
   return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send multipart/form-data with an "image" field, or an image/* body.' };
 }
+
+/** One image of a request, checked on its own: a bad one fails alone when several are sent. */
+export type ImageItem = { ok: true; image: Uint8Array; format: string } | { ok: false; code: ErrorCode; message?: string };
+
+export type ImagesInput = { ok: true; images: ImageItem[] } | { ok: false; code: ErrorCode; message?: string };
+
+/**
+ * Like extractImage, but multipart bodies may repeat the `image` field up to `maxImages` times. Request-level
+ * problems (no image, too many, unparsable body, wrong content type) fail the request; each image is sniffed on
+ * its own. A single image that fails its check fails the request, exactly as extractImage does.
+ */
+export function extractImages(uws: Uws, body: Buffer, contentType: string, maxImages: number): ImagesInput {
+  const type = contentType.toLowerCase();
+  if (!type.startsWith('multipart/form-data')) {
+    const one = extractImage(uws, body, contentType);
+    return one.ok ? { ok: true, images: [one] } : one;
+  }
+  if (!/boundary=/.test(type)) return { ok: false, code: 'BAD_REQUEST', message: 'multipart/form-data without a boundary.' };
+  const parts = uws.getParts(body, contentType);
+  if (!parts) return { ok: false, code: 'BAD_REQUEST', message: 'The multipart body could not be parsed.' };
+  const images = parts.filter((p) => p.name === IMAGE_FIELD);
+  if (images.length === 0) return { ok: false, code: 'MISSING_IMAGE' };
+  if (images.length > maxImages) {
+    return { ok: false, code: 'TOO_MANY_IMAGES', message: `At most ${maxImages} "${IMAGE_FIELD}" field${maxImages === 1 ? '' : 's'} per request; this one has ${images.length}.` };
+  }
+  const items = images.map((p) => checkImage(new Uint8Array(p.data)));
+  const first = items[0]!;
+  if (items.length === 1 && !first.ok) return first;
+  return { ok: true, images: items };
+}

@@ -11,7 +11,9 @@ import { packEnvelope, WIRE_VERSION } from '../wire/envelope.ts';
 import type { Keys } from '../wire/keys.ts';
 import { errorCodes, type ErrorCode } from '../wire/errors.ts';
 import { admitRequest } from './admission.ts';
-import { extractImage } from './image-input.ts';
+import { extractImages } from './image-input.ts';
+import { enqueueMany } from './predict-many.ts';
+import type { FrontendMetrics } from '../observability/metrics.ts';
 import type { PendingRequests } from './pending.ts';
 import { BodyError, readBody } from './read-body.ts';
 import { sendError, sendJson, type RequestState } from './respond.ts';
@@ -27,6 +29,8 @@ export interface PredictContext {
   log: Logger;
   isDraining(): boolean;
   onAnswered?(status: number, code: ErrorCode | undefined, ms: number): void;
+  /** Per-image counters; absent in contexts built without metrics. */
+  metrics?: FrontendMetrics;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -38,11 +42,17 @@ export function handlePredict(ctx: PredictContext, res: HttpResponse, req: HttpR
   res.onAborted(() => {
     state.aborted = true;
     state.onAbort?.();
+    // The request's one access line when the client leaves before its answer (nginx's 499).
+    if (!state.answered) {
+      const ms = Date.now() - state.startedAt;
+      log.info({ status: 499, ms }, 'request aborted');
+      ctx.onAnswered?.(499, undefined, ms);
+    }
   });
   const contentType = req.getHeader('content-type');
   const lengthHeader = req.getHeader('content-length');
   const topkParam = req.getQuery('topk');
-  const log = ctx.log.child({ reqId: state.id });
+  const log = ctx.log.child({ reqId: state.id, method: 'POST', route: '/predict' });
 
   const fail = (code: ErrorCode, message?: string, detail?: string) => {
     const headers: Record<string, string> = code === 'OVERLOADED' || code === 'NOT_READY' || code === 'SHUTTING_DOWN' ? { 'Retry-After': '1' } : {};
@@ -73,9 +83,12 @@ export function handlePredict(ctx: PredictContext, res: HttpResponse, req: HttpR
   readBody(res, state, declared, ctx.config.BODY_LIMIT_BYTES, ctx.config.BODY_TIMEOUT_MS)
     .then((body) => {
       if (state.aborted) return;
-      const input = extractImage(ctx.uws, body, contentType);
+      const input = extractImages(ctx.uws, body, contentType, ctx.config.MAX_IMAGES_PER_REQUEST);
       if (!input.ok) return fail(input.code, input.message);
-      return enqueue(ctx, res, state, input.image, topk, log, fail);
+      const [one] = input.images;
+      // One image keeps the original response shape; several get one result each, in order.
+      if (input.images.length === 1 && one?.ok) return enqueue(ctx, res, state, one.image, topk, log, fail);
+      return enqueueMany(ctx, res, state, input.images, topk, log, fail);
     })
     .catch((err: Error) => {
       if (err instanceof BodyError) {
@@ -97,6 +110,7 @@ async function enqueue(
   const envelope = packEnvelope({ v: WIRE_VERSION, id, image, topk, deadline, replyTo: ctx.replyStream });
   ctx.pending.add(id, deadline, (outcome) => {
     if (outcome.kind === 'gone') return;
+    ctx.metrics?.images.labels(outcome.kind === 'deadline' ? 'DEADLINE_EXCEEDED' : outcome.result.ok ? 'ok' : outcome.result.code).inc();
     if (outcome.kind === 'deadline') return fail('DEADLINE_EXCEEDED');
     const r = outcome.result;
     if (!r.ok) return fail(r.code, r.message);
@@ -107,12 +121,14 @@ async function enqueue(
     }
   });
   state.onAbort = () => ctx.pending.settle(id, { kind: 'gone' });
+  ctx.metrics?.imagesPerRequest.observe(1);
 
   let admission;
   try {
     admission = await admitRequest(ctx.redis, ctx.keys, ctx.config.MAX_QUEUE, envelope);
   } catch (err) {
     ctx.pending.settle(id, { kind: 'gone' });
+    ctx.metrics?.redisErrors.inc();
     return fail('NOT_READY', 'Redis is unreachable.', (err as Error).message);
   }
   if (admission === 'queued') return;

@@ -2,8 +2,25 @@
  * Writing responses with uWS: each response is corked (one syscall), written at most once, and never after the
  * client has gone. RequestState is the typed per-request flag set that makes that checkable.
  */
+import { hostname } from 'node:os';
 import type { HttpResponse } from 'uWebSockets.js';
 import { errorBody, errorCodes, type ErrorCode } from '../wire/errors.ts';
+
+/**
+ * X-Served-By: which front-end process answered (host-pid, the start of its frontend id and its logs' pid), so
+ * that spreading over several front ends on one port is observable. nginx logs it and hides it from clients.
+ */
+const SERVED_BY = `${hostname()}-${process.pid}`;
+
+/**
+ * Set when a front end starts closing: every later response also closes its connection, so that keep-alive
+ * peers (nginx's upstream pool) let go of this process one request at a time instead of meeting a refusal.
+ * Process-wide: production runs one front end per process.
+ */
+let closeEveryConnection = false;
+export function closeConnectionsAfterResponse(): void {
+  closeEveryConnection = true;
+}
 
 export interface RequestState {
   id: string;
@@ -24,9 +41,9 @@ export function sendJson(res: HttpResponse, state: RequestState, status: number,
   state.answered = true;
   const payload = JSON.stringify(body);
   res.cork(() => {
-    res.writeStatus(statusLine(status)).writeHeader('Content-Type', 'application/json').writeHeader('X-Request-Id', state.id);
+    res.writeStatus(statusLine(status)).writeHeader('Content-Type', 'application/json').writeHeader('X-Request-Id', state.id).writeHeader('X-Served-By', SERVED_BY);
     for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
-    res.end(payload, state.closeConnection ?? false);
+    res.end(payload, (state.closeConnection ?? false) || closeEveryConnection);
   });
   return true;
 }
@@ -39,8 +56,8 @@ export function sendText(res: HttpResponse, state: RequestState, status: number,
   if (state.aborted || state.answered) return false;
   state.answered = true;
   res.cork(() => {
-    res.writeStatus(statusLine(status)).writeHeader('Content-Type', contentType).writeHeader('X-Request-Id', state.id);
-    res.end(body, state.closeConnection ?? false);
+    res.writeStatus(statusLine(status)).writeHeader('Content-Type', contentType).writeHeader('X-Request-Id', state.id).writeHeader('X-Served-By', SERVED_BY);
+    res.end(body, (state.closeConnection ?? false) || closeEveryConnection);
   });
   return true;
 }

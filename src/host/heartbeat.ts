@@ -13,6 +13,11 @@ export interface HostDescription {
   format: string;
   maxBatch: number;
   startedAt: number;
+  /** For GET /v1/models, JSON-encoded (hash fields are strings): labels array, input and preprocessing objects. */
+  labels?: string;
+  input?: string;
+  preprocessing?: string;
+  output?: string;
 }
 
 export class Heartbeat {
@@ -29,7 +34,18 @@ export class Heartbeat {
 
   async start(): Promise<void> {
     await this.beat();
-    this.timer = setInterval(() => this.beat().catch((err: Error) => this.log.warn({ err: err.message }, 'heartbeat failed')), this.intervalMs);
+    // One warning per outage, one line when the host is registered again (Redis may have lost the registry).
+    let failing = false;
+    this.timer = setInterval(() => this.beat().then(
+      () => {
+        if (failing) this.log.info({ hostId: this.hostId }, 'heartbeat restored: host registered again');
+        failing = false;
+      },
+      (err: Error) => {
+        if (!failing) this.log.warn({ err: err.message }, 'heartbeat failed; retrying every beat');
+        failing = true;
+      },
+    ), this.intervalMs);
     this.timer.unref();
   }
 

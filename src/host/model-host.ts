@@ -16,6 +16,8 @@ import { RequestConsumer, ensureGroup } from './consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { InferenceClient, type InferenceReady } from './inference-client.ts';
 import { PreprocessPool } from './preprocess-pool.ts';
+import { HostMetrics } from '../observability/metrics.ts';
+import { MetricsPublisher } from '../observability/metrics-publisher.ts';
 import { ResultPublisher } from './publisher.ts';
 
 export interface ModelHostEvents {
@@ -64,6 +66,9 @@ export async function startModelHost(config: Config, redisUrl: string, log: Logg
   }
 
   const publisher = new ResultPublisher(command, keys, config.REPLY_TTL_S);
+  // The gauge reads the batcher created just below, only when metrics are collected.
+  const metrics = new HostMetrics(() => batcher.inFlight);
+  for (const conn of [command, blocking]) conn.on('error', () => metrics.redisErrors.inc());
   const batcher = new Batcher({
     buffers,
     labels: meta.labels,
@@ -73,19 +78,29 @@ export async function startModelHost(config: Config, redisUrl: string, log: Logg
     complete: (done) => publisher.publish(done),
     onBatch: (stats) => {
       log.debug(stats, 'batch');
+      metrics.onBatch(stats);
       events.onBatch?.(stats);
     },
+    onPreprocess: (ms, ok) => metrics.onPreprocess(ms, ok),
     onError: (err, context) => log.error({ err: err.message }, context),
   });
   const consumer = new RequestConsumer(blocking, keys, batcher, publisher,
     { consumerName: id, claimIdleMs: config.CLAIM_IDLE_MS, blockMs: 2000 }, log);
   const heartbeat = new Heartbeat(command, keys, id, {
     model: meta.name, ...engine.info, maxBatch: config.MAX_BATCH, startedAt: Date.now(),
+    labels: JSON.stringify(meta.labels), input: JSON.stringify(meta.input), preprocessing: JSON.stringify(meta.preprocessing), output: meta.output,
   }, config.HEARTBEAT_MS, log);
+  const metricsPublisher = new MetricsPublisher(command, keys, `host-${id}`, metrics.registry, config.METRICS_PUSH_MS, log, () => metrics.redisErrors.inc());
+  const onClaimed = consumer.onClaimed;
+  consumer.onClaimed = (count) => {
+    metrics.claimed.inc(count);
+    onClaimed(count);
+  };
 
   // Ordered: withdraw from the registry and stop reading first, then finish what is held, then release.
   cleanups.push(
     ['heartbeat', () => heartbeat.stop()],
+    ['metrics', () => metricsPublisher.stop()],
     ['consumer', () => consumer.stop()],
     ['batches', () => batcher.drain()],
     ['inference thread', () => inference.close()],
@@ -112,6 +127,7 @@ export async function startModelHost(config: Config, redisUrl: string, log: Logg
   };
 
   await heartbeat.start();
+  metricsPublisher.start();
   consumer.start();
   log.info({ hostId: id, maxBatch: config.MAX_BATCH, preprocessThreads: pool.threads, batchBuffers: config.BATCH_BUFFERS }, 'model host ready');
 

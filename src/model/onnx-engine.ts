@@ -32,6 +32,7 @@ export function softmaxRows(scores: Float32Array, rows: number): Float32Array {
 
 export class OnnxEngine implements InferenceEngine {
   readonly info: EngineInfo = { engine: 'onnx', backend: 'cpu', format: 'onnx' };
+  private staging: Float32Array | undefined;
 
   private constructor(
     private readonly ort: OrtModule,
@@ -68,8 +69,16 @@ export class OnnxEngine implements InferenceEngine {
   async run(batch: Float32Array, n: number): Promise<Float32Array> {
     const { height, width, channels, layout } = this.meta.input;
     const dims = layout === 'NHWC' ? [n, height, width, channels] : [n, channels, height, width];
-    // A view, not a copy: ORT reads the caller's buffer directly.
-    const input: Tensor = new this.ort.Tensor('float32', batch.subarray(0, n * height * width * channels), dims);
+    const view = batch.subarray(0, n * height * width * channels);
+    // ORT reads an ordinary buffer in place, but refuses a SharedArrayBuffer view ("Invalid argument"): the model
+    // host's batch buffers are shared, so those are copied into a staging buffer reused across (sequential) runs.
+    let data = view;
+    if (view.buffer instanceof SharedArrayBuffer) {
+      if (!this.staging || this.staging.length < view.length) this.staging = new Float32Array(batch.length);
+      this.staging.set(view);
+      data = this.staging.subarray(0, view.length);
+    }
+    const input: Tensor = new this.ort.Tensor('float32', data, dims);
     const results = await this.session.run({ [this.inputName]: input });
     const scores = results[this.outputName]!.data as Float32Array;
     return this.meta.output === 'logits' ? softmaxRows(scores, n) : scores;

@@ -1,8 +1,10 @@
 /** Structured JSON logs (pino); every process names its role, every request line carries its request id. */
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(role: string, level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ level, base: { role, pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
+/** `destination` defaults to stdout; tests pass a stream to read the lines back. */
+export function createLogger(role: string, level: string = process.env.LOG_LEVEL ?? 'info', destination?: DestinationStream): Logger {
+  const options = { level, base: { role, pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  return destination ? pino(options, destination) : pino(options);
 }

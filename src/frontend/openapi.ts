@@ -1,0 +1,213 @@
+/**
+ * The service's OpenAPI 3.1 document, served at GET /openapi.json. Schemas are JSON Schema 2020-12 and strict
+ * (additionalProperties: false where the service controls the shape); test/integration/openapi.test.ts
+ * validates live responses against them, so a change to a response shape must change this file too.
+ */
+import { errorCodes } from '../wire/errors.ts';
+
+const requestIdHeader = { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } };
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object, description: string, headers: object = requestIdHeader) => ({ description, headers, content: { 'application/json': { schema } } });
+const errorResponse = (description: string) => json(ref('Error'), description);
+const retryHeaders = { ...requestIdHeader, 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'string' } } };
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Image classification service',
+    version: '0.1.0',
+    description:
+      'Classifies images with a batched model behind Redis Streams. POST an image to /predict as multipart/form-data ' +
+      '(field "image", repeatable) or as the raw body with an image/* Content-Type. Every response carries X-Request-Id; ' +
+      'a valid incoming X-Request-Id is reused.',
+  },
+  paths: {
+    '/predict': {
+      post: {
+        operationId: 'predict',
+        summary: 'Classify one image, or several in one request',
+        description:
+          'One image answers {success, predictions}. Several "image" fields (up to MAX_IMAGES_PER_REQUEST, default 16) answer ' +
+          '{success, results} with one entry per image in upload order; an image that fails fails alone. When no image ' +
+          'succeeded and all failed with the same code, the request fails with that code instead.',
+        parameters: [
+          { name: 'topk', in: 'query', required: false, description: 'Predictions per image (default TOPK_DEFAULT, capped at the number of classes).', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          { name: 'X-Request-Id', in: 'header', required: false, description: 'Reused for logs and the response header when it matches [A-Za-z0-9._:-]{1,128}.', schema: { type: 'string' } },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            'multipart/form-data': {
+              schema: {
+                type: 'object',
+                required: ['image'],
+                properties: {
+                  image: {
+                    description: 'The image (JPEG, PNG, WebP, GIF, TIFF, AVIF); repeat the field to send several.',
+                    oneOf: [{ type: 'string', format: 'binary' }, { type: 'array', items: { type: 'string', format: 'binary' } }],
+                  },
+                },
+              },
+            },
+            'image/*': { schema: { type: 'string', format: 'binary' } },
+          },
+        },
+        responses: {
+          200: json({ oneOf: [ref('Predictions'), ref('MultiPredictions')] }, 'Predictions, ranked by probability.'),
+          400: errorResponse('MISSING_IMAGE, INVALID_IMAGE, BAD_REQUEST or TOO_MANY_IMAGES.'),
+          408: errorResponse('BODY_TIMEOUT: the body did not arrive in time.'),
+          413: errorResponse('BODY_TOO_LARGE or IMAGE_TOO_LARGE.'),
+          415: errorResponse('UNSUPPORTED_MEDIA_TYPE.'),
+          500: errorResponse('INTERNAL.'),
+          503: json(ref('Error'), 'NOT_READY, OVERLOADED or SHUTTING_DOWN; retry after Retry-After seconds.', retryHeaders),
+          504: errorResponse('DEADLINE_EXCEEDED: not answered within REQUEST_TIMEOUT_MS.'),
+        },
+      },
+    },
+    '/v1/models': {
+      get: {
+        operationId: 'listModels',
+        summary: 'The models the live model hosts serve',
+        responses: {
+          200: json(ref('Models'), 'One entry per distinct model/engine/backend/batch size, with how many hosts serve it.'),
+          503: json(ref('Error'), 'NOT_READY: Redis is unreachable.', retryHeaders),
+        },
+      },
+    },
+    '/healthz': {
+      get: { operationId: 'health', summary: 'Liveness: the process answers', responses: { 200: json(ref('Health'), 'Alive.') } },
+    },
+    '/readyz': {
+      get: {
+        operationId: 'ready',
+        summary: 'Readiness: Redis answers and at least one model host is live',
+        responses: { 200: json(ref('Ready'), 'Ready.'), 503: json(ref('NotReady'), 'Not ready.') },
+      },
+    },
+    '/metrics': {
+      get: {
+        operationId: 'metrics',
+        summary: 'Prometheus metrics of the whole deployment (all live front ends and model hosts, summed)',
+        responses: { 200: { description: 'Prometheus text exposition format 0.0.4.', headers: requestIdHeader, content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
+    '/openapi.json': {
+      get: { operationId: 'openapi', summary: 'This document', responses: { 200: json({ type: 'object' }, 'OpenAPI 3.1 document.') } },
+    },
+    '/': {
+      get: {
+        operationId: 'demoPage',
+        summary: 'A demo page: pick or drop an image and see its predictions; includes a curl example',
+        responses: { 200: { description: 'Static HTML.', headers: requestIdHeader, content: { 'text/html': { schema: { type: 'string' } } } } },
+      },
+    },
+  },
+  components: {
+    headers: {
+      'X-Request-Id': { description: 'The request id, as in the service\'s logs.', schema: { type: 'string' } },
+    },
+    schemas: {
+      Prediction: {
+        type: 'object',
+        required: ['label', 'probability'],
+        additionalProperties: false,
+        properties: { label: { type: 'string' }, probability: { type: 'number', minimum: 0, maximum: 1 } },
+      },
+      PredictionList: { type: 'array', items: ref('Prediction'), description: 'Ranked, most probable first.' },
+      Predictions: {
+        type: 'object',
+        required: ['success', 'predictions'],
+        additionalProperties: false,
+        properties: { success: { const: true }, predictions: ref('PredictionList') },
+      },
+      ImageResult: {
+        oneOf: [
+          { type: 'object', required: ['success', 'predictions'], additionalProperties: false, properties: { success: { const: true }, predictions: ref('PredictionList') } },
+          { type: 'object', required: ['success', 'error'], additionalProperties: false, properties: { success: { const: false }, error: ref('ErrorDetail') } },
+        ],
+      },
+      MultiPredictions: {
+        type: 'object',
+        required: ['success', 'results'],
+        additionalProperties: false,
+        properties: { success: { const: true }, results: { type: 'array', items: ref('ImageResult'), description: 'One per image, in upload order.' } },
+      },
+      ErrorCode: { type: 'string', enum: Object.keys(errorCodes) },
+      ErrorDetail: {
+        type: 'object',
+        required: ['code', 'message'],
+        additionalProperties: false,
+        properties: { code: ref('ErrorCode'), message: { type: 'string' } },
+      },
+      Error: {
+        type: 'object',
+        required: ['success', 'error'],
+        additionalProperties: false,
+        properties: { success: { const: false }, error: ref('ErrorDetail') },
+      },
+      Health: { type: 'object', required: ['status'], additionalProperties: false, properties: { status: { const: 'alive' } } },
+      ModelHost: {
+        type: 'object',
+        required: ['id', 'model', 'engine', 'backend', 'format', 'maxBatch', 'startedAt', 'heartbeatAt'],
+        properties: {
+          id: { type: 'string' }, model: { type: 'string' }, engine: { type: 'string' }, backend: { type: 'string' }, format: { type: 'string' },
+          maxBatch: { type: 'string', description: 'Redis hash fields are strings.' }, startedAt: { type: 'string' }, heartbeatAt: { type: 'string' },
+        },
+      },
+      Ready: {
+        type: 'object',
+        required: ['ready', 'redis', 'modelHosts', 'uws', 'draining'],
+        additionalProperties: false,
+        properties: {
+          ready: { const: true }, redis: { const: 'ok' }, modelHosts: { type: 'array', minItems: 1, items: ref('ModelHost') },
+          uws: { type: 'string', description: 'The native uWebSockets.js binary serving.' }, draining: { const: false },
+        },
+      },
+      NotReady: {
+        type: 'object',
+        required: ['success', 'ready', 'error', 'redis'],
+        properties: {
+          success: { const: false }, ready: { const: false }, error: ref('ErrorDetail'), redis: { type: 'string' },
+          modelHosts: { type: 'array', items: ref('ModelHost') }, uws: { type: 'string' }, draining: { type: 'boolean' },
+        },
+      },
+      Model: {
+        type: 'object',
+        required: ['name', 'format', 'engine', 'backend', 'maxBatch', 'hosts'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string' },
+          format: { type: 'string', description: 'layers or graph (TF.js), onnx (ONNX Runtime).' },
+          engine: { type: 'string', enum: ['onnx', 'tfjs'] },
+          backend: { type: 'string', description: 'TF.js backend or ONNX Runtime execution provider.' },
+          maxBatch: { type: 'integer', minimum: 1 },
+          input: {
+            type: 'object',
+            required: ['height', 'width', 'channels', 'layout'],
+            additionalProperties: false,
+            properties: { height: { type: 'integer' }, width: { type: 'integer' }, channels: { type: 'integer' }, layout: { enum: ['NHWC', 'NCHW'] } },
+          },
+          preprocessing: {
+            type: 'object',
+            required: ['channelOrder', 'scale', 'mean', 'std'],
+            additionalProperties: false,
+            properties: {
+              channelOrder: { enum: ['RGB', 'BGR'] }, scale: { type: 'number' },
+              mean: { type: 'array', items: { type: 'number' }, minItems: 3, maxItems: 3 },
+              std: { type: 'array', items: { type: 'number' }, minItems: 3, maxItems: 3 },
+            },
+          },
+          output: { enum: ['probabilities', 'logits'] },
+          labels: { type: 'array', items: { type: 'string' } },
+          hosts: { type: 'integer', minimum: 1 },
+        },
+      },
+      Models: {
+        type: 'object',
+        required: ['success', 'models'],
+        additionalProperties: false,
+        properties: { success: { const: true }, models: { type: 'array', items: ref('Model') } },
+      },
+    },
+  },
+} as const;

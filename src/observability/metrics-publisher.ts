@@ -1,0 +1,130 @@
+/**
+ * Deployment-wide metrics. Under SO_REUSEPORT several front ends share one port, so a scrape reaches one of
+ * them at random; per-process /metrics would show a random slice. Instead every process (front end or model
+ * host) pushes its registry snapshot (`getMetricsAsJSON()`) to Redis every METRICS_PUSH_MS:
+ *
+ *   {prefix}:metrics:procs        sorted set  process id → snapshot expiry (epoch ms)
+ *   {prefix}:metrics:<process id> string      JSON snapshot, PEXPIRE 3 × the push interval
+ *
+ * and whichever front end is scraped reads the live snapshots (its own taken fresh) and sums them with
+ * prom-client's AggregatorRegistry.aggregate(). Deployment-level gauges (queue depth, pending, live hosts) are
+ * read from Redis at scrape time and added once, not summed. A process that exits takes its counts with it
+ * (the sums drop, which Prometheus' rate() treats as a counter reset).
+ */
+import type { Redis } from 'ioredis';
+import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
+import type { Logger } from './logger.ts';
+import { METRIC_PREFIX } from './metrics.ts';
+import { CONSUMER_GROUP, type Keys } from '../wire/keys.ts';
+
+export function metricsKeys(keys: Keys): { procs: string; snapshot(id: string): string } {
+  // keys.requests is `{prefix}:requests`: reuse its hash tag so every key shares one Redis Cluster slot.
+  const base = keys.requests.slice(0, -':requests'.length);
+  return { procs: `${base}:metrics:procs`, snapshot: (id) => `${base}:metrics:${id}` };
+}
+
+type Snapshot = object[];
+
+export class MetricsPublisher {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly k;
+
+  constructor(
+    private readonly redis: Redis,
+    keys: Keys,
+    readonly processId: string,
+    private readonly registry: Registry,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+    private readonly onError: () => void = () => {},
+  ) {
+    this.k = metricsKeys(keys);
+  }
+
+  start(): void {
+    const push = () => this.push().catch((err: Error) => {
+      this.onError();
+      this.log.debug({ err: err.message }, 'metrics push failed');
+    });
+    void push();
+    this.timer = setInterval(push, this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops pushing and withdraws the snapshot (the process's counts leave the sums). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.redis.multi().zrem(this.k.procs, this.processId).del(this.k.snapshot(this.processId)).exec().catch(() => {});
+  }
+
+  async push(): Promise<void> {
+    if (this.redis.status !== 'ready') return;
+    const snapshot = JSON.stringify(await this.registry.getMetricsAsJSON());
+    const now = Date.now();
+    const ttl = Math.max(this.intervalMs * 3, 1000);
+    await this.redis.multi()
+      .set(this.k.snapshot(this.processId), snapshot, 'PX', ttl)
+      .zadd(this.k.procs, now + ttl, this.processId)
+      .zremrangebyscore(this.k.procs, '-inf', now)
+      .exec();
+  }
+}
+
+export interface ScrapeResult {
+  text: string;
+  contentType: string;
+  /** Processes whose snapshot was summed (this one included). */
+  processes: number;
+}
+
+/**
+ * The deployment's metrics as Prometheus text: live snapshots summed, plus scrape-time gauges. If Redis is
+ * unreachable it still answers, with this process's own metrics and classify_metrics_processes 1.
+ */
+export async function scrapeDeployment(redis: Redis, keys: Keys, own: { id: string; registry: Registry }): Promise<ScrapeResult> {
+  const k = metricsKeys(keys);
+  const snapshots: Snapshot[] = [await own.registry.getMetricsAsJSON()];
+  const scrape = new Registry();
+  const gauge = (name: string, help: string, value: number | undefined) => {
+    if (value === undefined) return;
+    new Gauge({ name: `${METRIC_PREFIX}${name}`, help, registers: [scrape] }).set(value);
+  };
+  let depth: number | undefined;
+  let pending: number | undefined;
+  let liveHosts: number | undefined;
+  try {
+    const now = Date.now();
+    const [[, ids], [, xlen], [pendErr, pend], [, hosts]] = (await redis.multi()
+      .zrangebyscore(k.procs, now, '+inf')
+      .xlen(keys.requests)
+      .xpending(keys.requests, CONSUMER_GROUP)
+      .zcount(keys.hosts, now, '+inf')
+      .exec()) as Array<[Error | null, unknown]>;
+    depth = Number(xlen);
+    // NOGROUP until the first model host has started: nothing can be pending then.
+    pending = pendErr ? 0 : Number((pend as [number])[0] ?? 0);
+    liveHosts = Number(hosts);
+    const others = (ids as string[]).filter((id) => id !== own.id);
+    if (others.length > 0) {
+      const raw = await redis.mget(...others.map((id) => k.snapshot(id)));
+      for (const json of raw) {
+        if (!json) continue; // expired between the two reads
+        try {
+          snapshots.push(JSON.parse(json) as Snapshot);
+        } catch {
+          // A torn or foreign value must not break the scrape.
+        }
+      }
+    }
+  } catch {
+    // Redis down: answer with what this process knows; the redis errors counter says why.
+  }
+  gauge('queue_depth', 'Entries in the request stream (queued or being processed, not yet acknowledged): XLEN.', depth);
+  gauge('queue_pending', 'Requests delivered to a model host and not yet acknowledged: XPENDING count.', pending);
+  gauge('model_hosts_live', 'Model hosts with a fresh heartbeat.', liveHosts);
+  gauge('metrics_processes', 'Processes whose metrics this scrape summed.', snapshots.length);
+  const aggregated = AggregatorRegistry.aggregate(snapshots);
+  const text = (await aggregated.metrics()) + (await scrape.metrics());
+  return { text, contentType: aggregated.contentType, processes: snapshots.length };
+}

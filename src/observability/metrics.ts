@@ -1,0 +1,149 @@
+/**
+ * Prometheus metrics (prom-client). Every front end and model host owns one Registry (never the global one: a
+ * test or `npm start` runs several components in one process). Each pushes its snapshot to Redis and any front
+ * end's GET /metrics answers the sum over all live processes (see metrics-publisher.ts), so per-process labels
+ * are deliberately absent: series from different processes with equal labels add up.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export const METRIC_PREFIX = 'classify_';
+
+/** Seconds; from a cached 1 ms answer to the default 10 s deadline. */
+const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const STAGE_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const BATCH_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256];
+
+export type Component = 'frontend' | 'model-host';
+
+/** The routes /metrics counts by; anything else is `other`, so a scanner cannot blow up the label set. */
+export const ROUTES = ['/', '/predict', '/healthz', '/readyz', '/metrics', '/v1/models', '/openapi.json'] as const;
+export type Route = (typeof ROUTES)[number] | 'other';
+
+function common(registry: Registry, component: Component) {
+  const redisErrors = new Counter({
+    name: `${METRIC_PREFIX}redis_errors_total`,
+    help: 'Redis connection errors and failed Redis commands, by component.',
+    labelNames: ['component'] as const,
+    registers: [registry],
+  }).labels(component);
+  redisErrors.inc(0); // exported as 0 from the start, so rate() and alerts see the series
+  return { redisErrors };
+}
+
+export class FrontendMetrics {
+  readonly registry = new Registry();
+  readonly redisErrors;
+  readonly requests: Counter<'route' | 'status'>;
+  readonly duration: Histogram<'route'>;
+  readonly images: Counter<'outcome'>;
+  readonly imagesPerRequest: Histogram;
+  readonly inFlight: Gauge;
+
+  constructor(pendingCount: () => number) {
+    const registers = [this.registry];
+    this.redisErrors = common(this.registry, 'frontend').redisErrors;
+    this.requests = new Counter({
+      name: `${METRIC_PREFIX}http_requests_total`,
+      help: 'HTTP requests answered, by route and status (499: the client went away before the answer).',
+      labelNames: ['route', 'status'] as const,
+      registers,
+    });
+    this.duration = new Histogram({
+      name: `${METRIC_PREFIX}http_request_duration_seconds`,
+      help: 'End-to-end latency in the front end, from the request line to the last byte written, by route.',
+      labelNames: ['route'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.images = new Counter({
+      name: `${METRIC_PREFIX}images_total`,
+      help: 'Images queued through POST /predict, by outcome (ok or the error code).',
+      labelNames: ['outcome'] as const,
+      registers,
+    });
+    this.imagesPerRequest = new Histogram({
+      name: `${METRIC_PREFIX}images_per_request`,
+      help: 'Images carried by one POST /predict that reached the queue.',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers,
+    });
+    this.inFlight = new Gauge({
+      name: `${METRIC_PREFIX}frontend_in_flight`,
+      help: 'Images the front ends are waiting on (queued or being processed), summed over front ends.',
+      registers,
+      collect() {
+        this.set(pendingCount());
+      },
+    });
+  }
+
+  /** Records one answered HTTP request. */
+  observe(route: Route, status: number, ms: number): void {
+    this.requests.labels(route, String(status)).inc();
+    this.duration.labels(route).observe(ms / 1000);
+  }
+}
+
+export class HostMetrics {
+  readonly registry = new Registry();
+  readonly redisErrors;
+  readonly batchSize: Histogram;
+  readonly inference: Histogram;
+  readonly forming: Histogram;
+  readonly preprocess: Histogram<'outcome'>;
+  readonly claimed: Counter;
+  readonly inFlight: Gauge;
+
+  constructor(inFlight: () => number) {
+    const registers = [this.registry];
+    this.redisErrors = common(this.registry, 'model-host').redisErrors;
+    this.batchSize = new Histogram({
+      name: `${METRIC_PREFIX}batch_size`,
+      help: 'Images per batch run by the engine (formed by the dynamic batcher).',
+      buckets: BATCH_BUCKETS,
+      registers,
+    });
+    this.inference = new Histogram({
+      name: `${METRIC_PREFIX}inference_duration_seconds`,
+      help: 'Engine time of one batch.',
+      buckets: STAGE_BUCKETS,
+      registers,
+    });
+    this.forming = new Histogram({
+      name: `${METRIC_PREFIX}batch_forming_duration_seconds`,
+      help: 'Time from a batch\'s first request to the start of its inference.',
+      buckets: STAGE_BUCKETS,
+      registers,
+    });
+    this.preprocess = new Histogram({
+      name: `${METRIC_PREFIX}preprocess_duration_seconds`,
+      help: 'Decode + resize + normalise time of one image in the preprocessing pool, by outcome (ok / error).',
+      labelNames: ['outcome'] as const,
+      buckets: STAGE_BUCKETS,
+      registers,
+    });
+    this.claimed = new Counter({
+      name: `${METRIC_PREFIX}requests_reclaimed_total`,
+      help: 'Requests re-claimed from a model host that took them and never acknowledged them.',
+      registers,
+    });
+    this.inFlight = new Gauge({
+      name: `${METRIC_PREFIX}host_in_flight`,
+      help: 'Requests held by model hosts (in batch slots), summed over hosts.',
+      registers,
+      collect() {
+        this.set(inFlight());
+      },
+    });
+  }
+
+  onBatch(stats: { size: number; inferenceMs: number; formingMs: number }): void {
+    this.batchSize.observe(stats.size);
+    this.inference.observe(stats.inferenceMs / 1000);
+    this.forming.observe(stats.formingMs / 1000);
+  }
+
+  onPreprocess(ms: number, ok: boolean): void {
+    this.preprocess.labels(ok ? 'ok' : 'error').observe(ms / 1000);
+  }
+}
