@@ -1,0 +1,145 @@
+/**
+ * Renders nginx/nginx.conf.template and nginx/site.conf.template from the service's own settings, so that one
+ * variable feeds both sides (BODY_LIMIT_BYTES → client_max_body_size, REQUEST_TIMEOUT_MS → proxy timeouts,
+ * PORT/FRONTENDS → upstream). Placeholders are {{NAME}}; an unknown or unfilled one is an error.
+ *
+ *   node --import tsx scripts/nginx-render.ts site   > /etc/nginx/conf.d/image-classify.conf   (system-wide)
+ *   node --import tsx scripts/nginx-render.ts main   (the unprivileged main file, for reading)
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { loadConfig } from '../src/config/config.ts';
+import { errorBody, errorCodes, type ErrorCode } from '../src/wire/errors.ts';
+
+export const PROJECT_DIR = fileURLToPath(new URL('..', import.meta.url));
+const TEMPLATES = join(PROJECT_DIR, 'nginx');
+
+export interface NginxSettings {
+  /** nginx -p prefix: conf/, logs/, temp/ live under it. */
+  prefix: string;
+  /** The listen directive's argument, e.g. 127.0.0.1:8000 or 80. */
+  listen: string;
+  /** host:port of each upstream entry (the local front ends' shared port, or other machines'). */
+  upstreams: string[];
+  bodyLimitBytes: number;
+  bodyTimeoutMs: number;
+  requestTimeoutMs: number;
+  rateLimitPerSecond: number;
+  rateBurst: number;
+  workerProcesses: string;
+  /** A `user` directive, or '' (nginx started by a non-root user runs everything as that user). */
+  user: string;
+  accessLog: string;
+}
+
+const positive = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}=${JSON.stringify(raw)}: must be a positive integer`);
+  return n;
+};
+
+/** Number of front-end processes on this machine: FRONTENDS, else from the core count (as ecosystem.config.cjs). */
+export function frontendCount(env: NodeJS.ProcessEnv = process.env): number {
+  return positive(env, 'FRONTENDS', Math.max(2, Math.ceil(availableParallelism() / 4)));
+}
+
+export function nginxSettingsFromEnv(prefix: string, env: NodeJS.ProcessEnv = process.env): NginxSettings {
+  const config = loadConfig(env);
+  const frontendHost = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST === '::' ? '[::1]' : config.HOST;
+  const explicit = (env.NGINX_UPSTREAMS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const upstreams = explicit.length > 0
+    ? explicit
+    : Array.from({ length: Math.max(3, frontendCount(env)) }, () => `${frontendHost}:${config.PORT}`);
+  const host = env.NGINX_HOST || '127.0.0.1';
+  const port = positive(env, 'NGINX_PORT', 8000);
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  return {
+    prefix: resolve(prefix),
+    listen: `${host.includes(':') ? `[${host}]` : host}:${port}`,
+    upstreams,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    bodyTimeoutMs: config.BODY_TIMEOUT_MS,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    rateLimitPerSecond: positive(env, 'NGINX_RATE_LIMIT', 10_000),
+    rateBurst: positive(env, 'NGINX_RATE_BURST', 20_000),
+    workerProcesses: env.NGINX_WORKERS || 'auto',
+    // Started by root (containers), nginx would switch its workers to nobody anyway; say so explicitly.
+    user: env.NGINX_USER !== undefined ? env.NGINX_USER : root ? 'nobody nogroup' : '',
+    accessLog: env.NGINX_ACCESS_LOG || join(resolve(prefix), 'logs', 'access.log'),
+  };
+}
+
+/** The codes nginx answers by itself, with the service's error code each maps to. */
+const NGINX_ERRORS: Array<[number, ErrorCode]> = [
+  [400, 'BAD_REQUEST'], [408, 'BODY_TIMEOUT'], [413, 'BODY_TOO_LARGE'], [429, 'RATE_LIMITED'],
+  [500, 'INTERNAL'], [502, 'BAD_GATEWAY'], [503, 'NOT_READY'], [504, 'DEADLINE_EXCEEDED'],
+];
+
+function errorLocations(s: NginxSettings): string {
+  return NGINX_ERRORS.map(([status, code]) => {
+    if (errorCodes[code].status !== status) throw new Error(`${code} is ${errorCodes[code].status}, not ${status}`);
+    const message = code === 'BODY_TOO_LARGE' ? `The request body is larger than ${s.bodyLimitBytes} bytes.` : undefined;
+    const json = JSON.stringify(errorBody(code, message));
+    if (/['\\$]/.test(json)) throw new Error(`error body for ${code} needs nginx escaping: ${json}`);
+    const retryAfter = status === 429 || status === 503 ? '        add_header Retry-After 1 always;\n' : '';
+    return `    location @classify_${status} {\n        internal;\n        default_type application/json;\n` +
+      `        add_header X-Request-Id $classify_req_id always;\n${retryAfter}        return ${status} '${json}\\n';\n    }`;
+  }).join('\n');
+}
+
+function fill(template: string, values: Record<string, string | number>, name: string): string {
+  const out = template.replace(/\{\{([A-Z_]+)\}\}/g, (_, key: string) => {
+    if (!(key in values)) throw new Error(`${name}: unknown placeholder {{${key}}}`);
+    return String(values[key]);
+  });
+  const left = /\{\{[^}]*\}\}/.exec(out);
+  if (left) throw new Error(`${name}: unfilled placeholder ${left[0]}`);
+  return out;
+}
+
+export async function renderNginx(s: NginxSettings): Promise<{ main: string; site: string }> {
+  const [mainTpl, siteTpl] = await Promise.all([
+    readFile(join(TEMPLATES, 'nginx.conf.template'), 'utf8'),
+    readFile(join(TEMPLATES, 'site.conf.template'), 'utf8'),
+  ]);
+  const site = fill(siteTpl, {
+    LISTEN: s.listen,
+    UPSTREAM_SERVERS: s.upstreams.map((u) => `    server ${u} max_fails=0;`).join('\n'),
+    RETRY_TRIES: Math.max(2, s.upstreams.length),
+    RETRY_WINDOW_MS: Math.min(3000, s.requestTimeoutMs),
+    ACCESS_LOG: s.accessLog,
+    BODY_LIMIT_BYTES: s.bodyLimitBytes,
+    BODY_BUFFER_BYTES: Math.min(s.bodyLimitBytes, 1024 * 1024),
+    BODY_TIMEOUT_MS: s.bodyTimeoutMs,
+    PROXY_TIMEOUT_MS: s.requestTimeoutMs + 2000,
+    RATE_LIMIT: s.rateLimitPerSecond,
+    RATE_BURST: s.rateBurst,
+    ERROR_LOCATIONS: errorLocations(s),
+  }, 'site.conf.template');
+  const main = fill(mainTpl, {
+    PREFIX: s.prefix,
+    USER_DIRECTIVE: s.user ? `user ${s.user};` : '# no `user` directive: the workers run as the user who starts nginx',
+    WORKER_PROCESSES: s.workerProcesses,
+  }, 'nginx.conf.template');
+  return { main, site };
+}
+
+/** Writes prefix/conf/{nginx.conf,site.conf} and creates logs/ and temp/; returns the main file's path. */
+export async function writeNginxConf(s: NginxSettings): Promise<string> {
+  const { main, site } = await renderNginx(s);
+  for (const dir of ['conf', 'logs', 'temp']) await mkdir(join(s.prefix, dir), { recursive: true, mode: 0o755 });
+  await writeFile(join(s.prefix, 'conf', 'site.conf'), site);
+  const conf = join(s.prefix, 'conf', 'nginx.conf');
+  await writeFile(conf, main);
+  return conf;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const which = process.argv[2] ?? 'site';
+  const { main, site } = await renderNginx(nginxSettingsFromEnv(process.env.NGINX_PREFIX ?? join(PROJECT_DIR, 'var', 'nginx')));
+  process.stdout.write(which === 'main' ? main : site);
+}

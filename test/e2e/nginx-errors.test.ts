@@ -1,0 +1,100 @@
+/**
+ * nginx's own error answers, without the service: the rendered configuration in front of a fake upstream that
+ * resets or never answers. 413, 429, 502 and 504 must come back in the service's JSON error shape.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../src/redis/embedded.ts';
+import { nginxSettingsFromEnv, writeNginxConf } from '../../scripts/nginx-render.ts';
+
+const run = promisify(execFile);
+const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+
+describe('nginx errors in the service JSON shape', () => {
+  let prefix: string;
+  let upstream: Server;
+  let url: string;
+  let resets = 0;
+  const args = () => ['-p', `${prefix}/`, '-c', 'conf/nginx.conf', '-e', 'logs/error.log'];
+
+  before(async () => {
+    prefix = await mkdtemp(join(tmpdir(), 'cls-nginx-'));
+    upstream = createServer((req, res) => {
+      if (req.url?.includes('hang')) return; // never answers: nginx's read timeout
+      resets++;
+      req.socket.destroy(); // no answer at all: nginx's 502 (after retrying)
+      void res;
+    });
+    const upstreamPort = await freePort();
+    await new Promise<void>((resolve) => upstream.listen(upstreamPort, '127.0.0.1', resolve));
+    const nginxPort = await freePort();
+    await writeNginxConf(nginxSettingsFromEnv(prefix, {
+      PORT: String(upstreamPort), NGINX_PORT: String(nginxPort), FRONTENDS: '2', NGINX_WORKERS: '1',
+      BODY_LIMIT_BYTES: '2048', REQUEST_TIMEOUT_MS: '100', NGINX_RATE_LIMIT: '2', NGINX_RATE_BURST: '4',
+    }));
+    await run(NGINX, ['-t', '-q', ...args()]);
+    await run(NGINX, args());
+    url = `http://127.0.0.1:${nginxPort}`;
+  });
+
+  after(async () => {
+    await run(NGINX, [...args(), '-s', 'quit']).catch(() => {});
+    const pidFile = join(prefix, 'logs', 'nginx.pid');
+    for (let i = 0; i < 40; i++) {
+      if (!(await readFile(pidFile, 'utf8').catch(() => ''))) break; // nginx removes its pid file on exit
+      await sleep(100);
+    }
+    upstream.closeAllConnections();
+    upstream.close();
+    await rm(prefix, { recursive: true, force: true });
+  });
+
+  async function expectError(res: Response, status: number, code: string): Promise<void> {
+    const text = await res.text();
+    assert.equal(res.status, status, text);
+    assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+    const body = JSON.parse(text);
+    assert.equal(body.success, false);
+    assert.equal(body.error.code, code);
+    assert.equal(typeof body.error.message, 'string');
+    assert.ok(res.headers.get('x-request-id'));
+  }
+
+  it('502 BAD_GATEWAY when the front end drops the connection, after retrying the POST', async () => {
+    const res = await fetch(`${url}/predict`, { method: 'POST', body: 'x', headers: { 'x-request-id': 'e2e-502' } });
+    await expectError(res, 502, 'BAD_GATEWAY');
+    assert.equal(res.headers.get('x-request-id'), 'e2e-502');
+    assert.equal(resets, 3, 'tried once per upstream entry (non_idempotent retries)');
+  });
+
+  it('504 DEADLINE_EXCEEDED when the front end never answers (proxy_read_timeout > REQUEST_TIMEOUT_MS)', async () => {
+    const started = Date.now();
+    await expectError(await fetch(`${url}/predict?hang`, { method: 'POST', body: 'x' }), 504, 'DEADLINE_EXCEEDED');
+    const ms = Date.now() - started;
+    assert.ok(ms >= 2000 && ms < 4000, `a single read timeout, not retried (${ms} ms)`);
+  });
+
+  it('413 BODY_TOO_LARGE above BODY_LIMIT_BYTES, without reaching the front end', async () => {
+    const before = resets;
+    await expectError(await fetch(`${url}/predict`, { method: 'POST', body: new Uint8Array(4096) }), 413, 'BODY_TOO_LARGE');
+    assert.equal(resets, before);
+  });
+
+  // (client_max_body_size is checked before limit_req, so these bodies are small: the upstream resets them, 502.)
+  it('429 RATE_LIMITED with Retry-After beyond rate + burst', async () => {
+    await sleep(2500); // let the bucket refill
+    const results = await Promise.all(Array.from({ length: 12 }, () => fetch(`${url}/predict`, { method: 'POST', body: 'x' })));
+    const limited = results.filter((r) => r.status === 429);
+    assert.ok(limited.length >= 5, `statuses: ${results.map((r) => r.status).join(',')}`);
+    assert.equal(limited[0]!.headers.get('retry-after'), '1');
+    await expectError(limited[0]!, 429, 'RATE_LIMITED');
+    await Promise.all(results.map((r) => r.arrayBuffer().catch(() => {})));
+  });
+});

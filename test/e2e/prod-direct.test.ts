@@ -1,0 +1,44 @@
+/** Mode 3 smoke test: `npm run prod:up -- --direct`, the PM2 cluster without nginx, front ends on PORT. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import { CHELSEA, classify, makeDeployment, npmRun, teardown, type Deployment } from './prod-helpers.ts';
+
+describe('prod direct: PM2 front ends on one port, no nginx', () => {
+  let d: Deployment;
+  before(async () => {
+    d = await makeDeployment({ FRONTENDS: '2', MODEL_HOSTS: '1' });
+    const up = await npmRun(d, 'prod:up', ['--direct']);
+    assert.equal(up.code, 0, `prod:up --direct failed:\n${up.out}`);
+  });
+  after(async () => {
+    const { downCode, leftovers } = await teardown(d);
+    assert.deepEqual(leftovers, [], 'processes survived prod:down');
+    assert.equal(downCode, 0);
+  });
+
+  it('serves on PORT without nginx, and new connections land on both front ends', async () => {
+    assert.ok(!existsSync(join(d.varDir, 'nginx', 'logs', 'nginx.pid')), 'no nginx in direct mode');
+    const chelsea = await readFile(CHELSEA);
+    const res = await classify(d.frontUrl, chelsea);
+    const body = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.equal(body.predictions[0].label, 'Neutral');
+    const servedBy = new Set<string>();
+    for (let i = 0; i < 24 && servedBy.size < 2; i++) {
+      // A fresh connection each time: the kernel chooses the listening process per connection.
+      const dispatcher = new Agent({ pipelining: 0 });
+      const r = await fetch(`${d.frontUrl}/healthz`, { dispatcher } as RequestInit);
+      await r.arrayBuffer();
+      servedBy.add(r.headers.get('x-served-by') ?? '');
+      await dispatcher.close();
+    }
+    assert.equal(servedBy.size, 2, `served by: ${[...servedBy].join(', ')}`);
+    const status = await npmRun(d, 'prod:status');
+    assert.equal(status.code, 0, status.out);
+    assert.match(status.out, /nginx: not running/);
+  });
+});

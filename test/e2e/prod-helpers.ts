@@ -1,0 +1,139 @@
+/**
+ * Fixtures for the deployment tests: each test run gets its own PROD_VAR_DIR (so its own PM2_HOME, nginx
+ * prefix and private Redis) and free ports, and a teardown that leaves no process behind even when
+ * `prod:down` fails: it then kills what the pid files name.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../src/redis/embedded.ts';
+
+export const PROJECT_DIR = new URL('../../', import.meta.url).pathname;
+
+export interface Deployment {
+  env: NodeJS.ProcessEnv;
+  varDir: string;
+  frontUrl: string;
+  nginxUrl: string;
+}
+
+export async function makeDeployment(overrides: Record<string, string> = {}): Promise<Deployment> {
+  const varDir = await mkdtemp(join(tmpdir(), 'cls-e2e-'));
+  const [port, nginxPort, redisPort] = [await freePort(), await freePort(), await freePort()];
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PROD_VAR_DIR: varDir,
+    PORT: String(port),
+    NGINX_PORT: String(nginxPort),
+    REDIS_PORT: String(redisPort),
+    KEY_PREFIX: `e2e-${port}`,
+    FRONTENDS: '2',
+    MODEL_HOSTS: '1',
+    PREPROCESS_THREADS: '1',
+    LOG_LEVEL: 'info',
+    REQUEST_TIMEOUT_MS: '5000',
+    NGINX_WORKERS: '1',
+    ...overrides,
+  };
+  delete env.REDIS_URL;
+  delete env.PM2_HOME;
+  return { env, varDir, frontUrl: `http://127.0.0.1:${port}`, nginxUrl: `http://127.0.0.1:${nginxPort}` };
+}
+
+/** Runs `npm run -s <script> -- args` with the deployment's environment; resolves with exit code and output. */
+export function npmRun(d: Deployment, script: string, args: string[] = [], timeoutMs = 240_000): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('npm', ['run', '-s', script, ...(args.length ? ['--', ...args] : [])], { cwd: PROJECT_DIR, env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, out });
+    });
+  });
+}
+
+/** Runs the project's pm2 against the deployment's PM2_HOME. */
+export function pm2(d: Deployment, args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(join(PROJECT_DIR, 'node_modules/.bin/pm2'), args, { cwd: PROJECT_DIR, env: { ...d.env, PM2_HOME: join(d.varDir, 'pm2') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+    child.once('close', (code) => resolve({ code: code ?? 1, out }));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function pidsIn(files: string[]): Promise<number[]> {
+  const pids: number[] = [];
+  for (const f of files) {
+    const pid = Number((await readFile(f, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(pid) && pid > 0 && alive(pid)) pids.push(pid);
+  }
+  return pids;
+}
+
+/** Every process of this deployment that is still alive, from the nginx, PM2-daemon and PM2-app pid files. */
+export async function leftoverPids(d: Deployment): Promise<number[]> {
+  const appPidDir = join(d.varDir, 'pm2', 'pids');
+  const appPids = (await readdir(appPidDir).catch(() => [] as string[])).map((f) => join(appPidDir, f));
+  return pidsIn([join(d.varDir, 'nginx', 'logs', 'nginx.pid'), join(d.varDir, 'pm2', 'pm2.pid'), ...appPids]);
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** prod:down, then SIGKILL whatever survived it, then remove the state directory. Never throws. */
+export async function teardown(d: Deployment | undefined): Promise<{ downCode: number; leftovers: number[] }> {
+  if (!d) return { downCode: 0, leftovers: [] };
+  const down = await npmRun(d, 'prod:down', [], 120_000);
+  if (down.code !== 0) process.stderr.write(`prod:down failed:\n${down.out}\n`);
+  const found = await leftoverPids(d);
+  // With their children (nginx workers, a PM2 app's own children), found before the parents are killed.
+  const leftovers = [...found, ...found.flatMap(childrenOf)];
+  for (const pid of leftovers) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  // nginx workers and PM2 apps exit with their parents; give them a moment before removing their files.
+  if (leftovers.length > 0) await sleep(500);
+  if (!process.env.KEEP_E2E_STATE) await rm(d.varDir, { recursive: true, force: true });
+  return { downCode: down.code, leftovers };
+}
+
+/** JSON lines of a log file (non-JSON lines skipped). */
+export async function jsonLines(file: string): Promise<Array<Record<string, unknown>>> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.split('\n').flatMap((line) => {
+    try {
+      return line.startsWith('{') ? [JSON.parse(line) as Record<string, unknown>] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+export const CHELSEA = new URL('../../examples/chelsea.png', import.meta.url);
+
+export async function classify(url: string, image: Uint8Array): Promise<Response> {
+  const form = new FormData();
+  form.append('image', new Blob([image as Uint8Array<ArrayBuffer>], { type: 'image/png' }), 'chelsea.png');
+  return fetch(`${url}/predict`, { method: 'POST', body: form });
+}
