@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run setup: everything a fresh Debian 12 machine with Node 20 needs, idempotent.
-#   1. Debian packages redis-server and nginx when missing (apt-get; needs root or sudo);
+#   1. Debian packages redis-server, nginx and chromium (browser test) when missing (apt-get; needs root or sudo);
 #   2. npm ci (onnxruntime-node's CUDA download skipped: its CPU binaries ship in the package);
 #   3. the default model exported from nsfwjs into models/default and converted to ONNX.
 set -euo pipefail
@@ -15,6 +15,8 @@ fi
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+# Headless Chromium for the demo page's browser test (driven by playwright-core; no browser download).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   sudo_cmd=""
