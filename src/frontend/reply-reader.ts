@@ -15,6 +15,8 @@ export class ReplyReader {
   private stopped = false;
   private lastId = '$';
   private loop: Promise<void> | undefined;
+  /** Results that arrived for requests no longer waiting (duplicates, late, client gone). */
+  discarded = 0;
 
   constructor(
     private readonly blocking: Redis,
@@ -48,7 +50,11 @@ export class ReplyReader {
             this.log.error({ entry: this.lastId }, 'malformed reply entry');
             continue;
           }
-          this.pending.settle(result.id, { kind: 'result', result });
+          if (!this.pending.settle(result.id, { kind: 'result', result })) {
+            // Answered already (a re-delivered request answered twice), past its deadline, or its client gone.
+            this.discarded++;
+            this.log.debug({ requestId: result.id }, 'discarded a result nobody waits for');
+          }
         }
       } catch (err) {
         if (this.stopped) break;

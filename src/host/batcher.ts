@@ -73,6 +73,12 @@ export class Batcher {
   private idleWaiters: Array<() => void> = [];
   /** Results published one by one (decode failures, expired requests), awaited by drain(). */
   private readonly soloPublishes = new Set<Promise<void>>();
+  /**
+   * Jobs taken while no buffer was free. The consumer reads capacity() entries before a blocking read that can
+   * last seconds; meanwhile the filling batch may close with no buffer free. Those entries are already delivered
+   * to this host, so they wait here for the next free buffer instead of being dropped.
+   */
+  private readonly backlog: Job[] = [];
   private readonly maxBatch: number;
 
   constructor(private readonly deps: BatcherDeps) {
@@ -81,8 +87,8 @@ export class Batcher {
 
   /** Requests that can be taken right now without waiting for a buffer. */
   capacity(): number {
-    if (this.filling) return this.maxBatch - this.filling.slots.length;
-    return this.deps.buffers.freeCount > 0 ? this.maxBatch : 0;
+    const free = this.filling ? this.maxBatch - this.filling.slots.length : this.deps.buffers.freeCount > 0 ? this.maxBatch : 0;
+    return Math.max(0, free - this.backlog.length);
   }
 
   /** Resolves as soon as capacity() > 0. */
@@ -94,10 +100,10 @@ export class Batcher {
   /** Requests held: in slots of filling, closed or running batches. */
   get inFlight(): number {
     const count = (b: Batch | undefined) => (b ? b.slots.filter((s) => s.state !== 'finished').length : 0);
-    return count(this.filling) + this.closed.reduce((n, b) => n + count(b), 0) + count(this.running);
+    return count(this.filling) + this.closed.reduce((n, b) => n + count(b), 0) + count(this.running) + this.backlog.length;
   }
 
-  /** Takes up to capacity() jobs; the caller reads no more than that from Redis. */
+  /** Takes jobs; the caller reads no more than capacity() from Redis. Jobs beyond a free buffer wait in the backlog. */
   add(jobs: Job[]): void {
     const now = Date.now();
     for (const job of jobs) {
@@ -105,8 +111,11 @@ export class Batcher {
         this.finishAlone(job, this.failure(job, 'DEADLINE_EXCEEDED'));
         continue;
       }
-      const batch = this.filling ?? this.open(now);
-      if (!batch) throw new Error('Batcher.add called without capacity');
+      const batch = this.backlog.length > 0 ? undefined : this.filling ?? this.open(now);
+      if (!batch) {
+        this.backlog.push(job);
+        continue;
+      }
       const slot: Slot = { job, state: 'prepping', preprocessMs: 0 };
       const index = batch.slots.push(slot) - 1;
       batch.prepping++;
@@ -175,7 +184,7 @@ export class Batcher {
     if (!this.running && next && next.prepping === 0) {
       this.closed.shift();
       void this.run(next);
-    } else if (!this.running && this.closed.length === 0 && !this.filling) {
+    } else if (!this.running && this.closed.length === 0 && !this.filling && this.backlog.length === 0) {
       this.notifyIdle();
     }
   }
@@ -219,6 +228,7 @@ export class Batcher {
     }
     this.running = undefined;
     this.deps.buffers.release(batch.buffer);
+    if (this.backlog.length > 0) this.add(this.backlog.splice(0));
     this.notifyCapacity();
     this.pump();
   }

@@ -39,11 +39,21 @@ export class RequestConsumer {
     this.loop ??= this.run();
   }
 
-  /** Stops taking work: disconnects the blocking connection to interrupt a pending read. */
+  /**
+   * Stops taking work. A pending blocking read is let run out (at most blockMs) rather than cut: entries Redis
+   * delivered to a cut read would sit unseen in this consumer's pending list until another host re-claimed them
+   * after CLAIM_IDLE_MS. Whatever the last read returns goes to the batcher, which the host then drains.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.blocking.disconnect();
+    let bound: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => { bound = setTimeout(() => resolve(true), this.opts.blockMs + 3000); });
+    const hung = await Promise.race([this.loop?.then(() => false), timedOut]);
+    clearTimeout(bound);
+    // Only if the read hangs (e.g. Redis half-open) is the connection cut.
+    if (hung) this.blocking.disconnect();
     await this.loop;
+    this.blocking.disconnect();
   }
 
   private async run(): Promise<void> {
@@ -52,6 +62,8 @@ export class RequestConsumer {
       if (this.stopped) break;
       try {
         const count = this.batcher.capacity();
+        // Capacity can be gone again by the time this runs; COUNT 0 would mean "no limit" to Redis.
+        if (count === 0) continue;
         let entries: RawEntry[] = [];
         if (Date.now() >= this.nextClaimAt) {
           entries = await this.autoclaim(count);
@@ -108,7 +120,11 @@ export class RequestConsumer {
   /** After a failed read: recreate the group if Redis lost it, or wait for the connection to come back. */
   private async recover(err: Error): Promise<void> {
     if (/NOGROUP/.test(err.message)) {
-      await ensureGroup(this.blocking, this.keys).catch(() => {});
+      // Redis lost the stream and its group (restarted without persistence, or the key was deleted).
+      await ensureGroup(this.blocking, this.keys).then(
+        () => this.log.warn({ stream: this.keys.requests }, 'consumer group was missing (Redis restarted?): recreated'),
+        () => {},
+      );
       return;
     }
     this.log.warn({ err: err.message }, 'request stream read failed; waiting for redis');

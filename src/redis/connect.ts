@@ -5,15 +5,34 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.ts';
 
+/**
+ * ioredis reads redis:// and rediss:// (TLS) URLs itself, user, password and db included. It does not read
+ * unix:// URLs (the path comes out as "//:password@/path"), so those are parsed here:
+ * unix://[[user]:password@]/path/to/redis.sock[?db=N].
+ */
+export function unixSocketOptions(url: string): RedisOptions | undefined {
+  const m = /^unix:\/\/(?:([^:@/]*)(?::([^@]*))?@)?(\/[^?]*)(?:\?(.*))?$/.exec(url);
+  if (!m) return undefined;
+  const db = new URLSearchParams(m[4] ?? '').get('db');
+  return {
+    path: decodeURIComponent(m[3]!),
+    ...(m[1] ? { username: decodeURIComponent(m[1]) } : {}),
+    ...(m[2] !== undefined ? { password: decodeURIComponent(m[2]) } : {}),
+    ...(db ? { db: Number(db) } : {}),
+  };
+}
+
 export function connectRedis(url: string, name: string, log: Logger, extra: RedisOptions = {}): Redis {
-  const redis = new Redis(url, {
+  const unix = unixSocketOptions(url);
+  const options: RedisOptions = {
     connectionName: name,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
     lazyConnect: false,
     ...extra,
-  });
+  };
+  const redis = unix ? new Redis({ ...unix, ...options }) : new Redis(url, options);
   let down = false;
   redis.on('error', (err) => {
     if (!down) log.warn({ err: err.message, connection: name }, 'redis connection error');

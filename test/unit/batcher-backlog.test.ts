@@ -1,0 +1,39 @@
+/**
+ * The batcher must take every job the consumer read, even if its capacity shrank during the (blocking) read:
+ * here the filling batch closes behind a closed batch that is still preprocessing, leaving no free buffer.
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Batcher, type Completed, type Job } from '../../src/host/batcher.ts';
+import { BatchBuffers } from '../../src/host/batch-buffers.ts';
+import type { PreprocessOutcome } from '../../workers/messages.ts';
+
+it('jobs read while capacity shrank wait for a buffer instead of being dropped', async () => {
+  const buffers = new BatchBuffers({ maxBatch: 2, slotElements: 1, count: 2 });
+  const preps: Array<() => void> = [];
+  const completed: Completed[] = [];
+  const batcher = new Batcher({
+    buffers, labels: ['a', 'b'], maxBatchDelayMs: 0,
+    preprocess: () => new Promise<PreprocessOutcome>((resolve) => preps.push(() => resolve({ ok: true, ms: 1 }))),
+    infer: async (_b, n) => ({ scores: new Float32Array(n * 2).fill(0.5), ms: 1 }),
+    complete: async (done) => { completed.push(...done); },
+    onError: (err) => { throw err; },
+  });
+  const job = (i: number): Job => ({ entryId: `${i}-0`, env: { v: 1, id: `r${i}`, image: new Uint8Array(1), topk: 1, deadline: Date.now() + 60_000, replyTo: 'x' } });
+  batcher.add([job(1), job(2)]); // batch A full: closed, preprocessing
+  batcher.add([job(3)]); // batch B filling
+  assert.equal(batcher.capacity(), 1); // the consumer now reads 1 entry, blocking...
+  preps[2]!(); // ...meanwhile B finishes preprocessing and closes behind A: no buffer is free
+  await new Promise((r) => setImmediate(r));
+  assert.equal(batcher.capacity(), 0);
+  batcher.add([job(4)]); // the read returns: must not throw, must not drop
+  assert.equal(batcher.inFlight, 4);
+  for (let i = 0; i < 50 && completed.length < 4; i++) {
+    for (const p of preps.splice(0)) p();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await batcher.drain();
+  assert.deepEqual(completed.map((c) => c.result.id).sort(), ['r1', 'r2', 'r3', 'r4']);
+  assert.ok(completed.every((c) => c.result.ok));
+  assert.equal(batcher.inFlight, 0);
+});
