@@ -43,8 +43,11 @@ const schema = z.object({
   MAX_IMAGES_PER_REQUEST: int(1, 256).default(16),
   /** How often each process pushes its metrics snapshot to Redis for the deployment-wide GET /metrics. */
   METRICS_PUSH_MS: int(100, 60 * SECOND).default(1 * SECOND),
-  /** A delivered-but-unacked request idle this long is re-claimed from its (presumed dead) model host. */
-  CLAIM_IDLE_MS: int(1000, 10 * 60 * SECOND).default(15 * SECOND),
+  /**
+   * A delivered-but-unacked request idle this long is re-claimed from its (presumed dead) model host. Below
+   * REQUEST_TIMEOUT_MS so a dead host's requests can still be answered; above the longest a live host holds one.
+   */
+  CLAIM_IDLE_MS: int(1000, 10 * 60 * SECOND).default(5 * SECOND),
   HEARTBEAT_MS: int(100, 60 * SECOND).default(1 * SECOND),
   /** Reply streams of vanished front ends expire after this. */
   REPLY_TTL_S: int(1, 24 * 3600).default(60),
