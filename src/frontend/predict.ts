@@ -17,6 +17,7 @@ import type { FrontendMetrics } from '../observability/metrics.ts';
 import type { PendingRequests } from './pending.ts';
 import { BodyError, readBody } from './read-body.ts';
 import { sendError, sendJson, type RequestState } from './respond.ts';
+import { requestState } from './access.ts';
 import type { Uws } from './uws.ts';
 
 export interface PredictContext {
@@ -33,12 +34,9 @@ export interface PredictContext {
   metrics?: FrontendMetrics;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 export function handlePredict(ctx: PredictContext, res: HttpResponse, req: HttpRequest): void {
   // Everything needed from req is read now: it is only valid during this callback.
-  const incomingId = req.getHeader('x-request-id');
-  const state: RequestState = { id: REQUEST_ID.test(incomingId) ? incomingId : randomUUID(), startedAt: Date.now(), aborted: false, answered: false };
+  const state = requestState(req);
   res.onAborted(() => {
     state.aborted = true;
     state.onAbort?.();
