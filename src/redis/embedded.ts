@@ -4,7 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+
+const SETPRIV = '/usr/bin/setpriv';
 
 export interface EmbeddedRedis {
   url: string;
@@ -33,7 +36,12 @@ export async function startEmbeddedRedis(opts: { port?: number; password?: strin
     '--port', String(port), '--bind', '127.0.0.1', '--requirepass', password,
     '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'notice', '--dir', '/tmp',
   ];
-  const child = spawn(opts.binary ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // setpriv (util-linux) makes the kernel send redis-server SIGTERM if this process dies without stopping it,
+  // so a crashed test or `npm start` never leaves a stray server; it execs, so the pid is redis-server's own.
+  const binary = opts.binary ?? 'redis-server';
+  const child = existsSync(SETPRIV)
+    ? spawn(SETPRIV, ['--pdeathsig', 'TERM', binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const ready = new Promise<void>((resolve, reject) => {
     const onOutput = (d: Buffer) => {
