@@ -24,7 +24,7 @@ const schema = z.object({
   ENGINE: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
   TFJS_BACKEND: z.enum(['', 'tensorflow', 'wasm', 'cpu']).default(''),
   INTRA_OP_THREADS: int(1, 64).default(1),
-  MAX_BATCH: int(1, 256).default(32),
+  MAX_BATCH: int(1, 256).default(8),
   MAX_BATCH_DELAY_MS: int(0, 10 * SECOND).default(5),
   /** Batch buffers per model host: one fills while another runs. */
   BATCH_BUFFERS: int(2, 8).default(2),

@@ -6,9 +6,9 @@
  *   closed   takes no more requests; waits until every slot is preprocessed and the inference thread is free.
  *   running  the inference thread reads its buffer; results are then published and the buffer freed.
  *
- * A filling batch closes when it is full, or when the inference thread is idle, every slot taken so far is
- * preprocessed, and its oldest request has waited MAX_BATCH_DELAY_MS. So a lone request runs at once, and under
- * load a batch fills while the previous one runs. One batch runs at a time (one inference thread). Requests past
+ * A filling batch closes when it is full, or when the engine has nothing running or queued and the batch's
+ * oldest request has waited MAX_BATCH_DELAY_MS (its images may still be decoding; it runs when they are done).
+ * So a lone request runs as soon as it is decoded, and under load the next batch fills while one runs. One batch runs at a time (one inference thread). Requests past
  * their deadline are answered 504 instead of costing inference; an image that fails to decode fails alone.
  */
 import type { RequestEnvelope, Result } from '../wire/envelope.ts';
@@ -169,7 +169,10 @@ export class Batcher {
   /** Moves batches forward: closes the filling one when it should, starts the next closed one when it can. */
   private pump(): void {
     const f = this.filling;
-    if (f && !this.running && f.prepping === 0 && f.slots.length > 0) {
+    // "Engine idle" means nothing is running or queued for it. Then the filling batch stops taking requests once
+    // its oldest has waited the delay, even if some of its images are still decoding: requests arriving after
+    // that decode into the next buffer while this batch runs, instead of holding this one (and the engine) back.
+    if (f && f.slots.length > 0 && !this.running && this.closed.length === 0) {
       const waited = Date.now() - f.openedAt;
       if (waited >= this.deps.maxBatchDelayMs) {
         this.close(f);

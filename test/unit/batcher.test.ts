@@ -144,4 +144,18 @@ describe('Batcher', () => {
     assert.equal(h.completed.length, 1);
     assert.equal(h.batcher.inFlight, 0);
   });
+
+  it('stops taking requests after the delay while its images still decode, when the engine has nothing to do', async () => {
+    const h = harness({ delay: 10 });
+    h.batcher.add([job()]);
+    await new Promise((r) => setTimeout(r, 20)); // delay passed, image 1 still decoding: the batch closes
+    h.batcher.add([job()]); // goes to the next buffer instead of holding the first batch back
+    h.prepped[0]!.resolve({ ok: true, ms: 1 });
+    await h.nextRun();
+    assert.equal(h.runs[0]!.n, 1);
+    h.prepped[1]!.resolve({ ok: true, ms: 1 });
+    h.runs[0]!.done.resolve(h.scores(1));
+    await h.nextRun();
+    assert.equal(h.runs[1]!.n, 1);
+  });
 });

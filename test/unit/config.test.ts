@@ -8,7 +8,7 @@ describe('loadConfig', () => {
     const c = loadConfig({});
     assert.equal(c.PORT, 8080);
     assert.equal(c.HOST, '127.0.0.1');
-    assert.equal(c.MAX_BATCH, 32);
+    assert.equal(c.MAX_BATCH, 8);
     assert.equal(c.BODY_LIMIT_BYTES, 10 * 1024 * 1024);
     assert.equal(c.REDIS_URL, undefined);
     assert.ok(Object.isFrozen(c));
