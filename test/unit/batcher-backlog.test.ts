@@ -8,7 +8,7 @@ import { Batcher, type Completed, type Job } from '../../src/host/batcher.ts';
 import { BatchBuffers } from '../../src/host/batch-buffers.ts';
 import type { PreprocessOutcome } from '../../workers/messages.ts';
 
-it('jobs read while capacity shrank wait for a buffer instead of being dropped', async () => {
+it('jobs beyond capacity wait in a backlog for a buffer instead of being dropped', async () => {
   const buffers = new BatchBuffers({ maxBatch: 2, slotElements: 1, count: 2 });
   const preps: Array<() => void> = [];
   const completed: Completed[] = [];
