@@ -17,6 +17,7 @@ import { closedLoop, LoadClient, openLoop, type PointResult } from './lib/loadge
 import { round } from './lib/stats.ts';
 import { buildTinyModel } from './lib/tiny-model.ts';
 import { cores, startNaive, startService, startSplit, type Running } from './lib/systems.ts';
+import { behindNginx } from './lib/nginx.ts';
 import type { Proc } from './lib/procs.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -34,7 +35,7 @@ const smalls = (await smallJpegs(64)).map(multipartBody);
 interface SystemDef {
   id: string;
   label: string;
-  /** naive | service | plumbing | scaling */
+  /** naive | service | plumbing | scaling | tuning */
   kind: string;
   start(): Promise<Running>;
   bodies: Body[];
@@ -54,6 +55,8 @@ const SYSTEMS: SystemDef[] = [
   { id: 'service-onnx', label: 'service, default engine (onnx)', kind: 'service', start: () => startService('service-onnx', {}), bodies: photos, concurrency: CONCURRENCY, fractions: FRACTIONS, stress: true, comparisonRate: true },
   { id: 'service-tfjs', label: 'service, ENGINE=tfjs', kind: 'service', start: () => startService('service-tfjs', { ENGINE: 'tfjs' }), bodies: photos, concurrency: CONCURRENCY, fractions: FRACTIONS },
   { id: 'plumbing', label: 'plumbing ceiling: service, trivial model, 64×64 JPEGs', kind: 'plumbing', start: () => startService('plumbing', { MODEL_DIR: tinyDir }), bodies: smalls, concurrency: CONCURRENCY, fractions: FRACTIONS },
+  // The same behind nginx (the project's rendered configuration, own prefix, free port): what `npm run prod:up` adds.
+  { id: 'plumbing-nginx', label: 'plumbing ceiling behind nginx: same service, model and JPEGs, nginx in front', kind: 'plumbing', start: () => behindNginx(() => startService('plumbing-nginx', { MODEL_DIR: tinyDir })), bodies: smalls, concurrency: CONCURRENCY, fractions: FRACTIONS },
   // Spending cores: the same default model, standalone processes.
   { id: 'split-1host', label: 'split: 1 model host + 1 front end', kind: 'scaling', start: () => startSplit('split-1host', 1, {}), bodies: photos, concurrency: [8, 32], fractions: [] },
   { id: 'split-2hosts', label: 'split: 2 model hosts (PREPROCESS_THREADS=1 each) + 1 front end', kind: 'scaling', start: () => startSplit('split-2hosts', 2, { PREPROCESS_THREADS: '1' }), bodies: photos, concurrency: [8, 32], fractions: [] },

@@ -82,7 +82,12 @@ if (stress) {
   const failures = stress.requests - stress.ok;
   goals.push({ goal: '(4) original stress test (500 × every 50 ms): 0 failures, p99 ≤ 1 s', met: failures === 0 && stress.requests >= 500 && stress.latencyMs.p99 <= 1000, figure: `${stress.ok}/${stress.requests} succeeded, p99 ${fmt(stress.latencyMs.p99, 0)} ms` });
 }
-if (S.plumbing) goals.push({ goal: '(5) plumbing ceiling ≥ 2,000 classifications/s', met: sat('plumbing') >= 2000, figure: `${fmt(sat('plumbing'))} req/s (trivial model, 64×64 JPEGs) = ${fmt(sat('plumbing') / 2000, 2)}× the goal` });
+if (S.plumbing) {
+  // Goal 5 is measured without nginx; the nginx-fronted figure (plumbing-nginx, same run) is reported beside it.
+  const ngx = S['plumbing-nginx'];
+  const behind = !ngx ? '' : ngx.error ? '; behind nginx: failed' : `; behind nginx ${fmt(sat('plumbing-nginx'))} req/s (${fmt(sat('plumbing-nginx') / sat('plumbing'), 2)}× direct)`;
+  goals.push({ goal: '(5) plumbing ceiling ≥ 2,000 classifications/s (without nginx)', met: sat('plumbing') >= 2000, figure: `${fmt(sat('plumbing'))} req/s (trivial model, 64×64 JPEGs) = ${fmt(sat('plumbing') / 2000, 2)}× the goal${behind}` });
+}
 if (soak?.engines) {
   const parts = Object.entries(soak.engines as Record<string, any>).map(([e, r]) => r.error ? `${e}: failed` : `${e}: RSS ${r.rssBaseMiB}→${r.rssEndMiB} MiB (${r.rssGrowthPct >= 0 ? '+' : ''}${r.rssGrowthPct} %), tensors ${r.tensorsMin}…${r.tensorsMax}, ${r.errors} errors`);
   const met = Object.values(soak.engines as Record<string, any>).every((r) => !r.error && r.rssGrowthPct < 10 && r.tensorsMin === r.tensorsMax && r.errors === 0);
