@@ -27,7 +27,7 @@ const schema = z.object({
   MAX_BATCH: int(1, 256).default(8),
   MAX_BATCH_DELAY_MS: int(0, 10 * SECOND).default(5),
   /** Batch buffers per model host: one fills while another runs. */
-  BATCH_BUFFERS: int(2, 8).default(2),
+  BATCH_BUFFERS: int(2, 8).default(3),
   PREPROCESS_THREADS: int(1, 64).default(Math.max(1, cores)),
   BODY_LIMIT_BYTES: int(1024, 512 * MiB).default(10 * MiB),
   /** A body that has not fully arrived by then is cut off. */
