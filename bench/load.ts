@@ -121,12 +121,14 @@ async function point<T extends PointResult>(sys: SystemDef, run: Running, label:
 }
 
 // ---------- run ----------
-const previous = await readFile(`${ROOT}bench/results/load.json`, 'utf8').then((t) => JSON.parse(t) as { systems: Record<string, unknown> }).catch(() => undefined);
+const previous = await readFile(`${ROOT}bench/results/load.json`, 'utf8').then((t) => JSON.parse(t) as { systems: Record<string, unknown>; headToHead?: unknown }).catch(() => undefined);
 const results: Record<string, unknown> = {
   date: new Date().toISOString(), cores, cpu: cpus()[0]?.model, node: process.version, quick: QUICK,
   settings: { measureMs: MEASURE_MS, openSendMs: OPEN_SEND_MS, openDrainMs: OPEN_DRAIN_MS, concurrency: CONCURRENCY, fractions: FRACTIONS },
   // A subset run keeps the other systems' last results.
   systems: ONLY && previous ? { ...previous.systems } : {} as Record<string, unknown>,
+  // ...and the last head-to-head, unless this run repeats it.
+  headToHead: ONLY && previous ? previous.headToHead : undefined,
 };
 const systemsOut = results.systems as Record<string, { saturation: number; kind: string; points: unknown[] } & Record<string, unknown>>;
 let comparisonRate: number | undefined;
