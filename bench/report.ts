@@ -141,7 +141,7 @@ const values = plotIds.flatMap((id) => S[id]!.points.filter((p) => p.mode === 'c
 ]));
 const spec = {
   $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-  title: { text: 'Latency against throughput (closed loop, 1…64 in flight)', subtitle: `${load.date.slice(0, 10)}, 2 cores shared with other work; solid p50, dashed p99; points ordered by in-flight count` },
+  title: { text: 'Latency against throughput (closed loop, 1…64 in flight)', subtitle: `${load.date.slice(0, 10)}, ${load.cores} cores (shared VM); solid p50, dashed p99; points ordered by in-flight count` },
   width: 640, height: 380, background: 'white',
   data: { values },
   mark: { type: 'line', point: true },
