@@ -17,7 +17,7 @@ type Point = { mode: string; concurrency?: number; offeredRps?: number; fraction
 type System = { label: string; kind: string; saturation: number; points: Point[]; error?: string; rssStartMiB?: Record<string, number>; rssEndMiB?: Record<string, number> };
 const micro = await read<any>('micro.json');
 type H2H = { concurrency: number; rounds: number; systems: Record<string, { throughput: number[]; p99: number[]; medianThroughput: number; medianP99: number; batchMean?: number[] }> };
-const load = await read<{ date: string; systems: Record<string, System>; comparisonRate?: number; headToHead?: H2H }>('load.json');
+const load = await read<{ date: string; cores: number; systems: Record<string, System>; comparisonRate?: number; headToHead?: H2H }>('load.json');
 const soak = await read<any>('soak.json');
 if (!load) throw new Error('bench/results/load.json missing: run npm run bench:load first');
 const S = load.systems;
