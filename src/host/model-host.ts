@@ -67,7 +67,7 @@ export async function startModelHost(config: Config, redisUrl: string, log: Logg
 
   const publisher = new ResultPublisher(command, keys, config.REPLY_TTL_S);
   // The gauge reads the batcher created just below, only when metrics are collected.
-  const metrics = new HostMetrics(() => batcher.inFlight);
+  const metrics = new HostMetrics(() => batcher.inFlight, { model: meta.name, ...engine.info });
   for (const conn of [command, blocking]) conn.on('error', () => metrics.redisErrors.inc());
   const batcher = new Batcher({
     buffers,

@@ -93,8 +93,9 @@ export class HostMetrics {
   readonly preprocess: Histogram<'outcome'>;
   readonly claimed: Counter;
   readonly inFlight: Gauge;
+  readonly modelInfo: Gauge<'model' | 'engine' | 'backend' | 'format'>;
 
-  constructor(inFlight: () => number) {
+  constructor(inFlight: () => number, model: { model: string; engine: string; backend: string; format: string }) {
     const registers = [this.registry];
     this.redisErrors = common(this.registry, 'model-host').redisErrors;
     this.batchSize = new Histogram({
@@ -127,6 +128,14 @@ export class HostMetrics {
       help: 'Requests re-claimed from a model host that took them and never acknowledged them.',
       registers,
     });
+    // Summed across hosts, so the value is the number of live hosts serving that model on that engine.
+    this.modelInfo = new Gauge({
+      name: `${METRIC_PREFIX}model_host_info`,
+      help: 'Model hosts by model, engine (onnx / tfjs), backend or execution provider, and model format.',
+      labelNames: ['model', 'engine', 'backend', 'format'] as const,
+      registers,
+    });
+    this.modelInfo.labels(model.model, model.engine, model.backend, model.format).set(1);
     this.inFlight = new Gauge({
       name: `${METRIC_PREFIX}host_in_flight`,
       help: 'Requests held by model hosts (in batch slots), summed over hosts.',

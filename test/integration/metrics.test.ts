@@ -65,6 +65,7 @@ describe('GET /metrics', () => {
       classify_batch_size: 'histogram', classify_inference_duration_seconds: 'histogram', classify_batch_forming_duration_seconds: 'histogram',
       classify_preprocess_duration_seconds: 'histogram', classify_requests_reclaimed_total: 'counter', classify_host_in_flight: 'gauge',
       classify_queue_depth: 'gauge', classify_queue_pending: 'gauge', classify_model_hosts_live: 'gauge', classify_metrics_processes: 'gauge',
+      classify_model_host_info: 'gauge',
     };
     for (const [name, type] of Object.entries(expected)) assert.equal(types[name], type, name);
     for (const name of Object.keys(types)) assert.match(name, /^classify_/);
@@ -95,6 +96,8 @@ describe('GET /metrics', () => {
       assert.equal(m.get('classify_batch_size_bucket{le="+Inf"}'), m.get('classify_batch_size_count'));
       assert.ok((m.get('classify_inference_duration_seconds_sum') ?? 0) > 0);
       assert.equal(m.get('classify_model_hosts_live'), 1);
+      // The default model runs on ONNX Runtime's CPU execution provider after setup's conversion.
+      assert.equal(m.get('classify_model_host_info{model="nsfwjs-mobilenet-v2",engine="onnx",backend="cpu",format="onnx"}'), 1);
       assert.equal(m.get('classify_queue_depth'), 0);
       assert.equal(m.get('classify_queue_pending'), 0);
       assert.equal(m.get('classify_redis_errors_total{component="frontend"}'), 0);
