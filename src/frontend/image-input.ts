@@ -5,8 +5,6 @@
 import type { Uws } from './uws.ts';
 import type { ErrorCode } from '../wire/errors.ts';
 
-export type ImageInput = { ok: true; image: Uint8Array; format: string } | { ok: false; code: ErrorCode; message?: string };
-
 export const IMAGE_FIELD = 'image';
 
 /** Magic numbers of the formats sharp decodes here. SVG is deliberately absent: a document, not a photo. */
@@ -22,31 +20,11 @@ export function sniffFormat(b: Uint8Array): string | undefined {
   return undefined;
 }
 
-function checkImage(bytes: Uint8Array): ImageInput {
+function checkImage(bytes: Uint8Array): ImageItem {
   if (bytes.byteLength === 0) return { ok: false, code: 'MISSING_IMAGE', message: 'The image is empty (0 bytes).' };
   const format = sniffFormat(bytes);
   if (!format) return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE' };
   return { ok: true, image: bytes, format };
-}
-
-export function extractImage(uws: Uws, body: Buffer, contentType: string): ImageInput {
-  const type = contentType.toLowerCase();
-  if (type.startsWith('multipart/form-data')) {
-    if (!/boundary=/.test(type)) return { ok: false, code: 'BAD_REQUEST', message: 'multipart/form-data without a boundary.' };
-    const parts = uws.getParts(body, contentType);
-    if (!parts) return { ok: false, code: 'BAD_REQUEST', message: 'The multipart body could not be parsed.' };
-    const images = parts.filter((p) => p.name === IMAGE_FIELD);
-    if (images.length === 0) return { ok: false, code: 'MISSING_IMAGE' };
-    if (images.length > 1) return { ok: false, code: 'TOO_MANY_IMAGES', message: `Send one "${IMAGE_FIELD}" field per request.` };
-    // getParts returns views into the body; the body buffer is ours, so no copy is needed.
-    return checkImage(new Uint8Array(images[0]!.data));
-  }
-  if (type.startsWith('image/')) {
-    if (type.startsWith('image/svg')) return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'SVG is not accepted: send a raster image.' };
-    return checkImage(body);
-  }
-  if (body.byteLength === 0) return { ok: false, code: 'MISSING_IMAGE' };
-  return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send multipart/form-data with an "image" field, or an image/* body.' };
 }
 
 /** One image of a request, checked on its own: a bad one fails alone when several are sent. */
@@ -55,15 +33,20 @@ export type ImageItem = { ok: true; image: Uint8Array; format: string } | { ok: 
 export type ImagesInput = { ok: true; images: ImageItem[] } | { ok: false; code: ErrorCode; message?: string };
 
 /**
- * Like extractImage, but multipart bodies may repeat the `image` field up to `maxImages` times. Request-level
- * problems (no image, too many, unparsable body, wrong content type) fail the request; each image is sniffed on
- * its own. A single image that fails its check fails the request, exactly as extractImage does.
+ * The images of a /predict body: the raw body with an image/* type, or the multipart field `image`, which may be
+ * repeated up to `maxImages` times. Request-level problems (no image, too many, unparsable body, wrong content
+ * type) fail the request; each image is sniffed on its own. A lone image that fails its check fails the request.
  */
 export function extractImages(uws: Uws, body: Buffer, contentType: string, maxImages: number): ImagesInput {
   const type = contentType.toLowerCase();
-  if (!type.startsWith('multipart/form-data')) {
-    const one = extractImage(uws, body, contentType);
+  if (type.startsWith('image/')) {
+    if (type.startsWith('image/svg')) return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'SVG is not accepted: send a raster image.' };
+    const one = checkImage(body);
     return one.ok ? { ok: true, images: [one] } : one;
+  }
+  if (!type.startsWith('multipart/form-data')) {
+    if (body.byteLength === 0) return { ok: false, code: 'MISSING_IMAGE' };
+    return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send multipart/form-data with an "image" field, or an image/* body.' };
   }
   if (!/boundary=/.test(type)) return { ok: false, code: 'BAD_REQUEST', message: 'multipart/form-data without a boundary.' };
   const parts = uws.getParts(body, contentType);
@@ -73,6 +56,7 @@ export function extractImages(uws: Uws, body: Buffer, contentType: string, maxIm
   if (images.length > maxImages) {
     return { ok: false, code: 'TOO_MANY_IMAGES', message: `At most ${maxImages} "${IMAGE_FIELD}" field${maxImages === 1 ? '' : 's'} per request; this one has ${images.length}.` };
   }
+  // getParts returns views into the body; the body buffer is ours, so no copy is needed.
   const items = images.map((p) => checkImage(new Uint8Array(p.data)));
   const first = items[0]!;
   if (items.length === 1 && !first.ok) return first;

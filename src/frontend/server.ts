@@ -3,7 +3,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../wire/keys.ts';
 import { handlePredict, type PredictContext } from './predict.ts';
-import { sendError, sendJson, sendText, type RequestState } from './respond.ts';
+import { sendError, sendJson, type RequestState } from './respond.ts';
 import { uwsBinary } from './uws.ts';
 import { requestState } from './access.ts';
 import { registerInfoRoutes, type InfoContext } from './info-routes.ts';

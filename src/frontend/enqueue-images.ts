@@ -1,8 +1,11 @@
 /**
- * POST /predict with several images (the `image` field repeated, up to MAX_IMAGES_PER_REQUEST): each image
- * becomes its own envelope with its own internal id on the request stream, so the batcher treats them like
- * separate requests (they may share a batch, or not); the front end waits for all of them under one deadline
- * and answers, in upload order:
+ * Queues the images of one /predict request and answers it when all results are in (or at the deadline). Each
+ * image becomes its own envelope with its own random internal id on the request stream, so the batcher treats
+ * them like separate requests; admissions are pipelined. One image keeps the original API's shape:
+ *
+ *   200 {success: true, predictions: [...]}            or its error, with that error's status
+ *
+ * Several images (the `image` field repeated, up to MAX_IMAGES_PER_REQUEST) are answered in upload order:
  *
  *   200 {success: true, results: [{success: true, predictions: [...]}, {success: false, error: {code, message}}, ...]}
  *
@@ -13,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Logger } from '../observability/logger.ts';
-import { packEnvelope, WIRE_VERSION, type Prediction } from '../wire/envelope.ts';
+import { packEnvelope, WIRE_VERSION, type Prediction, type ResultTimings } from '../wire/envelope.ts';
 import { errorCodes, type ErrorCode } from '../wire/errors.ts';
 import { admitRequest } from './admission.ts';
 import type { ImageItem } from './image-input.ts';
@@ -30,17 +33,18 @@ function itemError(code: ErrorCode, message: string = errorCodes[code].message):
   return { success: false, error: { code, message } };
 }
 
-export async function enqueueMany(
+export async function enqueueImages(
   ctx: PredictContext, res: HttpResponse, state: RequestState, items: ImageItem[], topk: number, log: Logger, fail: Fail,
 ): Promise<void> {
   const deadline = state.startedAt + ctx.config.REQUEST_TIMEOUT_MS;
   const results: Array<ImageResult | undefined> = items.map((item) => (item.ok ? undefined : itemError(item.code, item.message)));
-  const batchSizes: number[] = [];
+  const timings: Array<ResultTimings | undefined> = [];
   const queued: Array<{ index: number; id: string; envelope: Buffer }> = [];
   let waiting = 0;
 
   const finish = () => {
     const all = results as ImageResult[];
+    if (items.length === 1) return answerOne(all[0]!, timings[0]);
     const failures = all.filter((r): r is Extract<ImageResult, { success: false }> => !r.success);
     const codes = new Set(failures.map((f) => f.error.code));
     if (failures.length === all.length && codes.size === 1) {
@@ -49,7 +53,16 @@ export async function enqueueMany(
     }
     if (sendJson(res, state, 200, { success: true, results: all })) {
       const ms = Date.now() - state.startedAt;
+      const batchSizes = timings.flatMap((t) => (t ? [t.batchSize] : []));
       log.info({ status: 200, ms, images: all.length, failed: failures.length, failedCodes: [...codes], batchSizes }, 'request done');
+      ctx.onAnswered?.(200, undefined, ms);
+    }
+  };
+  const answerOne = (result: ImageResult, t: ResultTimings | undefined) => {
+    if (!result.success) return fail(result.error.code, result.error.message);
+    if (sendJson(res, state, 200, { success: true, predictions: result.predictions })) {
+      const ms = Date.now() - state.startedAt;
+      log.info({ status: 200, ms, batchSize: t?.batchSize, inferenceMs: t?.inferenceMs, preprocessMs: t?.preprocessMs }, 'request done');
       ctx.onAnswered?.(200, undefined, ms);
     }
   };
@@ -75,7 +88,7 @@ export async function enqueueMany(
       }
       const r = outcome.result;
       ctx.metrics?.images.labels(r.ok ? 'ok' : r.code).inc();
-      if (r.ok && r.timings) batchSizes.push(r.timings.batchSize);
+      if (r.ok) timings[index] = r.timings;
       settleOne(index, r.ok ? { success: true, predictions: r.predictions } : itemError(r.code, r.message));
     });
   }
