@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { convertTfjsModelDir } from '../../src/model/onnx-convert/convert.ts';
+import { writeLayersModelDir } from '../../src/model/tfjs-model-files.ts';
 
 export async function buildTinyModel(size = 32): Promise<string> {
   await tf.setBackend('cpu');
@@ -19,15 +20,7 @@ export async function buildTinyModel(size = 32): Promise<string> {
       tfl.layers.dense({ units: 5, activation: 'softmax' }),
     ],
   });
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      const weights = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
-      await writeFile(join(dir, 'weights.bin'), new Uint8Array(weights));
-      const manifest = [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }];
-      await writeFile(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: artifacts.modelTopology, weightsManifest: manifest }));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
+  await writeLayersModelDir(model, dir);
   model.dispose();
   const meta = {
     name: 'bench-tiny',

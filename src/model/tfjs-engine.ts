@@ -2,15 +2,15 @@
  * TF.js engine: tfjs-node when it is installed, otherwise the wasm backend (one thread), otherwise cpu.
  * Loads layers and graph models alike from a model directory, without any network access.
  */
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as tfc from '@tensorflow/tfjs-converter';
 import '@tensorflow/tfjs-backend-cpu';
 import type { EngineOptions, InferenceEngine, EngineInfo } from './engine.ts';
 import type { ModelMetadata } from './metadata.ts';
+import { readTfjsModelDir } from './tfjs-model-files.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -37,29 +37,6 @@ async function selectBackend(forced?: string): Promise<string> {
   throw new Error(`no TF.js backend initialised (tried ${candidates.join(', ')})`);
 }
 
-/** Reads a TF.js model.json and its shards from disk into an IOHandler, so loading never goes through fetch. */
-async function loadArtifacts(modelDir: string, modelJsonFile: string): Promise<tf.io.IOHandler> {
-  const modelJson = JSON.parse(await readFile(join(modelDir, modelJsonFile), 'utf8')) as tf.io.ModelJSON;
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const buffers: Buffer[] = [];
-  for (const group of modelJson.weightsManifest) {
-    specs.push(...group.weights);
-    for (const p of group.paths) buffers.push(await readFile(join(modelDir, p)));
-  }
-  const data = Buffer.concat(buffers);
-  return tf.io.fromMemory({
-    modelTopology: modelJson.modelTopology,
-    weightSpecs: specs,
-    weightData: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength),
-    format: modelJson.format,
-    generatedBy: modelJson.generatedBy,
-    convertedBy: modelJson.convertedBy,
-    signature: modelJson.signature,
-    userDefinedMetadata: modelJson.userDefinedMetadata,
-    modelInitializer: modelJson.modelInitializer,
-  });
-}
-
 type Predictor = { predict(x: tf.Tensor): tf.Tensor | tf.Tensor[] };
 
 export class TfjsEngine implements InferenceEngine {
@@ -73,7 +50,7 @@ export class TfjsEngine implements InferenceEngine {
     const { meta, modelDir } = opts;
     if (!meta.tfjs) throw new Error(`model ${meta.name} has no TF.js model (metadata has no "tfjs" entry)`);
     const backend = await selectBackend(opts.tfjsBackend || undefined);
-    const handler = await loadArtifacts(modelDir, meta.tfjs.modelJson);
+    const handler = await readTfjsModelDir(modelDir, meta.tfjs.modelJson);
     const model = meta.tfjs.format === 'layers' ? await tfl.loadLayersModel(handler) : await tfc.loadGraphModel(handler);
     return new TfjsEngine({ engine: 'tfjs', backend, format: meta.tfjs.format }, model as Predictor, meta);
   }

@@ -21,6 +21,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import onnxPkg from 'onnx-proto';
 import '@tensorflow/tfjs-backend-cpu';
 import { convertTfjsModelDir } from '../../src/model/onnx-convert/convert.ts';
+import { writeLayersModelDir } from '../../src/model/tfjs-model-files.ts';
 import { windowGeometry } from '../../src/model/onnx-convert/spatial.ts';
 import { readWeights } from '../../src/model/onnx-convert/weights.ts';
 import type { WeightSpec } from '../../src/model/onnx-convert/weights.ts';
@@ -69,15 +70,7 @@ const biasInit = (seed: number) => ({ biasInitializer: uniform(-0.3, 0.3, seed) 
 async function saveModelDir(model: tfl.LayersModel, name: string, output: 'logits' | 'probabilities'): Promise<string> {
   const dir = join(root, name);
   await mkdir(dir, { recursive: true });
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      const weights = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
-      await writeFile(join(dir, 'weights.bin'), new Uint8Array(weights));
-      const manifest = [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }];
-      await writeFile(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: artifacts.modelTopology, weightsManifest: manifest }));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
+  await writeLayersModelDir(model, dir);
   const [, height, width, channels] = model.inputs[0]!.shape as number[];
   const outputSize = (model.outputs[0]!.shape as number[]).slice(1).reduce((a, b) => a * b, 1);
   const meta = {
