@@ -127,8 +127,13 @@ async function ensureRedisConf(): Promise<void> {
 
 async function privateRedisUrl(): Promise<string> {
   const conf = await readFile(join(paths.redisDir, 'redis.conf'), 'utf8');
-  const port = /^port (\d+)$/m.exec(conf)![1];
-  const pass = /^requirepass "([^"]+)"$/m.exec(conf)![1];
+  const setting = (re: RegExp, name: string): string => {
+    const value = re.exec(conf)?.[1];
+    if (value === undefined) throw new Error(`${join(paths.redisDir, 'redis.conf')} has no ${name} line`);
+    return value;
+  };
+  const port = setting(/^port (\d+)$/m, 'port');
+  const pass = setting(/^requirepass "([^"]+)"$/m, 'requirepass');
   return `redis://:${encodeURIComponent(pass)}@127.0.0.1:${port}`;
 }
 

@@ -21,7 +21,9 @@ async function main(): Promise<void> {
   const views = data.buffers.map((b) => new Float32Array(b));
 
   const warmStart = performance.now();
-  for (const n of new Set([1, data.maxBatch])) await engine.run(views[0]!, n);
+  const warmupView = views[0];
+  if (!warmupView) throw new Error('the host shared no batch buffers');
+  for (const n of new Set([1, data.maxBatch])) await engine.run(warmupView, n);
   post({ type: 'ready', info: engine.info, fallbackReason, loadMs, warmupMs: performance.now() - warmStart });
 
   // Batches arrive one at a time (the main thread waits for each result), so runs never overlap.
@@ -32,7 +34,9 @@ async function main(): Promise<void> {
     }
     const started = performance.now();
     try {
-      const out = await engine.run(views[msg.buffer]!, msg.n);
+      const view = views[msg.buffer];
+      if (!view) throw new Error(`no batch buffer ${msg.buffer} (${views.length} shared)`);
+      const out = await engine.run(view, msg.n);
       // A copy we own (n × classes floats, tiny): engine outputs may live in memory that cannot be transferred.
       const scores = out.slice();
       post({ type: 'result', batchId: msg.batchId, scores, ms: performance.now() - started }, [scores.buffer as ArrayBuffer]);

@@ -45,7 +45,8 @@ export class ReplyReader {
         const reply = (await this.blocking.xreadBuffer('COUNT', 1000, 'BLOCK', 2000, 'STREAMS', this.stream, this.lastId)) as Array<[Buffer, RawEntry[]]> | null;
         for (const [rawId, fields] of reply?.[0]?.[1] ?? []) {
           this.lastId = rawId.toString();
-          const result = fields[0]?.toString() === ENVELOPE_FIELD ? unpackResult(fields[1]!) : undefined;
+          const [field, value] = fields;
+          const result = field?.toString() === ENVELOPE_FIELD && value ? unpackResult(value) : undefined;
           if (!result) {
             this.log.error({ entry: this.lastId }, 'malformed reply entry');
             continue;

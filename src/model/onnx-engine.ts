@@ -80,7 +80,9 @@ export class OnnxEngine implements InferenceEngine {
     }
     const input: Tensor = new this.ort.Tensor('float32', data, dims);
     const results = await this.session.run({ [this.inputName]: input });
-    const scores = results[this.outputName]!.data as Float32Array;
+    const output = results[this.outputName];
+    if (!output) throw new Error(`the model returned no output named "${this.outputName}"`);
+    const scores = output.data as Float32Array;
     return this.meta.output === 'logits' ? softmaxRows(scores, n) : scores;
   }
 

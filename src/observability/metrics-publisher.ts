@@ -95,12 +95,15 @@ export async function scrapeDeployment(redis: Redis, keys: Keys, own: { id: stri
   let liveHosts: number | undefined;
   try {
     const now = Date.now();
-    const [[, ids], [, xlen], [pendErr, pend], [, hosts]] = (await redis.multi()
+    const replies = await redis.multi()
       .zrangebyscore(k.procs, now, '+inf')
       .xlen(keys.requests)
       .xpending(keys.requests, CONSUMER_GROUP)
       .zcount(keys.hosts, now, '+inf')
-      .exec()) as Array<[Error | null, unknown]>;
+      .exec();
+    if (replies?.length !== 4) throw new Error('MULTI answered without its four replies');
+    type Reply = [Error | null, unknown];
+    const [[, ids], [, xlen], [pendErr, pend], [, hosts]] = replies as [Reply, Reply, Reply, Reply];
     depth = Number(xlen);
     // NOGROUP until the first model host has started: nothing can be pending then.
     pending = pendErr ? 0 : Number((pend as [number])[0] ?? 0);

@@ -19,7 +19,8 @@ describe('GET /v1/models and multi-image POST /predict', () => {
   before(async () => {
     metadata = JSON.parse(await readFile(new URL('../../models/default/metadata.json', import.meta.url), 'utf8'));
     svc = await startTestService({ MAX_IMAGES_PER_REQUEST: String(MAX_IMAGES) });
-    [chelsea, coffee, rocket] = await Promise.all(['chelsea.png', 'coffee.png', 'rocket.jpg'].map((f) => readFile(new URL(f, EXAMPLES))));
+    const example = (f: string) => readFile(new URL(f, EXAMPLES));
+    [chelsea, coffee, rocket] = await Promise.all([example('chelsea.png'), example('coffee.png'), example('rocket.jpg')]);
   });
   after(() => svc?.close());
 
