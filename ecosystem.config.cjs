@@ -92,7 +92,7 @@ function nodeApp(name, entry, instances, extra) {
     merge_logs: false,
     time: false,
     ...extra,
-    env: { REDIS_URL, ...(extra && extra.env) },
+    env: { REDIS_URL, ...extra?.env },
   };
 }
 

@@ -8,7 +8,6 @@ import sharp from 'sharp';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { ROOT } from './lib/images.ts';
-import { round } from './lib/stats.ts';
 
 const dir = `${ROOT}bench/results`;
 const read = async <T>(name: string): Promise<T | undefined> => readFile(`${dir}/${name}`, 'utf8').then((t) => JSON.parse(t) as T).catch(() => undefined);

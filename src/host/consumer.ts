@@ -92,7 +92,7 @@ export class RequestConsumer {
     const reply = (await this.blocking.callBuffer(
       'XAUTOCLAIM', this.keys.requests, CONSUMER_GROUP, this.opts.consumerName, this.opts.claimIdleMs, '0-0', 'COUNT', count,
     )) as [Buffer, RawEntry[], Buffer[]];
-    const claimed = reply[1].filter((e) => e && e[1]);
+    const claimed = reply[1].filter((e) => e?.[1]);
     if (claimed.length > 0) {
       this.log.warn({ count: claimed.length }, 'claimed requests left unacknowledged by another model host');
       this.onClaimed(claimed.length);

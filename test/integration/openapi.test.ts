@@ -11,7 +11,7 @@ import addFormats from 'ajv-formats';
 import { createLogger } from '../../src/observability/logger.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
-import { openApiDocument } from '../../src/frontend/openapi.ts';
+import type { openApiDocument } from '../../src/frontend/openapi.ts';
 import { EXAMPLES, postImage, startTestService, type TestService } from '../helpers/service.ts';
 
 const DOC_ID = 'https://classify.invalid/openapi.json';
