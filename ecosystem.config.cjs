@@ -50,8 +50,9 @@ function privateRedisUrl() {
   if (!port || !pass) throw new Error(`${REDIS_CONF}: no port or requirepass line`);
   return `redis://:${encodeURIComponent(pass[1])}@127.0.0.1:${port[1]}`;
 }
-const privateRedis = !env.REDIS_URL;
-const REDIS_URL = env.REDIS_URL || privateRedisUrl();
+// A cluster (REDIS_CLUSTER_NODES) or sentinels (REDIS_SENTINELS) reach the apps through the environment.
+const privateRedis = !env.REDIS_URL && !env.REDIS_CLUSTER_NODES && !env.REDIS_SENTINELS;
+const REDIS_URL = env.REDIS_URL || (privateRedis ? privateRedisUrl() : undefined);
 
 function which(binary) {
   for (const dir of (env.PATH || '').split(path.delimiter)) {
@@ -92,7 +93,7 @@ function nodeApp(name, entry, instances, extra) {
     merge_logs: false,
     time: false,
     ...extra,
-    env: { REDIS_URL, ...extra?.env },
+    env: { ...(REDIS_URL ? { REDIS_URL } : {}), ...extra?.env },
   };
 }
 

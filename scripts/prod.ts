@@ -178,7 +178,9 @@ async function stopNginx(): Promise<void> {
 async function up(direct: boolean): Promise<void> {
   const config = loadConfig(); // fail early, naming the bad variable
   await mkdir(paths.pm2Home, { recursive: true });
-  if (!process.env.REDIS_URL) {
+  if (process.env.REDIS_CLUSTER_NODES || process.env.REDIS_SENTINELS) {
+    // A cluster or a sentinel-managed primary: the apps' clients find the nodes; nothing to start here.
+  } else if (!process.env.REDIS_URL) {
     await ensureRedisConf();
     const url = await privateRedisUrl();
     await pm2(['startOrReload', ECOSYSTEM, '--only', 'redis']);

@@ -1,10 +1,11 @@
 /**
- * `npm start`: the whole service in one process tree — a private redis-server unless REDIS_URL is set, one
- * model host and one front end. The production shapes run the same pieces as separate PM2 apps.
+ * `npm start`: the whole service in one process tree — a private redis-server unless REDIS_URL (or a cluster or
+ * sentinels) is set, one model host and one front end. The production shapes run the same pieces as separate PM2 apps.
  */
 import { loadConfig } from './config/config.ts';
 import { createLogger } from './observability/logger.ts';
 import { exitOnStartupError, onShutdownSignal } from './lifecycle/shutdown.ts';
+import { configuredRedisTarget, describeTarget } from './redis/connect.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.ts';
 import { startModelHost, type ModelHost } from './host/model-host.ts';
 import { startFrontend, type Frontend } from './frontend/frontend.ts';
@@ -15,14 +16,16 @@ let frontend: Frontend | undefined;
 try {
   const config = loadConfig();
   const log = createLogger('service', config.LOG_LEVEL);
-  let redisUrl = config.REDIS_URL;
-  if (!redisUrl) {
+  let redisTarget = configuredRedisTarget(config);
+  if (!redisTarget) {
     embedded = await startEmbeddedRedis();
-    redisUrl = embedded.url;
+    redisTarget = embedded.url;
     log.info({ port: embedded.port }, 'started a private redis-server on loopback (set REDIS_URL to use your own)');
+  } else {
+    log.info({ redis: describeTarget(redisTarget) }, 'using the configured redis');
   }
-  host = await startModelHost(config, redisUrl, log.child({ component: 'model-host' }));
-  frontend = await startFrontend(config, redisUrl, log.child({ component: 'frontend' }));
+  host = await startModelHost(config, redisTarget, log.child({ component: 'model-host' }));
+  frontend = await startFrontend(config, redisTarget, log.child({ component: 'frontend' }));
   // Front end first (it waits for its in-flight requests), then the host, then Redis.
   onShutdownSignal(log, config.REQUEST_TIMEOUT_MS + 5000, async () => {
     await frontend?.close();

@@ -17,6 +17,17 @@ const schema = z.object({
   PORT: int(0, 65535).default(8080),
   /** Redis; unset in `npm start` means: start a private redis-server on loopback. */
   REDIS_URL: z.string().regex(/^(rediss?|unix):\/\//, 'must start with redis://, rediss:// or unix://').optional(),
+  /** Redis Cluster seed nodes (any one suffices): `redis[s]://[[user]:password@]host:port,host:port,...`. */
+  REDIS_CLUSTER_NODES: z.string().regex(/^((rediss?:\/\/)?[^,\s]+:\d+)(,\s*(rediss?:\/\/)?[^,\s]+:\d+)*$/,
+    'host:port list, the first may be a redis:// or rediss:// URL with credentials').optional(),
+  /** Sentinels watching the primary named REDIS_SENTINEL_MASTER, in the same list form (credentials: the primary's). */
+  REDIS_SENTINELS: z.string().regex(/^((rediss?:\/\/)?[^,\s]+:\d+)(,\s*(rediss?:\/\/)?[^,\s]+:\d+)*$/,
+    'host:port list, the first may be a redis:// or rediss:// URL with credentials').optional(),
+  REDIS_SENTINEL_MASTER: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('mymaster'),
+  /** Password of the sentinels themselves, when they require one (requirepass in sentinel.conf). */
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  /** Request streams per deployment, each in its own cluster slot; 1 is the single-stream layout. */
+  REQUEST_SHARDS: int(1, 64).default(1),
   /** Every key lives under {KEY_PREFIX}: hash-tagged so one deployment's keys share a Redis Cluster slot. */
   KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('cls'),
   MODEL_DIR: z.string().min(1).default('models/default'),

@@ -1,10 +1,15 @@
 /**
- * admitRequest: one atomic round trip that queues a request only if some model host is live and the
- * deployment's queue (entries not yet acknowledged) is below MAX_QUEUE. The stream is never trimmed: an
- * accepted request is never silently dropped; overload is refused up front instead.
+ * admitRequest: one atomic round trip that queues a request on one request shard only if some model host is live
+ * and that shard's queue (entries not yet acknowledged) is below its share of MAX_QUEUE. The stream is never
+ * trimmed: an accepted request is never silently dropped; overload is refused up front instead.
+ *
+ * The script touches only one shard's keys (its stream and its copy of the live-host set), so it runs in one
+ * Redis Cluster slot. The bound is per shard: ceil(MAX_QUEUE / REQUEST_SHARDS), so the deployment-wide total
+ * stays within MAX_QUEUE + REQUEST_SHARDS − 1.
  */
-import type { Redis } from 'ioredis';
 import { ENVELOPE_FIELD, type Keys } from '../wire/keys.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import { ShardPicker } from './shard-picker.ts';
 
 const ADMIT_SCRIPT = `
 if redis.call('ZCOUNT', KEYS[2], ARGV[1], '+inf') == 0 then return 'NOHOST' end
@@ -18,13 +23,43 @@ interface AdmitCommand {
   admitRequest(requests: string, hosts: string, now: number, maxQueue: number, field: string, envelope: Buffer): Promise<string>;
 }
 
-export function defineAdmission(redis: Redis): void {
+export function defineAdmission(redis: RedisClient): void {
   redis.defineCommand('admitRequest', { numberOfKeys: 2, lua: ADMIT_SCRIPT });
 }
 
-export async function admitRequest(redis: Redis, keys: Keys, maxQueue: number, envelope: Buffer): Promise<Admission> {
-  const reply = await (redis as unknown as AdmitCommand).admitRequest(keys.requests, keys.hosts, Date.now(), maxQueue, ENVELOPE_FIELD, envelope);
-  if (reply === 'NOHOST') return 'no-host';
-  if (reply === 'FULL') return 'full';
-  return 'queued';
+/** One picker per key layout (one per front end in practice): its round-robin position and shard health. */
+const pickers = new WeakMap<Keys, ShardPicker>();
+
+/** Each shard's share of the deployment-wide MAX_QUEUE. */
+export function shardQueueBound(maxQueue: number, shards: number): number {
+  return Math.ceil(maxQueue / shards);
+}
+
+/**
+ * Queues the envelope on the next shard in round-robin order. A full shard, or one whose Redis failed (a primary
+ * failing over), passes the request to the next shard, so one shard's trouble costs no request while another has
+ * room; only when every shard refuses does the caller see 'full' or the error. A command that failed in flight may
+ * have been queued anyway; a second copy is answered twice and the front end drops the later answer.
+ */
+export async function admitRequest(redis: RedisClient, keys: Keys, maxQueue: number, envelope: Buffer): Promise<Admission> {
+  let picker = pickers.get(keys);
+  if (!picker) pickers.set(keys, (picker = new ShardPicker(keys.shards.length)));
+  const bound = shardQueueBound(maxQueue, keys.shards.length);
+  let sawFull = false;
+  let lastError: unknown;
+  for (const index of picker.order()) {
+    const shard = keys.shards[index]!;
+    try {
+      const reply = await (redis as unknown as AdmitCommand).admitRequest(shard.requests, shard.hosts, Date.now(), bound, ENVELOPE_FIELD, envelope);
+      picker.succeeded(index);
+      if (reply === 'NOHOST') return 'no-host';
+      if (reply !== 'FULL') return 'queued';
+      sawFull = true;
+    } catch (err) {
+      picker.failed(index);
+      lastError = err;
+    }
+  }
+  if (sawFull || lastError === undefined) return 'full';
+  throw lastError;
 }

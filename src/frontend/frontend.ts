@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { us_listen_socket } from 'uWebSockets.js';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
-import { connectRedis, whenReady } from '../redis/connect.ts';
+import { connectRedis, whenReady, type RedisTarget } from '../redis/connect.ts';
 import { keysFor } from '../wire/keys.ts';
 import { defineAdmission } from './admission.ts';
 import { PendingRequests } from './pending.ts';
@@ -33,11 +33,11 @@ export interface Frontend {
   close(): Promise<void>;
 }
 
-export async function startFrontend(config: Config, redisUrl: string, log: Logger): Promise<Frontend> {
+export async function startFrontend(config: Config, redisTarget: RedisTarget, log: Logger): Promise<Frontend> {
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const keys = keysFor(config.KEY_PREFIX);
-  const redis = connectRedis(redisUrl, `frontend:${id}`, log);
-  const blocking = connectRedis(redisUrl, `frontend:${id}:replies`, log);
+  const keys = keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS);
+  const redis = connectRedis(redisTarget, `frontend:${id}`, log);
+  const blocking = connectRedis(redisTarget, `frontend:${id}:replies`, log);
   defineAdmission(redis);
   const pending = new PendingRequests();
   const replyStream = keys.replies(id);

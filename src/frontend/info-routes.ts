@@ -4,7 +4,7 @@
  * GET /openapi.json.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
 import type { ScrapeResult } from '../observability/metrics-publisher.ts';
 import { requestState, type Observe } from './access.ts';
@@ -13,7 +13,7 @@ import { openApiDocument } from './openapi.ts';
 import { sendError, sendJson, sendText } from './respond.ts';
 
 export interface InfoContext {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   observe: Observe;
   /** The deployment's metrics in Prometheus text format. */
@@ -47,7 +47,7 @@ function parseJson<T>(text: string | undefined): T | undefined {
 }
 
 /** The live hosts' heartbeat hashes, grouped into one entry per distinct (model, format, engine, backend, maxBatch). */
-export async function readModels(redis: Redis, keys: Keys): Promise<ModelInfo[]> {
+export async function readModels(redis: RedisClient, keys: Keys): Promise<ModelInfo[]> {
   const ids = await redis.zrangebyscore(keys.hosts, Date.now(), '+inf');
   if (ids.length === 0) return [];
   const tx = redis.multi();

@@ -3,7 +3,7 @@
  * which queues them and answers in the original API's shape.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Keys } from '../wire/keys.ts';
@@ -20,7 +20,7 @@ import type { Uws } from './uws.ts';
 export interface PredictContext {
   uws: Uws;
   config: Config;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   replyStream: string;
   pending: PendingRequests;

@@ -2,11 +2,10 @@
  * Reads this front end's reply stream on a dedicated blocking connection and hands each result to the waiting
  * request. It resumes from the last id it saw, so a reconnect loses no reply.
  */
-import type { Redis } from 'ioredis';
 import { ENVELOPE_FIELD } from '../wire/keys.ts';
 import { unpackResult } from '../wire/envelope.ts';
 import type { Logger } from '../observability/logger.ts';
-import { whenReady } from '../redis/connect.ts';
+import { whenReady, type RedisClient } from '../redis/connect.ts';
 import type { PendingRequests } from './pending.ts';
 
 type RawEntry = [Buffer, Buffer[]];
@@ -19,7 +18,7 @@ export class ReplyReader {
   discarded = 0;
 
   constructor(
-    private readonly blocking: Redis,
+    private readonly blocking: RedisClient,
     private readonly stream: string,
     private readonly pending: PendingRequests,
     private readonly log: Logger,

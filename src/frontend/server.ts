@@ -1,6 +1,6 @@
 /** The uWS app: routes and their handlers. Everything stateful is passed in; this file only wires URLs. */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
 import { handlePredict, type PredictContext } from './predict.ts';
 import { sendError, sendJson, type RequestState } from './respond.ts';
@@ -10,7 +10,7 @@ import { registerInfoRoutes, type InfoContext } from './info-routes.ts';
 
 export interface ServerContext extends PredictContext, InfoContext {
   keys: Keys;
-  redis: Redis;
+  redis: RedisClient;
 }
 
 function quickState(req: HttpRequest): RequestState {

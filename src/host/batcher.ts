@@ -22,6 +22,8 @@ export interface Job {
   /** Stream entry id, acknowledged once the result is published. */
   entryId: string;
   env: RequestEnvelope;
+  /** Index of the request shard (stream) the entry came from; 0 when there is one. */
+  shard?: number;
 }
 
 export interface Completed {

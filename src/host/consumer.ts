@@ -1,13 +1,19 @@
 /**
- * Takes request envelopes from the requests stream as a member of the model-hosts consumer group: a blocking
- * XREADGROUP for exactly as many entries as the batcher has free slots (an idle host costs nothing), and every
- * so often XAUTOCLAIM of entries another host took and never acknowledged (it died), so none is lost.
+ * Takes request envelopes from the request streams as a member of the model-hosts consumer group: per request
+ * shard, a blocking XREADGROUP on that shard's own connection for its share of the batcher's free slots (an idle
+ * host costs nothing), and every so often XAUTOCLAIM of entries another host took and never acknowledged (it
+ * died), so none is lost.
+ *
+ * Shards: each has its own read loop and connection (a blocking read holds its connection, and in a cluster the
+ * shards live on different primaries), so no shard waits behind another. A loop reads ceil(capacity / shards)
+ * entries, so every shard gets a turn whatever the others hold; reads that overlap can take up to shards − 1 more
+ * entries than the free slots, which wait in the batcher's backlog (never lost). With one shard a loop reads
+ * exactly the free slots.
  */
-import type { Redis } from 'ioredis';
-import { CONSUMER_GROUP, ENVELOPE_FIELD, type Keys } from '../wire/keys.ts';
+import { CONSUMER_GROUP, ENVELOPE_FIELD, type Keys, type ShardKeys } from '../wire/keys.ts';
 import { unpackEnvelope } from '../wire/envelope.ts';
 import type { Logger } from '../observability/logger.ts';
-import { whenReady } from '../redis/connect.ts';
+import { whenReady, type RedisClient } from '../redis/connect.ts';
 import type { Batcher, Job } from './batcher.ts';
 import type { ResultPublisher } from './publisher.ts';
 
@@ -22,12 +28,11 @@ export interface ConsumerOptions {
 export class RequestConsumer {
   private stopped = false;
   private loop: Promise<void> | undefined;
-  private nextClaimAt = 0;
   onClaimed: (count: number) => void = () => {};
 
   constructor(
-    /** Used only for blocking reads: a blocking command would stall anything else on the connection. */
-    private readonly blocking: Redis,
+    /** One per shard, used only for blocking reads: a blocking command would stall anything else on it. */
+    private readonly blocking: readonly RedisClient[],
     private readonly keys: Keys,
     private readonly batcher: Batcher,
     private readonly publisher: ResultPublisher,
@@ -50,94 +55,108 @@ export class RequestConsumer {
     const timedOut = new Promise<boolean>((resolve) => { bound = setTimeout(() => resolve(true), this.opts.blockMs + 3000); });
     const hung = await Promise.race([this.loop?.then(() => false), timedOut]);
     clearTimeout(bound);
-    // Only if the read hangs (e.g. Redis half-open) is the connection cut.
-    if (hung) this.blocking.disconnect();
+    // Only if a read hangs (e.g. Redis half-open) are the connections cut.
+    if (hung) for (const conn of this.blocking) conn.disconnect();
     await this.loop;
-    this.blocking.disconnect();
+    for (const conn of this.blocking) conn.disconnect();
   }
 
   private async run(): Promise<void> {
+    await Promise.all(this.keys.shards.map((shard) => this.runShard(shard, this.blocking[shard.index]!)));
+  }
+
+  private async runShard(shard: ShardKeys, blocking: RedisClient): Promise<void> {
+    const shards = this.keys.shards.length;
+    let nextClaimAt = 0;
     while (!this.stopped) {
       await this.batcher.whenCapacity();
       if (this.stopped) break;
       try {
-        const count = this.batcher.capacity();
         // Capacity can be gone again by the time this runs; COUNT 0 would mean "no limit" to Redis.
+        const count = Math.ceil(this.batcher.capacity() / shards);
         if (count === 0) continue;
         let entries: RawEntry[] = [];
-        if (Date.now() >= this.nextClaimAt) {
-          entries = await this.autoclaim(count);
-          this.nextClaimAt = Date.now() + this.opts.claimIdleMs / 2;
+        if (Date.now() >= nextClaimAt) {
+          entries = await this.autoclaim(blocking, shard, count);
+          nextClaimAt = Date.now() + this.opts.claimIdleMs / 2;
         }
-        if (entries.length === 0) entries = await this.read(count);
+        if (entries.length === 0) entries = await this.read(blocking, shard, count);
         if (this.stopped && entries.length === 0) break;
-        await this.accept(entries);
+        await this.accept(entries, shard.index);
       } catch (err) {
         if (this.stopped) break;
-        await this.recover(err as Error);
+        await this.recover(blocking, shard, err as Error);
       }
     }
   }
 
-  private async read(count: number): Promise<RawEntry[]> {
-    const reply = (await this.blocking.xreadgroupBuffer(
+  private async read(blocking: RedisClient, shard: ShardKeys, count: number): Promise<RawEntry[]> {
+    const reply = (await blocking.xreadgroupBuffer(
       'GROUP', CONSUMER_GROUP, this.opts.consumerName, 'COUNT', count, 'BLOCK', this.opts.blockMs,
-      'STREAMS', this.keys.requests, '>',
+      'STREAMS', shard.requests, '>',
     )) as Array<[Buffer, RawEntry[]]> | null;
     return reply?.[0]?.[1] ?? [];
   }
 
-  private async autoclaim(count: number): Promise<RawEntry[]> {
+  private async autoclaim(blocking: RedisClient, shard: ShardKeys, count: number): Promise<RawEntry[]> {
     // ioredis types no Buffer variant of XAUTOCLAIM; envelopes are binary, so ask for Buffers explicitly.
-    const reply = (await this.blocking.callBuffer(
-      'XAUTOCLAIM', this.keys.requests, CONSUMER_GROUP, this.opts.consumerName, this.opts.claimIdleMs, '0-0', 'COUNT', count,
+    const reply = (await blocking.callBuffer(
+      'XAUTOCLAIM', shard.requests, CONSUMER_GROUP, this.opts.consumerName, this.opts.claimIdleMs, '0-0', 'COUNT', count,
     )) as [Buffer, RawEntry[], Buffer[]];
     const claimed = reply[1].filter((e) => e?.[1]);
     if (claimed.length > 0) {
-      this.log.warn({ count: claimed.length }, 'claimed requests left unacknowledged by another model host');
+      this.log.warn({ count: claimed.length, shard: shard.index }, 'claimed requests left unacknowledged by another model host');
       this.onClaimed(claimed.length);
     }
     return claimed;
   }
 
-  private async accept(entries: RawEntry[]): Promise<void> {
+  private async accept(entries: RawEntry[], shard: number): Promise<void> {
     const jobs: Job[] = [];
     const malformed: string[] = [];
     for (const [rawId, fields] of entries) {
       const entryId = rawId.toString();
       const body = fields && fields[0]?.toString() === ENVELOPE_FIELD ? fields[1] : undefined;
       const env = body ? unpackEnvelope(body) : undefined;
-      if (env) jobs.push({ entryId, env });
+      if (env) jobs.push({ entryId, env, shard });
       else malformed.push(entryId);
     }
     if (malformed.length > 0) {
       this.log.error({ entries: malformed }, 'discarding malformed request entries');
-      await this.publisher.discard(malformed);
+      await this.publisher.discard(malformed.map((entryId) => ({ shard, entryId })));
     }
     if (jobs.length > 0) this.batcher.add(jobs);
   }
 
   /** After a failed read: recreate the group if Redis lost it, or wait for the connection to come back. */
-  private async recover(err: Error): Promise<void> {
+  private async recover(blocking: RedisClient, shard: ShardKeys, err: Error): Promise<void> {
     if (/NOGROUP/.test(err.message)) {
-      // Redis lost the stream and its group (restarted without persistence, or the key was deleted).
-      await ensureGroup(this.blocking, this.keys).then(
-        () => this.log.warn({ stream: this.keys.requests }, 'consumer group was missing (Redis restarted?): recreated'),
+      // Redis lost the stream and its group (restarted without persistence, a failover lost the write, or the key
+      // was deleted).
+      await ensureShardGroup(blocking, shard).then(
+        () => this.log.warn({ stream: shard.requests }, 'consumer group was missing (Redis restarted?): recreated'),
         () => {},
       );
       return;
     }
-    this.log.warn({ err: err.message }, 'request stream read failed; waiting for redis');
-    // Bounded, so stop() (which disconnects) or a Redis that never returns does not park the loop forever.
-    await whenReady(this.blocking, 2000).catch(() => {});
+    this.log.warn({ err: err.message, shard: shard.index }, 'request stream read failed; waiting for redis');
+    // Bounded, so stop() (which disconnects) or a Redis that never returns does not park the loop forever; the
+    // pause keeps a cluster whose slot has no primary yet (CLUSTERDOWN) from being asked in a tight loop.
+    const waited = Date.now();
+    await whenReady(blocking, 2000).catch(() => {});
+    if (Date.now() - waited < 100) await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
-/** Creates the consumer group (and the stream) if missing; safe to call from every host at every start. */
-export async function ensureGroup(redis: Redis, keys: Keys): Promise<void> {
+async function ensureShardGroup(redis: RedisClient, shard: ShardKeys): Promise<void> {
   try {
-    await redis.xgroup('CREATE', keys.requests, CONSUMER_GROUP, '0', 'MKSTREAM');
+    await redis.xgroup('CREATE', shard.requests, CONSUMER_GROUP, '0', 'MKSTREAM');
   } catch (err) {
     if (!/BUSYGROUP/.test((err as Error).message)) throw err;
   }
+}
+
+/** Creates the consumer groups (and the streams) if missing; safe to call from every host at every start. */
+export async function ensureGroup(redis: RedisClient, keys: Keys): Promise<void> {
+  await Promise.all(keys.shards.map((shard) => ensureShardGroup(redis, shard)));
 }

@@ -2,7 +2,7 @@
  * Announces a live model host: its id in the hosts sorted set with an expiry score, and its description in a
  * hash with a TTL. Front ends admit requests only while some host's heartbeat is fresh.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -24,7 +24,7 @@ export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly hostId: string,
     private readonly description: HostDescription,
@@ -52,18 +52,35 @@ export class Heartbeat {
   /** Withdraws the host at once, so front ends stop counting on it before it exits. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.redis.multi().zrem(this.keys.hosts, this.hostId).del(this.keys.hostInfo(this.hostId)).exec();
+    await Promise.all([
+      this.redis.multi().zrem(this.keys.hosts, this.hostId).del(this.keys.hostInfo(this.hostId)).exec(),
+      ...this.otherShards().map((shard) => this.redis.zrem(shard.hosts, this.hostId)),
+    ]);
+  }
+
+  /** Shards other than 0 keep their own live-host set in their own slot (shard 0's is the registry). */
+  private otherShards() {
+    return this.keys.shards.filter((shard) => shard.hosts !== this.keys.hosts);
   }
 
   private async beat(): Promise<void> {
     const now = Date.now();
     const ttl = this.intervalMs * 3;
     const info = this.keys.hostInfo(this.hostId);
-    await this.redis.multi()
-      .zadd(this.keys.hosts, now + ttl, this.hostId)
-      .zremrangebyscore(this.keys.hosts, '-inf', now)
-      .hset(info, { ...this.description, heartbeatAt: now })
-      .pexpire(info, ttl)
-      .exec();
+    // One MULTI per slot: a cluster refuses a transaction whose keys span slots.
+    const results = await Promise.all([
+      this.redis.multi()
+        .zadd(this.keys.hosts, now + ttl, this.hostId)
+        .zremrangebyscore(this.keys.hosts, '-inf', now)
+        .hset(info, { ...this.description, heartbeatAt: now })
+        .pexpire(info, ttl)
+        .exec(),
+      ...this.otherShards().map((shard) => this.redis.multi()
+        .zadd(shard.hosts, now + ttl, this.hostId)
+        .zremrangebyscore(shard.hosts, '-inf', now)
+        .exec()),
+    ]);
+    const failed = results.flatMap((r) => r ?? []).find(([err]) => err);
+    if (failed) throw failed[0];
   }
 }

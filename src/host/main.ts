@@ -1,14 +1,16 @@
-/** Entry point of one model-host process (PM2 runs M of them). Needs REDIS_URL. */
+/** Entry point of one model-host process (PM2 runs M of them). Needs REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS. */
 import { loadConfig } from '../config/config.ts';
 import { createLogger } from '../observability/logger.ts';
+import { configuredRedisTarget } from '../redis/connect.ts';
 import { exitOnStartupError, onShutdownSignal } from '../lifecycle/shutdown.ts';
 import { startModelHost } from './model-host.ts';
 
 try {
   const config = loadConfig();
-  if (!config.REDIS_URL) throw new Error('REDIS_URL is required for a standalone model host (npm start embeds Redis instead)');
+  const redis = configuredRedisTarget(config);
+  if (!redis) throw new Error('REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is required for a standalone model host (npm start embeds Redis instead)');
   const log = createLogger('model-host', config.LOG_LEVEL);
-  const host = await startModelHost(config, config.REDIS_URL, log);
+  const host = await startModelHost(config, redis, log);
   onShutdownSignal(log, config.REQUEST_TIMEOUT_MS + 5000, () => host.close());
   process.send?.('ready');
 } catch (err) {

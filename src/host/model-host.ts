@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
-import { connectRedis, whenReady } from '../redis/connect.ts';
+import { connectRedis, whenReady, type RedisTarget } from '../redis/connect.ts';
 import { keysFor } from '../wire/keys.ts';
 import { imageElements, readMetadata, type ModelMetadata } from '../model/metadata.ts';
 import { BatchBuffers } from './batch-buffers.ts';
@@ -35,9 +35,9 @@ export interface ModelHost {
   close(): Promise<void>;
 }
 
-export async function startModelHost(config: Config, redisUrl: string, log: Logger, events: ModelHostEvents = {}): Promise<ModelHost> {
+export async function startModelHost(config: Config, redisTarget: RedisTarget, log: Logger, events: ModelHostEvents = {}): Promise<ModelHost> {
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const keys = keysFor(config.KEY_PREFIX);
+  const keys = keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS);
   const modelDir = resolve(config.MODEL_DIR);
   const meta = await readMetadata(modelDir);
 
@@ -49,8 +49,9 @@ export async function startModelHost(config: Config, redisUrl: string, log: Logg
   const pool = new PreprocessPool(config.PREPROCESS_THREADS, config.MAX_BATCH * config.BATCH_BUFFERS, {
     buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing, maxInputPixels: config.MAX_INPUT_PIXELS,
   });
-  const command = connectRedis(redisUrl, `host:${id}`, log);
-  const blocking = connectRedis(redisUrl, `host:${id}:read`, log);
+  const command = connectRedis(redisTarget, `host:${id}`, log);
+  // One blocking connection per request shard: each shard's read loop blocks on its own.
+  const blocking = keys.shards.map((shard) => connectRedis(redisTarget, `host:${id}:read${shard.index || ''}`, log));
 
   const cleanups: Array<[string, () => Promise<unknown>]> = [];
   let engine: InferenceReady;
@@ -58,17 +59,17 @@ export async function startModelHost(config: Config, redisUrl: string, log: Logg
     engine = await inference.ready;
     log.info({ model: meta.name, ...engine.info, fallbackReason: engine.fallbackReason, loadMs: Math.round(engine.loadMs), warmupMs: Math.round(engine.warmupMs) }, 'model loaded');
     if (engine.fallbackReason) log.warn({ reason: engine.fallbackReason }, `engine fell back to ${engine.info.engine}`);
-    await Promise.all([whenReady(command), whenReady(blocking)]);
+    await Promise.all([whenReady(command), ...blocking.map((conn) => whenReady(conn))]);
     await ensureGroup(command, keys);
   } catch (err) {
-    await Promise.allSettled([inference.close(), pool.close(), command.quit(), blocking.quit()]);
+    await Promise.allSettled([inference.close(), pool.close(), command.quit(), ...blocking.map((conn) => conn.quit())]);
     throw err;
   }
 
   const publisher = new ResultPublisher(command, keys, config.REPLY_TTL_S);
   // The gauge reads the batcher created just below, only when metrics are collected.
   const metrics = new HostMetrics(() => batcher.inFlight, { model: meta.name, ...engine.info });
-  for (const conn of [command, blocking]) conn.on('error', () => metrics.redisErrors.inc());
+  for (const conn of [command, ...blocking]) conn.on('error', () => metrics.redisErrors.inc());
   const batcher = new Batcher({
     buffers,
     labels: meta.labels,

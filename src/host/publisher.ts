@@ -1,40 +1,63 @@
 /**
- * Writes results to the reply streams of the front ends that hold the requests, and acknowledges and deletes
- * their request entries, all in one MULTI: a result is never acknowledged without being written.
+ * Writes results to the reply streams of the front ends that hold the requests, then acknowledges and deletes
+ * their request entries. Reply streams and request shards live in different Redis Cluster slots, so this is one
+ * MULTI per reply stream and then one per shard; the order keeps the promise that a result is never
+ * acknowledged without being written (a host dying in between leaves the entry to be re-claimed and answered
+ * twice; the front end drops the second answer).
  */
-import type { Redis } from 'ioredis';
 import { ENVELOPE_FIELD, CONSUMER_GROUP, type Keys } from '../wire/keys.ts';
 import { packResult } from '../wire/envelope.ts';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Completed } from './batcher.ts';
 
 /** Reply streams are read as they are written; this only bounds one whose front end has gone. */
 const REPLY_STREAM_MAXLEN = 10_000;
 
+type ExecReply = Array<[Error | null, unknown]> | null;
+
+function check(replies: ExecReply): void {
+  const failed = replies?.find(([err]) => err);
+  if (!replies || failed) throw failed?.[0] ?? new Error('MULTI aborted');
+}
+
 export class ResultPublisher {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly replyTtlSeconds: number,
   ) {}
 
   async publish(done: Completed[]): Promise<void> {
-    const tx = this.redis.multi();
-    const replyStreams = new Set<string>();
-    for (const { job, result } of done) {
-      tx.xadd(job.env.replyTo, 'MAXLEN', '~', REPLY_STREAM_MAXLEN, '*', ENVELOPE_FIELD, packResult(result));
-      replyStreams.add(job.env.replyTo);
+    const byStream = new Map<string, Completed[]>();
+    for (const d of done) {
+      const list = byStream.get(d.job.env.replyTo);
+      if (list) list.push(d);
+      else byStream.set(d.job.env.replyTo, [d]);
     }
-    for (const stream of replyStreams) tx.expire(stream, this.replyTtlSeconds);
-    const ids = done.map((d) => d.job.entryId);
-    tx.xack(this.keys.requests, CONSUMER_GROUP, ...ids);
-    tx.xdel(this.keys.requests, ...ids);
-    const replies = await tx.exec();
-    const failed = replies?.find(([err]) => err);
-    if (!replies || failed) throw failed?.[0] ?? new Error('MULTI aborted');
+    await Promise.all([...byStream].map(async ([stream, results]) => {
+      const tx = this.redis.multi();
+      for (const { result } of results) tx.xadd(stream, 'MAXLEN', '~', REPLY_STREAM_MAXLEN, '*', ENVELOPE_FIELD, packResult(result));
+      tx.expire(stream, this.replyTtlSeconds);
+      check(await tx.exec());
+    }));
+    await this.acknowledge(done.map((d) => ({ shard: d.job.shard ?? 0, entryId: d.job.entryId })));
   }
 
   /** Acknowledges entries that cannot be answered (malformed envelopes). */
-  async discard(entryIds: string[]): Promise<void> {
-    await this.redis.multi().xack(this.keys.requests, CONSUMER_GROUP, ...entryIds).xdel(this.keys.requests, ...entryIds).exec();
+  async discard(entries: Array<{ shard: number; entryId: string }>): Promise<void> {
+    await this.acknowledge(entries);
+  }
+
+  private async acknowledge(entries: Array<{ shard: number; entryId: string }>): Promise<void> {
+    const byShard = new Map<number, string[]>();
+    for (const { shard, entryId } of entries) {
+      const ids = byShard.get(shard);
+      if (ids) ids.push(entryId);
+      else byShard.set(shard, [entryId]);
+    }
+    await Promise.all([...byShard].map(async ([shard, ids]) => {
+      const stream = this.keys.shards[shard]!.requests;
+      check(await this.redis.multi().xack(stream, CONSUMER_GROUP, ...ids).xdel(stream, ...ids).exec());
+    }));
   }
 }

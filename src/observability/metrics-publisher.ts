@@ -11,15 +11,14 @@
  * read from Redis at scrape time and added once, not summed. A process that exits takes its counts with it
  * (the sums drop, which Prometheus' rate() treats as a counter reset).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
 import { METRIC_PREFIX } from './metrics.ts';
 import { CONSUMER_GROUP, type Keys } from '../wire/keys.ts';
 
 export function metricsKeys(keys: Keys): { procs: string; snapshot(id: string): string } {
-  // keys.requests is `{prefix}:requests`: reuse its hash tag so every key shares one Redis Cluster slot.
-  const base = keys.requests.slice(0, -':requests'.length);
+  const base = keys.base;
   return { procs: `${base}:metrics:procs`, snapshot: (id) => `${base}:metrics:${id}` };
 }
 
@@ -30,7 +29,7 @@ export class MetricsPublisher {
   private readonly k;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     keys: Keys,
     readonly processId: string,
     private readonly registry: Registry,
@@ -82,7 +81,7 @@ export interface ScrapeResult {
  * The deployment's metrics as Prometheus text: live snapshots summed, plus scrape-time gauges. If Redis is
  * unreachable it still answers, with this process's own metrics and classify_metrics_processes 1.
  */
-export async function scrapeDeployment(redis: Redis, keys: Keys, own: { id: string; registry: Registry }): Promise<ScrapeResult> {
+export async function scrapeDeployment(redis: RedisClient, keys: Keys, own: { id: string; registry: Registry }): Promise<ScrapeResult> {
   const k = metricsKeys(keys);
   const snapshots: Snapshot[] = [await own.registry.getMetricsAsJSON()];
   const scrape = new Registry();
@@ -95,18 +94,23 @@ export async function scrapeDeployment(redis: Redis, keys: Keys, own: { id: stri
   let liveHosts: number | undefined;
   try {
     const now = Date.now();
-    const replies = await redis.multi()
-      .zrangebyscore(k.procs, now, '+inf')
-      .xlen(keys.requests)
-      .xpending(keys.requests, CONSUMER_GROUP)
-      .zcount(keys.hosts, now, '+inf')
-      .exec();
-    if (replies?.length !== 4) throw new Error('MULTI answered without its four replies');
+    // One MULTI per slot: the registry's, then each request shard's (a cluster refuses cross-slot transactions).
     type Reply = [Error | null, unknown];
-    const [[, ids], [, xlen], [pendErr, pend], [, hosts]] = replies as [Reply, Reply, Reply, Reply];
-    depth = Number(xlen);
-    // NOGROUP until the first model host has started: nothing can be pending then.
-    pending = pendErr ? 0 : Number((pend as [number])[0] ?? 0);
+    const [registry, ...shards] = await Promise.all([
+      redis.multi().zrangebyscore(k.procs, now, '+inf').zcount(keys.hosts, now, '+inf').exec(),
+      ...keys.shards.map((shard) => redis.multi().xlen(shard.requests).xpending(shard.requests, CONSUMER_GROUP).exec()),
+    ]);
+    if (registry?.length !== 2) throw new Error('MULTI answered without its two replies');
+    const [[, ids], [, hosts]] = registry as [Reply, Reply];
+    depth = 0;
+    pending = 0;
+    for (const shard of shards) {
+      if (shard?.length !== 2) throw new Error('MULTI answered without its two replies');
+      const [[, xlen], [pendErr, pend]] = shard as [Reply, Reply];
+      depth += Number(xlen);
+      // NOGROUP until the first model host has started: nothing can be pending then.
+      pending += pendErr ? 0 : Number((pend as [number])[0] ?? 0);
+    }
     liveHosts = Number(hosts);
     const others = (ids as string[]).filter((id) => id !== own.id);
     if (others.length > 0) {

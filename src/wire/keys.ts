@@ -1,27 +1,85 @@
 /**
- * Every Redis key and stream name of a deployment, derived from one prefix. The prefix is hash-tagged
- * (`{cls}`) so that in Redis Cluster the request stream, reply streams and host registry share one slot.
+ * Every Redis key and stream name of a deployment, derived from one prefix: the single definition of the key
+ * layout. Keys are hash-tagged so that each group that one command or script touches shares a Redis Cluster slot:
+ *
+ *   {prefix}:hosts, {prefix}:host:<id>      registry of live model hosts (shard 0's slot)
+ *   {prefix}:requests, {prefix}:hosts       shard 0 (with REQUEST_SHARDS=1 the only shard: the classic layout)
+ *   {<tag i>}:requests, {<tag i>}:hosts     shard i > 0: its tag is chosen so its slot lies in the i-th
+ *                                            S-th of the slot space, so S shards land on S primaries of an
+ *                                            evenly split cluster (redis-cli --cluster create's layout)
+ *   {prefix:fe:<id>}:reply                  one front end's reply stream, in that front end's own slot
+ *
+ * Each shard carries its own copy of the live-host set (written by every heartbeat) so admission stays one
+ * single-slot script per shard.
  */
-export const CONSUMER_GROUP = 'model-hosts';
+import calculateSlot from 'cluster-key-slot';
 
-export interface Keys {
+export const CONSUMER_GROUP = 'model-hosts';
+export const CLUSTER_SLOTS = 16384;
+
+export interface ShardKeys {
+  index: number;
   /** Stream of request envelopes, read by model hosts through CONSUMER_GROUP. */
   requests: string;
-  /** Sorted set: model host id → heartbeat expiry (epoch ms). */
+  /** Sorted set in the shard's slot: model host id → heartbeat expiry (epoch ms), for admission. */
+  hosts: string;
+}
+
+export interface Keys {
+  /** The request streams, REQUEST_SHARDS of them, each in its own slot. */
+  shards: readonly ShardKeys[];
+  /** Shard 0's request stream (the only one with REQUEST_SHARDS=1). */
+  requests: string;
+  /** Sorted set: model host id → heartbeat expiry (epoch ms); the registry, also shard 0's live-host set. */
   hosts: string;
   /** Hash with one live model host's description (model, engine, backend); expires with its heartbeat. */
   hostInfo(hostId: string): string;
-  /** Reply stream owned by one front-end process. */
+  /** Reply stream owned by one front-end process, hash-tagged with that front end's id. */
   replies(frontendId: string): string;
+  /** Base of the deployment's other keys (metrics snapshots), in shard 0's slot. */
+  base: string;
 }
 
-export function keysFor(prefix: string): Keys {
+/** The Redis Cluster slot of a key (CRC16 of its hash tag). */
+export function slotOf(key: string): number {
+  return calculateSlot(key);
+}
+
+/**
+ * Hash tags of the S shards: shard 0 keeps the prefix; the others take `prefix:s<i>` or `prefix:s<i>.<n>` with
+ * the smallest n whose slot falls in a part of the slot space (of S equal parts) no other shard holds yet.
+ */
+export function shardTags(prefix: string, shards: number): string[] {
+  const part = (slot: number) => Math.floor((slot * shards) / CLUSTER_SLOTS);
+  const taken = new Set([part(slotOf(`{${prefix}}`))]);
+  const tags = [prefix];
+  for (let i = 1; i < shards; i++) {
+    for (let n = 0; ; n++) {
+      const tag = n === 0 ? `${prefix}:s${i}` : `${prefix}:s${i}.${n}`;
+      const p = part(slotOf(`{${tag}}`));
+      if (taken.has(p)) continue;
+      taken.add(p);
+      tags.push(tag);
+      break;
+    }
+  }
+  return tags;
+}
+
+export function keysFor(prefix: string, shards = 1): Keys {
   const p = `{${prefix}}`;
+  const shardKeys = shardTags(prefix, shards).map((tag, index) => ({
+    index,
+    requests: `{${tag}}:requests`,
+    hosts: `{${tag}}:hosts`,
+  }));
   return {
-    requests: `${p}:requests`,
+    shards: shardKeys,
+    requests: shardKeys[0]!.requests,
     hosts: `${p}:hosts`,
     hostInfo: (hostId) => `${p}:host:${hostId}`,
-    replies: (frontendId) => `${p}:reply:${frontendId}`,
+    replies: (frontendId) => `{${prefix}:fe:${frontendId}}:reply`,
+    base: p,
   };
 }
 

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectRedis, unixSocketOptions, whenReady } from '../../src/redis/connect.ts';
+import { configuredRedisTarget, connectRedis, describeTarget, parseNodeList, unixSocketOptions, whenReady } from '../../src/redis/connect.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 
 const log = createLogger('test', 'silent');
@@ -52,4 +52,28 @@ it('connects over a unix socket with a password', async () => {
   } finally {
     server.kill('SIGKILL');
   }
+});
+
+it('reads cluster and sentinel node lists with the first entry credentials and TLS', () => {
+  const cluster = configuredRedisTarget({
+    REDIS_CLUSTER_NODES: 'rediss://app:p%40ss@10.0.0.1:7000, 10.0.0.2:7001,[::1]:7002',
+    REDIS_SENTINEL_MASTER: 'mymaster',
+  });
+  assert.deepEqual(cluster, {
+    kind: 'cluster',
+    nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7001 }, { host: '::1', port: 7002 }],
+    auth: { tls: true, username: 'app', password: 'p@ss' },
+  });
+  const sentinel = configuredRedisTarget({
+    REDIS_SENTINELS: '127.0.0.1:26379,127.0.0.1:26380', REDIS_SENTINEL_MASTER: 'main', REDIS_SENTINEL_PASSWORD: 's',
+  });
+  assert.deepEqual(sentinel, {
+    kind: 'sentinel', name: 'main', sentinelPassword: 's', auth: { tls: false },
+    sentinels: [{ host: '127.0.0.1', port: 26379 }, { host: '127.0.0.1', port: 26380 }],
+  });
+  assert.equal(configuredRedisTarget({ REDIS_URL: 'redis://x:1', REDIS_SENTINEL_MASTER: 'm' }), 'redis://x:1');
+  assert.equal(configuredRedisTarget({ REDIS_SENTINEL_MASTER: 'm' }), undefined);
+  assert.throws(() => parseNodeList('http://x:1'), /not a redis/);
+  assert.throws(() => parseNodeList('x'), /host:port/);
+  assert.equal(describeTarget('redis://:secret@h:1'), 'redis://h:1');
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { packEnvelope, unpackEnvelope, packResult, unpackResult, WIRE_VERSION } from '../../src/wire/envelope.ts';
 import { errorCodes, errorBody, isErrorCode } from '../../src/wire/errors.ts';
-import { keysFor } from '../../src/wire/keys.ts';
+import { CLUSTER_SLOTS, keysFor, slotOf } from '../../src/wire/keys.ts';
 
 describe('wire format', () => {
   it('round-trips an envelope with binary image bytes', () => {
@@ -26,9 +26,28 @@ describe('wire format', () => {
     assert.equal(unpackResult(Buffer.from([0xc1])), undefined);
   });
 
-  it('hash-tags every key with the prefix so one deployment shares a cluster slot', () => {
+  it('with one shard, keeps the request stream, registry and host info in the prefix slot', () => {
     const k = keysFor('cls');
-    for (const key of [k.requests, k.hosts, k.hostInfo('h'), k.replies('f')]) assert.ok(key.startsWith('{cls}:'), key);
+    for (const key of [k.requests, k.hosts, k.hostInfo('h'), k.shards[0]!.hosts]) assert.ok(key.startsWith('{cls}:'), key);
+    assert.equal(k.shards.length, 1);
+  });
+
+  it('puts each front end reply stream in that front end own slot', () => {
+    const k = keysFor('cls');
+    assert.equal(k.replies('fe-1'), '{cls:fe:fe-1}:reply');
+    assert.notEqual(slotOf(k.replies('fe-1')), slotOf(k.replies('fe-2')));
+  });
+
+  it('spreads S shards over S equal parts of the slot space, so each lands on its own primary', () => {
+    for (const prefix of ['cls', 'prod', 'a.b-c']) {
+      for (const shards of [2, 3, 4, 6, 16]) {
+        const k = keysFor(prefix, shards);
+        assert.equal(k.shards[0]!.requests, `{${prefix}}:requests`, 'shard 0 keeps the classic key');
+        const parts = k.shards.map((s) => Math.floor((slotOf(s.requests) * shards) / CLUSTER_SLOTS));
+        assert.equal(new Set(parts).size, shards, `${prefix} × ${shards}: ${parts}`);
+        for (const s of k.shards) assert.equal(slotOf(s.requests), slotOf(s.hosts), 'admission keys share a slot');
+      }
+    }
   });
 });
 
