@@ -52,6 +52,8 @@ const schema = z.object({
   TOPK_DEFAULT: int(1, 1000).default(5),
   /** Images one POST /predict may carry (repeated multipart field "image"); 1 restores one image per request. */
   MAX_IMAGES_PER_REQUEST: int(1, 256).default(16),
+  /** Multipart parts of any name in one body, refused with 400 while parsing: room for the images and a few fields. */
+  MAX_MULTIPART_PARTS: int(1, 10_000).default(64),
   /** How often each process pushes its metrics snapshot to Redis for the deployment-wide GET /metrics. */
   METRICS_PUSH_MS: int(100, 60 * SECOND).default(1 * SECOND),
   /**

@@ -2,7 +2,8 @@
  * Finds the image in a /predict body (multipart field `image`, or the raw body with an image/* type) and checks,
  * from its first bytes only, that it is a raster format the model host can decode. The front end never decodes.
  */
-import type { Uws } from './uws.ts';
+import { parse as parseContentType } from 'content-type';
+import { readMultipartImages, type MultipartLimits } from './multipart.ts';
 import type { ErrorCode } from '../wire/errors.ts';
 
 export const IMAGE_FIELD = 'image';
@@ -36,28 +37,31 @@ export type ImagesInput = { ok: true; images: ImageItem[] } | { ok: false; code:
  * The images of a /predict body: the raw body with an image/* type, or the multipart field `image`, which may be
  * repeated up to `maxImages` times. Request-level problems (no image, too many, unparsable body, wrong content
  * type) fail the request; each image is sniffed on its own. A lone image that fails its check fails the request.
+ * The Content-Type is parsed as RFC 9110 says (media type and parameter names case-insensitive, quoted values).
  */
-export function extractImages(uws: Uws, body: Buffer, contentType: string, maxImages: number): ImagesInput {
-  const type = contentType.toLowerCase();
+export async function extractImages(body: Buffer, contentTypeHeader: string, limits: MultipartLimits): Promise<ImagesInput> {
+  const { type, parameters } = parseContentType(contentTypeHeader);
   if (type.startsWith('image/')) {
     if (type.startsWith('image/svg')) return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'SVG is not accepted: send a raster image.' };
     const one = checkImage(body);
     return one.ok ? { ok: true, images: [one] } : one;
   }
-  if (!type.startsWith('multipart/form-data')) {
-    if (body.byteLength === 0) return { ok: false, code: 'MISSING_IMAGE' };
+  if (body.byteLength === 0) return { ok: false, code: 'MISSING_IMAGE' };
+  if (type !== 'multipart/form-data') {
     return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send multipart/form-data with an "image" field, or an image/* body.' };
   }
-  if (!/boundary=/.test(type)) return { ok: false, code: 'BAD_REQUEST', message: 'multipart/form-data without a boundary.' };
-  const parts = uws.getParts(body, contentType);
-  if (!parts) return { ok: false, code: 'BAD_REQUEST', message: 'The multipart body could not be parsed.' };
-  const images = parts.filter((p) => p.name === IMAGE_FIELD);
-  if (images.length === 0) return { ok: false, code: 'MISSING_IMAGE' };
-  if (images.length > maxImages) {
-    return { ok: false, code: 'TOO_MANY_IMAGES', message: `At most ${maxImages} "${IMAGE_FIELD}" field${maxImages === 1 ? '' : 's'} per request; this one has ${images.length}.` };
+  if (!parameters.boundary) return { ok: false, code: 'BAD_REQUEST', message: 'multipart/form-data without a boundary.' };
+  const parts = await readMultipartImages(body, parameters.boundary, IMAGE_FIELD, limits);
+  if (!parts.ok) {
+    if (parts.reason === 'too-many-images') {
+      const max = limits.maxImages;
+      return { ok: false, code: 'TOO_MANY_IMAGES', message: `At most ${max} "${IMAGE_FIELD}" field${max === 1 ? '' : 's'} per request.` };
+    }
+    if (parts.reason === 'too-many-parts') return { ok: false, code: 'BAD_REQUEST', message: `More than ${limits.maxParts} multipart parts.` };
+    return { ok: false, code: 'BAD_REQUEST', message: 'The multipart body is malformed or incomplete.' };
   }
-  // getParts returns views into the body; the body buffer is ours, so no copy is needed.
-  const items = images.map((p) => checkImage(new Uint8Array(p.data)));
+  if (parts.images.length === 0) return { ok: false, code: 'MISSING_IMAGE' };
+  const items = parts.images.map((bytes) => checkImage(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
   const first = items[0]!;
   if (items.length === 1 && !first.ok) return first;
   return { ok: true, images: items };

@@ -76,9 +76,11 @@ export function handlePredict(ctx: PredictContext, res: HttpResponse, req: HttpR
   }
 
   readBody(res, state, declared, ctx.config.BODY_LIMIT_BYTES, ctx.config.BODY_TIMEOUT_MS)
-    .then((body) => {
+    .then(async (body) => {
       if (state.aborted) return;
-      const input = extractImages(ctx.uws, body, contentType, ctx.config.MAX_IMAGES_PER_REQUEST);
+      const limits = { maxImages: ctx.config.MAX_IMAGES_PER_REQUEST, maxParts: ctx.config.MAX_MULTIPART_PARTS };
+      const input = await extractImages(body, contentType, limits);
+      if (state.aborted) return;
       if (!input.ok) return fail(input.code, input.message);
       return enqueueImages(ctx, res, state, input.images, topk, log, fail);
     })
