@@ -84,7 +84,9 @@ const VARIANT_ENTRY = new URL('./lib/preprocess-variant-worker.ts', import.meta.
 const buffers = new BatchBuffers({ maxBatch: 32, slotElements: slot, count: 2 });
 const poolData = { buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing, maxInputPixels: 40_000_000 };
 
-const productPools = { 1: new PreprocessPool(1, 64, poolData), 2: new PreprocessPool(2, 64, poolData) };
+const productPool = (threads: number) => new PreprocessPool({ threads, slotsPerBuffer: 32, decodeTimeoutMs: 60_000 }, poolData);
+const productPools = { 1: productPool(1), 2: productPool(2) };
+const NO_DEADLINE = Number.POSITIVE_INFINITY;
 const variantPools = new Map<Variant, Piscina>();
 for (const v of Object.keys(VARIANTS) as Variant[]) {
   variantPools.set(v, new Piscina({ filename: BOOTSTRAP, minThreads: 1, maxThreads: 1, workerData: { ...poolData, variant: v, entry: VARIANT_ENTRY } }));
@@ -99,7 +101,7 @@ const workerMs: Record<string, number[]> = {};
 const pre = new Bench({ name: 'preprocess', ...opts(600, 30) });
 for (const img of allImages) {
   pre.add(`product pool(1) ${img.name}`, async () => {
-    const out = await productPools[1].run({ image: img.bytes, buffer: 0, slot: 0 });
+    const out = await productPools[1].run({ image: img.bytes, buffer: 0, slot: 0, deadline: NO_DEADLINE });
     if (!out.ok) throw new Error(`${img.name}: ${out.detail}`);
     (workerMs[img.name] ??= []).push(out.ms);
   });
@@ -126,7 +128,7 @@ const addVariants = (variants: Bench) => {
 const eight = Array.from({ length: 8 }, (_, i) => photos[i % photos.length]!);
 const addParallel = (parallel: Bench) => {
   for (const size of [1, 2] as const) {
-    parallel.add(`product pool(${size}) × 8 photos`, () => Promise.all(eight.map((img, i) => productPools[size].run({ image: img.bytes, buffer: 1, slot: i }))));
+    parallel.add(`product pool(${size}) × 8 photos`, () => Promise.all(eight.map((img, i) => productPools[size].run({ image: img.bytes, buffer: 1, slot: i, deadline: NO_DEADLINE }))));
   }
   for (const [v, pool] of variantPools2) parallel.add(`${v} pool(2) × 8 photos`, () => Promise.all(eight.map((img, i) => pool.run({ image: img.bytes, buffer: 1, slot: i }))));
 };

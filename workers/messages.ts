@@ -15,12 +15,20 @@ export interface PreprocessWorkerData {
   input: ModelMetadata['input'];
   preprocessing: ModelMetadata['preprocessing'];
   maxInputPixels: number;
+  /** Slots per buffer (MAX_BATCH), and the SlotClaims words that say who may write each slot. */
+  slotsPerBuffer: number;
+  slotClaims: SharedArrayBuffer;
+  slotStarts: SharedArrayBuffer;
+  /** The decoder stops itself after this (libvips' timeout, whole seconds); the pool abandons the task sooner. */
+  decodeTimeoutMs: number;
 }
 
 export interface PreprocessTask {
   image: Uint8Array;
   buffer: number;
   slot: number;
+  /** The slot's claim token (SlotClaims): pixels are written only while the slot still holds it. */
+  token: number;
 }
 
 export type PreprocessOutcome =

@@ -5,12 +5,18 @@
 import { workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import type { PreprocessOutcome, PreprocessTask, PreprocessWorkerData } from './messages.ts';
+import { SlotClaims } from './slot-claims.ts';
 
 // One libvips thread per pool worker: the pool itself is the parallelism, and the cache only costs memory here.
 sharp.concurrency(1);
 sharp.cache(false);
 
-const { buffers, input, preprocessing, maxInputPixels } = workerData as PreprocessWorkerData;
+const { buffers, input, preprocessing, maxInputPixels, slotsPerBuffer, slotClaims, slotStarts, decodeTimeoutMs } =
+  workerData as PreprocessWorkerData;
+const claims = new SlotClaims(slotsPerBuffer, { claims: slotClaims, starts: slotStarts });
+// libvips checks its timeout only now and then, in whole seconds: it ends the native work of a decode the pool
+// has already abandoned (ending this thread cannot stop native code), so that CPU is not burnt for nothing.
+const decodeTimeoutS = Math.ceil(decodeTimeoutMs / 1000);
 const views = buffers.map((b) => new Float32Array(b));
 const planeSize = input.height * input.width;
 const slotSize = planeSize * input.channels;
@@ -41,10 +47,15 @@ function writeSlot(rgb: Buffer, out: Float32Array, offset: number): void {
   }
 }
 
+/** The pool gave up on this task (its deadline or decode bound passed); nobody reads this answer. */
+const abandoned: PreprocessOutcome = { ok: false, code: 'DEADLINE_EXCEEDED', message: 'abandoned', detail: 'abandoned' };
+
 export default async function preprocess(task: PreprocessTask): Promise<PreprocessOutcome> {
   const started = performance.now();
+  if (!claims.markStarted(task.buffer, task.slot, task.token)) return abandoned;
   try {
     const { data, info } = await sharp(task.image, { limitInputPixels: maxInputPixels, failOn: 'error', pages: 1 })
+      .timeout({ seconds: decodeTimeoutS })
       .rotate() // apply EXIF orientation
       .flatten({ background: '#ffffff' }) // transparent pixels over white, alpha dropped
       .toColourspace('srgb') // CMYK, grayscale, palette, 16-bit → 8-bit sRGB
@@ -54,12 +65,16 @@ export default async function preprocess(task: PreprocessTask): Promise<Preproce
     if (info.channels !== 3 || info.width !== input.width || info.height !== input.height) {
       return { ok: false, code: 'INVALID_IMAGE', message: 'The image could not be converted to RGB.', detail: `decoded to ${info.width}x${info.height}x${info.channels}` };
     }
+    if (!claims.claimForWrite(task.buffer, task.slot, task.token)) return abandoned;
     writeSlot(data, views[task.buffer]!, task.slot * slotSize);
     return { ok: true, ms: performance.now() - started };
   } catch (err) {
     const detail = (err as Error).message;
     if (/pixel limit/i.test(detail)) {
       return { ok: false, code: 'IMAGE_TOO_LARGE', message: `The image has more than ${maxInputPixels} pixels.`, detail };
+    }
+    if (/^timeout:/.test(detail)) {
+      return { ok: false, code: 'IMAGE_TOO_COMPLEX', message: 'The image takes too long to decode.', detail };
     }
     if (/unsupported image format/i.test(detail)) {
       return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Not a supported image type.', detail };

@@ -40,6 +40,10 @@ const schema = z.object({
   /** Batch buffers per model host: one fills while another runs. */
   BATCH_BUFFERS: int(2, 8).default(3),
   PREPROCESS_THREADS: int(1, 64).default(Math.max(1, cores)),
+  /** One image's decode is abandoned after this (from its start in a worker): 422 IMAGE_TOO_COMPLEX. */
+  DECODE_TIMEOUT_MS: int(100, 10 * 60 * SECOND).default(3 * SECOND),
+  /** A closed batch runs its decoded images after waiting this long for the rest (which run in a later pass). */
+  STRAGGLER_WAIT_MS: int(0, 60 * SECOND).default(250),
   BODY_LIMIT_BYTES: int(1024, 512 * MiB).default(10 * MiB),
   /** A body that has not fully arrived by then is cut off. */
   BODY_TIMEOUT_MS: int(100, 10 * 60 * SECOND).default(10 * SECOND),

@@ -3,18 +3,26 @@
  * through these states:
  *
  *   filling  takes requests into its slots; each slot is sent to the preprocessing pool as soon as it is taken.
- *   closed   takes no more requests; waits until every slot is preprocessed and the inference thread is free.
- *   running  the inference thread reads its buffer; results are then published and the buffer freed.
+ *   closed   takes no more requests; waits until its slots are preprocessed and the inference thread is free.
+ *   running  the inference thread reads its buffer; results are then published. The buffer is freed, or, if
+ *            some of its images were still decoding (stragglers), the batch goes back to closed for them.
  *
  * A filling batch closes when it is full, or when the engine has nothing running or queued and the batch's
  * oldest request has waited MAX_BATCH_DELAY_MS (its images may still be decoding; it runs when they are done).
- * So a lone request runs as soon as it is decoded, and under load the next batch fills while one runs. One batch runs at a time (one inference thread). Requests past
- * their deadline are answered 504 instead of costing inference; an image that fails to decode fails alone.
+ * So a lone request runs as soon as it is decoded, and under load the next batch fills while one runs.
+ * One batch runs at a time (one inference thread): the oldest closed batch whose images are all decoded, else the
+ * oldest that has decoded images and has waited STRAGGLER_WAIT_MS since it closed. So a slow image never holds
+ * back the images decoded beside it, nor any later batch: a closed batch waiting only for stragglers is not
+ * "queued" work. A straggler ends by its request's deadline or DECODE_TIMEOUT_MS at the latest (the pool
+ * abandons it, and resolves only once it can no longer write), so no buffer is held longer than that.
+ * Requests past their deadline are answered 504 instead of costing inference; an image that fails to decode
+ * fails alone.
  */
 import type { RequestEnvelope, Result } from '../wire/envelope.ts';
 import type { BatchBuffers } from './batch-buffers.ts';
 import type { BatchScores } from './inference-client.ts';
-import type { PreprocessOutcome, PreprocessTask } from '../../workers/messages.ts';
+import type { PreprocessOutcome } from '../../workers/messages.ts';
+import type { PreprocessRequest } from './preprocess-pool.ts';
 import { errorCodes } from '../wire/errors.ts';
 import { topK } from './top-k.ts';
 
@@ -42,7 +50,10 @@ export interface BatcherDeps {
   buffers: BatchBuffers;
   labels: readonly string[];
   maxBatchDelayMs: number;
-  preprocess(task: PreprocessTask): Promise<PreprocessOutcome>;
+  /** A closed batch runs its decoded images after waiting this long for the rest. */
+  stragglerWaitMs: number;
+  /** Must resolve only once nothing can write into the slot any more (the pool abandons a decode at the deadline). */
+  preprocess(req: PreprocessRequest): Promise<PreprocessOutcome>;
   infer(buffer: number, n: number): Promise<BatchScores>;
   /** Publishes results and acknowledges their entries; the batcher waits for it before freeing a buffer. */
   complete(done: Completed[]): Promise<void>;
@@ -63,6 +74,7 @@ interface Batch {
   buffer: number;
   slots: Slot[];
   openedAt: number;
+  closedAt: number;
   prepping: number;
 }
 
@@ -71,6 +83,9 @@ export class Batcher {
   private readonly closed: Batch[] = [];
   private running: Batch | undefined;
   private delayTimer: NodeJS.Timeout | undefined;
+  /** Wakes the batcher when a closed batch has waited STRAGGLER_WAIT_MS for its slowest images. */
+  private stragglerTimer: NodeJS.Timeout | undefined;
+  private stragglerWakeAt = Number.POSITIVE_INFINITY;
   private capacityWaiters: Array<() => void> = [];
   private idleWaiters: Array<() => void> = [];
   /** Results published one by one (decode failures, expired requests), awaited by drain(). */
@@ -121,7 +136,7 @@ export class Batcher {
       const slot: Slot = { job, state: 'prepping', preprocessMs: 0 };
       const index = batch.slots.push(slot) - 1;
       batch.prepping++;
-      this.deps.preprocess({ image: job.env.image, buffer: batch.buffer, slot: index })
+      this.deps.preprocess({ image: job.env.image, buffer: batch.buffer, slot: index, deadline: job.env.deadline })
         .then((outcome) => this.onPrepared(batch, slot, outcome))
         .catch((err: Error) => this.onPrepared(batch, slot, { ok: false, code: 'INTERNAL', message: errorCodes.INTERNAL.message, detail: err.message }));
       if (batch.slots.length === this.maxBatch) this.close(batch);
@@ -140,7 +155,7 @@ export class Batcher {
   private open(now: number): Batch | undefined {
     const buffer = this.deps.buffers.acquire();
     if (buffer === undefined) return undefined;
-    this.filling = { buffer, slots: [], openedAt: now, prepping: 0 };
+    this.filling = { buffer, slots: [], openedAt: now, closedAt: 0, prepping: 0 };
     return this.filling;
   }
 
@@ -149,6 +164,7 @@ export class Batcher {
     this.filling = undefined;
     clearTimeout(this.delayTimer);
     this.delayTimer = undefined;
+    batch.closedAt = Date.now();
     this.closed.push(batch);
     this.notifyCapacity();
   }
@@ -168,14 +184,15 @@ export class Batcher {
     this.pump();
   }
 
-  /** Moves batches forward: closes the filling one when it should, starts the next closed one when it can. */
+  /** Moves batches forward: closes the filling one when it should, starts the next runnable closed one. */
   private pump(): void {
+    const now = Date.now();
     const f = this.filling;
     // "Engine idle" means nothing is running or queued for it. Then the filling batch stops taking requests once
     // its oldest has waited the delay, even if some of its images are still decoding: requests arriving after
     // that decode into the next buffer while this batch runs, instead of holding this one (and the engine) back.
-    if (f && f.slots.length > 0 && !this.running && this.closed.length === 0) {
-      const waited = Date.now() - f.openedAt;
+    if (f && f.slots.length > 0 && !this.running && !this.closed.some((b) => this.queued(b, now))) {
+      const waited = now - f.openedAt;
       if (waited >= this.deps.maxBatchDelayMs) {
         this.close(f);
       } else if (!this.delayTimer) {
@@ -185,13 +202,48 @@ export class Batcher {
         }, this.deps.maxBatchDelayMs - waited);
       }
     }
-    const next = this.closed[0];
-    if (!this.running && next && next.prepping === 0) {
-      this.closed.shift();
-      void this.run(next);
-    } else if (!this.running && this.closed.length === 0 && !this.filling && this.backlog.length === 0) {
-      this.notifyIdle();
+    if (!this.running) {
+      const next = this.closed.find((b) => b.prepping === 0) ??
+        this.closed.find((b) => this.hasReady(b) && this.overdue(b, now));
+      if (next) {
+        this.closed.splice(this.closed.indexOf(next), 1);
+        void this.run(next);
+      } else if (this.closed.length === 0 && !this.filling && this.backlog.length === 0) {
+        this.notifyIdle();
+      }
     }
+    this.armStragglerTimer(now);
+  }
+
+  private hasReady(batch: Batch): boolean {
+    return batch.slots.some((s) => s.state === 'ready');
+  }
+
+  /** It has waited its STRAGGLER_WAIT_MS: what is decoded may run without the rest. */
+  private overdue(batch: Batch, now: number): boolean {
+    return now - batch.closedAt >= this.deps.stragglerWaitMs;
+  }
+
+  /** Work the engine will get soon; a batch holding only overdue stragglers is not (it may wait seconds). */
+  private queued(batch: Batch, now: number): boolean {
+    return batch.prepping === 0 || this.hasReady(batch) || !this.overdue(batch, now);
+  }
+
+  private armStragglerTimer(now: number): void {
+    let wakeAt = Number.POSITIVE_INFINITY;
+    for (const b of this.closed) {
+      if (b.prepping > 0 && !this.overdue(b, now)) wakeAt = Math.min(wakeAt, b.closedAt + this.deps.stragglerWaitMs);
+    }
+    if (wakeAt === this.stragglerWakeAt) return;
+    clearTimeout(this.stragglerTimer);
+    this.stragglerTimer = undefined;
+    this.stragglerWakeAt = wakeAt;
+    if (wakeAt === Number.POSITIVE_INFINITY) return;
+    this.stragglerTimer = setTimeout(() => {
+      this.stragglerTimer = undefined;
+      this.stragglerWakeAt = Number.POSITIVE_INFINITY;
+      this.pump();
+    }, wakeAt - now);
   }
 
   private async run(batch: Batch): Promise<void> {
@@ -208,11 +260,12 @@ export class Batcher {
     const live = batch.slots.filter((s) => s.state === 'ready');
     try {
       if (live.length > 0) {
-        const n = batch.slots.length;
+        // Rows after the last decoded image are not computed (stragglers or holes at the end).
+        const n = batch.slots.reduce((last, slot, row) => (slot.state === 'ready' ? row + 1 : last), 0);
         const { scores, ms } = await this.deps.infer(batch.buffer, n);
         this.deps.onBatch?.({ size: n, inferenceMs: ms, formingMs: startedAt - batch.openedAt });
         batch.slots.forEach((slot, row) => {
-          if (slot.state !== 'ready') return;
+          if (slot.state !== 'ready' || row >= n) return;
           slot.state = 'finished';
           const predictions = topK(scores, row, this.deps.labels, slot.job.env.topk);
           done.push({ job: slot.job, result: { id: slot.job.env.id, ok: true, predictions, timings: { preprocessMs: slot.preprocessMs, inferenceMs: ms, batchSize: n } } });
@@ -232,8 +285,13 @@ export class Batcher {
       this.deps.onError(err as Error, `publishing ${done.length} results`);
     }
     this.running = undefined;
-    this.deps.buffers.release(batch.buffer);
-    if (this.backlog.length > 0) this.add(this.backlog.splice(0));
+    if (batch.prepping > 0) {
+      // Ran without its stragglers: it keeps its buffer (they still decode into it) and runs again for them.
+      this.closed.push(batch);
+    } else {
+      this.deps.buffers.release(batch.buffer);
+      if (this.backlog.length > 0) this.add(this.backlog.splice(0));
+    }
     this.notifyCapacity();
     this.pump();
   }

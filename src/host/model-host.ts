@@ -46,9 +46,10 @@ export async function startModelHost(config: Config, redisTarget: RedisTarget, l
     modelDir, engine: config.ENGINE, intraOpThreads: config.INTRA_OP_THREADS, tfjsBackend: config.TFJS_BACKEND,
     buffers: buffers.buffers, maxBatch: config.MAX_BATCH,
   });
-  const pool = new PreprocessPool(config.PREPROCESS_THREADS, config.MAX_BATCH * config.BATCH_BUFFERS, {
-    buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing, maxInputPixels: config.MAX_INPUT_PIXELS,
-  });
+  const pool = new PreprocessPool(
+    { threads: config.PREPROCESS_THREADS, slotsPerBuffer: config.MAX_BATCH, decodeTimeoutMs: config.DECODE_TIMEOUT_MS },
+    { buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing, maxInputPixels: config.MAX_INPUT_PIXELS },
+  );
   const command = connectRedis(redisTarget, `host:${id}`, log);
   // One blocking connection per request shard: each shard's read loop blocks on its own.
   const blocking = keys.shards.map((shard) => connectRedis(redisTarget, `host:${id}:read${shard.index || ''}`, log));
@@ -74,7 +75,8 @@ export async function startModelHost(config: Config, redisTarget: RedisTarget, l
     buffers,
     labels: meta.labels,
     maxBatchDelayMs: config.MAX_BATCH_DELAY_MS,
-    preprocess: (task) => pool.run(task),
+    stragglerWaitMs: config.STRAGGLER_WAIT_MS,
+    preprocess: (req) => pool.run(req),
     infer: (buffer, n) => inference.run(buffer, n),
     complete: (done) => publisher.publish(done),
     onBatch: (stats) => {

@@ -13,7 +13,7 @@ it('jobs beyond capacity wait in a backlog for a buffer instead of being dropped
   const preps: Array<() => void> = [];
   const completed: Completed[] = [];
   const batcher = new Batcher({
-    buffers, labels: ['a', 'b'], maxBatchDelayMs: 0,
+    buffers, labels: ['a', 'b'], maxBatchDelayMs: 0, stragglerWaitMs: 10_000,
     preprocess: () => new Promise<PreprocessOutcome>((resolve) => preps.push(() => resolve({ ok: true, ms: 1 }))),
     infer: async (_b, n) => ({ scores: new Float32Array(n * 2).fill(0.5), ms: 1 }),
     complete: async (done) => { completed.push(...done); },

@@ -18,9 +18,9 @@ function job(deadlineIn = 10_000): Job {
   return { entryId: `${seq}-0`, env: { v: 1, id, image: new Uint8Array([1]), topk: 2, deadline: Date.now() + deadlineIn, replyTo: 'x' } };
 }
 
-function harness(opts: { maxBatch?: number; delay?: number; failIds?: string[] } = {}) {
-  const buffers = new BatchBuffers({ maxBatch: opts.maxBatch ?? 4, slotElements: 1, count: 2 });
-  const runs: Array<{ n: number; done: ReturnType<typeof deferred<BatchScores>> }> = [];
+function harness(opts: { maxBatch?: number; delay?: number; straggler?: number; buffers?: number } = {}) {
+  const buffers = new BatchBuffers({ maxBatch: opts.maxBatch ?? 4, slotElements: 1, count: opts.buffers ?? 2 });
+  const runs: Array<{ n: number; buffer: number; done: ReturnType<typeof deferred<BatchScores>> }> = [];
   const completed: Completed[] = [];
   const prepped: Array<ReturnType<typeof deferred<PreprocessOutcome>>> = [];
   let onRun: (() => void) | undefined;
@@ -28,14 +28,16 @@ function harness(opts: { maxBatch?: number; delay?: number; failIds?: string[] }
     buffers,
     labels: ['a', 'b'],
     maxBatchDelayMs: opts.delay ?? 0,
+    // Long by default, so that only the tests about stragglers see a batch run without one.
+    stragglerWaitMs: opts.straggler ?? 60_000,
     preprocess: () => {
       const d = deferred<PreprocessOutcome>();
       prepped.push(d);
       return d.promise;
     },
-    infer: (_buffer, n) => {
+    infer: (buffer, n) => {
       const d = deferred<BatchScores>();
-      runs.push({ n, done: d });
+      runs.push({ n, buffer, done: d });
       onRun?.();
       return d.promise;
     },
@@ -157,5 +159,73 @@ describe('Batcher', () => {
     h.runs[0]!.done.resolve(h.scores(1));
     await h.nextRun();
     assert.equal(h.runs[1]!.n, 1);
+  });
+  it('a later batch whose images are decoded runs before an earlier one still decoding', async () => {
+    const h = harness({ maxBatch: 2, buffers: 3 });
+    h.batcher.add([job(), job()]); // batch A (full, closed): image 0 is slow
+    h.batcher.add([job(), job()]); // batch B (full, closed)
+    h.prepped[1]!.resolve({ ok: true, ms: 1 });
+    h.prepped[2]!.resolve({ ok: true, ms: 1 });
+    h.prepped[3]!.resolve({ ok: true, ms: 1 });
+    await h.nextRun();
+    assert.equal(h.runs[0]!.buffer, 1, 'batch B runs; it does not queue behind batch A');
+    h.runs[0]!.done.resolve(h.scores(2));
+    await tick();
+    assert.equal(h.completed.length, 2);
+    h.prepped[0]!.resolve({ ok: true, ms: 1 });
+    await h.nextRun();
+    assert.equal(h.runs[1]!.buffer, 0);
+    h.runs[1]!.done.resolve(h.scores(2));
+    await tick();
+    assert.equal(h.completed.length, 4);
+  });
+
+  it('runs the decoded images of a batch after STRAGGLER_WAIT_MS, and the straggler later from the same buffer', async () => {
+    const h = harness({ maxBatch: 3, straggler: 30 });
+    const jobs = [job(), job(), job()];
+    h.batcher.add(jobs); // full: closed
+    h.prepped[0]!.resolve({ ok: true, ms: 1 });
+    h.prepped[2]!.resolve({ ok: true, ms: 1 });
+    await tick();
+    assert.equal(h.runs.length, 0, 'waits a little for its last image');
+    await h.nextRun();
+    assert.equal(h.runs[0]!.n, 3, 'rows 0 and 2 are decoded; row 1 is a hole');
+    h.runs[0]!.done.resolve(h.scores(3));
+    await tick();
+    assert.deepEqual(h.completed.map((c) => c.result.id).sort(), [jobs[0]!.env.id, jobs[2]!.env.id].sort());
+    assert.equal(h.buffers.freeCount, 1, 'the straggler still owns its buffer');
+    assert.equal(h.batcher.inFlight, 1);
+    h.prepped[1]!.resolve({ ok: true, ms: 1 });
+    await h.nextRun();
+    assert.equal(h.runs[1]!.buffer, h.runs[0]!.buffer);
+    assert.equal(h.runs[1]!.n, 2, 'rows after the last decoded one are not computed');
+    h.runs[1]!.done.resolve(h.scores(2));
+    await tick();
+    assert.equal(h.completed.length, 3);
+    assert.ok(h.completed.every((c) => c.result.ok));
+    assert.equal(h.buffers.freeCount, 2, 'buffer freed once its last image is done');
+  });
+
+  it('keeps closing batches by the delay while another batch waits only for a straggler', async () => {
+    const h = harness({ maxBatch: 2, delay: 5, straggler: 10, buffers: 3 });
+    h.batcher.add([job(), job()]); // batch A: image 0 decodes, image 1 is slow
+    h.prepped[0]!.resolve({ ok: true, ms: 1 });
+    await h.nextRun(); // A's decoded image runs after the straggler wait
+    h.runs[0]!.done.resolve(h.scores(1));
+    await tick();
+    h.batcher.add([job()]); // batch B: one request, engine idle, A holds only its straggler
+    h.prepped[2]!.resolve({ ok: true, ms: 1 });
+    await h.nextRun();
+    assert.equal(h.runs[1]!.n, 1, 'B closed by its delay and ran without waiting for A');
+    h.runs[1]!.done.resolve(h.scores(1));
+    await tick();
+    // The pool answers an abandoned decode only once it can no longer write into the slot: then A frees its buffer.
+    h.prepped[1]!.resolve({ ok: false, code: 'IMAGE_TOO_COMPLEX', message: 'slow', detail: 'abandoned' });
+    await tick();
+    await tick();
+    assert.equal(h.buffers.freeCount, 3);
+    const codes = h.completed.map((c) => (c.result.ok ? 'ok' : c.result.code)).sort();
+    assert.deepEqual(codes, ['IMAGE_TOO_COMPLEX', 'ok', 'ok']);
+    assert.equal(h.runs.length, 2, 'no inference for a batch left with nothing decoded');
   });
 });
