@@ -7,7 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { extractImages } from '../src/frontend/image-input.ts';
-import { uws } from '../src/frontend/uws.ts';
+import { loadUws } from '../src/frontend/http/uws-binary.ts';
+
+const { uws } = loadUws();
 
 const MiB = 1024 * 1024;
 const BOUNDARY = '----formdata-undici-0123456789';

@@ -15,6 +15,8 @@ const schema = z.object({
   /** Front end: address and port uWS listens on. */
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(0, 65535).default(8080),
+  /** Front end's HTTP server: uws, node (Node's http module), or unset: uws, refusing to start if it does not load. */
+  HTTP_SERVER: z.enum(['', 'uws', 'node']).default(''),
   /** Redis; unset in `npm start` means: start a private redis-server on loopback. */
   REDIS_URL: z.string().regex(/^(rediss?|unix):\/\//, 'must start with redis://, rediss:// or unix://').optional(),
   /** Redis Cluster seed nodes (any one suffices): `redis[s]://[[user]:password@]host:port,host:port,...`. */

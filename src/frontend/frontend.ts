@@ -1,10 +1,9 @@
 /**
- * A front-end process: the uWS server, its Redis connections (one for commands, one blocking for replies),
+ * A front-end process: the HTTP server (uWS or node:http, http/select.ts), its Redis connections (one for commands, one blocking for replies),
  * and an ordered, idempotent close that stops accepting, lets in-flight requests finish, then disconnects.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { us_listen_socket } from 'uWebSockets.js';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { connectRedis, whenReady, type RedisTarget } from '../redis/connect.ts';
@@ -13,11 +12,10 @@ import { defineAdmission } from './admission.ts';
 import { PendingRequests } from './pending.ts';
 import { ReplyReader } from './reply-reader.ts';
 import { registerRoutes } from './server.ts';
-import { uws } from './uws.ts';
+import { createHttpServer } from './http/select.ts';
+import type { HttpServerKind } from './http/types.ts';
 import { FrontendMetrics } from '../observability/metrics.ts';
 import { MetricsPublisher, scrapeDeployment } from '../observability/metrics-publisher.ts';
-import { createObserver } from './access.ts';
-import { closeConnectionsAfterResponse } from './respond.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** How long a closing front end keeps serving requests on already-open connections (see close()). */
@@ -26,6 +24,8 @@ const DRAIN_LINGER_MS = 500;
 export interface Frontend {
   readonly id: string;
   readonly port: number;
+  /** Which HTTP server runs this front end. */
+  readonly httpServer: HttpServerKind;
   pendingCount(): number;
   /** Results discarded because nobody waited for them any more (duplicate, late, or client gone). */
   discardedResults(): number;
@@ -34,6 +34,8 @@ export interface Frontend {
 }
 
 export async function startFrontend(config: Config, redisTarget: RedisTarget, log: Logger): Promise<Frontend> {
+  // First, before any connection exists: where uWS does not load (and HTTP_SERVER is unset) this refuses.
+  const http = createHttpServer(config.HTTP_SERVER);
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const keys = keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS);
   const redis = connectRedis(redisTarget, `frontend:${id}`, log);
@@ -57,31 +59,33 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     throw err;
   }
 
-  const app = uws.App();
-  registerRoutes(app, {
-    uws, config, redis, keys, replyStream, pending, log, isDraining: () => draining,
-    metrics,
-    onAnswered: (status, _code, ms) => metrics.observe('/predict', status, ms),
-    observe: createObserver(log, metrics),
+  registerRoutes(http, {
+    config, redis, keys, replyStream, pending, log, metrics, maxQueue: config.MAX_QUEUE,
+    isDraining: () => draining,
     scrapeMetrics: () => scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }),
     onRedisError: () => metrics.redisErrors.inc(),
   });
 
-  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(config.HOST, config.PORT, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`))));
-  });
-  const port = uws.us_socket_local_port(listenSocket);
-  log.info({ frontendId: id, host: config.HOST, port }, 'front end listening');
+  let port: number;
+  try {
+    port = await http.listen(config.HOST, config.PORT);
+  } catch (err) {
+    http.closeAll();
+    await replies.stop();
+    await redis.quit().catch(() => redis.disconnect());
+    throw err;
+  }
+  log.info({ frontendId: id, host: config.HOST, port, httpServer: http.kind, httpServerDetail: http.detail }, 'front end listening');
   metricsPublisher.start();
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      uws.us_listen_socket_close(listenSocket);
+      http.stopAccepting();
       // Requests still arriving on kept-alive connections (a proxy's pooled ones) are served for a short while,
       // each answer closing its connection; refusing them at once (503 SHUTTING_DOWN) would fail one request per
       // pooled connection. Then draining: new requests are refused and /readyz reports not ready.
-      closeConnectionsAfterResponse();
+      http.closeConnectionsAfterResponse();
       await sleep(DRAIN_LINGER_MS);
       draining = true;
       // In-flight requests end by result or deadline; REQUEST_TIMEOUT_MS bounds this wait.
@@ -89,10 +93,11 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
       await replies.stop();
       await metricsPublisher.stop();
       await redis.quit().catch(() => redis.disconnect());
+      http.closeAll();
       log.info({ frontendId: id }, 'front end closed');
     })();
     return closing;
   };
 
-  return { id, port, pendingCount: () => pending.size, discardedResults: () => replies.discarded, close };
+  return { id, port, httpServer: http.kind, pendingCount: () => pending.size, discardedResults: () => replies.discarded, close };
 }

@@ -3,19 +3,18 @@
  * see metrics-publisher.ts), GET /v1/models (the models the live hosts serve, from their heartbeat hashes) and
  * GET /openapi.json.
  */
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
 import type { ScrapeResult } from '../observability/metrics-publisher.ts';
-import { requestState, type Observe } from './access.ts';
+import type { Access } from './access.ts';
 import { DEMO_PAGE_HTML } from './demo-page.ts';
+import type { HttpServer, HttpServerKind } from './http/types.ts';
 import { openApiDocument } from './openapi.ts';
-import { sendError, sendJson, sendText } from './respond.ts';
+import { Answer } from './respond.ts';
 
-export interface InfoContext {
+export interface InfoContext extends Access {
   redis: RedisClient;
   keys: Keys;
-  observe: Observe;
   /** The deployment's metrics in Prometheus text format. */
   scrapeMetrics(): Promise<ScrapeResult>;
   onRedisError?(): void;
@@ -72,40 +71,35 @@ export async function readModels(redis: RedisClient, keys: Keys): Promise<ModelI
   return [...models.values()];
 }
 
-export function registerInfoRoutes(app: TemplatedApp, ctx: InfoContext): void {
-  app.get('/', (res, req) => {
-    const state = requestState(req);
-    if (sendText(res, state, 200, 'text/html; charset=utf-8', DEMO_PAGE_HTML)) ctx.observe('/', 'GET', state, 200);
+/** Which HTTP server answers, for /readyz and /v1/models: `uws` also names its native binary. */
+export function serverInfo(http: HttpServer): { httpServer: HttpServerKind; uws?: string } {
+  return http.kind === 'uws' ? { httpServer: 'uws', uws: http.detail } : { httpServer: http.kind };
+}
+
+export function registerInfoRoutes(http: HttpServer, ctx: InfoContext): void {
+  http.route('GET', '/', (req, res) => {
+    new Answer(res, req, '/', ctx).text(200, 'text/html; charset=utf-8', DEMO_PAGE_HTML);
   });
 
-  app.get('/openapi.json', (res, req) => {
-    const state = requestState(req);
-    if (sendText(res, state, 200, 'application/json', OPENAPI_JSON)) ctx.observe('/openapi.json', 'GET', state, 200);
+  http.route('GET', '/openapi.json', (req, res) => {
+    new Answer(res, req, '/openapi.json', ctx).text(200, 'application/json', OPENAPI_JSON);
   });
 
-  app.get('/metrics', (res: HttpResponse, req: HttpRequest) => {
-    const state = requestState(req);
-    res.onAborted(() => { state.aborted = true; });
+  http.route('GET', '/metrics', (req, res) => {
+    const answer = new Answer(res, req, '/metrics', ctx);
     void ctx.scrapeMetrics().then(
-      (m) => {
-        if (sendText(res, state, 200, m.contentType, m.text)) ctx.observe('/metrics', 'GET', state, 200, { processes: m.processes });
-      },
-      (err: Error) => {
-        if (sendError(res, state, 'INTERNAL')) ctx.observe('/metrics', 'GET', state, 500, { err: err.message });
-      },
+      (m) => answer.text(200, m.contentType, m.text, { processes: m.processes }),
+      (err: Error) => answer.error('INTERNAL', undefined, { err: err.message }),
     );
   });
 
-  app.get('/v1/models', (res, req) => {
-    const state = requestState(req);
-    res.onAborted(() => { state.aborted = true; });
+  http.route('GET', '/v1/models', (req, res) => {
+    const answer = new Answer(res, req, '/v1/models', ctx);
     void readModels(ctx.redis, ctx.keys).then(
-      (models) => {
-        if (sendJson(res, state, 200, { success: true, models })) ctx.observe('/v1/models', 'GET', state, 200, { models: models.length });
-      },
+      (models) => answer.json(200, { success: true, ...serverInfo(http), models }, { models: models.length }),
       (err: Error) => {
         ctx.onRedisError?.();
-        if (sendError(res, state, 'NOT_READY', 'Redis is unreachable.', { 'Retry-After': '1' })) ctx.observe('/v1/models', 'GET', state, 503, { err: err.message });
+        answer.error('NOT_READY', 'Redis is unreachable.', { err: err.message });
       },
     );
   });

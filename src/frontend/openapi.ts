@@ -156,11 +156,12 @@ export const openApiDocument = {
       },
       Ready: {
         type: 'object',
-        required: ['ready', 'redis', 'modelHosts', 'uws', 'draining'],
+        required: ['ready', 'redis', 'modelHosts', 'httpServer', 'draining'],
         additionalProperties: false,
         properties: {
           ready: { const: true }, redis: { const: 'ok' }, modelHosts: { type: 'array', minItems: 1, items: ref('ModelHost') },
-          uws: { type: 'string', description: 'The native uWebSockets.js binary serving.' }, draining: { const: false },
+          httpServer: ref('HttpServer'), uws: { type: 'string', description: 'The native uWebSockets.js binary serving (uws only).' },
+          draining: { const: false },
         },
       },
       NotReady: {
@@ -168,7 +169,8 @@ export const openApiDocument = {
         required: ['success', 'ready', 'error', 'redis'],
         properties: {
           success: { const: false }, ready: { const: false }, error: ref('ErrorDetail'), redis: { type: 'string' },
-          modelHosts: { type: 'array', items: ref('ModelHost') }, uws: { type: 'string' }, draining: { type: 'boolean' },
+          modelHosts: { type: 'array', items: ref('ModelHost') }, httpServer: ref('HttpServer'), uws: { type: 'string' },
+          draining: { type: 'boolean' },
         },
       },
       Model: {
@@ -204,10 +206,13 @@ export const openApiDocument = {
       },
       Models: {
         type: 'object',
-        required: ['success', 'models'],
+        required: ['success', 'httpServer', 'models'],
         additionalProperties: false,
-        properties: { success: { const: true }, models: { type: 'array', items: ref('Model') } },
+        properties: {
+          success: { const: true }, httpServer: ref('HttpServer'), uws: { type: 'string' }, models: { type: 'array', items: ref('Model') },
+        },
       },
+      HttpServer: { enum: ['uws', 'node'], description: 'The front end\'s HTTP server: uWebSockets.js, or Node\'s http module.' },
     },
   },
 } as const;

@@ -1,95 +1,101 @@
 /**
- * POST /predict: read the body within its limits, find and sniff the image(s), then hand them to enqueueImages,
- * which queues them and answers in the original API's shape.
+ * POST /predict: read the body within its limits, find and sniff the image(s), queue them and wait
+ * (enqueue-images.ts), then answer in the original API's shape. One image:
+ *
+ *   200 {success: true, predictions: [...]}            or its error, with that error's status
+ *
+ * Several images (the `image` field repeated, up to MAX_IMAGES_PER_REQUEST) are answered in upload order:
+ *
+ *   200 {success: true, results: [{success: true, predictions: [...]}, {success: false, error: {code, message}}, ...]}
+ *
+ * Only when no image succeeded and all failed with the same code does the request fail with that code, in the
+ * single-image error shape and status (e.g. 503 NOT_READY, 504 DEADLINE_EXCEEDED, 415).
  */
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import type { RedisClient } from '../redis/connect.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Keys } from '../wire/keys.ts';
-import { errorCodes, type ErrorCode } from '../wire/errors.ts';
+import type { Access } from './access.ts';
+import { queueImages, type ImageResult, type QueueContext, type QueuedImages } from './enqueue-images.ts';
+import { BodyError, type IncomingRequest, type ServerResponse } from './http/types.ts';
 import { extractImages } from './image-input.ts';
-import { enqueueImages } from './enqueue-images.ts';
-import type { FrontendMetrics } from '../observability/metrics.ts';
-import type { PendingRequests } from './pending.ts';
-import { BodyError, readBody } from './read-body.ts';
-import { sendError } from './respond.ts';
-import { requestState } from './access.ts';
-import type { Uws } from './uws.ts';
+import { Answer } from './respond.ts';
 
-export interface PredictContext {
-  uws: Uws;
+export interface PredictContext extends QueueContext, Access {
   config: Config;
-  redis: RedisClient;
-  keys: Keys;
-  replyStream: string;
-  pending: PendingRequests;
   log: Logger;
   isDraining(): boolean;
-  onAnswered?(status: number, code: ErrorCode | undefined, ms: number): void;
-  /** Per-image counters; absent in contexts built without metrics. */
-  metrics?: FrontendMetrics;
 }
 
-export function handlePredict(ctx: PredictContext, res: HttpResponse, req: HttpRequest): void {
-  // Everything needed from req is read now: it is only valid during this callback.
-  const state = requestState(req);
-  res.onAborted(() => {
-    state.aborted = true;
-    state.onAbort?.();
-    // The request's one access line when the client leaves before its answer (nginx's 499).
-    if (!state.answered) {
-      const ms = Date.now() - state.startedAt;
-      log.info({ status: 499, ms }, 'request aborted');
-      ctx.onAnswered?.(499, undefined, ms);
-    }
-  });
-  const contentType = req.getHeader('content-type');
-  const lengthHeader = req.getHeader('content-length');
-  const topkParam = req.getQuery('topk');
-  const log = ctx.log.child({ reqId: state.id, method: 'POST', route: '/predict' });
+export const TOPK_MAX = 1000;
 
-  const fail = (code: ErrorCode, message?: string, detail?: string) => {
-    const headers: Record<string, string> = code === 'OVERLOADED' || code === 'NOT_READY' || code === 'SHUTTING_DOWN' ? { 'Retry-After': '1' } : {};
-    const status = errorCodes[code].status;
-    if (sendError(res, state, code, message, headers)) {
-      log[status >= 500 ? 'warn' : 'info']({ status, code, detail, ms: Date.now() - state.startedAt }, 'request failed');
-      ctx.onAnswered?.(status, code, Date.now() - state.startedAt);
-    }
-  };
-
+export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: ServerResponse): void {
+  const answer = new Answer(res, req, '/predict', ctx);
   if (ctx.isDraining()) {
-    state.closeConnection = true;
-    return fail('SHUTTING_DOWN');
+    answer.closeConnection = true;
+    answer.error('SHUTTING_DOWN');
+    return;
   }
   let topk = ctx.config.TOPK_DEFAULT;
+  const topkParam = new URLSearchParams(req.query).get('topk');
   if (topkParam) {
     topk = Number(topkParam);
-    if (!Number.isInteger(topk) || topk < 1 || topk > 1000) return fail('BAD_REQUEST', '"topk" must be an integer from 1 to 1000.');
+    if (!Number.isInteger(topk) || topk < 1 || topk > TOPK_MAX) {
+      answer.error('BAD_REQUEST', `"topk" must be an integer from 1 to ${TOPK_MAX}.`);
+      return;
+    }
   }
-  const declared = lengthHeader ? Number(lengthHeader) : undefined;
-  if (declared !== undefined && !Number.isSafeInteger(declared)) return fail('BAD_REQUEST', 'Invalid Content-Length.');
-  if (declared !== undefined && declared > ctx.config.BODY_LIMIT_BYTES) {
+  const lengthHeader = req.headers['content-length'];
+  const declaredLength = lengthHeader ? Number(lengthHeader) : undefined;
+  if (declaredLength !== undefined && !Number.isSafeInteger(declaredLength)) {
+    answer.error('BAD_REQUEST', 'Invalid Content-Length.');
+    return;
+  }
+  const limit = ctx.config.BODY_LIMIT_BYTES;
+  const tooLarge = `The request body is larger than ${limit} bytes.`;
+  if (declaredLength !== undefined && declaredLength > limit) {
     // Refuse without reading the body, and close: the client may still be sending it.
-    state.closeConnection = true;
-    return fail('BODY_TOO_LARGE', `The request body is larger than ${ctx.config.BODY_LIMIT_BYTES} bytes.`);
+    answer.closeConnection = true;
+    answer.error('BODY_TOO_LARGE', tooLarge);
+    return;
   }
+  // Claimed before returning: uWS hands body bytes only to a reader registered by then.
+  const body = res.readBody({ declaredLength, limit, timeoutMs: ctx.config.BODY_TIMEOUT_MS });
+  const contentType = req.headers['content-type'] ?? '';
+  const log = ctx.log.child({ reqId: answer.id });
 
-  readBody(res, state, declared, ctx.config.BODY_LIMIT_BYTES, ctx.config.BODY_TIMEOUT_MS)
-    .then(async (body) => {
-      if (state.aborted) return;
-      const limits = { maxImages: ctx.config.MAX_IMAGES_PER_REQUEST, maxParts: ctx.config.MAX_MULTIPART_PARTS };
-      const input = await extractImages(body, contentType, limits);
-      if (state.aborted) return;
-      if (!input.ok) return fail(input.code, input.message);
-      return enqueueImages(ctx, res, state, input.images, topk, log, fail);
-    })
-    .catch((err: Error) => {
-      if (err instanceof BodyError) {
-        state.closeConnection = true;
-        return fail(err.code, err.code === 'BODY_TOO_LARGE' ? `The request body is larger than ${ctx.config.BODY_LIMIT_BYTES} bytes.` : undefined);
-      }
-      log.error({ err: err.message }, 'predict failed');
-      fail('INTERNAL');
-    });
+  void (async () => {
+    const limits = { maxImages: ctx.config.MAX_IMAGES_PER_REQUEST, maxParts: ctx.config.MAX_MULTIPART_PARTS };
+    const input = await extractImages(await body, contentType, limits);
+    if (!input.ok) return answer.error(input.code, input.message);
+    const deadline = answer.startedAt + ctx.config.REQUEST_TIMEOUT_MS;
+    const queued = await queueImages(ctx, { items: input.images, topk, deadline, log, onAbort: (l) => res.onAbort(l) });
+    if (queued) answerResults(answer, queued);
+  })().catch((err: Error) => {
+    if (err instanceof BodyError) {
+      if (err.code === 'CLIENT_GONE') return;
+      answer.closeConnection = true;
+      return answer.error(err.code, err.code === 'BODY_TOO_LARGE' ? tooLarge : undefined);
+    }
+    log.error({ err: err.message }, 'predict failed');
+    answer.error('INTERNAL');
+  });
+}
+
+function answerResults(answer: Answer, { results, timings }: QueuedImages): void {
+  if (results.length === 1) {
+    const result = results[0]!;
+    if (!result.success) return void answer.error(result.error.code, result.error.message);
+    const t = timings[0];
+    answer.json(200, { success: true, predictions: result.predictions },
+      { batchSize: t?.batchSize, inferenceMs: t?.inferenceMs, preprocessMs: t?.preprocessMs });
+    return;
+  }
+  const failures = results.filter((r): r is Extract<ImageResult, { success: false }> => !r.success);
+  const codes = new Set(failures.map((f) => f.error.code));
+  if (failures.length === results.length && codes.size === 1) {
+    const { code, message } = failures[0]!.error;
+    return void answer.error(code, message, { detail: `all ${results.length} images failed` });
+  }
+  const batchSizes = timings.flatMap((t) => (t ? [t.batchSize] : []));
+  answer.json(200, { success: true, results },
+    { images: results.length, failed: failures.length, failedCodes: [...codes], batchSizes });
 }

@@ -1,18 +1,18 @@
 /**
- * Reads a request body from uWS chunks into one buffer, refusing it as soon as it crosses the limit and cutting
- * it off when it does not arrive in time. Chunks are copied (uWS reuses their memory after the callback).
+ * Collects a request body into one buffer, for either HTTP server: refuses it as soon as it crosses the limit,
+ * cuts it off when it does not arrive in time, and gives up when the client goes away. Chunks are copied (uWS
+ * reuses their memory after the callback). With a Content-Length the buffer is allocated once at its size.
  */
-import type { HttpResponse } from 'uWebSockets.js';
-import type { ErrorCode } from '../wire/errors.ts';
-import type { RequestState } from './respond.ts';
+import { BodyError, type BodyLimits } from './http/types.ts';
 
-export class BodyError extends Error {
-  constructor(readonly code: ErrorCode) {
-    super(code);
-  }
+export interface BodySource {
+  /** Delivers the body's chunks; `isLast` marks the end of the body. */
+  onChunk(listener: (chunk: Uint8Array, isLast: boolean) => void): void;
+  /** Runs `listener` if the client goes away. */
+  onAbort(listener: () => void): void;
 }
 
-export function readBody(res: HttpResponse, state: RequestState, declaredLength: number | undefined, limit: number, timeoutMs: number): Promise<Buffer> {
+export function collectBody(source: BodySource, { declaredLength, limit, timeoutMs }: BodyLimits): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     if (declaredLength !== undefined && declaredLength > limit) {
       reject(new BodyError('BODY_TOO_LARGE'));
@@ -30,8 +30,8 @@ export function readBody(res: HttpResponse, state: RequestState, declaredLength:
       if (err) reject(err);
       else resolve(buf.subarray(0, length));
     };
-    state.onAbort = () => finish(new BodyError('BODY_TIMEOUT'));
-    res.onData((chunk, isLast) => {
+    source.onAbort(() => finish(new BodyError('CLIENT_GONE')));
+    source.onChunk((chunk, isLast) => {
       if (settled) return;
       const size = chunk.byteLength;
       if (length + size > limit) return finish(new BodyError('BODY_TOO_LARGE'));
@@ -40,7 +40,7 @@ export function readBody(res: HttpResponse, state: RequestState, declaredLength:
         buf.copy(grown, 0, 0, length);
         buf = grown;
       }
-      buf.set(new Uint8Array(chunk), length);
+      buf.set(chunk, length);
       length += size;
       if (isLast) finish();
     });

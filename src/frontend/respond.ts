@@ -1,10 +1,13 @@
 /**
- * Writing responses with uWS: each response is corked (one syscall), written at most once, and never after the
- * client has gone. RequestState is the typed per-request flag set that makes that checkable.
+ * Answering a request, for every route: status, headers (X-Request-Id, X-Served-By, Retry-After from the error
+ * registry), body, and the request's one access line and metric. An answer is written at most once and never
+ * after the client has gone; a client that goes first gets a 499 access line instead.
  */
 import { hostname } from 'node:os';
-import type { HttpResponse } from 'uWebSockets.js';
+import type { Route } from '../observability/metrics.ts';
 import { errorBody, errorCodes, type ErrorCode } from '../wire/errors.ts';
+import { CLIENT_GONE_STATUS, requestId, writeAccessLine, type Access, type AccessEntry } from './access.ts';
+import type { IncomingRequest, ServerResponse } from './http/types.ts';
 
 /**
  * X-Served-By: which front-end process answered (host-pid, the start of its frontend id and its logs' pid), so
@@ -12,62 +15,46 @@ import { errorBody, errorCodes, type ErrorCode } from '../wire/errors.ts';
  */
 const SERVED_BY = `${hostname()}-${process.pid}`;
 
-/**
- * Set when a front end starts closing: every later response also closes its connection, so that keep-alive
- * peers (nginx's upstream pool) let go of this process one request at a time instead of meeting a refusal.
- * Process-wide: production runs one front end per process.
- */
-let closeEveryConnection = false;
-export function closeConnectionsAfterResponse(): void {
-  closeEveryConnection = true;
-}
+type Fields = Record<string, unknown>;
 
-export interface RequestState {
-  id: string;
-  startedAt: number;
-  aborted: boolean;
-  answered: boolean;
-  /** Releases what the request holds (body timer, pending entry) when the client goes away. */
-  onAbort?: () => void;
-  /** Set by the server while draining: responses ask the client to reconnect elsewhere. */
-  closeConnection?: boolean;
-}
+export class Answer {
+  readonly id: string;
+  readonly startedAt = Date.now();
+  /** Ask the client to reconnect for its next request (draining, or a body we did not read). */
+  closeConnection = false;
+  private readonly entry: AccessEntry;
 
-export type Headers = Record<string, string>;
+  constructor(private readonly res: ServerResponse, req: IncomingRequest, route: Route, private readonly access: Access) {
+    this.id = requestId(req.headers['x-request-id']);
+    this.entry = { route, method: req.method, reqId: this.id, startedAt: this.startedAt };
+    res.onAbort(() => writeAccessLine(access, this.entry, CLIENT_GONE_STATUS));
+  }
 
-/** Returns false (and writes nothing) if the request was aborted or already answered. */
-export function sendJson(res: HttpResponse, state: RequestState, status: number, body: unknown, headers: Headers = {}): boolean {
-  if (state.aborted || state.answered) return false;
-  state.answered = true;
-  const payload = JSON.stringify(body);
-  res.cork(() => {
-    res.writeStatus(statusLine(status)).writeHeader('Content-Type', 'application/json').writeHeader('X-Request-Id', state.id).writeHeader('X-Served-By', SERVED_BY);
-    for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
-    res.end(payload, (state.closeConnection ?? false) || closeEveryConnection);
-  });
-  return true;
-}
+  /** The client went away, or the request was answered: nothing more will be written. */
+  get done(): boolean {
+    return this.res.aborted || this.res.answered;
+  }
 
-export function sendError(res: HttpResponse, state: RequestState, code: ErrorCode, message?: string, headers: Headers = {}): boolean {
-  return sendJson(res, state, errorCodes[code].status, errorBody(code, message), headers);
-}
+  json(status: number, body: unknown, fields?: Fields, headers: Record<string, string> = {}): boolean {
+    return this.write(status, 'application/json', JSON.stringify(body), fields, headers);
+  }
 
-export function sendText(res: HttpResponse, state: RequestState, status: number, contentType: string, body: string | Buffer): boolean {
-  if (state.aborted || state.answered) return false;
-  state.answered = true;
-  res.cork(() => {
-    res.writeStatus(statusLine(status)).writeHeader('Content-Type', contentType).writeHeader('X-Request-Id', state.id).writeHeader('X-Served-By', SERVED_BY);
-    res.end(body, (state.closeConnection ?? false) || closeEveryConnection);
-  });
-  return true;
-}
+  text(status: number, contentType: string, body: string | Buffer, fields?: Fields): boolean {
+    return this.write(status, contentType, body, fields, {});
+  }
 
-const REASONS: Record<number, string> = {
-  200: 'OK', 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
-  413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error',
-  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
-};
+  /** The registry's status, message and Retry-After for `code`; `fields` go to the access line only. */
+  error(code: ErrorCode, message?: string, fields?: Fields, headers: Record<string, string> = {}): boolean {
+    const entry: { status: number; retryAfterS?: number } = errorCodes[code];
+    const all = entry.retryAfterS === undefined ? headers : { 'Retry-After': String(entry.retryAfterS), ...headers };
+    return this.write(entry.status, 'application/json', JSON.stringify(errorBody(code, message)), { code, ...fields }, all);
+  }
 
-function statusLine(status: number): string {
-  return `${status} ${REASONS[status] ?? ''}`.trimEnd();
+  private write(status: number, contentType: string, body: string | Buffer, fields: Fields | undefined, headers: Record<string, string>): boolean {
+    const sent = this.res.send(status, {
+      'Content-Type': contentType, 'X-Request-Id': this.id, 'X-Served-By': SERVED_BY, ...headers,
+    }, body, this.closeConnection);
+    if (sent) writeAccessLine(this.access, this.entry, status, fields);
+    return sent;
+  }
 }

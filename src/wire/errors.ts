@@ -1,6 +1,7 @@
 /**
  * One registry of the service's error codes: each with its HTTP status and the message a client sees.
- * Responses never carry internal detail; the log has it, tied to the request id.
+ * Responses never carry internal detail; the log has it, tied to the request id. `retryAfterS`: the answer
+ * carries `Retry-After` (seconds), for refusals a client should simply retry.
  */
 export const errorCodes = {
   MISSING_IMAGE: { status: 400, message: 'No image in the request: send multipart/form-data with an "image" field, or the image as the raw body with an image/* Content-Type.' },
@@ -17,11 +18,11 @@ export const errorCodes = {
   RATE_LIMITED: { status: 429, message: 'Too many requests; slow down.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
   BAD_GATEWAY: { status: 502, message: 'The service behind the proxy is unavailable.' },
-  NOT_READY: { status: 503, message: 'The service is not ready: no model host is live or Redis is unreachable.' },
-  OVERLOADED: { status: 503, message: 'The service is at capacity; retry later.' },
-  SHUTTING_DOWN: { status: 503, message: 'The server is shutting down; retry.' },
+  NOT_READY: { status: 503, message: 'The service is not ready: no model host is live or Redis is unreachable.', retryAfterS: 1 },
+  OVERLOADED: { status: 503, message: 'The service is at capacity; retry later.', retryAfterS: 1 },
+  SHUTTING_DOWN: { status: 503, message: 'The server is shutting down; retry.', retryAfterS: 1 },
   DEADLINE_EXCEEDED: { status: 504, message: 'The request was not answered within its deadline.' },
-} as const satisfies Record<string, { status: number; message: string }>;
+} as const satisfies Record<string, { status: number; message: string; retryAfterS?: number }>;
 
 export type ErrorCode = keyof typeof errorCodes;
 

@@ -18,12 +18,15 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-/** Starts redis + model host + front end. `env` overrides settings (strings, as in process.env). */
+/**
+ * Starts redis + model host + front end. `env` overrides settings (strings, as in process.env); the HTTP server
+ * is HTTP_SERVER from the environment, so one suite runs against either server (npm run test:http-node).
+ */
 export async function startTestService(env: Record<string, string> = {}, existingRedis?: EmbeddedRedis, events: ModelHostEvents = {}): Promise<TestService> {
   const redis = existingRedis ?? (await startEmbeddedRedis());
   const config = loadConfig({
     PORT: '0', KEY_PREFIX: `test-${randomBytes(4).toString('hex')}`, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    PREPROCESS_THREADS: '2', ...env,
+    PREPROCESS_THREADS: '2', HTTP_SERVER: process.env.HTTP_SERVER ?? '', ...env,
   });
   const log = createLogger('test', config.LOG_LEVEL);
   let host: ModelHost | undefined;

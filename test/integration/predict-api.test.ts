@@ -83,7 +83,7 @@ describe('POST /predict', () => {
     assert.ok(Math.max(...batchSizes) > 1, `batch sizes seen: ${batchSizes.join(',')}`);
   });
 
-  it('GET / welcomes, /healthz is alive, /readyz names the engine and the native uWS binary', async () => {
+  it('GET / welcomes, /healthz is alive, /readyz names the engine and the HTTP server (uWS: its native binary)', async () => {
     const root = await fetch(`${svc.url}/`);
     assert.equal(root.status, 200);
     assert.match(await root.text(), /predict/);
@@ -92,7 +92,10 @@ describe('POST /predict', () => {
     assert.equal(ready.status, 200);
     const body = await ready.json();
     assert.equal(body.ready, true);
-    assert.match(body.uws, /\.node$/, 'the native uWS binary must be serving, not the JS fallback');
+    assert.equal(body.httpServer, process.env.HTTP_SERVER || 'uws');
+    if (body.httpServer === 'uws') assert.match(body.uws, /\.node$/, 'the native uWS binary must be serving, not the JS fallback');
+    const models = await (await fetch(`${svc.url}/v1/models`)).json();
+    assert.equal(models.httpServer, body.httpServer);
     assert.ok(['onnx', 'tfjs'].includes(body.modelHosts[0].engine));
     assert.ok(body.modelHosts[0].backend);
   });

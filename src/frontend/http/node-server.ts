@@ -1,0 +1,139 @@
+/**
+ * The HTTP seam on Node's own http module (HTTP_SERVER=node): for a Node on which no uWS binary loads. Same
+ * routes, same answers; slower per request (BENCHMARKS.md has the price). Malformed HTTP is answered with the
+ * JSON error shape and the connection closed.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse as NodeResponse } from 'node:http';
+import { Server as NetServer, type Socket } from 'node:net';
+import { errorBody } from '../../wire/errors.ts';
+import { collectBody } from '../read-body.ts';
+import { Router } from './router.ts';
+import type { BodyLimits, Handler, HttpServer, IncomingRequest, RouteMethod, ServerResponse } from './types.ts';
+
+class NodeServerResponse implements ServerResponse {
+  aborted = false;
+  answered = false;
+  private abortListeners: Array<() => void> = [];
+
+  constructor(private readonly req: IncomingMessage, private readonly res: NodeResponse, private readonly server: NodeHttpServer) {
+    // 'close' before 'finish': the connection went away before the answer was written out.
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      this.aborted = true;
+      const listeners = this.abortListeners;
+      this.abortListeners = [];
+      for (const l of listeners) l();
+    });
+  }
+
+  onAbort(listener: () => void): void {
+    if (this.aborted) listener();
+    else if (!this.answered) this.abortListeners.push(listener);
+  }
+
+  readBody(limits: BodyLimits): Promise<Buffer> {
+    const req = this.req;
+    return collectBody({
+      onChunk: (listener) => {
+        req.on('data', (chunk: Buffer) => listener(chunk, false));
+        req.once('end', () => listener(new Uint8Array(0), true));
+      },
+      onAbort: (listener) => this.onAbort(listener),
+    }, limits);
+  }
+
+  send(status: number, headers: Readonly<Record<string, string>>, body: string | Buffer, closeConnection: boolean): boolean {
+    if (this.aborted || this.answered) return false;
+    this.answered = true;
+    this.abortListeners = [];
+    const all: Record<string, string | number> = { ...headers, 'Content-Length': Buffer.byteLength(body) };
+    // Node closes the connection after an answer that says so.
+    if (closeConnection || this.server.closeEveryConnection) all.Connection = 'close';
+    this.res.writeHead(status, all).end(body);
+    return true;
+  }
+}
+
+/** A request Node could not parse: the JSON error shape, then the connection closes. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(errorBody('BAD_REQUEST'));
+  socket.end(
+    `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Connection: close\r\n\r\n${body}`,
+  );
+}
+
+class NodeHttpServer implements HttpServer {
+  readonly kind = 'node';
+  readonly detail = `node:http (Node ${process.version})`;
+  closeEveryConnection = false;
+  private readonly router = new Router();
+  private readonly server: Server;
+  private accepting = false;
+
+  constructor() {
+    // Bodies are timed by BODY_TIMEOUT_MS (read-body.ts), so Node's own whole-request timeout is off.
+    this.server = createServer({ requestTimeout: 0 }, (req, res) => this.dispatch(req, res));
+    this.server.on('clientError', answerClientError);
+  }
+
+  private dispatch(req: IncomingMessage, res: NodeResponse): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const method = req.method ?? 'GET';
+    const found = this.router.match(method, path);
+    const headers: Record<string, string> = {};
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      headers[name] = name in headers ? `${headers[name]}, ${raw[i + 1]}` : raw[i + 1]!;
+    }
+    const request: IncomingRequest = { method, path, query: q < 0 ? '' : url.slice(q + 1), headers, params: found?.params ?? {} };
+    const response = new NodeServerResponse(req, res, this);
+    if (found) found.handler(request, response);
+    else response.send(404, { 'Content-Type': 'application/json' }, JSON.stringify(errorBody('NOT_FOUND')), false);
+  }
+
+  route(method: RouteMethod, pattern: string, handler: Handler): void {
+    this.router.add(method, pattern, handler);
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`));
+      this.server.once('error', onError);
+      this.server.listen({ host, port, exclusive: false }, () => {
+        this.server.off('error', onError);
+        this.accepting = true;
+        resolve((this.server.address() as { port: number }).port);
+      });
+    });
+  }
+
+  stopAccepting(): void {
+    if (!this.accepting) return;
+    this.accepting = false;
+    // net.Server's close only stops listening; http.Server's would also drop idle keep-alive connections, on
+    // which a proxy may be sending a request right now. Those get an answer that closes them instead.
+    NetServer.prototype.close.call(this.server);
+  }
+
+  closeConnectionsAfterResponse(): void {
+    this.closeEveryConnection = true;
+  }
+
+  closeAll(): void {
+    this.stopAccepting();
+    this.server.close();
+    this.server.closeAllConnections();
+  }
+}
+
+export function createNodeServer(): HttpServer {
+  return new NodeHttpServer();
+}

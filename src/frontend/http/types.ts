@@ -1,0 +1,80 @@
+/**
+ * The HTTP seam: what the front end needs from an HTTP server, and nothing more. Two implementations exist,
+ * uWebSockets.js (uws-server.ts, the default wherever its native binary loads) and Node's own http module
+ * (node-server.ts, HTTP_SERVER=node); select.ts picks one. Routes and handlers only ever see these types.
+ *
+ * Contract for a handler `(req, res) => void`:
+ * - `req` is a snapshot taken on arrival: it stays valid after awaits (unlike uWS's own request object).
+ * - `res` may be answered once, at any time, from anywhere: `send` writes nothing (and returns false) once the
+ *   client has gone or the request was answered already.
+ * - Abort listeners run once when the client goes away before the answer; any number may be added.
+ */
+import type { ErrorCode } from '../../wire/errors.ts';
+
+export type HttpServerKind = 'uws' | 'node';
+
+/** Route methods; ANY matches every method, after any route registered for the request's own method. */
+export type RouteMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD' | 'OPTIONS' | 'ANY';
+
+export interface IncomingRequest {
+  /** As sent (standard methods are upper-case). */
+  readonly method: string;
+  /** The path without the query string, not decoded. */
+  readonly path: string;
+  /** The raw query string without `?` ('' when none). */
+  readonly query: string;
+  /** Lower-case header names; a header sent more than once is joined with ', '. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Values of the route pattern's `:name` segments. */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export interface BodyLimits {
+  /** The Content-Length, when the request declared one (already validated by the caller). */
+  declaredLength?: number;
+  /** Largest body accepted; crossing it rejects with BODY_TOO_LARGE at once. */
+  limit: number;
+  /** The whole body must have arrived by then, else BODY_TIMEOUT. */
+  timeoutMs: number;
+}
+
+/** Why a body was not read: too large, too slow, or the client went away while sending it. */
+export class BodyError extends Error {
+  constructor(readonly code: Extract<ErrorCode, 'BODY_TOO_LARGE' | 'BODY_TIMEOUT'> | 'CLIENT_GONE') {
+    super(code);
+  }
+}
+
+export interface ServerResponse {
+  /** The client went away before the answer. */
+  readonly aborted: boolean;
+  /** The answer has been written. */
+  readonly answered: boolean;
+  /** Runs `listener` once if the client goes away before the answer (at once if it already has). */
+  onAbort(listener: () => void): void;
+  /** Reads the whole request body within its limits into one buffer. */
+  readBody(limits: BodyLimits): Promise<Buffer>;
+  /**
+   * Writes the whole answer (corked where the server supports it). `closeConnection` asks the client to
+   * reconnect for its next request. Returns false, writing nothing, if aborted or answered already.
+   */
+  send(status: number, headers: Readonly<Record<string, string>>, body: string | Buffer, closeConnection: boolean): boolean;
+}
+
+export type Handler = (req: IncomingRequest, res: ServerResponse) => void;
+
+export interface HttpServer {
+  readonly kind: HttpServerKind;
+  /** What serves, for /readyz, /v1/models and the start-up log: the uWS binary, or Node's version. */
+  readonly detail: string;
+  /** Patterns: exact paths, `:name` segments, and a trailing `/*`. Exact beats `:name` beats `/*`. */
+  route(method: RouteMethod, pattern: string, handler: Handler): void;
+  /** Starts listening; resolves with the port (useful with port 0). */
+  listen(host: string, port: number): Promise<number>;
+  /** Stops accepting connections; open connections keep being served. Idempotent. */
+  stopAccepting(): void;
+  /** From now on every answer closes its connection, so keep-alive peers let go one request at a time. */
+  closeConnectionsAfterResponse(): void;
+  /** Closes every connection still open. Idempotent; call after the in-flight requests were answered. */
+  closeAll(): void;
+}

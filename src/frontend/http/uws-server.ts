@@ -1,0 +1,124 @@
+/**
+ * The HTTP seam on uWebSockets.js. Per request: the request is copied into a snapshot while uWS's object is
+ * valid, onAborted is registered before anything else, every write is corked, and nothing touches `res` after
+ * an abort or the answer.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { collectBody } from '../read-body.ts';
+import { compilePattern } from './router.ts';
+import type { BodyLimits, Handler, HttpServer, IncomingRequest, RouteMethod, ServerResponse } from './types.ts';
+import type { LoadedUws } from './uws-binary.ts';
+
+const ROUTE_METHOD = {
+  GET: 'get', POST: 'post', PUT: 'put', DELETE: 'del', PATCH: 'patch', HEAD: 'head', OPTIONS: 'options', ANY: 'any',
+} as const satisfies Record<RouteMethod, keyof TemplatedApp>;
+
+class UwsResponse implements ServerResponse {
+  aborted = false;
+  answered = false;
+  private abortListeners: Array<() => void> = [];
+
+  constructor(private readonly res: HttpResponse, private readonly server: UwsServer) {
+    res.onAborted(() => {
+      this.aborted = true;
+      const listeners = this.abortListeners;
+      this.abortListeners = [];
+      for (const l of listeners) l();
+    });
+  }
+
+  onAbort(listener: () => void): void {
+    if (this.aborted) listener();
+    else if (!this.answered) this.abortListeners.push(listener);
+  }
+
+  readBody(limits: BodyLimits): Promise<Buffer> {
+    return collectBody({
+      onChunk: (listener) => this.res.onData((chunk, isLast) => listener(new Uint8Array(chunk), isLast)),
+      onAbort: (listener) => this.onAbort(listener),
+    }, limits);
+  }
+
+  send(status: number, headers: Readonly<Record<string, string>>, body: string | Buffer, closeConnection: boolean): boolean {
+    if (this.aborted || this.answered) return false;
+    this.answered = true;
+    this.abortListeners = [];
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(statusLine(status));
+      for (const name in headers) res.writeHeader(name, headers[name]!);
+      res.end(body, closeConnection || this.server.closeEveryConnection);
+    });
+    return true;
+  }
+}
+
+function snapshot(req: HttpRequest, paramNames: readonly string[]): IncomingRequest {
+  const headers: Record<string, string> = {};
+  req.forEach((name, value) => {
+    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+  });
+  const params: Record<string, string> = {};
+  paramNames.forEach((name, i) => { params[name] = req.getParameter(i) ?? ''; });
+  return { method: req.getCaseSensitiveMethod(), path: req.getUrl(), query: req.getQuery() ?? '', headers, params };
+}
+
+class UwsServer implements HttpServer {
+  readonly kind = 'uws';
+  readonly detail: string;
+  closeEveryConnection = false;
+  private readonly app: TemplatedApp;
+  private listenSocket: us_listen_socket | undefined;
+
+  constructor(private readonly loaded: LoadedUws) {
+    this.detail = loaded.binary;
+    this.app = loaded.uws.App();
+  }
+
+  route(method: RouteMethod, pattern: string, handler: Handler): void {
+    const { paramNames } = compilePattern(pattern);
+    this.app[ROUTE_METHOD[method]](pattern, (res: HttpResponse, req: HttpRequest) => {
+      // The response wrapper first: it registers onAborted before anything else can run.
+      const response = new UwsResponse(res, this);
+      handler(snapshot(req, paramNames), response);
+    });
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (!socket) return reject(new Error(`cannot listen on ${host}:${port}`));
+        this.listenSocket = socket;
+        resolve(this.loaded.uws.us_socket_local_port(socket));
+      });
+    });
+  }
+
+  stopAccepting(): void {
+    if (this.listenSocket) this.loaded.uws.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = undefined;
+  }
+
+  closeConnectionsAfterResponse(): void {
+    this.closeEveryConnection = true;
+  }
+
+  closeAll(): void {
+    this.stopAccepting();
+    // Keep-alive connections still open are closed by uWS's idle timeout; every answer already asked to close.
+  }
+}
+
+export function createUwsServer(loaded: LoadedUws): HttpServer {
+  return new UwsServer(loaded);
+}
+
+const REASONS: Record<number, string> = {
+  200: 'OK', 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
+  413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error',
+  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+function statusLine(status: number): string {
+  return `${status} ${REASONS[status] ?? ''}`.trimEnd();
+}
