@@ -31,5 +31,5 @@ if [ "${SETUP_SKIP_NPM:-}" != "1" ]; then
 fi
 
 node --import tsx scripts/export-default-model.ts models/default
-node --import tsx scripts/convert-model.ts models/default
+node --import tsx tools/onnx-convert/cli.ts models/default
 echo "setup: done. Start the service with: npm start"

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import { convertTfjsModelDir } from '../../src/model/onnx-convert/convert.ts';
+import { convertTfjsModelDir } from '../../tools/onnx-convert/convert.ts';
 import { writeLayersModelDir } from '../../src/model/tfjs-model-files.ts';
 
 export async function buildTinyModel(size = 32): Promise<string> {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { exportDefaultModel } from '../../scripts/export-default-model.ts';
-import { convertTfjsModelDir } from '../../src/model/onnx-convert/convert.ts';
+import { convertTfjsModelDir } from '../../tools/onnx-convert/convert.ts';
 import { readMetadata, imageElements } from '../../src/model/metadata.ts';
 import type { ModelMetadata } from '../../src/model/metadata.ts';
 import type { InferenceEngine } from '../../src/model/engine.ts';

@@ -6,7 +6,7 @@ import { attrInt, attrInts } from './graph-builder.ts';
 import type { AttributeValue } from './graph-builder.ts';
 import { toChannelsLast, windowGeometry } from './spatial.ts';
 import type { Padding } from './spatial.ts';
-import { LayerConfig, requireRank } from './types.ts';
+import { firstInput, LayerConfig, requireRank } from './types.ts';
 import type { LayerContext, LayerConverter, TensorValue } from './types.ts';
 
 /** Keras 2-D padding/cropping config: n, [h, w] or [[top, bottom], [left, right]] → [top, bottom, left, right]. */
@@ -25,7 +25,7 @@ function readEdges(cfg: LayerConfig, key: string): [number, number, number, numb
 
 function spatialInput(ctx: LayerContext, cfg: LayerConfig): TensorValue {
   cfg.requireChannelsLast();
-  const input = ctx.inputs[0]!;
+  const input = firstInput(ctx);
   requireRank(ctx, input, 3);
   return input;
 }
@@ -93,7 +93,7 @@ function globalPooling(opType: 'GlobalAveragePool' | 'GlobalMaxPool'): LayerConv
 /** Flatten in Keras element order: spatial values go back to NHWC first. */
 const flatten: LayerConverter = (ctx) => {
   new LayerConfig(ctx.layer).requireChannelsLast();
-  const input = ctx.inputs[0]!;
+  const input = firstInput(ctx);
   if (input.shape.length === 1) return input;
   const base = ctx.layer.name;
   const nhwc = toChannelsLast(ctx.graph, input, base);
@@ -103,7 +103,7 @@ const flatten: LayerConverter = (ctx) => {
 
 const reshape: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
-  const input = ctx.inputs[0]!;
+  const input = firstInput(ctx);
   const raw = cfg.raw('target_shape');
   if (!Array.isArray(raw) || !raw.every((d) => typeof d === 'number')) throw cfg.error('target_shape must be a list of numbers');
   const size = input.shape.reduce((a, b) => a * b, 1);

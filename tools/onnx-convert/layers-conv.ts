@@ -6,7 +6,7 @@ import { attrFloat, attrInt, attrInts } from './graph-builder.ts';
 import { applyActivation, isSupportedActivation } from './activations.ts';
 import { depthwiseToOihw, hwioToOihw, windowGeometry } from './spatial.ts';
 import type { Padding } from './spatial.ts';
-import { LayerConfig, LayerConversionError, requireRank, requireWeight } from './types.ts';
+import { firstInput, LayerConfig, LayerConversionError, requireRank, requireWeight } from './types.ts';
 import type { LayerContext, LayerConverter, TensorValue } from './types.ts';
 
 interface ConvParams {
@@ -63,7 +63,7 @@ function biasOrZeros(ctx: LayerContext, cfg: LayerConfig, channels: number): Flo
 
 function spatialInput(ctx: LayerContext, cfg: LayerConfig): TensorValue {
   cfg.requireChannelsLast();
-  const input = ctx.inputs[0]!;
+  const input = firstInput(ctx);
   requireRank(ctx, input, 3);
   return input;
 }
@@ -142,7 +142,7 @@ function channelAxisOk(cfg: LayerConfig, input: TensorValue): boolean {
 
 const batchNormalization: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
-  const input = ctx.inputs[0]!;
+  const input = firstInput(ctx);
   if (!channelAxisOk(cfg, input)) throw cfg.error(`axis ${JSON.stringify(cfg.raw('axis'))} on input [N,${input.shape}] is not supported`);
   const channels = input.shape[input.shape.length - 1]!;
   const epsilon = cfg.number('epsilon', 1e-3);

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { METADATA_FILE, metadataSchema } from '../metadata.ts';
+import { METADATA_FILE, metadataSchema } from '../../src/model/metadata.ts';
 import { buildOnnxGraph } from './build-graph.ts';
 import { parseKerasTopology } from './keras-model.ts';
 import { readWeights } from './weights.ts';

@@ -6,9 +6,9 @@
  * Exits 1 with the reason (e.g. `cannot convert layer "foo" (class LSTM): unsupported layer type`) on failure.
  */
 import { resolve } from 'node:path';
-import { convertTfjsModelDir } from '../src/model/onnx-convert/convert.ts';
-import { supportedLayerClasses } from '../src/model/onnx-convert/layers.ts';
-import { LayerConversionError } from '../src/model/onnx-convert/types.ts';
+import { convertTfjsModelDir } from './convert.ts';
+import { supportedLayerClasses } from './layers.ts';
+import { LayerConversionError } from './types.ts';
 
 const [modelDir, outFile] = process.argv.slice(2);
 if (!modelDir) {

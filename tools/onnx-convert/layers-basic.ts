@@ -5,12 +5,12 @@
 import { attrFloat, attrInt } from './graph-builder.ts';
 import { applyActivation, clip, isSupportedActivation } from './activations.ts';
 import { onnxAxis } from './spatial.ts';
-import { LayerConfig, requireRank, requireWeight } from './types.ts';
+import { firstInput, LayerConfig, requireRank, requireWeight } from './types.ts';
 import type { LayerContext, LayerConverter, TensorValue } from './types.ts';
 
 const dense: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
-  const input = ctx.inputs[0]!;
+  const input = firstInput(ctx);
   requireRank(ctx, input, 1);
   const kernel = requireWeight(ctx, 'kernel');
   const [inFeatures, units] = kernel.shape as [number, number];
@@ -27,11 +27,11 @@ const dense: LayerConverter = (ctx) => {
 };
 
 /** Inference-time no-ops: the output is the input value itself, no node. */
-const identity: LayerConverter = (ctx) => ctx.inputs[0]!;
+const identity: LayerConverter = (ctx) => firstInput(ctx);
 
 const reLU: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
-  const input = ctx.inputs[0]!;
+  const input = firstInput(ctx);
   if (cfg.number('negative_slope', 0) !== 0) throw cfg.error('negative_slope is not supported');
   if (cfg.number('threshold', 0) !== 0) throw cfg.error('threshold is not supported');
   const max = cfg.optionalNumber('max_value');
@@ -44,12 +44,12 @@ const activation: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
   const name = cfg.string('activation');
   if (!isSupportedActivation(name)) throw cfg.error(`activation "${name}" is not supported`);
-  return applyActivation(ctx.graph, ctx.inputs[0]!, name, ctx.layer.name);
+  return applyActivation(ctx.graph, firstInput(ctx), name, ctx.layer.name);
 };
 
 const softmax: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
-  const input = ctx.inputs[0]!;
+  const input = firstInput(ctx);
   const axis = cfg.number('axis', -1);
   const name = ctx.graph.addNode('Softmax', [input.name], ctx.layer.name, { axis: attrInt(onnxAxis(axis, input)) });
   return { name, shape: input.shape };
@@ -58,18 +58,18 @@ const softmax: LayerConverter = (ctx) => {
 const leakyReLU: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
   const alpha = cfg.number('alpha', cfg.number('negative_slope', 0.3));
-  const input = ctx.inputs[0]!;
+  const input = firstInput(ctx);
   return { name: ctx.graph.addNode('LeakyRelu', [input.name], ctx.layer.name, { alpha: attrFloat(alpha) }), shape: input.shape };
 };
 
 const elu: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
-  const input = ctx.inputs[0]!;
+  const input = firstInput(ctx);
   return { name: ctx.graph.addNode('Elu', [input.name], ctx.layer.name, { alpha: attrFloat(cfg.number('alpha', 1)) }), shape: input.shape };
 };
 
 function sameShapes(ctx: LayerContext): number[] {
-  const first = ctx.inputs[0]!.shape;
+  const first = firstInput(ctx).shape;
   for (const other of ctx.inputs) {
     if (other.shape.join() !== first.join()) {
       throw new LayerConfig(ctx.layer).error(`inputs have different shapes ([${first}] vs [${other.shape}]); broadcasting is not supported`);
@@ -84,7 +84,7 @@ function merge(opType: string, scaleByCount = false): LayerConverter {
     const shape = sameShapes(ctx);
     const g = ctx.graph;
     const base = ctx.layer.name;
-    let acc = ctx.inputs[0]!.name;
+    let acc = firstInput(ctx).name;
     for (let i = 1; i < ctx.inputs.length; i++) {
       const last = i === ctx.inputs.length - 1 && !scaleByCount;
       acc = g.addNode(opType, [acc, ctx.inputs[i]!.name], last ? base : `${base}/partial`);
@@ -96,7 +96,7 @@ function merge(opType: string, scaleByCount = false): LayerConverter {
 
 const concatenate: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
-  const first = ctx.inputs[0]!;
+  const first = firstInput(ctx);
   const kerasAxis = cfg.number('axis', -1);
   const rank = first.shape.length;
   const axis = (kerasAxis < 0 ? kerasAxis + rank + 1 : kerasAxis) - 1; // index into the batch-less shape
@@ -113,7 +113,7 @@ const concatenate: LayerConverter = (ctx) => {
 
 const rescaling: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
-  const input = ctx.inputs[0]!;
+  const input = firstInput(ctx);
   const scale = cfg.number('scale');
   const offset = cfg.number('offset', 0);
   const g = ctx.graph;

@@ -118,3 +118,10 @@ export function requireRank(ctx: LayerContext, input: TensorValue, rank: number)
     throw new LayerConversionError(ctx.layer, `expects an input of rank ${rank + 1} (with batch), got [N,${input.shape.join(',')}]`);
   }
 }
+
+/** The layer's first input; a layer the model wires to nothing cannot be converted. */
+export function firstInput(ctx: LayerContext): TensorValue {
+  const input = ctx.inputs[0];
+  if (!input) throw new LayerConversionError(ctx.layer, 'the layer has no input');
+  return input;
+}
