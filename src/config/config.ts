@@ -70,6 +70,13 @@ const schema = z.object({
   HEARTBEAT_MS: int(100, 60 * SECOND).default(1 * SECOND),
   /** Reply streams of vanished front ends expire after this. */
   REPLY_TTL_S: int(1, 24 * 3600).default(60),
+  /** API keys (`name:sha256hex` per line); unset: inference needs no key. Reloaded on SIGHUP and on change. */
+  API_KEYS_FILE: z.string().min(1).optional(),
+  /** Per-key token bucket on inference: requests per second (0: no limit) and burst. */
+  KEY_RATE_LIMIT_RPS: z.coerce.number().min(0).max(1_000_000).default(0),
+  KEY_RATE_BURST: int(1, 1_000_000).default(20),
+  /** Bearer key GET /metrics requires; unset: /metrics is open (as /healthz). */
+  METRICS_KEY: z.string().regex(/^[A-Za-z0-9\-._~+/]{16,256}$/, '16-256 characters of A-Z a-z 0-9 - . _ ~ + /').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

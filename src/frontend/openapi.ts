@@ -10,6 +10,10 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object, description: string, headers: object = requestIdHeader) => ({ description, headers, content: { 'application/json': { schema } } });
 const errorResponse = (description: string) => json(ref('Error'), description);
 const retryHeaders = { ...requestIdHeader, 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'string' } } };
+const challengeHeaders = { ...requestIdHeader, 'WWW-Authenticate': { description: 'Bearer realm="image-classify"', schema: { type: 'string' } } };
+const unauthorized = json(ref('Error'), 'UNAUTHORIZED: no key or an unknown key (only when API keys are on).', challengeHeaders);
+/** Keys are off by default: each guarded operation accepts no credential or a bearer key. */
+const optionalKey = [{}, { apiKey: [] }];
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -26,6 +30,7 @@ export const openApiDocument = {
       post: {
         operationId: 'predict',
         summary: 'Classify one image, or several in one request',
+        security: optionalKey,
         description:
           'One image answers {success, predictions}. Several "image" fields (up to MAX_IMAGES_PER_REQUEST, default 16) answer ' +
           '{success, results} with one entry per image in upload order; an image that fails fails alone. When no image ' +
@@ -57,7 +62,9 @@ export const openApiDocument = {
           400: errorResponse('MISSING_IMAGE, INVALID_IMAGE, BAD_REQUEST or TOO_MANY_IMAGES.'),
           408: errorResponse('BODY_TIMEOUT: the body did not arrive in time.'),
           413: errorResponse('BODY_TOO_LARGE or IMAGE_TOO_LARGE.'),
+          401: unauthorized,
           415: errorResponse('UNSUPPORTED_MEDIA_TYPE.'),
+          429: json(ref('Error'), 'RATE_LIMITED: this key is over its rate limit; retry after Retry-After seconds.', retryHeaders),
           500: errorResponse('INTERNAL.'),
           503: json(ref('Error'), 'NOT_READY, OVERLOADED or SHUTTING_DOWN; retry after Retry-After seconds.', retryHeaders),
           504: errorResponse('DEADLINE_EXCEEDED: not answered within REQUEST_TIMEOUT_MS.'),
@@ -68,7 +75,10 @@ export const openApiDocument = {
       get: {
         operationId: 'listModels',
         summary: 'The models the live model hosts serve',
+        security: optionalKey,
         responses: {
+          401: unauthorized,
+          429: json(ref('Error'), 'RATE_LIMITED: this key is over its rate limit.', retryHeaders),
           200: json(ref('Models'), 'One entry per distinct model/engine/backend/batch size, with how many hosts serve it.'),
           503: json(ref('Error'), 'NOT_READY: Redis is unreachable.', retryHeaders),
         },
@@ -88,7 +98,11 @@ export const openApiDocument = {
       get: {
         operationId: 'metrics',
         summary: 'Prometheus metrics of the whole deployment (all live front ends and model hosts, summed)',
-        responses: { 200: { description: 'Prometheus text exposition format 0.0.4.', headers: requestIdHeader, content: { 'text/plain': { schema: { type: 'string' } } } } },
+        security: [{}, { metricsKey: [] }],
+        responses: {
+          200: { description: 'Prometheus text exposition format 0.0.4.', headers: requestIdHeader, content: { 'text/plain': { schema: { type: 'string' } } } },
+          401: json(ref('Error'), 'UNAUTHORIZED: METRICS_KEY is set and was not presented.', challengeHeaders),
+        },
       },
     },
     '/openapi.json': {
@@ -103,6 +117,10 @@ export const openApiDocument = {
     },
   },
   components: {
+    securitySchemes: {
+      apiKey: { type: 'http', scheme: 'bearer', description: 'A key from API_KEYS_FILE (`npm run keys:add -- NAME`).' },
+      metricsKey: { type: 'http', scheme: 'bearer', description: 'METRICS_KEY.' },
+    },
     headers: {
       'X-Request-Id': { description: 'The request id, as in the service\'s logs.', schema: { type: 'string' } },
     },

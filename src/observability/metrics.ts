@@ -38,6 +38,7 @@ export class FrontendMetrics {
   readonly images: Counter<'outcome'>;
   readonly imagesPerRequest: Histogram;
   readonly inFlight: Gauge;
+  readonly keyRequests: Counter<'key' | 'route' | 'status'>;
 
   constructor(pendingCount: () => number) {
     const registers = [this.registry];
@@ -75,12 +76,19 @@ export class FrontendMetrics {
         this.set(pendingCount());
       },
     });
+    this.keyRequests = new Counter({
+      name: `${METRIC_PREFIX}key_requests_total`,
+      help: 'Requests made with an API key, by the key\'s name (never the key), route and status.',
+      labelNames: ['key', 'route', 'status'] as const,
+      registers,
+    });
   }
 
-  /** Records one answered HTTP request. */
-  observe(route: Route, status: number, ms: number): void {
+  /** Records one answered HTTP request; `keyName` when it presented a known API key. */
+  observe(route: Route, status: number, ms: number, keyName?: string): void {
     this.requests.labels(route, String(status)).inc();
     this.duration.labels(route).observe(ms / 1000);
+    if (keyName !== undefined) this.keyRequests.labels(keyName, route, String(status)).inc();
   }
 }
 

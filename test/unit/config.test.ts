@@ -32,6 +32,9 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ BATCH_BUFFERS: '1' }, /BATCH_BUFFERS/],
     [{ BODY_LIMIT_BYTES: '10' }, /BODY_LIMIT_BYTES/],
+    [{ METRICS_KEY: 'short' }, /METRICS_KEY="short": 16-256 characters/],
+    [{ KEY_RATE_LIMIT_RPS: '-1' }, /KEY_RATE_LIMIT_RPS/],
+    [{ KEY_RATE_BURST: '0' }, /KEY_RATE_BURST/],
   ];
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)} naming the variable`, () => {
