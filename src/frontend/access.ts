@@ -24,6 +24,8 @@ export interface AccessEntry {
   method: string;
   reqId: string;
   startedAt: number;
+  /** The name of the API key the request presented (never the key itself). */
+  key?: string;
 }
 
 /** Probes polled every second or so log at debug, so LOG_LEVEL=info is not flooded by them. */
@@ -34,9 +36,9 @@ export const CLIENT_GONE_STATUS = 499;
 
 export function writeAccessLine(access: Access, entry: AccessEntry, status: number, fields?: Record<string, unknown>): void {
   const ms = Date.now() - entry.startedAt;
-  access.metrics.observe(entry.route, status, ms);
+  access.metrics.observe(entry.route, status, ms, entry.key);
   const level = status >= 500 && status !== CLIENT_GONE_STATUS ? 'warn' : QUIET.has(entry.route) ? 'debug' : 'info';
   const msg = status === CLIENT_GONE_STATUS ? 'request aborted' : status < 400 ? 'request done' : 'request failed';
-  const { route, method, reqId } = entry;
-  access.log[level]({ reqId, method, route, status, ms, ...fields }, msg);
+  const { route, method, reqId, key } = entry;
+  access.log[level]({ reqId, method, route, status, ms, ...(key === undefined ? {} : { key }), ...fields }, msg);
 }

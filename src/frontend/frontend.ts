@@ -17,6 +17,7 @@ import type { HttpServerKind } from './http/types.ts';
 import { FrontendMetrics } from '../observability/metrics.ts';
 import { MetricsPublisher, scrapeDeployment } from '../observability/metrics-publisher.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startAuth } from '../auth/auth.ts';
 
 /** How long a closing front end keeps serving requests on already-open connections (see close()). */
 const DRAIN_LINGER_MS = 500;
@@ -38,6 +39,8 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   const http = createHttpServer(config.HTTP_SERVER);
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const keys = keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS);
+  // Also before any connection: a bad key file stops the start.
+  const auth = startAuth(config, log);
   const redis = connectRedis(redisTarget, `frontend:${id}`, log);
   const blocking = connectRedis(redisTarget, `frontend:${id}:replies`, log);
   defineAdmission(redis);
@@ -56,6 +59,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   } catch (err) {
     redis.disconnect();
     blocking.disconnect();
+    auth.close();
     throw err;
   }
 
@@ -64,6 +68,8 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     isDraining: () => draining,
     scrapeMetrics: () => scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }),
     onRedisError: () => metrics.redisErrors.inc(),
+    inferenceGuard: auth.inference,
+    metricsGuard: auth.metrics,
   });
 
   let port: number;
@@ -73,6 +79,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     http.closeAll();
     await replies.stop();
     await redis.quit().catch(() => redis.disconnect());
+    auth.close();
     throw err;
   }
   log.info({ frontendId: id, host: config.HOST, port, httpServer: http.kind, httpServerDetail: http.detail }, 'front end listening');
@@ -94,6 +101,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
       await metricsPublisher.stop();
       await redis.quit().catch(() => redis.disconnect());
       http.closeAll();
+      auth.close();
       log.info({ frontendId: id }, 'front end closed');
     })();
     return closing;

@@ -11,6 +11,8 @@ import { DEMO_PAGE_HTML } from './demo-page.ts';
 import type { HttpServer, HttpServerKind } from './http/types.ts';
 import { openApiDocument } from './openapi.ts';
 import { Answer } from './respond.ts';
+import { authorize } from './authorize.ts';
+import type { Guard } from '../auth/guard.ts';
 
 export interface InfoContext extends Access {
   redis: RedisClient;
@@ -18,6 +20,10 @@ export interface InfoContext extends Access {
   /** The deployment's metrics in Prometheus text format. */
   scrapeMetrics(): Promise<ScrapeResult>;
   onRedisError?(): void;
+  /** METRICS_KEY on GET /metrics; absent or disabled: open. */
+  metricsGuard?: Guard;
+  /** API keys on model metadata (it names the models), as on inference; absent or disabled: open. */
+  inferenceGuard?: Guard;
 }
 
 export interface ModelInfo {
@@ -87,6 +93,7 @@ export function registerInfoRoutes(http: HttpServer, ctx: InfoContext): void {
 
   http.route('GET', '/metrics', (req, res) => {
     const answer = new Answer(res, req, '/metrics', ctx);
+    if (!authorize(ctx.metricsGuard, req, answer)) return;
     void ctx.scrapeMetrics().then(
       (m) => answer.text(200, m.contentType, m.text, { processes: m.processes }),
       (err: Error) => answer.error('INTERNAL', undefined, { err: err.message }),
@@ -95,6 +102,7 @@ export function registerInfoRoutes(http: HttpServer, ctx: InfoContext): void {
 
   http.route('GET', '/v1/models', (req, res) => {
     const answer = new Answer(res, req, '/v1/models', ctx);
+    if (!authorize(ctx.inferenceGuard, req, answer)) return;
     void readModels(ctx.redis, ctx.keys).then(
       (models) => answer.json(200, { success: true, ...serverInfo(http), models }, { models: models.length }),
       (err: Error) => {

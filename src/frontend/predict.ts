@@ -18,11 +18,15 @@ import { queueImages, type ImageResult, type QueueContext, type QueuedImages } f
 import { BodyError, type IncomingRequest, type ServerResponse } from './http/types.ts';
 import { extractImages } from './image-input.ts';
 import { Answer } from './respond.ts';
+import { authorize } from './authorize.ts';
+import type { Guard } from '../auth/guard.ts';
 
 export interface PredictContext extends QueueContext, Access {
   config: Config;
   log: Logger;
   isDraining(): boolean;
+  /** API keys (and their rate limit) on inference; absent or disabled: open. */
+  inferenceGuard?: Guard;
 }
 
 export const TOPK_MAX = 1000;
@@ -34,6 +38,7 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
     answer.error('SHUTTING_DOWN');
     return;
   }
+  if (!authorize(ctx.inferenceGuard, req, answer)) return;
   let topk = ctx.config.TOPK_DEFAULT;
   const topkParam = new URLSearchParams(req.query).get('topk');
   if (topkParam) {

@@ -30,6 +30,11 @@ export class Answer {
     res.onAbort(() => writeAccessLine(access, this.entry, CLIENT_GONE_STATUS));
   }
 
+  /** Names the API key the request presented in its access line and metrics (authorize.ts). */
+  set keyName(name: string) {
+    this.entry.key = name;
+  }
+
   /** The client went away, or the request was answered: nothing more will be written. */
   get done(): boolean {
     return this.res.aborted || this.res.answered;

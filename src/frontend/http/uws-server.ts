@@ -3,6 +3,7 @@
  * valid, onAborted is registered before anything else, every write is corked, and nothing touches `res` after
  * an abort or the answer.
  */
+import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { collectBody } from '../read-body.ts';
 import { compilePattern } from './router.ts';
@@ -113,12 +114,7 @@ export function createUwsServer(loaded: LoadedUws): HttpServer {
   return new UwsServer(loaded);
 }
 
-const REASONS: Record<number, string> = {
-  200: 'OK', 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
-  413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error',
-  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
-};
-
+/** Node's table of reason phrases, so every status in the error registry (401, 403, 422, ...) has its phrase. */
 function statusLine(status: number): string {
-  return `${status} ${REASONS[status] ?? ''}`.trimEnd();
+  return `${status} ${STATUS_CODES[status] ?? ''}`.trimEnd();
 }
