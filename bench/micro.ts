@@ -181,7 +181,7 @@ try {
   for (const { img, env } of envelopes) {
     const packed = packEnvelope(env);
     rt.add(`admit(XADD) + XREADGROUP + XACK/XDEL ${img.name}`, async () => {
-      const a = await admitRequest(producer, keys, 1_000_000, packed);
+      const a = await admitRequest(producer, keys, { MAX_QUEUE: 1_000_000, MAX_QUEUE_BYTES: 2 ** 40 }, packed);
       if (a !== 'queued') throw new Error(a);
       const got = (await consumer.xreadgroupBuffer('GROUP', CONSUMER_GROUP, 'c1', 'COUNT', 1, 'STREAMS', keys.requests, '>')) as Array<[Buffer, Array<[Buffer, Buffer[]]>]>;
       const entry = got[0]![1][0]!;

@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config/config.ts';
-import { freePort } from '../src/redis/embedded.ts';
+import { freePort, privateRedisMaxmemory } from '../src/redis/embedded.ts';
 import { nginxSettingsFromEnv, PROJECT_DIR, writeNginxConf } from './nginx-render.ts';
 
 export const NGINX_BIN = process.env.NGINX_BIN || (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx');
@@ -103,10 +103,20 @@ async function ready(url: string): Promise<boolean> {
   return res.status === 200;
 }
 
-/** The private Redis's configuration: created once (random password, free port unless REDIS_PORT), then reused. */
-async function ensureRedisConf(): Promise<void> {
+/**
+ * The private Redis's configuration: created once (random password, free port unless REDIS_PORT), then reused;
+ * its memory bound follows MAX_QUEUE_BYTES at every `up` (noeviction: a full Redis refuses, never drops requests).
+ */
+async function ensureRedisConf(maxQueueBytes: number): Promise<void> {
   const file = join(paths.redisDir, 'redis.conf');
-  if (existsSync(file)) return;
+  if (!existsSync(file)) await createRedisConf(file);
+  const conf = await readFile(file, 'utf8');
+  const memory = `maxmemory ${privateRedisMaxmemory(maxQueueBytes)}\nmaxmemory-policy noeviction\n`;
+  const updated = conf.replace(/^maxmemory .*\n|^maxmemory-policy .*\n/gm, '') + memory;
+  if (updated !== conf) await writeFile(file, updated, { mode: 0o600 });
+}
+
+async function createRedisConf(file: string): Promise<void> {
   await mkdir(paths.redisDir, { recursive: true, mode: 0o700 });
   const port = process.env.REDIS_PORT ? Number(process.env.REDIS_PORT) : await freePort();
   const conf = [
@@ -181,7 +191,7 @@ async function up(direct: boolean): Promise<void> {
   if (process.env.REDIS_CLUSTER_NODES || process.env.REDIS_SENTINELS) {
     // A cluster or a sentinel-managed primary: the apps' clients find the nodes; nothing to start here.
   } else if (!process.env.REDIS_URL) {
-    await ensureRedisConf();
+    await ensureRedisConf(config.MAX_QUEUE_BYTES);
     const url = await privateRedisUrl();
     await pm2(['startOrReload', ECOSYSTEM, '--only', 'redis']);
     await waitFor('the private redis-server', 15_000, () => redisAnswers(url));

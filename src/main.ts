@@ -18,7 +18,7 @@ try {
   const log = createLogger('service', config.LOG_LEVEL);
   let redisTarget = configuredRedisTarget(config);
   if (!redisTarget) {
-    embedded = await startEmbeddedRedis();
+    embedded = await startEmbeddedRedis({ maxQueueBytes: config.MAX_QUEUE_BYTES });
     redisTarget = embedded.url;
     log.info({ port: embedded.port }, 'started a private redis-server on loopback (set REDIS_URL to use your own)');
   } else {

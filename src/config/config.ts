@@ -55,6 +55,11 @@ const schema = z.object({
   REQUEST_TIMEOUT_MS: int(100, 10 * 60 * SECOND).default(10 * SECOND),
   /** Admission control: requests queued or in flight across the deployment before 503 + Retry-After. */
   MAX_QUEUE: int(1, 1_000_000).default(1024),
+  /**
+   * Admission control in bytes: the request streams' memory in Redis. 256 MiB holds 1,024 images of 256 KiB, or 20
+   * of the largest bodies; the private Redis gets maxmemory 1.5 × this + 64 MiB (src/redis/embedded.ts).
+   */
+  MAX_QUEUE_BYTES: int(MiB, 64 * 1024 * MiB).default(256 * MiB),
   TOPK_DEFAULT: int(1, 1000).default(5),
   /** Images one POST /predict may carry (repeated multipart field "image"); 1 restores one image per request. */
   MAX_IMAGES_PER_REQUEST: int(1, 256).default(16),

@@ -1,6 +1,7 @@
 /**
  * admitRequest: one atomic round trip that queues a request on one request shard only if some model host is live
- * and that shard's queue (entries not yet acknowledged) is below its share of MAX_QUEUE. The stream is never
+ * and that shard's queue (entries not yet acknowledged) is below its share of MAX_QUEUE entries and of
+ * MAX_QUEUE_BYTES bytes. A Redis that refuses the write for memory (OOM) counts as full too. The stream is never
  * trimmed: an accepted request is never silently dropped; overload is refused up front instead.
  *
  * The script touches only one shard's keys (its stream and its copy of the live-host set), so it runs in one
@@ -11,16 +12,31 @@ import { ENVELOPE_FIELD, type Keys } from '../wire/keys.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { ShardPicker } from './shard-picker.ts';
 
+// Bytes are the stream's own memory in Redis (MEMORY USAGE ... SAMPLES 0: exact, about 20 µs at 1,024 entries),
+// so what maxmemory bounds is what admission counts, and nothing can drift as a separate counter could.
 const ADMIT_SCRIPT = `
 if redis.call('ZCOUNT', KEYS[2], ARGV[1], '+inf') == 0 then return 'NOHOST' end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 'FULL' end
-return redis.call('XADD', KEYS[1], '*', ARGV[3], ARGV[4])
+local bytes = redis.call('MEMORY', 'USAGE', KEYS[1], 'SAMPLES', '0') or 0
+if bytes + string.len(ARGV[5]) > tonumber(ARGV[3]) then return 'FULL' end
+return redis.call('XADD', KEYS[1], '*', ARGV[4], ARGV[5])
 `;
 
 export type Admission = 'queued' | 'no-host' | 'full';
 
+/** The deployment-wide bounds admission enforces (config keys of the same names). */
+export interface QueueBounds {
+  MAX_QUEUE: number;
+  MAX_QUEUE_BYTES: number;
+}
+
 interface AdmitCommand {
-  admitRequest(requests: string, hosts: string, now: number, maxQueue: number, field: string, envelope: Buffer): Promise<string>;
+  admitRequest(requests: string, hosts: string, now: number, maxQueue: number, maxBytes: number, field: string, envelope: Buffer): Promise<string>;
+}
+
+/** Redis refused a write for memory (maxmemory with noeviction): overload, not an outage. */
+function isOutOfMemory(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('OOM ');
 }
 
 export function defineAdmission(redis: RedisClient): void {
@@ -30,7 +46,7 @@ export function defineAdmission(redis: RedisClient): void {
 /** One picker per key layout (one per front end in practice): its round-robin position and shard health. */
 const pickers = new WeakMap<Keys, ShardPicker>();
 
-/** Each shard's share of the deployment-wide MAX_QUEUE. */
+/** Each shard's share of a deployment-wide bound (MAX_QUEUE, MAX_QUEUE_BYTES). */
 export function shardQueueBound(maxQueue: number, shards: number): number {
   return Math.ceil(maxQueue / shards);
 }
@@ -41,21 +57,27 @@ export function shardQueueBound(maxQueue: number, shards: number): number {
  * room; only when every shard refuses does the caller see 'full' or the error. A command that failed in flight may
  * have been queued anyway; a second copy is answered twice and the front end drops the later answer.
  */
-export async function admitRequest(redis: RedisClient, keys: Keys, maxQueue: number, envelope: Buffer): Promise<Admission> {
+export async function admitRequest(redis: RedisClient, keys: Keys, bounds: QueueBounds, envelope: Buffer): Promise<Admission> {
   let picker = pickers.get(keys);
   if (!picker) pickers.set(keys, (picker = new ShardPicker(keys.shards.length)));
-  const bound = shardQueueBound(maxQueue, keys.shards.length);
+  const bound = shardQueueBound(bounds.MAX_QUEUE, keys.shards.length);
+  const byteBound = shardQueueBound(bounds.MAX_QUEUE_BYTES, keys.shards.length);
   let sawFull = false;
   let lastError: unknown;
   for (const index of picker.order()) {
     const shard = keys.shards[index]!;
     try {
-      const reply = await (redis as unknown as AdmitCommand).admitRequest(shard.requests, shard.hosts, Date.now(), bound, ENVELOPE_FIELD, envelope);
+      const reply = await (redis as unknown as AdmitCommand).admitRequest(shard.requests, shard.hosts, Date.now(), bound, byteBound, ENVELOPE_FIELD, envelope);
       picker.succeeded(index);
       if (reply === 'NOHOST') return 'no-host';
       if (reply !== 'FULL') return 'queued';
       sawFull = true;
     } catch (err) {
+      if (isOutOfMemory(err)) {
+        picker.succeeded(index);
+        sawFull = true;
+        continue;
+      }
       picker.failed(index);
       lastError = err;
     }

@@ -13,7 +13,7 @@ import type { FrontendMetrics } from '../observability/metrics.ts';
 import { packEnvelope, WIRE_VERSION, type Prediction, type ResultTimings } from '../wire/envelope.ts';
 import { errorCodes, type ErrorCode } from '../wire/errors.ts';
 import type { Keys } from '../wire/keys.ts';
-import { admitRequest } from './admission.ts';
+import { admitRequest, type QueueBounds } from './admission.ts';
 import type { ImageItem } from './image-input.ts';
 import type { PendingRequests } from './pending.ts';
 
@@ -24,8 +24,8 @@ export type ImageResult =
 export interface QueueContext {
   redis: RedisClient;
   keys: Keys;
-  /** Requests queued or in flight deployment-wide before OVERLOADED. */
-  maxQueue: number;
+  /** Requests (MAX_QUEUE) and bytes (MAX_QUEUE_BYTES) queued or in flight deployment-wide before OVERLOADED. */
+  bounds: QueueBounds;
   replyStream: string;
   pending: PendingRequests;
   metrics: FrontendMetrics;
@@ -92,7 +92,7 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
   });
 
   // Each envelope is admitted on its own (the admission script is per entry); the calls are pipelined.
-  const admissions = await Promise.all(queued.map(({ envelope }) => admitRequest(ctx.redis, ctx.keys, ctx.maxQueue, envelope).then(
+  const admissions = await Promise.all(queued.map(({ envelope }) => admitRequest(ctx.redis, ctx.keys, ctx.bounds, envelope).then(
     (a) => ({ a, err: undefined as Error | undefined }),
     (err: Error) => ({ a: undefined, err }),
   )));

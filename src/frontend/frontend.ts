@@ -64,7 +64,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   }
 
   registerRoutes(http, {
-    config, redis, keys, replyStream, pending, log, metrics, maxQueue: config.MAX_QUEUE,
+    config, redis, keys, replyStream, pending, log, metrics, bounds: { MAX_QUEUE: config.MAX_QUEUE, MAX_QUEUE_BYTES: config.MAX_QUEUE_BYTES },
     isDraining: () => draining,
     scrapeMetrics: () => scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }),
     onRedisError: () => metrics.redisErrors.inc(),

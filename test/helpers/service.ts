@@ -23,11 +23,11 @@ export interface TestService {
  * is HTTP_SERVER from the environment, so one suite runs against either server (npm run test:http-node).
  */
 export async function startTestService(env: Record<string, string> = {}, existingRedis?: EmbeddedRedis, events: ModelHostEvents = {}): Promise<TestService> {
-  const redis = existingRedis ?? (await startEmbeddedRedis());
   const config = loadConfig({
     PORT: '0', KEY_PREFIX: `test-${randomBytes(4).toString('hex')}`, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     PREPROCESS_THREADS: '2', HTTP_SERVER: process.env.HTTP_SERVER ?? '', ...env,
   });
+  const redis = existingRedis ?? (await startEmbeddedRedis({ maxQueueBytes: config.MAX_QUEUE_BYTES }));
   const log = createLogger('test', config.LOG_LEVEL);
   let host: ModelHost | undefined;
   try {
