@@ -5,6 +5,7 @@
  */
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
+import { decodeHeartbeat, type ModelInput, type ModelPreprocessing } from '../wire/heartbeat.ts';
 import type { ScrapeResult } from '../observability/metrics-publisher.ts';
 import type { Access } from './access.ts';
 import { DEMO_PAGE_HTML } from './demo-page.ts';
@@ -32,8 +33,8 @@ export interface ModelInfo {
   engine: string;
   backend: string;
   maxBatch: number;
-  input?: { height: number; width: number; channels: number; layout: string };
-  preprocessing?: { channelOrder: string; scale: number; mean: number[]; std: number[] };
+  input?: ModelInput;
+  preprocessing?: ModelPreprocessing;
   output?: string;
   labels?: string[];
   /** Live model hosts serving it with this engine and batch size. */
@@ -41,15 +42,6 @@ export interface ModelInfo {
 }
 
 const OPENAPI_JSON = JSON.stringify(openApiDocument);
-
-function parseJson<T>(text: string | undefined): T | undefined {
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The live hosts' heartbeat hashes, grouped into one entry per distinct (model, format, engine, backend, maxBatch). */
 export async function readModels(redis: RedisClient, keys: Keys): Promise<ModelInfo[]> {
@@ -60,8 +52,8 @@ export async function readModels(redis: RedisClient, keys: Keys): Promise<ModelI
   const replies = (await tx.exec()) ?? [];
   const models = new Map<string, ModelInfo>();
   for (const [err, value] of replies) {
-    const h = value as Record<string, string> | null;
-    if (err || !h || !h.model) continue; // expired between the two reads
+    const h = err ? undefined : decodeHeartbeat(value as Record<string, string> | null);
+    if (!h) continue; // expired between the two reads
     const key = [h.model, h.format, h.engine, h.backend, h.maxBatch].join('\u0000');
     const seen = models.get(key);
     if (seen) {
@@ -69,8 +61,8 @@ export async function readModels(redis: RedisClient, keys: Keys): Promise<ModelI
       continue;
     }
     const info: ModelInfo = {
-      name: h.model, format: h.format ?? '', engine: h.engine ?? '', backend: h.backend ?? '', maxBatch: Number(h.maxBatch),
-      input: parseJson(h.input), preprocessing: parseJson(h.preprocessing), output: h.output, labels: parseJson(h.labels), hosts: 1,
+      name: h.model, format: h.format, engine: h.engine, backend: h.backend, maxBatch: h.maxBatch,
+      input: h.input, preprocessing: h.preprocessing, output: h.output, labels: h.labels, hosts: 1,
     };
     models.set(key, info);
   }

@@ -4,6 +4,7 @@ import type { Keys } from '../wire/keys.ts';
 import { errorBody } from '../wire/errors.ts';
 import type { HttpServer } from './http/types.ts';
 import { registerInfoRoutes, serverInfo, type InfoContext } from './info-routes.ts';
+import { decodeHeartbeat, readinessEntry } from '../wire/heartbeat.ts';
 import { handlePredict, type PredictContext } from './predict.ts';
 import { Answer } from './respond.ts';
 
@@ -17,12 +18,9 @@ async function readiness(ctx: ServerContext, http: HttpServer): Promise<{ ready:
   try {
     const now = Date.now();
     const hostIds = await ctx.redis.zrangebyscore(ctx.keys.hosts, now, '+inf');
-    const hosts = await Promise.all(hostIds.map(async (id) => ({ id, ...(await ctx.redis.hgetall(ctx.keys.hostInfo(id))) })));
+    const hosts = await Promise.all(hostIds.map(async (id) => ({ id, h: decodeHeartbeat(await ctx.redis.hgetall(ctx.keys.hostInfo(id))) })));
     // The model's labels, input and preprocessing are for GET /v1/models; readiness lists the hosts only.
-    const live = hosts.filter((h) => 'model' in h).map((h) => {
-      const { labels: _l, input: _i, preprocessing: _p, output: _o, ...host } = h as Record<string, string>;
-      return host;
-    });
+    const live = hosts.flatMap(({ id, h }) => (h ? [readinessEntry(id, h)] : []));
     return {
       ready: live.length > 0 && !ctx.isDraining(),
       body: { redis: 'ok', modelHosts: live, ...serverInfo(http), draining: ctx.isDraining() },
@@ -47,7 +45,7 @@ export function registerRoutes(http: HttpServer, ctx: ServerContext): void {
     const answer = new Answer(res, req, '/readyz', ctx);
     void readiness(ctx, http).then(({ ready, body }) => {
       if (ready) answer.json(200, { ready: true, ...body });
-      else answer.json(503, { ...errorBody('NOT_READY', 'The service is not ready.'), ready: false, ...body }, { code: 'NOT_READY' });
+      else answer.json(503, { ...errorBody('NOT_READY'), ready: false, ...body }, { code: 'NOT_READY' });
     });
   });
 

@@ -4,21 +4,11 @@
  */
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
+import { encodeHeartbeat, type HostHeartbeat } from '../wire/heartbeat.ts';
 import type { Logger } from '../observability/logger.ts';
 
-export interface HostDescription {
-  model: string;
-  engine: string;
-  backend: string;
-  format: string;
-  maxBatch: number;
-  startedAt: number;
-  /** For GET /v1/models, JSON-encoded (hash fields are strings): labels array, input and preprocessing objects. */
-  labels?: string;
-  input?: string;
-  preprocessing?: string;
-  output?: string;
-}
+/** What the host publishes on every beat (the beat adds its time). */
+export type HostDescription = Omit<HostHeartbeat, 'heartbeatAt'>;
 
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
@@ -72,7 +62,7 @@ export class Heartbeat {
       this.redis.multi()
         .zadd(this.keys.hosts, now + ttl, this.hostId)
         .zremrangebyscore(this.keys.hosts, '-inf', now)
-        .hset(info, { ...this.description, heartbeatAt: now })
+        .hset(info, encodeHeartbeat({ ...this.description, heartbeatAt: now }))
         .pexpire(info, ttl)
         .exec(),
       ...this.otherShards().map((shard) => this.redis.multi()

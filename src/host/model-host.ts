@@ -91,7 +91,7 @@ export async function startModelHost(config: Config, redisTarget: RedisTarget, l
     { consumerName: id, claimIdleMs: config.CLAIM_IDLE_MS, blockMs: 2000 }, log);
   const heartbeat = new Heartbeat(command, keys, id, {
     model: meta.name, ...engine.info, maxBatch: config.MAX_BATCH, startedAt: Date.now(),
-    labels: JSON.stringify(meta.labels), input: JSON.stringify(meta.input), preprocessing: JSON.stringify(meta.preprocessing), output: meta.output,
+    labels: meta.labels, input: meta.input, preprocessing: meta.preprocessing, output: meta.output,
   }, config.HEARTBEAT_MS, log);
   const metricsPublisher = new MetricsPublisher(command, keys, `host-${id}`, metrics.registry, config.METRICS_PUSH_MS, log, () => metrics.redisErrors.inc());
   const onClaimed = consumer.onClaimed;
