@@ -2,7 +2,7 @@
  * `npm start`: the whole service in one process tree — a private redis-server unless REDIS_URL (or a cluster or
  * sentinels) is set, one model host and one front end. The production shapes run the same pieces as separate PM2 apps.
  */
-import { loadConfig } from './config/config.ts';
+import { loadConfig, shutdownGraceMs } from './config/config.ts';
 import { createLogger } from './observability/logger.ts';
 import { exitOnStartupError, onShutdownSignal } from './lifecycle/shutdown.ts';
 import { configuredRedisTarget, describeTarget } from './redis/connect.ts';
@@ -27,7 +27,7 @@ try {
   host = await startModelHost(config, redisTarget, log.child({ component: 'model-host' }));
   frontend = await startFrontend(config, redisTarget, log.child({ component: 'frontend' }));
   // Front end first (it waits for its in-flight requests), then the host, then Redis.
-  onShutdownSignal(log, config.REQUEST_TIMEOUT_MS + 5000, async () => {
+  onShutdownSignal(log, shutdownGraceMs(config), async () => {
     await frontend?.close();
     await host?.close();
     await embedded?.stop();

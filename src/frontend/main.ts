@@ -1,5 +1,5 @@
 /** Entry point of one front-end process (PM2 runs several). Needs REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS. */
-import { loadConfig } from '../config/config.ts';
+import { loadConfig, shutdownGraceMs } from '../config/config.ts';
 import { createLogger } from '../observability/logger.ts';
 import { configuredRedisTarget } from '../redis/connect.ts';
 import { exitOnStartupError, onShutdownSignal } from '../lifecycle/shutdown.ts';
@@ -11,7 +11,7 @@ try {
   if (!redis) throw new Error('REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is required for a standalone front end (npm start embeds Redis instead)');
   const log = createLogger('frontend', config.LOG_LEVEL);
   const frontend = await startFrontend(config, redis, log);
-  onShutdownSignal(log, config.REQUEST_TIMEOUT_MS + 5000, () => frontend.close());
+  onShutdownSignal(log, shutdownGraceMs(config), () => frontend.close());
   process.send?.('ready'); // PM2 wait_ready
 } catch (err) {
   exitOnStartupError(err);

@@ -3,6 +3,7 @@
  * (additionalProperties: false where the service controls the shape); test/integration/openapi.test.ts
  * validates live responses against them, so a change to a response shape must change this file too.
  */
+import { TOPK_MAX } from '../config/config.ts';
 import { errorCodes } from '../wire/errors.ts';
 
 const requestIdHeader = { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } };
@@ -36,7 +37,7 @@ export const openApiDocument = {
           '{success, results} with one entry per image in upload order; an image that fails fails alone. When no image ' +
           'succeeded and all failed with the same code, the request fails with that code instead.',
         parameters: [
-          { name: 'topk', in: 'query', required: false, description: 'Predictions per image (default TOPK_DEFAULT, capped at the number of classes).', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          { name: 'topk', in: 'query', required: false, description: 'Predictions per image (default TOPK_DEFAULT, capped at the number of classes).', schema: { type: 'integer', minimum: 1, maximum: TOPK_MAX } },
           { name: 'X-Request-Id', in: 'header', required: false, description: 'Reused for logs and the response header when it matches [A-Za-z0-9._:-]{1,128}.', schema: { type: 'string' } },
         ],
         requestBody: {

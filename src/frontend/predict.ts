@@ -11,7 +11,7 @@
  * Only when no image succeeded and all failed with the same code does the request fail with that code, in the
  * single-image error shape and status (e.g. 503 NOT_READY, 504 DEADLINE_EXCEEDED, 415).
  */
-import type { Config } from '../config/config.ts';
+import { type Config, TOPK_MAX } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Access } from './access.ts';
 import { queueImages, type ImageResult, type QueueContext, type QueuedImages } from './enqueue-images.ts';
@@ -28,8 +28,6 @@ export interface PredictContext extends QueueContext, Access {
   /** API keys (and their rate limit) on inference; absent or disabled: open. */
   inferenceGuard?: Guard;
 }
-
-export const TOPK_MAX = 1000;
 
 export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: ServerResponse): void {
   const answer = new Answer(res, req, '/predict', ctx);

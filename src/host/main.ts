@@ -1,5 +1,5 @@
 /** Entry point of one model-host process (PM2 runs M of them). Needs REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS. */
-import { loadConfig } from '../config/config.ts';
+import { loadConfig, shutdownGraceMs } from '../config/config.ts';
 import { createLogger } from '../observability/logger.ts';
 import { configuredRedisTarget } from '../redis/connect.ts';
 import { exitOnStartupError, onShutdownSignal } from '../lifecycle/shutdown.ts';
@@ -11,7 +11,7 @@ try {
   if (!redis) throw new Error('REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is required for a standalone model host (npm start embeds Redis instead)');
   const log = createLogger('model-host', config.LOG_LEVEL);
   const host = await startModelHost(config, redis, log);
-  onShutdownSignal(log, config.REQUEST_TIMEOUT_MS + 5000, () => host.close());
+  onShutdownSignal(log, shutdownGraceMs(config), () => host.close());
   process.send?.('ready');
 } catch (err) {
   exitOnStartupError(err);
