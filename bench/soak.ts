@@ -7,7 +7,7 @@
  * Goal: RSS growth < 10 % and a flat tensor count. Writes bench/results/soak.json.
  */
 import { writeFile, mkdir } from 'node:fs/promises';
-import { freePort } from '../src/redis/embedded.ts';
+import { freePort } from '../src/system/ports.ts';
 import { multipartBody, smallJpegs, ROOT } from './lib/images.ts';
 import { LoadClient } from './lib/loadgen.ts';
 import { startBenchRedis, startProc, type Proc } from './lib/procs.ts';

@@ -7,13 +7,12 @@
  *   node --import tsx scripts/nginx-render.ts main   (the unprivileged main file, for reading)
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
-import { loadConfig } from '../src/config/config.ts';
+import { type DeploymentConfig, loadDeploymentConfig, PROJECT_DIR } from '../src/config/deployment.ts';
 import { errorBody, errorCodes, type ErrorCode } from '../src/wire/errors.ts';
 
-export const PROJECT_DIR = fileURLToPath(new URL('..', import.meta.url));
+export { PROJECT_DIR };
 const TEMPLATES = join(PROJECT_DIR, 'nginx');
 
 export interface NginxSettings {
@@ -34,43 +33,35 @@ export interface NginxSettings {
   accessLog: string;
 }
 
-const positive = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}=${JSON.stringify(raw)}: must be a positive integer`);
-  return n;
-};
-
-/** Number of front-end processes on this machine: FRONTENDS, else from the core count (as ecosystem.config.cjs). */
-export function frontendCount(env: NodeJS.ProcessEnv = process.env): number {
-  return positive(env, 'FRONTENDS', Math.max(2, Math.ceil(availableParallelism() / 4)));
-}
-
-export function nginxSettingsFromEnv(prefix: string, env: NodeJS.ProcessEnv = process.env): NginxSettings {
-  const config = loadConfig(env);
+/** The nginx side of the validated deployment settings; `prefix` is nginx's -p directory. */
+export function nginxSettings(d: DeploymentConfig, prefix: string): NginxSettings {
+  const config = d.service;
   const frontendHost = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST === '::' ? '[::1]' : config.HOST;
-  const explicit = (env.NGINX_UPSTREAMS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const explicit = (d.NGINX_UPSTREAMS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const upstreams = explicit.length > 0
     ? explicit
-    : Array.from({ length: Math.max(3, frontendCount(env)) }, () => `${frontendHost}:${config.PORT}`);
-  const host = env.NGINX_HOST || '127.0.0.1';
-  const port = positive(env, 'NGINX_PORT', 8000);
+    : Array.from({ length: Math.max(3, d.FRONTENDS) }, () => `${frontendHost}:${config.PORT}`);
+  const host = d.NGINX_HOST;
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   return {
     prefix: resolve(prefix),
-    listen: `${host.includes(':') ? `[${host}]` : host}:${port}`,
+    listen: `${host.includes(':') ? `[${host}]` : host}:${d.NGINX_PORT}`,
     upstreams,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     bodyTimeoutMs: config.BODY_TIMEOUT_MS,
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
-    rateLimitPerSecond: positive(env, 'NGINX_RATE_LIMIT', 10_000),
-    rateBurst: positive(env, 'NGINX_RATE_BURST', 20_000),
-    workerProcesses: env.NGINX_WORKERS || 'auto',
+    rateLimitPerSecond: d.NGINX_RATE_LIMIT,
+    rateBurst: d.NGINX_RATE_BURST,
+    workerProcesses: d.NGINX_WORKERS,
     // Started by root (containers), nginx would switch its workers to nobody anyway; say so explicitly.
-    user: env.NGINX_USER !== undefined ? env.NGINX_USER : root ? 'nobody nogroup' : '',
-    accessLog: env.NGINX_ACCESS_LOG || join(resolve(prefix), 'logs', 'access.log'),
+    user: d.NGINX_USER !== undefined ? d.NGINX_USER : root ? 'nobody nogroup' : '',
+    accessLog: d.NGINX_ACCESS_LOG ?? join(resolve(prefix), 'logs', 'access.log'),
   };
+}
+
+/** nginxSettings from an environment (process.env by default), validated like the service's own settings. */
+export function nginxSettingsFromEnv(prefix: string, env: NodeJS.ProcessEnv = process.env): NginxSettings {
+  return nginxSettings(loadDeploymentConfig(env), prefix);
 }
 
 /** The codes nginx answers by itself, with the service's error code each maps to. */
@@ -140,6 +131,7 @@ export async function writeNginxConf(s: NginxSettings): Promise<string> {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const which = process.argv[2] ?? 'site';
-  const { main, site } = await renderNginx(nginxSettingsFromEnv(process.env.NGINX_PREFIX ?? join(PROJECT_DIR, 'var', 'nginx')));
+  const deployment = loadDeploymentConfig();
+  const { main, site } = await renderNginx(nginxSettings(deployment, deployment.NGINX_PREFIX ?? deployment.paths.nginxPrefix));
   process.stdout.write(which === 'main' ? main : site);
 }

@@ -11,33 +11,27 @@
  * nginx/ (prefix: conf, logs, temp, pid), redis/ (the private Redis's configuration with its password).
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../src/config/config.ts';
-import { freePort, privateRedisMaxmemory } from '../src/redis/embedded.ts';
-import { nginxSettingsFromEnv, PROJECT_DIR, writeNginxConf } from './nginx-render.ts';
+import { type DeploymentConfig, loadDeploymentConfig, PROJECT_DIR } from '../src/config/deployment.ts';
+import { alive } from '../src/system/processes.ts';
+import { ensureRedisConf, privateRedisUrl } from './lib/private-redis.ts';
+import { nginxSettings, writeNginxConf } from './nginx-render.ts';
 
-export const NGINX_BIN = process.env.NGINX_BIN || (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx');
 const PM2_BIN = join(PROJECT_DIR, 'node_modules', '.bin', 'pm2');
 const ECOSYSTEM = join(PROJECT_DIR, 'ecosystem.config.cjs');
 
-export interface Paths {
-  varDir: string;
-  pm2Home: string;
-  nginxPrefix: string;
-  redisDir: string;
+let deployment: DeploymentConfig;
+try {
+  deployment = loadDeploymentConfig(); // fail early, naming every bad variable (the service's and the topology's)
+} catch (err) {
+  console.error(`prod ${process.argv[2] ?? ''}: ${(err as Error).message}`);
+  process.exit(1);
 }
-
-export function pathsFromEnv(env: NodeJS.ProcessEnv = process.env): Paths {
-  const varDir = resolve(env.PROD_VAR_DIR || join(PROJECT_DIR, 'var'));
-  return { varDir, pm2Home: join(varDir, 'pm2'), nginxPrefix: join(varDir, 'nginx'), redisDir: join(varDir, 'redis') };
-}
-
-const paths = pathsFromEnv();
+const { paths, nginxBin: NGINX_BIN } = deployment;
+const config = deployment.service;
 /** The environment of every pm2 command: ours, with PM2_HOME inside the project (never ~/.pm2). */
 const childEnv: NodeJS.ProcessEnv = { ...process.env, PM2_HOME: paths.pm2Home, PROD_VAR_DIR: paths.varDir };
 
@@ -61,22 +55,13 @@ function run(cmd: string, args: string[], opts: { quiet?: boolean; allowFail?: b
 
 const pm2 = (args: string[], opts?: { quiet?: boolean; allowFail?: boolean }) => run(PM2_BIN, args, opts);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function pidFrom(file: string): Promise<number | undefined> {
   const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
   return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
 }
 
-export const pm2DaemonPid = (p: Paths = paths) => pidFrom(join(p.pm2Home, 'pm2.pid'));
-export const nginxPid = (p: Paths = paths) => pidFrom(join(p.nginxPrefix, 'logs', 'nginx.pid'));
+const pm2DaemonPid = () => pidFrom(join(paths.pm2Home, 'pm2.pid'));
+const nginxPid = () => pidFrom(join(paths.nginxPrefix, 'logs', 'nginx.pid'));
 const nginxArgs = () => ['-p', `${paths.nginxPrefix}/`, '-c', 'conf/nginx.conf', '-e', 'logs/error.log'];
 
 interface Pm2Process { name: string; pm_id: number; pid: number; pm2_env: { status: string; restart_time: number; pm_uptime: number }; monit: { memory: number; cpu: number } }
@@ -103,50 +88,6 @@ async function ready(url: string): Promise<boolean> {
   return res.status === 200;
 }
 
-/**
- * The private Redis's configuration: created once (random password, free port unless REDIS_PORT), then reused;
- * its memory bound follows MAX_QUEUE_BYTES at every `up` (noeviction: a full Redis refuses, never drops requests).
- */
-async function ensureRedisConf(maxQueueBytes: number): Promise<void> {
-  const file = join(paths.redisDir, 'redis.conf');
-  if (!existsSync(file)) await createRedisConf(file);
-  const conf = await readFile(file, 'utf8');
-  const memory = `maxmemory ${privateRedisMaxmemory(maxQueueBytes)}\nmaxmemory-policy noeviction\n`;
-  const updated = conf.replace(/^maxmemory .*\n|^maxmemory-policy .*\n/gm, '') + memory;
-  if (updated !== conf) await writeFile(file, updated, { mode: 0o600 });
-}
-
-async function createRedisConf(file: string): Promise<void> {
-  await mkdir(paths.redisDir, { recursive: true, mode: 0o700 });
-  const port = process.env.REDIS_PORT ? Number(process.env.REDIS_PORT) : await freePort();
-  const conf = [
-    '# Private Redis of this deployment, written by scripts/prod.ts: loopback only, password, no persistence.',
-    `port ${port}`,
-    'bind 127.0.0.1',
-    'protected-mode yes',
-    `requirepass "${randomBytes(24).toString('base64url')}"`,
-    'save ""',
-    'appendonly no',
-    'daemonize no',
-    `dir "${paths.redisDir}"`,
-    'logfile ""',
-    '',
-  ].join('\n');
-  await writeFile(file, conf, { mode: 0o600 });
-}
-
-async function privateRedisUrl(): Promise<string> {
-  const conf = await readFile(join(paths.redisDir, 'redis.conf'), 'utf8');
-  const setting = (re: RegExp, name: string): string => {
-    const value = re.exec(conf)?.[1];
-    if (value === undefined) throw new Error(`${join(paths.redisDir, 'redis.conf')} has no ${name} line`);
-    return value;
-  };
-  const port = setting(/^port (\d+)$/m, 'port');
-  const pass = setting(/^requirepass "([^"]+)"$/m, 'requirepass');
-  return `redis://:${encodeURIComponent(pass)}@127.0.0.1:${port}`;
-}
-
 async function redisAnswers(url: string): Promise<boolean> {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
   client.on('error', () => {});
@@ -159,7 +100,7 @@ async function redisAnswers(url: string): Promise<boolean> {
 }
 
 async function startNginx(): Promise<void> {
-  const settings = nginxSettingsFromEnv(paths.nginxPrefix);
+  const settings = nginxSettings(deployment, paths.nginxPrefix);
   await writeNginxConf(settings);
   await run(NGINX_BIN, ['-t', '-q', ...nginxArgs()]);
   if (await nginxPid()) {
@@ -178,7 +119,6 @@ async function stopNginx(): Promise<void> {
   if (!pid) return;
   // quit = graceful: stop accepting, finish the requests in progress, exit.
   await run(NGINX_BIN, [...nginxArgs(), '-s', 'quit'], { allowFail: true });
-  const config = loadConfig();
   await waitFor('nginx to exit', config.REQUEST_TIMEOUT_MS + 10_000, async () => !alive(pid)).catch(() => {
     process.kill(pid, 'SIGTERM');
   });
@@ -186,17 +126,17 @@ async function stopNginx(): Promise<void> {
 }
 
 async function up(direct: boolean): Promise<void> {
-  const config = loadConfig(); // fail early, naming the bad variable
   await mkdir(paths.pm2Home, { recursive: true });
-  if (process.env.REDIS_CLUSTER_NODES || process.env.REDIS_SENTINELS) {
+  const redisUrl = config.REDIS_URL;
+  if (config.REDIS_CLUSTER_NODES || config.REDIS_SENTINELS) {
     // A cluster or a sentinel-managed primary: the apps' clients find the nodes; nothing to start here.
-  } else if (!process.env.REDIS_URL) {
-    await ensureRedisConf(config.MAX_QUEUE_BYTES);
-    const url = await privateRedisUrl();
+  } else if (!redisUrl) {
+    await ensureRedisConf(paths.redisDir, deployment.REDIS_PORT, config.MAX_QUEUE_BYTES);
+    const url = await privateRedisUrl(paths.redisDir);
     await pm2(['startOrReload', ECOSYSTEM, '--only', 'redis']);
     await waitFor('the private redis-server', 15_000, () => redisAnswers(url));
   } else {
-    await waitFor(`Redis at REDIS_URL`, 15_000, () => redisAnswers(process.env.REDIS_URL!)).catch((err: Error) => {
+    await waitFor(`Redis at REDIS_URL`, 15_000, () => redisAnswers(redisUrl)).catch((err: Error) => {
       throw new Error(`${err.message} (is REDIS_URL right? password, rediss:// for TLS)`);
     });
   }
@@ -211,7 +151,7 @@ async function up(direct: boolean): Promise<void> {
     console.log(`\nserving directly on ${direct_url}  (POST /predict) — no nginx; put your load balancer in front`);
   } else {
     await startNginx();
-    const { listen } = nginxSettingsFromEnv(paths.nginxPrefix);
+    const { listen } = nginxSettings(deployment, paths.nginxPrefix);
     console.log(`\nserving on http://${listen}  (nginx → front ends on ${direct_url})`);
   }
   console.log(`status: npm run prod:status   logs: PM2_HOME=${paths.pm2Home} npx pm2 logs   stop: npm run prod:down`);
@@ -240,11 +180,10 @@ async function status(): Promise<number> {
       mem_mb: Math.round(p.monit.memory / 1e6), cpu: p.monit.cpu,
     })));
   }
-  const config = loadConfig();
   const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
   const checks: Array<[string, string]> = [['front ends (direct)', `http://${host}:${config.PORT}/readyz`]];
   const ngx = await nginxPid();
-  if (ngx) checks.unshift([`nginx (pid ${ngx})`, `http://${nginxSettingsFromEnv(paths.nginxPrefix).listen}/readyz`]);
+  if (ngx) checks.unshift([`nginx (pid ${ngx})`, `http://${nginxSettings(deployment, paths.nginxPrefix).listen}/readyz`]);
   else console.log('nginx: not running');
   let ok = list.length > 0;
   for (const [name, url] of checks) {

@@ -5,18 +5,20 @@
  * (graceful), then SIGKILL for the master and its workers if they are still there. Whatever is still running
  * when the benchmark process exits is killed then.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../../src/redis/embedded.ts';
+import { loadDeploymentConfig } from '../../src/config/deployment.ts';
+import { freePort } from '../../src/system/ports.ts';
+import { alive, childrenOf } from '../../src/system/processes.ts';
 import { nginxSettingsFromEnv, writeNginxConf } from '../../scripts/nginx-render.ts';
 import { rssMiBOf, type Proc } from './procs.ts';
 import type { Running } from './systems.ts';
 
-const NGINX_BIN = process.env.NGINX_BIN || (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx');
+const NGINX_BIN = loadDeploymentConfig().nginxBin;
 
 export interface RunningNginx {
   url: string;
@@ -26,23 +28,6 @@ export interface RunningNginx {
   /** RSS of the master and its workers, MiB. */
   rssMiB(): number;
   stop(): Promise<void>;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
 }
 
 function killHard(pid: number): void {

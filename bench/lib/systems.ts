@@ -5,7 +5,7 @@
  * front end against one private redis).
  */
 import { availableParallelism } from 'node:os';
-import { freePort } from '../../src/redis/embedded.ts';
+import { freePort } from '../../src/system/ports.ts';
 import { startBenchRedis, startProc, type Proc } from './procs.ts';
 
 export interface Running {

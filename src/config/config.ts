@@ -8,8 +8,20 @@ import { z } from 'zod';
 const SECOND = 1000;
 const MiB = 1024 * 1024;
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+export const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const cores = availableParallelism();
+
+/** Largest `?topk=` a request may ask for (the API, its OpenAPI document and TOPK_DEFAULT's bound). */
+export const TOPK_MAX = 1000;
+/** Time an entry point gives its graceful shutdown beyond REQUEST_TIMEOUT_MS before it exits on its own. */
+export const SHUTDOWN_GRACE_EXTRA_MS = 5000;
+export const shutdownGraceMs = (config: { REQUEST_TIMEOUT_MS: number }): number =>
+  config.REQUEST_TIMEOUT_MS + SHUTDOWN_GRACE_EXTRA_MS;
+
+/** Decode threads per model host when PREPROCESS_THREADS is unset: its share of the cores, less its inference thread. */
+export function defaultPreprocessThreads(modelHostsOnMachine = 1): number {
+  return Math.max(1, Math.floor(cores / modelHostsOnMachine) - 1);
+}
 
 const schema = z.object({
   /** Front end: address and port uWS listens on. */
@@ -41,7 +53,8 @@ const schema = z.object({
   MAX_BATCH_DELAY_MS: int(0, 10 * SECOND).default(5),
   /** Batch buffers per model host: one fills while another runs. */
   BATCH_BUFFERS: int(2, 8).default(3),
-  PREPROCESS_THREADS: int(1, 64).default(Math.max(1, cores)),
+  /** Unset: defaultPreprocessThreads() for this process's deployment (one host for `npm start`). */
+  PREPROCESS_THREADS: int(1, 64).optional(),
   /** One image's decode is abandoned after this (from its start in a worker): 422 IMAGE_TOO_COMPLEX. */
   DECODE_TIMEOUT_MS: int(100, 10 * 60 * SECOND).default(3 * SECOND),
   /** A closed batch runs its decoded images after waiting this long for the rest (which run in a later pass). */
@@ -60,7 +73,7 @@ const schema = z.object({
    * of the largest bodies; the private Redis gets maxmemory 1.5 × this + 64 MiB (src/redis/embedded.ts).
    */
   MAX_QUEUE_BYTES: int(MiB, 64 * 1024 * MiB).default(256 * MiB),
-  TOPK_DEFAULT: int(1, 1000).default(5),
+  TOPK_DEFAULT: int(1, TOPK_MAX).default(5),
   /** Images one POST /predict may carry (repeated multipart field "image"); 1 restores one image per request. */
   MAX_IMAGES_PER_REQUEST: int(1, 256).default(16),
   /** Multipart parts of any name in one body, refused with 400 while parsing: room for the images and a few fields. */
@@ -85,10 +98,14 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type Config = Readonly<z.infer<typeof schema>>;
+export const serviceSchema = schema;
+export type Config = Readonly<Omit<z.infer<typeof schema>, 'PREPROCESS_THREADS'> & { PREPROCESS_THREADS: number }>;
 
-/** Parses the given environment (process.env by default); throws one Error listing every bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * Validates the variables of `schema` in `env` (empty = unset); throws one Error listing every bad variable, so
+ * the service, the production topology and nginx all stop with the same message.
+ */
+export function parseEnvironment<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
   const input: Record<string, string> = {};
   for (const key of Object.keys(schema.shape)) {
     const value = env[key];
@@ -99,7 +116,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const lines = parsed.error.issues.map((i) => `  ${String(i.path[0])}=${JSON.stringify(input[String(i.path[0])])}: ${i.message}`);
     throw new Error(`invalid configuration:\n${lines.join('\n')}`);
   }
-  return Object.freeze(parsed.data);
+  return parsed.data;
+}
+
+/** Parses the given environment (process.env by default); throws one Error listing every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = parseEnvironment(schema, env);
+  return Object.freeze({ ...parsed, PREPROCESS_THREADS: parsed.PREPROCESS_THREADS ?? defaultPreprocessThreads() });
 }
 
 /** The variables and their defaults, for the README's table and `--help` output. */

@@ -1,16 +1,17 @@
 /** Structured JSON logs (pino); every process names its role, every request line carries its request id. */
 import { pino, type DestinationStream, type Logger } from 'pino';
+import type { Config } from '../config/config.ts';
 
 export type { Logger };
 
-/** `destination` defaults to stdout; tests pass a stream to read the lines back. */
 /**
  * Credentials are never logged; these paths are censored should a header object or a key ever reach a log call.
  * Access lines carry the key's name (`key`), which is not a secret.
  */
 const REDACT = ['authorization', 'Authorization', '*.authorization', '*.Authorization', 'headers.authorization', '*.headers.authorization', 'apiKey', '*.apiKey', 'token', '*.token'];
 
-export function createLogger(role: string, level: string = process.env.LOG_LEVEL ?? 'info', destination?: DestinationStream): Logger {
+/** `level` is the validated LOG_LEVEL; `destination` defaults to stdout; tests pass a stream to read lines back. */
+export function createLogger(role: string, level: Config['LOG_LEVEL'], destination?: DestinationStream): Logger {
   const options = { level, base: { role, pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, redact: { paths: REDACT, censor: '[redacted]' } };
   return destination ? pino(options, destination) : pino(options);
 }

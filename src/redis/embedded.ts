@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from '../system/ports.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -53,17 +53,6 @@ export interface EmbeddedRedis {
   stop(): Promise<void>;
   /** For fault tests: kill it now without waiting. */
   process: ChildProcess;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export interface EmbeddedRedisOptions {

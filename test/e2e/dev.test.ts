@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFile, utimes } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../../src/redis/embedded.ts';
+import { freePort } from '../../src/system/ports.ts';
 import { CHELSEA, PROJECT_DIR, classify } from './prod-helpers.ts';
 
 function groupMembers(pgid: number): number[] {

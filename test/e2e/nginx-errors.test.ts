@@ -11,11 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../../src/redis/embedded.ts';
+import { loadDeploymentConfig } from '../../src/config/deployment.ts';
+import { freePort } from '../../src/system/ports.ts';
 import { nginxSettingsFromEnv, writeNginxConf } from '../../scripts/nginx-render.ts';
 
 const run = promisify(execFile);
-const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+const NGINX = loadDeploymentConfig().nginxBin;
 
 describe('nginx errors in the service JSON shape', () => {
   let prefix: string;

@@ -3,12 +3,13 @@
  * prefix and private Redis) and free ports, and a teardown that leaves no process behind even when
  * `prod:down` fails: it then kills what the pid files name.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../../src/redis/embedded.ts';
+import { freePort } from '../../src/system/ports.ts';
+import { alive, childrenOf } from '../../src/system/processes.ts';
 
 export const PROJECT_DIR = new URL('../../', import.meta.url).pathname;
 
@@ -68,15 +69,6 @@ export function pm2(d: Deployment, args: string[]): Promise<{ code: number; out:
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function pidsIn(files: string[]): Promise<number[]> {
   const pids: number[] = [];
   for (const f of files) {
@@ -91,14 +83,6 @@ export async function leftoverPids(d: Deployment): Promise<number[]> {
   const appPidDir = join(d.varDir, 'pm2', 'pids');
   const appPids = (await readdir(appPidDir).catch(() => [] as string[])).map((f) => join(appPidDir, f));
   return pidsIn([join(d.varDir, 'nginx', 'logs', 'nginx.pid'), join(d.varDir, 'pm2', 'pm2.pid'), ...appPids]);
-}
-
-function childrenOf(pid: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
 }
 
 /** prod:down, then SIGKILL whatever survived it, then remove the state directory. Never throws. */

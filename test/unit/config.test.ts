@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { configKeys, loadConfig } from '../../src/config/config.ts';
+import { deploymentKeys, loadDeploymentConfig } from '../../src/config/deployment.ts';
 
 describe('loadConfig', () => {
   it('has safe defaults and is frozen', () => {
@@ -49,6 +50,24 @@ describe('loadConfig', () => {
 
   it('documents every variable in the README configuration table', async () => {
     const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
-    for (const key of configKeys) assert.match(readme, new RegExp(`\\| \`${key}\` \\|`), `README lacks ${key}`);
+    for (const key of [...configKeys, ...deploymentKeys]) {
+      assert.match(readme, new RegExp(`\\| \`${key}\` \\|`), `README lacks ${key}`);
+    }
+  });
+});
+
+describe('loadDeploymentConfig', () => {
+  it('reports the topology\'s and the service\'s bad variables in one message', () => {
+    assert.throws(() => loadDeploymentConfig({ FRONTENDS: 'abc', PORT: 'x', NGINX_PORT: '0' }), (err: Error) =>
+      /^invalid configuration:/.test(err.message) && /FRONTENDS="abc"/.test(err.message) &&
+      /PORT="x"/.test(err.message) && /NGINX_PORT="0"/.test(err.message));
+  });
+
+  it('gives each model host its share of the cores unless PREPROCESS_THREADS is set', () => {
+    const shared = loadDeploymentConfig({ MODEL_HOSTS: '1' });
+    assert.equal(shared.preprocessThreadsPerHost, loadConfig({}).PREPROCESS_THREADS);
+    assert.equal(shared.service.PREPROCESS_THREADS, shared.preprocessThreadsPerHost);
+    assert.equal(loadDeploymentConfig({ MODEL_HOSTS: '64', PREPROCESS_THREADS: '3' }).preprocessThreadsPerHost, 3);
+    assert.equal(loadDeploymentConfig({ MODEL_HOSTS: '1024' }).preprocessThreadsPerHost, 1);
   });
 });

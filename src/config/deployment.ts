@@ -1,0 +1,82 @@
+/**
+ * Settings of the production topology (PM2 apps, private Redis, nginx), validated together with the service's
+ * own so that `npm run prod:up`, ecosystem.config.cjs and scripts/nginx-render.ts read one checked result.
+ */
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { findBinary } from '../system/binaries.ts';
+import { type Config, defaultPreprocessThreads, int, parseEnvironment, serviceSchema } from './config.ts';
+
+const SECOND = 1000;
+const cores = availableParallelism();
+export const PROJECT_DIR = fileURLToPath(new URL('../..', import.meta.url));
+
+const deploymentShape = {
+  /** Front-end processes on this machine (one event loop each, mostly I/O). */
+  FRONTENDS: int(1, 1024).default(Math.max(2, Math.ceil(cores / 4))),
+  /** Model-host processes on this machine (each runs inference + preprocessing threads). */
+  MODEL_HOSTS: int(1, 1024).default(Math.max(1, Math.floor(cores / 2))),
+  /** How long PM2 waits for a model host's "ready" (model load + warm-up). */
+  MODEL_LOAD_TIMEOUT_MS: int(1000, 60 * 60 * SECOND).default(180 * SECOND),
+  /** Where pm2/, nginx/, redis/ state lives. */
+  PROD_VAR_DIR: z.string().min(1).default(join(PROJECT_DIR, 'var')),
+  /** Port of the private Redis, chosen once (a free port when unset) and kept in its redis.conf. */
+  REDIS_PORT: int(1, 65535).optional(),
+  NGINX_HOST: z.string().min(1).default('127.0.0.1'),
+  NGINX_PORT: int(1, 65535).default(8000),
+  /** host:port,host:port — front ends on other machines instead of the local ones. */
+  NGINX_UPSTREAMS: z
+    .string()
+    .regex(/^\s*[^\s,]+:\d+\s*(,\s*[^\s,]+:\d+\s*)*$/, 'a comma-separated list of host:port')
+    .optional(),
+  NGINX_RATE_LIMIT: int(1, 10_000_000).default(10_000),
+  NGINX_RATE_BURST: int(1, 10_000_000).default(20_000),
+  NGINX_WORKERS: z.string().regex(/^(auto|[1-9]\d*)$/, 'auto or a positive integer').default('auto'),
+  /** nginx `user` directive; unset: "nobody nogroup" when started by root, none otherwise. */
+  NGINX_USER: z.string().optional(),
+  NGINX_ACCESS_LOG: z.string().min(1).optional(),
+  /** The nginx binary; unset: nginx on PATH or in an sbin directory. */
+  NGINX_BIN: z.string().min(1).optional(),
+  /** nginx -p prefix for scripts/nginx-render.ts run by hand (prod:up uses PROD_VAR_DIR/nginx). */
+  NGINX_PREFIX: z.string().min(1).optional(),
+};
+const deploymentSchema = serviceSchema.extend(deploymentShape);
+type DeploymentSettings = Omit<z.infer<typeof deploymentSchema>, keyof z.infer<typeof serviceSchema>>;
+
+export interface DeploymentConfig extends Readonly<DeploymentSettings> {
+  /** The service's settings as every PM2 app will parse them. */
+  readonly service: Config;
+  /** PREPROCESS_THREADS of each model host: as set, else the cores shared among MODEL_HOSTS. */
+  readonly preprocessThreadsPerHost: number;
+  /** NGINX_BIN, else nginx found on PATH or in an sbin directory. */
+  readonly nginxBin: string;
+  readonly paths: { readonly varDir: string; readonly pm2Home: string; readonly nginxPrefix: string; readonly redisDir: string };
+}
+
+/** Validates the service's and the topology's variables together; one Error lists every bad one. */
+export function loadDeploymentConfig(env: NodeJS.ProcessEnv = process.env): DeploymentConfig {
+  const parsed = parseEnvironment(deploymentSchema, env);
+  const preprocessThreadsPerHost = parsed.PREPROCESS_THREADS ?? defaultPreprocessThreads(parsed.MODEL_HOSTS);
+  const service: Config = Object.freeze(
+    Object.fromEntries(Object.keys(serviceSchema.shape).map((k) => [k, parsed[k as keyof typeof parsed]])) as Config,
+  );
+  const varDir = resolve(parsed.PROD_VAR_DIR);
+  const settings = Object.fromEntries(Object.keys(deploymentShape).map((k) => [k, parsed[k as keyof typeof parsed]]));
+  return Object.freeze({
+    ...(settings as DeploymentSettings),
+    PROD_VAR_DIR: varDir,
+    service: Object.freeze({ ...service, PREPROCESS_THREADS: preprocessThreadsPerHost }),
+    preprocessThreadsPerHost,
+    nginxBin: parsed.NGINX_BIN ?? findBinary('nginx'),
+    paths: Object.freeze({
+      varDir,
+      pm2Home: join(varDir, 'pm2'),
+      nginxPrefix: join(varDir, 'nginx'),
+      redisDir: join(varDir, 'redis'),
+    }),
+  });
+}
+
+export const deploymentKeys = Object.keys(deploymentShape);
