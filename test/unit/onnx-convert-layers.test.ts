@@ -234,7 +234,7 @@ describe('conversion failures', () => {
     });
     const dir = await saveModelDir(model, 'unsupported', 'logits');
     await assert.rejects(convertTfjsModelDir(dir), { message: 'cannot convert layer "up" (class UpSampling2D): unsupported layer type' });
-    const script = fileURLToPath(new URL('../../scripts/convert-model.ts', import.meta.url));
+    const script = fileURLToPath(new URL('../../tools/onnx-convert/cli.ts', import.meta.url));
     const cli = spawnSync(process.execPath, ['--import', 'tsx', script, dir], { encoding: 'utf8' });
     assert.equal(cli.status, 1);
     assert.match(cli.stderr, /cannot convert layer "up" \(class UpSampling2D\): unsupported layer type/);
