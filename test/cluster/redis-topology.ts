@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/redis/embedded.ts';
+import { freePort } from '../../src/system/ports.ts';
 import { waitUntil } from '../helpers/processes.ts';
 
 const run = promisify(execFile);
