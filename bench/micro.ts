@@ -82,7 +82,7 @@ const opts = (time: number, iterations: number) => ({ time: QUICK ? time / 3 : t
 const BOOTSTRAP = fileURLToPath(new URL('../workers/ts-entry.mjs', import.meta.url));
 const VARIANT_ENTRY = new URL('./lib/preprocess-variant-worker.ts', import.meta.url).href;
 const buffers = new BatchBuffers({ maxBatch: 32, slotElements: slot, count: 2 });
-const poolData = { buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing, maxInputPixels: 40_000_000 };
+const poolData = { buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing, settings: { maxInputPixels: 40_000_000, maxJpegScans: 100, jpegDctScaling: false } };
 
 const productPool = (threads: number) => new PreprocessPool({ threads, slotsPerBuffer: 32, decodeTimeoutMs: 60_000 }, poolData);
 const productPools = { 1: productPool(1), 2: productPool(2) };

@@ -51,7 +51,11 @@ export async function exportDefaultModel(outDir: string): Promise<void> {
     name: 'nsfwjs-mobilenet-v2',
     labels: ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'],
     input: { height: 224, width: 224, channels: 3, layout: 'NHWC' },
-    preprocessing: { channelOrder: 'RGB', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
+    // nsfwjs's infer(): decoded RGB / 255, tf.image.resizeBilinear(224×224, alignCorners = true), no crop.
+    preprocessing: {
+      channelOrder: 'RGB', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1],
+      resize: { method: 'bilinear', alignCorners: true, halfPixelCenters: false, fit: 'fill' },
+    },
     output: 'probabilities',
     tfjs: { modelJson: 'model.json', format: 'layers' },
   };

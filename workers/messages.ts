@@ -7,6 +7,7 @@ import type { EngineChoice } from '../src/model/load-engine.ts';
 import type { EngineInfo } from '../src/model/engine.ts';
 import type { ModelMetadata } from '../src/model/metadata.ts';
 import type { ErrorCode } from '../src/wire/errors.ts';
+import type { DecoderUsed, PreprocessSettings } from '../src/preprocess/preprocess-image.ts';
 
 /** Fixed for the pool's lifetime: passed once as workerData to every preprocessing worker. */
 export interface PreprocessWorkerData {
@@ -14,7 +15,8 @@ export interface PreprocessWorkerData {
   buffers: SharedArrayBuffer[];
   input: ModelMetadata['input'];
   preprocessing: ModelMetadata['preprocessing'];
-  maxInputPixels: number;
+  /** Limits and decoder choices (src/preprocess/preprocess-image.ts). */
+  settings: PreprocessSettings;
   /** Slots per buffer (MAX_BATCH), and the SlotClaims words that say who may write each slot. */
   slotsPerBuffer: number;
   slotClaims: SharedArrayBuffer;
@@ -32,7 +34,7 @@ export interface PreprocessTask {
 }
 
 export type PreprocessOutcome =
-  | { ok: true; ms: number }
+  | { ok: true; ms: number; decoder?: DecoderUsed }
   | { ok: false; code: ErrorCode; message: string; detail: string };
 
 export interface InferenceWorkerData {

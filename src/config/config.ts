@@ -64,6 +64,13 @@ const schema = z.object({
   BODY_TIMEOUT_MS: int(100, 10 * 60 * SECOND).default(10 * SECOND),
   /** Decompression-bomb guard: images declaring more pixels than this are refused before decoding. */
   MAX_INPUT_PIXELS: int(1, 1_000_000_000).default(40_000_000),
+  /**
+   * Decode-work guard: JPEGs with more scans are refused (422) before decoding. Encoders write 1 (baseline) to about
+   * 10–20 (progressive); each scan can cost a walk over every block of the image, so 100 bounds a 40-MP decode.
+   */
+  MAX_JPEG_SCANS: int(1, 10_000).default(100),
+  /** Decode large JPEGs at 1/2, 1/4 or 1/8 in the DCT domain while the result still covers the model input. */
+  JPEG_DCT_SCALING: z.enum(['off', 'on']).default('off'),
   /** Deadline of a request from its arrival; 504 after it. */
   REQUEST_TIMEOUT_MS: int(100, 10 * 60 * SECOND).default(10 * SECOND),
   /** Admission control: requests queued or in flight across the deployment before 503 + Retry-After. */

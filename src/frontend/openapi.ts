@@ -216,6 +216,14 @@ export const openApiDocument = {
               channelOrder: { enum: ['RGB', 'BGR'] }, scale: { type: 'number' },
               mean: { type: 'array', items: { type: 'number' }, minItems: 3, maxItems: 3 },
               std: { type: 'array', items: { type: 'number' }, minItems: 3, maxItems: 3 },
+              resize: {
+                type: 'object',
+                description: 'How the decoded image is brought to the input size (model metadata `preprocessing.resize`).',
+                properties: {
+                  method: { enum: ['bilinear', 'area', 'lanczos3'] }, alignCorners: { type: 'boolean' },
+                  halfPixelCenters: { type: 'boolean' }, fit: { enum: ['fill', 'cover'] },
+                },
+              },
             },
           },
           output: { enum: ['probabilities', 'logits'] },

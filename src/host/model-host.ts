@@ -19,6 +19,7 @@ import { PreprocessPool } from './preprocess-pool.ts';
 import { HostMetrics } from '../observability/metrics.ts';
 import { MetricsPublisher } from '../observability/metrics-publisher.ts';
 import { ResultPublisher } from './publisher.ts';
+import { preprocessSettings } from '../preprocess/preprocess-image.ts';
 
 export interface ModelHostEvents {
   onBatch?(stats: BatchStats): void;
@@ -48,7 +49,7 @@ export async function startModelHost(config: Config, redisTarget: RedisTarget, l
   });
   const pool = new PreprocessPool(
     { threads: config.PREPROCESS_THREADS, slotsPerBuffer: config.MAX_BATCH, decodeTimeoutMs: config.DECODE_TIMEOUT_MS },
-    { buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing, maxInputPixels: config.MAX_INPUT_PIXELS },
+    { buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing, settings: preprocessSettings(config) },
   );
   const command = connectRedis(redisTarget, `host:${id}`, log);
   // One blocking connection per request shard: each shard's read loop blocks on its own.

@@ -8,6 +8,24 @@ import { z } from 'zod';
 
 export const METADATA_FILE = 'metadata.json';
 
+/**
+ * How the decoded picture becomes the model's input size. Absent: sharp's lanczos3 with fit "fill" (the behaviour
+ * before this field existed). bilinear follows tf.image.resizeBilinear: alignCorners (TF1, PyTorch
+ * align_corners=True) or halfPixelCenters (TF2, PyTorch align_corners=False), neither = TF1's legacy default.
+ */
+export const resizeSchema = z
+  .object({
+    method: z.enum(['bilinear', 'area', 'lanczos3']),
+    alignCorners: z.boolean().default(false),
+    halfPixelCenters: z.boolean().default(false),
+    /** fill: stretch to the input size; cover: scale to cover it and crop the centre. */
+    fit: z.enum(['fill', 'cover']).default('fill'),
+  })
+  .refine((r) => !(r.alignCorners && r.halfPixelCenters), { message: 'alignCorners and halfPixelCenters exclude each other' })
+  .refine((r) => r.method === 'bilinear' || (!r.alignCorners && !r.halfPixelCenters), { message: 'alignCorners and halfPixelCenters apply to bilinear only' });
+
+export const LEGACY_RESIZE = { method: 'lanczos3', alignCorners: false, halfPixelCenters: false, fit: 'fill' } as const;
+
 const preprocessingSchema = z.object({
   /** Channel order the model was trained on. */
   channelOrder: z.enum(['RGB', 'BGR']).default('RGB'),
@@ -15,6 +33,7 @@ const preprocessingSchema = z.object({
   scale: z.number().positive().default(1 / 255),
   mean: z.tuple([z.number(), z.number(), z.number()]).default([0, 0, 0]),
   std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default([1, 1, 1]),
+  resize: resizeSchema.default(LEGACY_RESIZE),
 });
 
 export const metadataSchema = z.object({
@@ -27,7 +46,7 @@ export const metadataSchema = z.object({
     /** Memory layout of the input tensor the preprocessing writes. */
     layout: z.enum(['NHWC', 'NCHW']).default('NHWC'),
   }),
-  preprocessing: preprocessingSchema.default({ channelOrder: 'RGB', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] }),
+  preprocessing: preprocessingSchema.default({ channelOrder: 'RGB', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], resize: LEGACY_RESIZE }),
   /** Whether the model's output is already a probability distribution or needs a softmax. */
   output: z.enum(['probabilities', 'logits']).default('probabilities'),
   /** A TF.js model: model.json (layers or graph) with its weight shards. */
@@ -38,6 +57,7 @@ export const metadataSchema = z.object({
 
 export type ModelMetadata = z.infer<typeof metadataSchema>;
 export type Preprocessing = ModelMetadata['preprocessing'];
+export type ResizeRule = Preprocessing['resize'];
 
 export async function readMetadata(modelDir: string): Promise<ModelMetadata> {
   const file = join(modelDir, METADATA_FILE);

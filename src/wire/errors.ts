@@ -15,7 +15,7 @@ export const errorCodes = {
   BODY_TIMEOUT: { status: 408, message: 'The request body did not arrive in time.' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit.' },
   IMAGE_TOO_LARGE: { status: 413, message: 'The image has more pixels than the limit.' },
-  IMAGE_TOO_COMPLEX: { status: 422, message: 'The image takes too long to decode.' },
+  IMAGE_TOO_COMPLEX: { status: 422, message: 'The image needs more decoding work than the limit allows (too many JPEG scans, or too long to decode).' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Not a supported image type (JPEG, PNG, WebP, GIF, TIFF, AVIF).' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; slow down.' },
   INTERNAL: { status: 500, message: 'Internal error.' },

@@ -16,6 +16,8 @@ export interface ModelPreprocessing {
   scale: number;
   mean: number[];
   std: number[];
+  /** The declared resize rule (model metadata preprocessing.resize). */
+  resize?: { method: string; alignCorners: boolean; halfPixelCenters: boolean; fit: string };
 }
 
 export interface HostHeartbeat {

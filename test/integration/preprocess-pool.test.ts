@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/config.ts';
 import { imageElements, readMetadata, type ModelMetadata } from '../../src/model/metadata.ts';
 import { BatchBuffers } from '../../src/host/batch-buffers.ts';
 import { PreprocessPool } from '../../src/host/preprocess-pool.ts';
-import { tallPng } from '../helpers/slow-images.ts';
+import { manyScanJpeg } from '../helpers/slow-images.ts';
 import { EXAMPLES } from '../helpers/service.ts';
 
 const SENTINEL = -12345;
@@ -21,14 +21,16 @@ describe('PreprocessPool abandons slow decodes', () => {
   let buffers: BatchBuffers;
   let pool: PreprocessPool;
   let photo: Buffer;
-  const slow = tallPng(); // about 7 s of decoding, within MAX_INPUT_PIXELS
+  const slow = manyScanJpeg(); // 6000 scans of 6000×6000: many seconds of decoding, within MAX_INPUT_PIXELS
 
   before(async () => {
     meta = await readMetadata(resolve(loadConfig({}).MODEL_DIR));
     buffers = new BatchBuffers({ maxBatch: 4, slotElements: imageElements(meta), count: 2 });
     // One thread: a photo can only decode if the slow image's thread was really given back.
     pool = new PreprocessPool({ threads: 1, slotsPerBuffer: 4, decodeTimeoutMs: 800 }, {
-      buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing, maxInputPixels: 40_000_000,
+      buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing,
+      // The scan limit would refuse the slow JPEG before decoding; raised here so the decode runs and is abandoned.
+      settings: { maxInputPixels: 40_000_000, maxJpegScans: 1_000_000, jpegDctScaling: false },
     });
     photo = await readFile(new URL('chelsea.png', EXAMPLES));
   });

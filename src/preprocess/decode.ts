@@ -1,0 +1,147 @@
+/**
+ * Decoding to packed 8-bit RGB, by the cheapest decoder that handles the image faithfully:
+ *   - JPEG (grey/YCbCr): Skia via @napi-rs/canvas — libjpeg-turbo with its default IDCT and fancy upsampling, so
+ *     the pixels equal those of browsers, TF's decode_jpeg and sharp bit for bit, at about half sharp's CPU;
+ *   - PNG: @napi-rs/image (the Rust png crate, memory-safe; lossless, so every decoder agrees), the cheapest;
+ *   - EXIF orientation of both is applied later, as index arithmetic in the resize;
+ *   - large JPEGs when DCT scaling is on: sharp's shrink-on-load (libjpeg-turbo decodes at 1/2, 1/4 or 1/8) while
+ *     the result still covers the model input;
+ *   - images with a non-sRGB ICC profile (Adobe RGB, Display P3, …), CMYK/YCCK JPEG, WebP, GIF, TIFF, AVIF/HEIF, and anything the fast decoder refuses: sharp (libvips), rotated,
+ *     flattened over white, converted to sRGB.
+ */
+import { Transformer } from '@napi-rs/image';
+import { createCanvas, Image } from '@napi-rs/canvas';
+import sharp from 'sharp';
+import type { ImageHeader } from './image-header.ts';
+import { isSrgbProfile } from './icc.ts';
+import { PreprocessError } from './preprocess-error.ts';
+import { NAPI_COLOR_TYPES, toRgb8 } from './to-rgb.ts';
+
+export interface DecodeSettings {
+  maxInputPixels: number;
+  /** Decode large JPEGs at 1/2, 1/4 or 1/8 scale in the DCT domain when the result still covers the input. */
+  jpegDctScaling: boolean;
+  /** libvips gives up a decode after this many seconds (0: never). */
+  decodeTimeoutS: number;
+}
+
+
+/** Above this, copying Skia's canvas out costs more than libvips's whole decode (measured: BENCHMARKS.md). */
+const SKIA_MAX_PIXELS = 4_000_000;
+
+export interface DecodedRgb {
+  /** Packed RGB, or RGBA with opaque alpha when pixelBytes is 4. */
+  data: Uint8Array;
+  pixelBytes: 3 | 4;
+  width: number;
+  height: number;
+  /** EXIF orientation still to apply (1 when the decoder already applied it). */
+  orientation: number;
+  decoder: 'skia' | 'napi-image' | 'sharp' | 'sharp-dct';
+}
+
+export async function decodeRgb(
+  bytes: Uint8Array, header: ImageHeader, settings: DecodeSettings, target: { width: number; height: number },
+): Promise<DecodedRgb> {
+  const foreignProfile = header.kind !== 'other' && header.icc !== undefined && !isSrgbProfile(header.icc);
+  if (foreignProfile) {
+    // Converting from another colour profile is libvips's job (lcms2); the image is then already upright.
+  } else if (header.kind === 'jpeg' && header.jpeg.components !== 4) {
+    const k = settings.jpegDctScaling ? dctFactor(header, target) : 1;
+    if (k > 1) return decodeJpegScaled(bytes, header, k, settings);
+    try {
+      if (header.width * header.height <= SKIA_MAX_PIXELS) return decodeSkia(bytes, header);
+    } catch {
+      // Arithmetic-coded, 12-bit, lossless or damaged JPEGs: libvips may still read them, or say why not.
+    }
+  } else if (header.kind === 'png') {
+    try {
+      return decodeNapi(bytes, header);
+    } catch {
+      // A PNG the Rust decoder refuses (e.g. a damaged ancillary chunk) gets libpng's opinion too.
+    }
+  }
+  return decodeSharp(bytes, settings);
+}
+
+function decodeNapi(bytes: Uint8Array, header: ImageHeader & { width: number; height: number; orientation: number }): DecodedRgb {
+  let pixels: Buffer;
+  let colorType: number;
+  let width: number;
+  let height: number;
+  try {
+    const t = new Transformer(bytes);
+    ({ width, height, colorType } = t.metadataSync());
+    pixels = t.rawPixelsSync();
+  } catch (err) {
+    throw PreprocessError.invalid(`napi-image: ${(err as Error).message}`);
+  }
+  // The header's size was checked against the pixel limit; the decoder must agree with it.
+  if (width !== header.width || height !== header.height) throw PreprocessError.invalid(`decoded ${width}x${height}, header says ${header.width}x${header.height}`);
+  const format = NAPI_COLOR_TYPES[colorType];
+  if (!format) throw PreprocessError.invalid(`napi-image colour type ${colorType}`);
+  return { data: toRgb8(pixels, width * height, format), pixelBytes: 3, width, height, orientation: header.orientation, decoder: 'napi-image' };
+}
+
+function decodeSkia(bytes: Uint8Array, header: ImageHeader & { width: number; height: number; orientation: number }): DecodedRgb {
+  const image = new Image();
+  image.src = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Skia reports the stored size, which must agree with the checked header, but draws the picture upright
+  // (EXIF orientation applied): the canvas takes the displayed size.
+  if (image.width !== header.width || image.height !== header.height) {
+    throw PreprocessError.invalid(`skia decoded ${image.width}x${image.height}, header says ${header.width}x${header.height}`);
+  }
+  const turned = header.orientation >= 5;
+  const width = turned ? image.height : image.width;
+  const height = turned ? image.width : image.height;
+  const canvas = createCanvas(width, height);
+  canvas.getContext('2d').drawImage(image, 0, 0);
+  // The stored pixels (premultiplied RGBA, and a JPEG is opaque): 20× cheaper than getImageData's conversion.
+  return { data: canvas.data(), pixelBytes: 4, width, height, orientation: 1, decoder: 'skia' };
+}
+
+async function decodeSharp(bytes: Uint8Array, { maxInputPixels, decodeTimeoutS }: DecodeSettings): Promise<DecodedRgb> {
+  try {
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxInputPixels, failOn: 'error', pages: 1 })
+      .timeout({ seconds: decodeTimeoutS })
+      .rotate() // EXIF orientation
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb') // CMYK, grey, palette, 16-bit → 8-bit sRGB
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw PreprocessError.invalid(`sharp decoded ${info.channels} channels`);
+    return { data, pixelBytes: 3, width: info.width, height: info.height, orientation: 1, decoder: 'sharp' };
+  } catch (err) {
+    throw PreprocessError.fromDecoder(err, maxInputPixels);
+  }
+}
+
+/** The largest DCT scale-down (2, 4 or 8) whose result still covers the target in both displayed dimensions. */
+export function dctFactor(header: { width: number; height: number; orientation: number }, target: { width: number; height: number }): number {
+  const turned = header.orientation >= 5;
+  const needW = turned ? target.height : target.width;
+  const needH = turned ? target.width : target.height;
+  for (const k of [8, 4, 2]) {
+    if (Math.floor(header.width / k) >= needW && Math.floor(header.height / k) >= needH) return k;
+  }
+  return 1;
+}
+
+async function decodeJpegScaled(bytes: Uint8Array, header: ImageHeader & { width: number; height: number; orientation: number }, k: number, settings: DecodeSettings): Promise<DecodedRgb> {
+  const width = Math.floor(header.width / k);
+  const height = Math.floor(header.height / k);
+  try {
+    // A target of exactly 1/k makes libvips shrink on load by k; the nearest-neighbour step after it only trims
+    // the last row/column when the size is not a multiple of k. No rotate: the resize applies the orientation.
+    const { data, info } = await sharp(bytes, { limitInputPixels: settings.maxInputPixels, failOn: 'error' })
+      .timeout({ seconds: settings.decodeTimeoutS })
+      .resize(width, height, { fit: 'fill', fastShrinkOnLoad: true, kernel: 'nearest' })
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw PreprocessError.invalid(`sharp decoded ${info.channels} channels`);
+    return { data, pixelBytes: 3, width: info.width, height: info.height, orientation: header.orientation, decoder: 'sharp-dct' };
+  } catch (err) {
+    throw PreprocessError.fromDecoder(err, settings.maxInputPixels);
+  }
+}
