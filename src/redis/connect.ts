@@ -131,7 +131,9 @@ export function connectRedis(target: RedisTarget, name: string, log: Logger, ext
       name: target.name,
       // Ask the sentinels again at every reconnect, so a failover leads to the new primary.
       sentinelRetryStrategy: (attempt) => Math.min(50 * attempt, 1000),
-      failoverDetector: true,
+      // No failoverDetector: its sentinel subscriptions outlive quit() and reconnect forever. A failover is found
+      // when the old primary's connection breaks (the reconnect asks the sentinels again) or refuses writes.
+      reconnectOnError: (err) => /READONLY/.test(err.message),
       ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
       ...(target.auth.tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
     });
