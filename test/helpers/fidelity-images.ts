@@ -53,7 +53,7 @@ export async function fidelityImages(): Promise<NamedImage[]> {
     { name: 'rocket.jpg (photo)', bytes: rocket },
     { name: 'coffee 1000×667 JPEG', bytes: await sharp(coffee).resize(1000).jpeg({ quality: 90 }).toBuffer() },
     { name: 'rocket progressive JPEG', bytes: await sharp(rocket).jpeg({ quality: 85, progressive: true }).toBuffer() },
-    { name: 'chelsea grey JPEG', bytes: await sharp(chelsea).greyscale().jpeg().toBuffer() },
+    { name: 'chelsea grey JPEG', bytes: await sharp(chelsea).toColourspace('b-w').jpeg().toBuffer() },
     { name: 'chelsea 64-colour palette PNG', bytes: await sharp(chelsea).png({ palette: true, colours: 64 }).toBuffer() },
     { name: 'coffee 16-bit PNG', bytes: await sharp(coffee).toColourspace('rgb16').png().toBuffer() },
   ];
