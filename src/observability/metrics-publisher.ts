@@ -1,12 +1,8 @@
 /**
  * Deployment-wide metrics. Under SO_REUSEPORT several front ends share one port, so a scrape reaches one of
  * them at random; per-process /metrics would show a random slice. Instead every process (front end or model
- * host) pushes its registry snapshot (`getMetricsAsJSON()`) to Redis every METRICS_PUSH_MS:
- *
- *   {prefix}:metrics:procs        sorted set  process id → snapshot expiry (epoch ms)
- *   {prefix}:metrics:<process id> string      JSON snapshot, PEXPIRE 3 × the push interval
- *
- * and whichever front end is scraped reads the live snapshots (its own taken fresh) and sums them with
+ * host) pushes its registry snapshot (`getMetricsAsJSON()`) to Redis every METRICS_PUSH_MS (the keys and the
+ * encoding: src/wire/metrics-snapshot.ts), and whichever front end is scraped reads the live snapshots (its own taken fresh) and sums them with
  * prom-client's AggregatorRegistry.aggregate(). Deployment-level gauges (queue depth, pending, live hosts) are
  * read from Redis at scrape time and added once, not summed. A process that exits takes its counts with it
  * (the sums drop, which Prometheus' rate() treats as a counter reset).
@@ -16,13 +12,7 @@ import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
 import { METRIC_PREFIX } from './metrics.ts';
 import { CONSUMER_GROUP, type Keys } from '../wire/keys.ts';
-
-export function metricsKeys(keys: Keys): { procs: string; snapshot(id: string): string } {
-  const base = keys.base;
-  return { procs: `${base}:metrics:procs`, snapshot: (id) => `${base}:metrics:${id}` };
-}
-
-type Snapshot = object[];
+import { decodeSnapshot, encodeSnapshot, metricsKeys, type MetricsSnapshot } from '../wire/metrics-snapshot.ts';
 
 export class MetricsPublisher {
   private timer: NodeJS.Timeout | undefined;
@@ -59,7 +49,7 @@ export class MetricsPublisher {
 
   async push(): Promise<void> {
     if (this.redis.status !== 'ready') return;
-    const snapshot = JSON.stringify(await this.registry.getMetricsAsJSON());
+    const snapshot = encodeSnapshot(await this.registry.getMetricsAsJSON());
     const now = Date.now();
     const ttl = Math.max(this.intervalMs * 3, 1000);
     await this.redis.multi()
@@ -83,7 +73,7 @@ export interface ScrapeResult {
  */
 export async function scrapeDeployment(redis: RedisClient, keys: Keys, own: { id: string; registry: Registry }): Promise<ScrapeResult> {
   const k = metricsKeys(keys);
-  const snapshots: Snapshot[] = [await own.registry.getMetricsAsJSON()];
+  const snapshots: MetricsSnapshot[] = [await own.registry.getMetricsAsJSON()];
   const scrape = new Registry();
   const gauge = (name: string, help: string, value: number | undefined) => {
     if (value === undefined) return;
@@ -116,12 +106,8 @@ export async function scrapeDeployment(redis: RedisClient, keys: Keys, own: { id
     if (others.length > 0) {
       const raw = await redis.mget(...others.map((id) => k.snapshot(id)));
       for (const json of raw) {
-        if (!json) continue; // expired between the two reads
-        try {
-          snapshots.push(JSON.parse(json) as Snapshot);
-        } catch {
-          // A torn or foreign value must not break the scrape.
-        }
+        const snapshot = decodeSnapshot(json); // undefined: expired between the two reads, torn or foreign
+        if (snapshot) snapshots.push(snapshot);
       }
     }
   } catch {
