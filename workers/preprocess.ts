@@ -8,6 +8,8 @@ import { createPreprocessor } from '../src/preprocess/preprocess-image.ts';
 import { PreprocessError } from '../src/preprocess/preprocess-error.ts';
 import type { PreprocessOutcome, PreprocessTask, PreprocessWorkerData } from './messages.ts';
 import { SlotClaims } from './slot-claims.ts';
+import { imageElements } from '../src/model/metadata.ts';
+import { slotOffset } from '../src/wire/batch-slots.ts';
 
 // One libvips thread per pool worker: the pool itself is the parallelism, and the cache only costs memory here.
 sharp.concurrency(1);
@@ -17,7 +19,7 @@ const { buffers, input, preprocessing, settings, slotsPerBuffer, slotClaims, slo
   workerData as PreprocessWorkerData;
 const claims = new SlotClaims(slotsPerBuffer, { claims: slotClaims, starts: slotStarts });
 const views = buffers.map((b) => new Float32Array(b));
-const slotSize = input.height * input.width * input.channels;
+const layout = { slotsPerBuffer, slotElements: imageElements({ input }) };
 // libvips checks its timeout only now and then, in whole seconds: it ends the native work of a decode the pool
 // has already abandoned (ending this thread cannot stop native code), so that CPU is not burnt for nothing.
 const preprocessInto = createPreprocessor({ input, preprocessing }, { ...settings, decodeTimeoutS: Math.ceil(decodeTimeoutMs / 1000) });
@@ -29,7 +31,10 @@ export default async function preprocess(task: PreprocessTask): Promise<Preproce
   const started = performance.now();
   if (!claims.markStarted(task.buffer, task.slot, task.token)) return abandoned;
   try {
-    const decoder = await preprocessInto(task.image, views[task.buffer]!, task.slot * slotSize, () => claims.claimForWrite(task.buffer, task.slot, task.token));
+    const view = views[task.buffer];
+    if (!view) throw new Error(`no batch buffer ${task.buffer} (${views.length} shared)`);
+    const claim = () => claims.claimForWrite(task.buffer, task.slot, task.token);
+    const decoder = await preprocessInto(task.image, view, slotOffset(layout, task.slot), claim);
     if (decoder === undefined) return abandoned;
     return { ok: true, ms: performance.now() - started, decoder };
   } catch (err) {

@@ -1,7 +1,9 @@
 /**
  * The shared memory between the preprocessing pool and the inference thread: BATCH_BUFFERS float32 buffers,
- * each MAX_BATCH slots of one model input. Slot i of buffer k starts at element i × slotElements.
+ * each MAX_BATCH slots of one model input, laid out as src/wire/batch-slots.ts defines.
  */
+import { bufferBytes } from '../wire/batch-slots.ts';
+
 export interface BatchBufferLayout {
   maxBatch: number;
   /** Float32 elements per image (H × W × C). */
@@ -14,7 +16,7 @@ export class BatchBuffers {
   private readonly free: number[];
 
   constructor(readonly layout: BatchBufferLayout) {
-    const bytes = layout.maxBatch * layout.slotElements * Float32Array.BYTES_PER_ELEMENT;
+    const bytes = bufferBytes({ slotsPerBuffer: layout.maxBatch, slotElements: layout.slotElements });
     this.buffers = Array.from({ length: layout.count }, () => new SharedArrayBuffer(bytes));
     this.free = this.buffers.map((_, i) => i);
   }
