@@ -1,5 +1,5 @@
 /**
- * `npm run keys:add -- NAME [--file PATH]`: makes a random API key, prints it once on stdout, and appends its
+ * `npm run keys:add -- NAME [--file PATH]`: makes a random API key (or admin key, with --file $ADMIN_KEYS_FILE), prints it once on stdout, and appends its
  * `NAME:sha256hex` line to the key file (API_KEYS_FILE, or --file). Only the hash is stored: the key cannot be
  * shown again. A running service picks the new line up by itself (it watches the file; SIGHUP also reloads).
  */

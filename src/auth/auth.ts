@@ -5,36 +5,60 @@
  */
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
-import { OPEN, inferenceGuard, singleKeyGuard, type Guard } from './guard.ts';
+import { OPEN, adminGuard, inferenceGuard, singleKeyGuard, type Guard } from './guard.ts';
 import { KeyStore } from './key-store.ts';
 import { TokenBuckets } from './rate-limiter.ts';
 
 export interface FrontendAuth {
   inference: Guard;
   metrics: Guard;
-  /** The inference key store, when API_KEYS_FILE is set (the admin guard tells its keys 403 from 401). */
-  inferenceKeys?: KeyStore;
+  /** The management API's guard, when ADMIN_KEYS_FILE is set (the management API is off otherwise). */
+  admin?: Guard;
   close(): void;
 }
 
-export function startAuth(config: Config, log: Logger): FrontendAuth {
-  const metrics = config.METRICS_KEY ? singleKeyGuard(config.METRICS_KEY, 'metrics') : OPEN;
-  if (!config.API_KEYS_FILE) return { inference: OPEN, metrics, close: () => {} };
-
-  const store = new KeyStore(config.API_KEYS_FILE, log, 'API_KEYS_FILE');
-  const limiter = config.KEY_RATE_LIMIT_RPS > 0 ? new TokenBuckets(config.KEY_RATE_LIMIT_RPS, config.KEY_RATE_BURST) : undefined;
-  if (limiter) store.onReload((names) => limiter.keepOnly(names));
+/** Opens a key file, reloading it on SIGHUP and when it changes; throws (start-up error) on a bad one. */
+function openKeyFile(path: string, variable: string, log: Logger): { store: KeyStore; close(): void } {
+  const store = new KeyStore(path, log, variable);
   store.watch();
   const onHangup = () => store.reload('SIGHUP');
   process.on('SIGHUP', onHangup);
-  log.info({ keysFile: config.API_KEYS_FILE, keys: store.size, ratePerS: config.KEY_RATE_LIMIT_RPS || undefined }, 'API keys required on inference endpoints');
   return {
-    inference: inferenceGuard(store, limiter),
-    metrics,
-    inferenceKeys: store,
+    store,
     close() {
       process.off('SIGHUP', onHangup);
       store.close();
     },
   };
+}
+
+export function startAuth(config: Config, log: Logger): FrontendAuth {
+  const metrics = config.METRICS_KEY ? singleKeyGuard(config.METRICS_KEY, 'metrics') : OPEN;
+  const opened: Array<{ close(): void }> = [];
+  const close = () => {
+    for (const o of opened) o.close();
+  };
+  try {
+    let inference = OPEN;
+    let inferenceKeys: KeyStore | undefined;
+    if (config.API_KEYS_FILE) {
+      const file = openKeyFile(config.API_KEYS_FILE, 'API_KEYS_FILE', log);
+      opened.push(file);
+      inferenceKeys = file.store;
+      const limiter = config.KEY_RATE_LIMIT_RPS > 0 ? new TokenBuckets(config.KEY_RATE_LIMIT_RPS, config.KEY_RATE_BURST) : undefined;
+      if (limiter) file.store.onReload((names) => limiter.keepOnly(names));
+      inference = inferenceGuard(file.store, limiter);
+      log.info({ keysFile: config.API_KEYS_FILE, keys: file.store.size, ratePerS: config.KEY_RATE_LIMIT_RPS || undefined }, 'API keys required on inference endpoints');
+    }
+    let admin: Guard | undefined;
+    if (config.ADMIN_KEYS_FILE) {
+      const file = openKeyFile(config.ADMIN_KEYS_FILE, 'ADMIN_KEYS_FILE', log);
+      opened.push(file);
+      admin = adminGuard(file.store, inferenceKeys);
+    }
+    return { inference, metrics, admin, close };
+  } catch (err) {
+    close();
+    throw err;
+  }
 }

@@ -102,6 +102,12 @@ const schema = z.object({
   KEY_RATE_BURST: int(1, 1_000_000).default(20),
   /** Bearer key GET /metrics requires; unset: /metrics is open (as /healthz). */
   METRICS_KEY: z.string().regex(/^[A-Za-z0-9\-._~+/]{16,256}$/, '16-256 characters of A-Z a-z 0-9 - . _ ~ + /').optional(),
+  /** Admin keys (`name:sha256hex` per line); set: the management API listens on ADMIN_HOST:ADMIN_PORT. */
+  ADMIN_KEYS_FILE: z.string().min(1).optional(),
+  ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
+  ADMIN_PORT: int(0, 65535).default(8081),
+  /** How long a management load/unload waits for every model host's answer. */
+  ADMIN_ACTION_TIMEOUT_MS: int(1 * SECOND, 30 * 60 * SECOND).default(120 * SECOND),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -18,6 +18,7 @@ import { FrontendMetrics } from '../observability/metrics.ts';
 import { MetricsPublisher, scrapeDeployment } from '../observability/metrics-publisher.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startAuth } from '../auth/auth.ts';
+import { startAdminServer, type AdminServer } from '../admin/admin-server.ts';
 
 /** How long a closing front end keeps serving requests on already-open connections (see close()). */
 const DRAIN_LINGER_MS = 500;
@@ -25,6 +26,8 @@ const DRAIN_LINGER_MS = 500;
 export interface Frontend {
   readonly id: string;
   readonly port: number;
+  /** The management API's port, when ADMIN_KEYS_FILE is set. */
+  readonly adminPort: number | undefined;
   /** Which HTTP server runs this front end. */
   readonly httpServer: HttpServerKind;
   pendingCount(): number;
@@ -82,13 +85,26 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     auth.close();
     throw err;
   }
-  log.info({ frontendId: id, host: config.HOST, port, httpServer: http.kind, httpServerDetail: http.detail }, 'front end listening');
+  let admin: AdminServer | undefined;
+  if (auth.admin) {
+    try {
+      admin = await startAdminServer({ config, redis, keys, log, metrics, guard: auth.admin });
+    } catch (err) {
+      http.closeAll();
+      await replies.stop();
+      await redis.quit().catch(() => redis.disconnect());
+      auth.close();
+      throw err;
+    }
+  }
+  log.info({ frontendId: id, host: config.HOST, port, adminPort: admin?.port, httpServer: http.kind, httpServerDetail: http.detail }, 'front end listening');
   metricsPublisher.start();
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       http.stopAccepting();
+      admin?.close();
       // Requests still arriving on kept-alive connections (a proxy's pooled ones) are served for a short while,
       // each answer closing its connection; refusing them at once (503 SHUTTING_DOWN) would fail one request per
       // pooled connection. Then draining: new requests are refused and /readyz reports not ready.
@@ -107,5 +123,5 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     return closing;
   };
 
-  return { id, port, httpServer: http.kind, pendingCount: () => pending.size, discardedResults: () => replies.discarded, close };
+  return { id, port, adminPort: admin?.port, httpServer: http.kind, pendingCount: () => pending.size, discardedResults: () => replies.discarded, close };
 }

@@ -16,7 +16,7 @@ const BATCH_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 2
 export type Component = 'frontend' | 'model-host';
 
 /** The routes /metrics counts by; anything else is `other`, so a scanner cannot blow up the label set. */
-export const ROUTES = ['/', '/predict', '/healthz', '/readyz', '/metrics', '/v1/models', '/openapi.json'] as const;
+export const ROUTES = ['/', '/predict', '/healthz', '/readyz', '/metrics', '/v1/models', '/openapi.json', '/v2/repository'] as const;
 export type Route = (typeof ROUTES)[number] | 'other';
 
 function common(registry: Registry, component: Component) {

@@ -10,6 +10,7 @@ export const errorCodes = {
   TOO_MANY_IMAGES: { status: 400, message: 'Too many images in one request.' },
   UNAUTHORIZED: { status: 401, message: 'A valid API key is required: send "Authorization: Bearer <key>".' },
   FORBIDDEN: { status: 403, message: 'This key is not allowed to use this endpoint.' },
+  LOAD_FAILED: { status: 400, message: 'The model could not be loaded or unloaded on every host serving it.' },
   NOT_FOUND: { status: 404, message: 'No such endpoint.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed on this endpoint.' },
   BODY_TIMEOUT: { status: 408, message: 'The request body did not arrive in time.' },

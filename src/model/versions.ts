@@ -1,0 +1,104 @@
+/**
+ * Model versions in the repository. A model directory either is a model itself (it holds metadata.json: version
+ * 1), or holds numbered version directories (`1/`, `2/`, ...), each a complete model directory. An optional
+ * `config.json` beside the versions chooses which are served (Triton's version_policy, in JSON):
+ *
+ *   {"version_policy": {"latest": {"num_versions": 2}}}     the newest N (default: the newest 1)
+ *   {"version_policy": {"all": {}}}                         every version
+ *   {"version_policy": {"specific": {"versions": [1, 3]}}}  exactly these
+ *
+ * Scanning is pure I/O-and-parse; which versions a host loads and when traffic moves is host/versions code.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { METADATA_FILE } from './metadata.ts';
+
+export const MODEL_CONFIG_FILE = 'config.json';
+const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
+
+const policySchema = z.union([
+  z.object({ latest: z.object({ num_versions: z.number().int().min(1).max(1000) }).strict() }).strict(),
+  z.object({ all: z.object({}).strict() }).strict(),
+  z.object({ specific: z.object({ versions: z.array(z.number().int().min(1)).min(1) }).strict() }).strict(),
+]);
+
+export const modelConfigSchema = z.object({
+  version_policy: policySchema.default({ latest: { num_versions: 1 } }),
+}).strict();
+
+export type VersionPolicy = z.infer<typeof policySchema>;
+
+export const DEFAULT_POLICY: VersionPolicy = { latest: { num_versions: 1 } };
+
+export interface VersionDir {
+  version: number;
+  dir: string;
+}
+
+export interface ModelVersions {
+  /** Every version found, ascending. */
+  versions: VersionDir[];
+  policy: VersionPolicy;
+  /** The versions the policy selects, ascending (a `specific` version that is absent is left out). */
+  selected: VersionDir[];
+  /** `specific` versions the repository does not hold. */
+  missing: number[];
+}
+
+/** The versions the policy selects among those present, ascending. */
+export function applyPolicy(present: readonly number[], policy: VersionPolicy): { selected: number[]; missing: number[] } {
+  const sorted = [...new Set(present)].sort((a, b) => a - b);
+  if ('all' in policy) return { selected: sorted, missing: [] };
+  if ('latest' in policy) return { selected: sorted.slice(-policy.latest.num_versions), missing: [] };
+  const wanted = [...new Set(policy.specific.versions)].sort((a, b) => a - b);
+  return { selected: wanted.filter((v) => sorted.includes(v)), missing: wanted.filter((v) => !sorted.includes(v)) };
+}
+
+/** Reads the model's config.json; absent means the default policy. Throws naming the file on a bad one. */
+export async function readModelConfig(modelDir: string): Promise<{ version_policy: VersionPolicy }> {
+  const file = join(modelDir, MODEL_CONFIG_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version_policy: DEFAULT_POLICY };
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: not JSON (${(err as Error).message})`);
+  }
+  const parsed = modelConfigSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+/** The numbered version directories of a model directory; a plain model directory is version 1. */
+export async function listVersionDirs(modelDir: string): Promise<VersionDir[]> {
+  if (existsSync(join(modelDir, METADATA_FILE))) return [{ version: 1, dir: modelDir }];
+  const entries = await readdir(modelDir, { withFileTypes: true });
+  return entries
+    .filter((e) => e.isDirectory() && VERSION_DIR.test(e.name))
+    .map((e) => ({ version: Number(e.name), dir: join(modelDir, e.name) }))
+    .sort((a, b) => a.version - b.version);
+}
+
+/** True when the directory is a model: a plain model directory, or one holding a numbered version. */
+export async function isModelDir(dir: string): Promise<boolean> {
+  if (existsSync(join(dir, METADATA_FILE))) return true;
+  try {
+    return (await listVersionDirs(dir)).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+export async function scanModelVersions(modelDir: string): Promise<ModelVersions> {
+  const [versions, config] = await Promise.all([listVersionDirs(modelDir), readModelConfig(modelDir)]);
+  const { selected, missing } = applyPolicy(versions.map((v) => v.version), config.version_policy);
+  return { versions, policy: config.version_policy, selected: versions.filter((v) => selected.includes(v.version)), missing };
+}
