@@ -13,9 +13,12 @@ export interface VersionStatus {
   reason?: string;
 }
 
-/** The name under which one version of a model has its own request streams and live-host sets. */
+/**
+ * The name under which one version of a model has its own request streams and live-host sets (modelKeys).
+ * Version 1 keeps the model's own name, so a model without versions is laid out as before versions existed.
+ */
 export function versionedModelName(model: string, version: number): string {
-  return `${model}@${version}`;
+  return version === 1 ? model : `${model}@${version}`;
 }
 
 /** The newest version that some host reports ready, or undefined. */

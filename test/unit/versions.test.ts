@@ -74,3 +74,31 @@ describe('version directories', () => {
     });
   }
 });
+
+describe('version routing in the front end', async () => {
+  const { chooseVersion, mergeReports } = await import('../../src/frontend/version-routing.ts');
+  const reports = mergeReports([
+    { cats: [{ version: 1, state: 'ready' }, { version: 2, state: 'ready' }, { version: 3, state: 'failed', reason: 'bad shape' }] },
+    { cats: [{ version: 2, state: 'loading' }, { version: 4, state: 'loading' }], dogs: [{ version: 1, state: 'ready' }] },
+  ]);
+
+  it('unpinned: the newest version ready on some host', () => {
+    assert.deepEqual(chooseVersion(reports, 'cats'), { ok: true, version: 2, serving: 'cats@2' });
+    assert.deepEqual(chooseVersion(reports, 'dogs'), { ok: true, version: 1, serving: 'dogs' });
+  });
+
+  it('pinned: that version when ready; 503 while loading; 404 when failed (with the reason) or absent', () => {
+    assert.deepEqual(chooseVersion(reports, 'cats', 1), { ok: true, version: 1, serving: 'cats' });
+    const loading = chooseVersion(reports, 'cats', 4);
+    assert.ok(!loading.ok && loading.code === 'NOT_READY');
+    const failed = chooseVersion(reports, 'cats', 3);
+    assert.ok(!failed.ok && failed.code === 'MODEL_NOT_FOUND' && /bad shape/.test(failed.message));
+    const absent = chooseVersion(reports, 'cats', 9);
+    assert.ok(!absent.ok && absent.code === 'MODEL_NOT_FOUND');
+  });
+
+  it('a model without version reports is version 1', () => {
+    assert.deepEqual(chooseVersion(new Map(), 'x'), { ok: true, version: 1, serving: 'x' });
+    assert.equal(chooseVersion(new Map(), 'x', 2).ok, false);
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * Which version of a model a request goes to. Model hosts report each version's state (host-info field
+ * `versions`); a front end keeps a view of them, refreshed every VERSION_REFRESH_MS, and sends an unpinned
+ * request to the newest version ready on some host, a pinned one (`?version=`, `/versions/{v}/`) to that version.
+ */
+import type { Logger } from '../observability/logger.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import type { Keys } from '../wire/keys.ts';
+import { hostVersions } from '../admin/repository-index.ts';
+import { newestReady, versionedModelName, type VersionStatus } from '../wire/versions.ts';
+
+export const VERSION_PARAM = /^[1-9][0-9]{0,8}$/;
+
+export type VersionChoice =
+  | { ok: true; version: number; serving: string }
+  | { ok: false; code: 'MODEL_NOT_FOUND' | 'NOT_READY'; message: string };
+
+/** Every host's reports merged: model → all its versions' states (one entry per host and version). */
+export type VersionReports = ReadonlyMap<string, readonly VersionStatus[]>;
+
+export function chooseVersion(reports: VersionReports, model: string, pinned?: number): VersionChoice {
+  const statuses = reports.get(model);
+  // A model no host reports versions for is served unversioned (version 1), as before versions existed.
+  if (!statuses || statuses.length === 0) return pinned === undefined || pinned === 1 ? { ok: true, version: 1, serving: model } : notFound(model, pinned);
+  if (pinned === undefined) {
+    const newest = newestReady(statuses);
+    if (newest !== undefined) return { ok: true, version: newest, serving: versionedModelName(model, newest) };
+    return { ok: false, code: 'NOT_READY', message: `No version of model ${model} is ready yet.` };
+  }
+  const mine = statuses.filter((s) => s.version === pinned);
+  if (mine.some((s) => s.state === 'ready')) return { ok: true, version: pinned, serving: versionedModelName(model, pinned) };
+  if (mine.some((s) => s.state === 'loading' || s.state === 'unloading')) {
+    return { ok: false, code: 'NOT_READY', message: `Version ${pinned} of model ${model} is ${mine[0]!.state}.` };
+  }
+  const failed = mine.find((s) => s.state === 'failed');
+  return notFound(model, pinned, failed?.reason);
+}
+
+function notFound(model: string, version: number, reason?: string): VersionChoice {
+  return { ok: false, code: 'MODEL_NOT_FOUND', message: `Version ${version} of model ${model} is not served${reason ? ` (it failed to load: ${reason})` : ''}.` };
+}
+
+export function mergeReports(perHost: ReadonlyArray<Record<string, VersionStatus[]>>): Map<string, VersionStatus[]> {
+  const merged = new Map<string, VersionStatus[]>();
+  for (const models of perHost) {
+    for (const [model, versions] of Object.entries(models)) {
+      if (!Array.isArray(versions)) continue;
+      merged.set(model, [...(merged.get(model) ?? []), ...versions]);
+    }
+  }
+  return merged;
+}
+
+/** The front end's view of the live hosts' versions. */
+export class VersionView {
+  private reports: VersionReports = new Map();
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+
+  constructor(private readonly redis: RedisClient, private readonly keys: Keys, private readonly refreshMs: number, private readonly log: Logger) {}
+
+  choose(model: string, pinned?: number): VersionChoice {
+    return chooseVersion(this.reports, model, pinned);
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Reads the hosts' reports now (also after an admission was refused for a version that just went away). */
+  refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        const ids = await this.redis.zrangebyscore(this.keys.hosts, Date.now(), '+inf');
+        const infos = await Promise.all(ids.map((id) => this.redis.hgetall(this.keys.hostInfo(id))));
+        this.reports = mergeReports(infos.filter((i) => Object.keys(i).length > 0).map(hostVersions));
+      } catch (err) {
+        // Keep the last view: admission fails on its own while Redis is down.
+        this.log.debug({ err: (err as Error).message }, 'version view: refresh failed');
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+}
