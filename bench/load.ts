@@ -50,6 +50,7 @@ interface SystemDef {
 const SYSTEMS: SystemDef[] = [
   { id: 'naive-onnx', label: 'naive node:http + ONNX (1 process, 2 intra-op threads)', kind: 'naive', start: () => startNaive('naive-onnx', 'onnx', 1), bodies: photos, concurrency: CONCURRENCY, fractions: FRACTIONS },
   { id: 'naive-onnx-cluster', label: `naive node:http + ONNX (cluster ×${cores})`, kind: 'naive', start: () => startNaive('naive-onnx-cluster', 'onnx', cores), bodies: photos, concurrency: CONCURRENCY, fractions: FRACTIONS, stress: true },
+  { id: 'naive-onnx-cluster-fast', label: `naive node:http + ONNX (cluster ×${cores}), the service's decoders inline (DECODER=product)`, kind: 'naive', start: () => startNaive('naive-onnx-cluster-fast', 'onnx', cores, { DECODER: 'product' }), bodies: photos, concurrency: CONCURRENCY, fractions: FRACTIONS },
   { id: 'naive-tfjs', label: 'naive node:http + TF.js (1 process)', kind: 'naive', start: () => startNaive('naive-tfjs', 'tfjs', 1), bodies: photos, concurrency: CONCURRENCY, fractions: [0.5, 1.0, 1.5] },
   { id: 'naive-tfjs-cluster', label: `naive node:http + TF.js (cluster ×${cores})`, kind: 'naive', start: () => startNaive('naive-tfjs-cluster', 'tfjs', cores), bodies: photos, concurrency: CONCURRENCY, fractions: [0.5, 1.0, 1.5] },
   { id: 'service-onnx', label: 'service, default engine (onnx)', kind: 'service', start: () => startService('service-onnx', {}), bodies: photos, concurrency: CONCURRENCY, fractions: FRACTIONS, stress: true, comparisonRate: true },
@@ -190,7 +191,7 @@ for (const sys of SYSTEMS) {
 // The sweeps above run one system after another, so a burst of other work on the shared machine can land on
 // one system's saturation point and not another's. Here the ONNX systems all run at once (idle ones cost
 // nothing) and take turns, H2H_ROUNDS times, at the same closed-loop load; each gets the median of its rounds.
-const H2H_IDS = ['service-onnx', 'service-maxbatch4', 'naive-onnx', 'naive-onnx-cluster'].filter((id) => !ONLY || ONLY.includes(id));
+const H2H_IDS = ['service-onnx', 'service-maxbatch4', 'naive-onnx', 'naive-onnx-cluster', 'naive-onnx-cluster-fast'].filter((id) => !ONLY || ONLY.includes(id));
 const H2H_C = 64;
 const H2H_ROUNDS = QUICK ? 1 : 3;
 if (H2H_IDS.length >= 2) {

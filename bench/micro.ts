@@ -1,9 +1,8 @@
 /**
  * npm run bench:micro — tinybench micro-benchmarks:
- *   1. decode+preprocess per example photo through the product's PreprocessPool (piscina + sharp into a
- *      SharedArrayBuffer batch buffer), and in-process;
- *   2. preprocessing variants (current vs shrink-on-load off, sharp.concurrency 2, bilinear kernel, ...),
- *      per image, plus pool size 1 vs 2 under a parallel load of 8 images;
+ *   1. preprocessing: every candidate decoder + resize (bench/lib/preprocess-candidates.ts) per image, CPU ms;
+ *      the product through its PreprocessPool (worker threads into a SharedArrayBuffer slot) and in-process; pool
+ *      size 1 vs 2 under a parallel load of 8 images; what JPEG_DCT_SCALING does to the model's answers;
  *   3. msgpack pack/unpack of a request envelope;
  *   4. one Redis round trip of a request envelope (admission XADD + XREADGROUP + XACK/XDEL) on a private redis;
  *   5. raw inference per batch size for each engine (onnx 1 and 2 intra-op threads, tfjs wasm), main thread.
@@ -12,10 +11,7 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import { writeFile, mkdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
-import { Piscina } from 'piscina';
-import sharp from 'sharp';
 import { Redis } from 'ioredis';
 import { readMetadata, imageElements } from '../src/model/metadata.ts';
 import { PreprocessPool } from '../src/host/preprocess-pool.ts';
@@ -25,8 +21,9 @@ import { keysFor, CONSUMER_GROUP } from '../src/wire/keys.ts';
 import { admitRequest, defineAdmission } from '../src/frontend/admission.ts';
 import { OnnxEngine } from '../src/model/onnx-engine.ts';
 import { TfjsEngine } from '../src/model/tfjs-engine.ts';
-import { exampleImages, largeJpeg, ROOT, type Image } from './lib/images.ts';
-import { makePreprocessor, VARIANTS, type Variant } from './lib/preprocess-variants.ts';
+import { exampleImages, largeJpeg, preprocessImages, ROOT, type Image } from './lib/images.ts';
+import { preprocessCandidates } from './lib/preprocess-candidates.ts';
+import { createPreprocessor } from '../src/preprocess/preprocess-image.ts';
 import { startBenchRedis } from './lib/procs.ts';
 import { round } from './lib/stats.ts';
 
@@ -79,24 +76,48 @@ async function inRounds(name: string, time: number, iterations: number, add: (b:
 const opts = (time: number, iterations: number) => ({ time: QUICK ? time / 3 : time, iterations, warmupIterations: 2, warmupTime: 20 });
 
 // ---------- 1 + 2: preprocessing ----------
-const BOOTSTRAP = fileURLToPath(new URL('../workers/ts-entry.mjs', import.meta.url));
-const VARIANT_ENTRY = new URL('./lib/preprocess-variant-worker.ts', import.meta.url).href;
+// 1. Every candidate decoder + resize per image, CPU ms of the whole process (libvips' and Skia's threads count),
+//    main thread, one image at a time; candidates interleaved per round so a burst of other work hits them all.
+const candidates = await preprocessCandidates(meta);
+const preImages = await preprocessImages();
+const formatOf = (b: Buffer) => (b[0] === 0xff ? 'jpeg' : 'png');
+const candidateMs: Record<string, Record<string, number>> = {};
+const scratch = new Float32Array(slot);
+for (const img of preImages) {
+  const big = img.bytes.length > 500_000;
+  const n = QUICK ? 3 : big ? 7 : 25;
+  const applicable = candidates.filter((c) => c.formats.includes(formatOf(img.bytes)));
+  const samples: Record<string, number[]> = {};
+  for (let r = -2; r < n; r++) { // two warm-up rounds
+    for (const c of applicable) {
+      const before = process.cpuUsage();
+      await c.run(img.bytes, scratch);
+      const d = process.cpuUsage(before);
+      if (r >= 0) (samples[c.name] ??= []).push((d.user + d.system) / 1000);
+    }
+  }
+  candidateMs[img.name] = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, round([...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!, 2)]));
+}
+const candidateTable = candidates.map((c) => ({ candidate: c.name, faithful: c.faithful ? 'yes' : 'no', ...Object.fromEntries(preImages.map((img) => [img.name, candidateMs[img.name]![c.name] ?? '—'])) }));
+console.log('\n## preprocessing CPU ms per image, by candidate (median, main thread)');
+console.table(candidateTable);
+// Goal: the product ≤ 1.25× the fastest decode + resize measured for that image (any candidate, faithful or not).
+const productVsFastest = Object.fromEntries(preImages.map((img) => {
+  const row = candidateMs[img.name]!;
+  const others = Object.entries(row).filter(([k]) => !k.startsWith('product'));
+  const [fastestName, fastest] = others.reduce((a, b) => (b[1] < a[1] ? b : a));
+  const [faithfulName, faithful] = others.filter(([k]) => candidates.find((c) => c.name === k)!.faithful).reduce((a, b) => (b[1] < a[1] ? b : a));
+  return [img.name, { product: row.product, fastest, fastestName, ratio: round(row.product! / fastest, 2), fastestFaithful: faithful, fastestFaithfulName: faithfulName, ratioFaithful: round(row.product! / faithful, 2) }];
+}));
+console.log('\nproduct vs the fastest candidate per image:', productVsFastest);
+
+// 2. The product through its real pool (worker threads, SharedArrayBuffer slot): in-worker ms per photo, and
+//    decode throughput of a pool of 1 vs 2 threads under 8 photos at once.
 const buffers = new BatchBuffers({ maxBatch: 32, slotElements: slot, count: 2 });
 const poolData = { buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing, settings: { maxInputPixels: 40_000_000, maxJpegScans: 100, jpegDctScaling: false } };
-
 const productPool = (threads: number) => new PreprocessPool({ threads, slotsPerBuffer: 32, decodeTimeoutMs: 60_000 }, poolData);
 const productPools = { 1: productPool(1), 2: productPool(2) };
 const NO_DEADLINE = Number.POSITIVE_INFINITY;
-const variantPools = new Map<Variant, Piscina>();
-for (const v of Object.keys(VARIANTS) as Variant[]) {
-  variantPools.set(v, new Piscina({ filename: BOOTSTRAP, minThreads: 1, maxThreads: 1, workerData: { ...poolData, variant: v, entry: VARIANT_ENTRY } }));
-}
-const variantPools2 = new Map<Variant, Piscina>();
-for (const v of ['current', 'kernel-linear', 'concurrency-2'] as Variant[]) {
-  variantPools2.set(v, new Piscina({ filename: BOOTSTRAP, minThreads: 2, maxThreads: 2, workerData: { ...poolData, variant: v, entry: VARIANT_ENTRY } }));
-}
-
-// In-worker decode CPU ms (the outcome's own timing) per photo, product pool, one at a time.
 const workerMs: Record<string, number[]> = {};
 const pre = new Bench({ name: 'preprocess', ...opts(600, 30) });
 for (const img of allImages) {
@@ -106,8 +127,7 @@ for (const img of allImages) {
     (workerMs[img.name] ??= []).push(out.ms);
   });
 }
-const inProcess = makePreprocessor('current', meta);
-const scratch = new Float32Array(slot);
+const inProcess = createPreprocessor(meta, poolData.settings);
 for (const img of allImages) pre.add(`in-process (main thread) ${img.name}`, () => inProcess(img.bytes, scratch, 0));
 await pre.run();
 const preRows = rows(pre);
@@ -116,44 +136,41 @@ const decodeWorkerMs = Object.fromEntries(Object.entries(workerMs).map(([k, v]) 
 const photoNames = photos.map((p) => p.name);
 const meanOver = (pick: (name: string) => number) => photoNames.reduce((a, n) => a + pick(n), 0) / photoNames.length;
 const inProcessMs = meanOver((n) => preRows.find((r) => r.name === `in-process (main thread) ${n}`)!.medianMs);
-const decodeCpuMs = meanOver((n) => decodeWorkerMs[n]!);
-results.preprocess = { rows: preRows, inWorkerMsPerImage: decodeWorkerMs, meanPhotoInProcessMs: round(inProcessMs, 3), meanPhotoInWorkerMs: round(decodeCpuMs, 3) };
-
-const addVariants = (variants: Bench) => {
-  for (const img of allImages) {
-    for (const [v, pool] of variantPools) variants.add(`${v} | ${img.name}`, () => pool.run({ image: img.bytes, buffer: 0, slot: 1 }));
-  }
-};
-// Parallel load: 8 photos at once, pool of 1 vs 2 threads (product pool) and variants with 2 threads.
+// CPU, not wall: the whole-path limit divides cores by CPU per image.
+const decodeCpuMs = meanOver((n) => candidateMs[n]!.product!);
 const eight = Array.from({ length: 8 }, (_, i) => photos[i % photos.length]!);
-const addParallel = (parallel: Bench) => {
+const parallelRows = (await inRounds('pool size', 1200, 18, (parallel) => {
   for (const size of [1, 2] as const) {
     parallel.add(`product pool(${size}) × 8 photos`, () => Promise.all(eight.map((img, i) => productPools[size].run({ image: img.bytes, buffer: 1, slot: i, deadline: NO_DEADLINE }))));
   }
-  for (const [v, pool] of variantPools2) parallel.add(`${v} pool(2) × 8 photos`, () => Promise.all(eight.map((img, i) => pool.run({ image: img.bytes, buffer: 1, slot: i }))));
-};
-const variantRows = await inRounds('variants', 600, 30, addVariants);
-const parallelRows = (await inRounds('pool size', 1200, 18, addParallel)).map((r) => ({ ...r, imgPerS: round((8 * 1000) / r.medianMs, 1) }));
-show('preprocessing variants (pool of 1, one image at a time)', variantRows);
+})).map((r) => ({ ...r, imgPerS: round((8 * 1000) / r.medianMs, 1) }));
 show('pool size under a parallel load of 8 photos (img/s = 8000 / median ms)', parallelRows);
+await Promise.all([productPools[1].close(), productPools[2].close()]);
 
-// Output equivalence of the variants against the product pipeline (max |diff| over the slot, in model units).
-const equivalence: Record<string, number> = {};
-const ref = new Float32Array(slot);
-const other = new Float32Array(slot);
-for (const v of Object.keys(VARIANTS) as Variant[]) {
-  let worst = 0;
-  for (const img of allImages) {
-    await makePreprocessor('current', meta)(img.bytes, ref, 0);
-    await makePreprocessor(v, meta)(img.bytes, other, 0);
-    for (let i = 0; i < slot; i++) worst = Math.max(worst, Math.abs(ref[i]! - other[i]!));
+// 3. What JPEG_DCT_SCALING does to the model's answers on the large JPEGs (the only ones it changes).
+const dctFidelity: Array<Record<string, unknown>> = [];
+{
+  const engine = await OnnxEngine.load({ modelDir, meta, intraOpThreads: 1 });
+  const dct = createPreprocessor(meta, { ...poolData.settings, jpegDctScaling: true });
+  const a = new Float32Array(slot);
+  const b = new Float32Array(slot);
+  for (const img of preImages.filter((i) => formatOf(i.bytes) === 'jpeg')) {
+    const used = [await inProcess(img.bytes, a, 0), await dct(img.bytes, b, 0)];
+    let pixel = 0;
+    for (let i = 0; i < slot; i++) pixel = Math.max(pixel, Math.abs(a[i]! - b[i]!));
+    const [pa, pb] = [Array.from(await engine.run(a, 1)), Array.from(await engine.run(b, 1))];
+    const top = (p: number[]) => meta.labels[p.indexOf(Math.max(...p))];
+    dctFidelity.push({ image: img.name, decoders: used.join(' → '), maxPixelDiff: round(pixel, 4), maxProbabilityDiff: round(Math.max(...pa.map((p, i) => Math.abs(p - pb[i]!))), 4), sameTop1: top(pa) === top(pb) });
   }
-  equivalence[v] = round(worst, 5);
+  await engine.dispose();
 }
-sharp.concurrency(1);
-console.log('\nmax |difference| from the product pipeline:', equivalence);
-results.variants = { descriptions: VARIANTS, rows: variantRows, parallel: parallelRows, maxAbsDiffFromCurrent: equivalence };
-await Promise.all([productPools[1].close(), productPools[2].close(), ...[...variantPools.values(), ...variantPools2.values()].map((p) => p.destroy())]);
+console.log('\n## JPEG_DCT_SCALING=on against off (model units 0…1; probabilities of the default model)');
+console.table(dctFidelity);
+results.preprocess = {
+  candidates: candidates.map(({ name, about, formats, faithful }) => ({ name, about, formats, faithful })),
+  cpuMsPerImage: candidateMs, productVsFastest, dctFidelity,
+  rows: preRows, inWorkerMsPerImage: decodeWorkerMs, meanPhotoInProcessMs: round(inProcessMs, 3), meanPhotoCpuMs: round(decodeCpuMs, 3), parallel: parallelRows,
+};
 
 // ---------- 3: msgpack ----------
 const wire = new Bench({ name: 'wire', ...opts(300, 200) });

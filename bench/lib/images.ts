@@ -44,3 +44,18 @@ export function multipartBody(img: Image): Body {
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   return { name: img.name, contentType: `multipart/form-data; boundary=${boundary}`, body: Buffer.concat([head, img.bytes, tail]) };
 }
+
+/**
+ * The images bench:micro measures preprocessing on: the example photos, rocket.jpg without its Adobe RGB profile
+ * (the common case of an sRGB JPEG), a ~1000-px JPEG, a 1920-px JPEG and a 4000×3000 progressive JPEG.
+ */
+export async function preprocessImages(): Promise<Image[]> {
+  const [chelsea, coffee, rocket] = exampleImages();
+  return [
+    chelsea!, coffee!, rocket!,
+    { name: 'rocket-srgb.jpg (no ICC profile)', bytes: await sharp(rocket!.bytes).jpeg({ quality: 90 }).toBuffer() },
+    { name: 'coffee-1000x872.jpg', bytes: await sharp(coffee!.bytes).resize(1000, 872, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer() },
+    await largeJpeg(1920),
+    { name: 'rocket-4000x3000-progressive.jpg', bytes: await sharp(rocket!.bytes).resize(4000, 3000, { fit: 'fill' }).jpeg({ quality: 90, progressive: true }).toBuffer() },
+  ];
+}

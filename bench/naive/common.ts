@@ -1,13 +1,16 @@
 /**
  * What a user would write instead of the service: a plain node:http server that reads the multipart upload,
  * decodes it with sharp and runs the model inline per request (no queue, no batching). WORKERS=n runs n
- * processes with node:cluster (the primary only distributes connections). Prints "serving on http://...".
+ * processes with node:cluster (the primary only distributes connections). DECODER=product decodes with the
+ * service's own preprocessing (src/preprocess: same decoders, same resize) inline instead of sharp, which isolates
+ * what the service's architecture costs. Prints "serving on http://...".
  */
 import cluster from 'node:cluster';
 import { createServer, type IncomingMessage } from 'node:http';
 import { resolve } from 'node:path';
 import sharp from 'sharp';
 import { readMetadata, type ModelMetadata } from '../../src/model/metadata.ts';
+import { createPreprocessor } from '../../src/preprocess/preprocess-image.ts';
 import type { InferenceEngine } from '../../src/model/engine.ts';
 
 type Loader = (opts: { modelDir: string; meta: ModelMetadata; intraOpThreads: number }) => Promise<InferenceEngine>;
@@ -65,6 +68,9 @@ export async function runNaiveServer(load: Loader): Promise<void> {
   const { scale, mean, std } = meta.preprocessing;
   const input = new Float32Array(width * height * 3);
   await engine.run(input, 1); // warm-up
+  const product = process.env.DECODER === 'product'
+    ? createPreprocessor(meta, { maxInputPixels: 40_000_000, maxJpegScans: 100, jpegDctScaling: false })
+    : undefined;
 
   const server = createServer(async (req, res) => {
     const send = (status: number, body: unknown) => {
@@ -76,10 +82,14 @@ export async function runNaiveServer(load: Loader): Promise<void> {
       const body = await readAll(req);
       const image = imageFromMultipart(body, req.headers['content-type'] ?? '');
       if (!image) return send(400, { success: false });
-      const { data } = await sharp(image).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb')
-        .resize(width, height, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
       const x = new Float32Array(width * height * 3);
-      for (let i = 0; i < x.length; i++) x[i] = (data[i]! * scale - mean[i % 3]!) / std[i % 3]!;
+      if (product) {
+        await product(image, x, 0);
+      } else {
+        const { data } = await sharp(image).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb')
+          .resize(width, height, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+        for (let i = 0; i < x.length; i++) x[i] = (data[i]! * scale - mean[i % 3]!) / std[i % 3]!;
+      }
       const scores = await engine.run(x, 1);
       const predictions = Array.from(scores, (p, i) => ({ label: meta.labels[i]!, probability: p }))
         .sort((a, b) => b.probability - a.probability).slice(0, 5);

@@ -1,7 +1,8 @@
 /**
  * Decoding to packed 8-bit RGB, by the cheapest decoder that handles the image faithfully:
- *   - JPEG (grey/YCbCr): Skia via @napi-rs/canvas — libjpeg-turbo with its default IDCT and fancy upsampling, so
- *     the pixels equal those of browsers, TF's decode_jpeg and sharp bit for bit, at about half sharp's CPU;
+ *   - JPEG (grey/YCbCr): libjpeg-turbo with its default IDCT and fancy upsampling, so the pixels equal those of
+ *     browsers, TF's decode_jpeg and nsfwjs's reference bit for bit: Skia (@napi-rs/canvas) up to SKIA_MAX_PIXELS,
+ *     where its low fixed cost wins, sharp's SIMD build above it;
  *   - PNG: @napi-rs/image (the Rust png crate, memory-safe; lossless, so every decoder agrees), the cheapest;
  *   - EXIF orientation of both is applied later, as index arithmetic in the resize;
  *   - large JPEGs when DCT scaling is on: sharp's shrink-on-load (libjpeg-turbo decodes at 1/2, 1/4 or 1/8) while
@@ -26,8 +27,11 @@ export interface DecodeSettings {
 }
 
 
-/** Above this, copying Skia's canvas out costs more than libvips's whole decode (measured: BENCHMARKS.md). */
-const SKIA_MAX_PIXELS = 4_000_000;
+/**
+ * Skia's libjpeg-turbo is built without SIMD: it beats sharp's fixed per-image cost only on small JPEGs (measured
+ * 1.0 vs 1.3 ms at 320×240, 2.6 vs 2.2 ms at 640×427, 21 vs 8 ms at 1920×1280; BENCHMARKS.md).
+ */
+const SKIA_MAX_PIXELS = 300_000;
 
 export interface DecodedRgb {
   /** Packed RGB, or RGBA with opaque alpha when pixelBytes is 4. */
