@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run setup: everything a fresh Debian 12 machine with Node 20 needs, idempotent.
+# npm run setup: everything a fresh Debian 12 machine with Node 20, 22 or 24 needs, idempotent.
 #   1. Debian packages redis-server, nginx and chromium (browser test) when missing (apt-get; needs root or sudo);
 #   2. npm ci (onnxruntime-node's CUDA download skipped: its CPU binaries ship in the package);
 #   3. the default model exported from nsfwjs into models/default and converted to ONNX.
@@ -7,10 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" != "20" ]; then
-  echo "setup: Node 20 is required (found $(node --version)); see README 'Node versions'." >&2
-  exit 1
-fi
+case "$node_major" in
+  20|22|24) ;;
+  *) echo "setup: Node 20, 22 or 24 is required (found $(node --version)); see README 'Node versions'." >&2; exit 1 ;;
+esac
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
@@ -32,4 +32,10 @@ fi
 
 node --import tsx scripts/export-default-model.ts models/default
 node --import tsx tools/onnx-convert/cli.ts models/default
-echo "setup: done. Start the service with: npm start"
+# Which front end this Node can run: uWS needs its binary to load (Node 22/24: glibc >= 2.38).
+if node --import tsx -e "import('./src/frontend/http/uws-binary.ts').then((m) => m.loadUws())" >/dev/null 2>&1; then
+  echo "setup: done. Start the service with: npm start"
+else
+  echo "setup: done. uWebSockets.js does not load on Node $(node --version) here (glibc $(ldd --version 2>/dev/null | head -1 | awk '{print $NF}')):"
+  echo "       start with: HTTP_SERVER=node npm start   (or use glibc >= 2.38; README 'Node versions')"
+fi

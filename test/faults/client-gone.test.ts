@@ -6,13 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../../src/config/config.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
 import { keysFor } from '../../src/wire/keys.ts';
 import { captureLogger, sleep, waitUntil } from '../helpers/processes.ts';
 import { closeLoadAgent, postRaw, smallPng } from '../helpers/load.ts';
+import { testConfig } from '../helpers/service.ts';
 
 describe('client gone', () => {
   let redis: EmbeddedRedis;
@@ -20,7 +20,7 @@ describe('client gone', () => {
   let host: ModelHost | undefined;
   let client: Redis;
   let url: string;
-  const config = loadConfig({ PORT: '0', KEY_PREFIX: 'gone', REQUEST_TIMEOUT_MS: '30000', BODY_TIMEOUT_MS: '20000', PREPROCESS_THREADS: '1', LOG_LEVEL: 'debug' });
+  const config = testConfig({ PORT: '0', KEY_PREFIX: 'gone', REQUEST_TIMEOUT_MS: '30000', BODY_TIMEOUT_MS: '20000', PREPROCESS_THREADS: '1', LOG_LEVEL: 'debug' });
   const keys = keysFor(config.KEY_PREFIX);
   const fe = captureLogger();
 

@@ -6,20 +6,20 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../../src/config/config.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
 import { keysFor } from '../../src/wire/keys.ts';
 import { captureLogger, waitUntil } from '../helpers/processes.ts';
 import { closeLoadAgent, postRaw, smallPng } from '../helpers/load.ts';
+import { testConfig } from '../helpers/service.ts';
 
 describe('deadlines end to end', () => {
   let redis: EmbeddedRedis;
   let frontend: Frontend;
   let host: ModelHost | undefined;
   let client: Redis;
-  const config = loadConfig({ PORT: '0', KEY_PREFIX: 'deadlines', REQUEST_TIMEOUT_MS: '600', PREPROCESS_THREADS: '1', LOG_LEVEL: 'debug' });
+  const config = testConfig({ PORT: '0', KEY_PREFIX: 'deadlines', REQUEST_TIMEOUT_MS: '600', PREPROCESS_THREADS: '1', LOG_LEVEL: 'debug' });
   const keys = keysFor(config.KEY_PREFIX);
   const fe = captureLogger();
   const hostLog = captureLogger();

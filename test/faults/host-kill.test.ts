@@ -8,11 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { loadConfig } from '../../src/config/config.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { killAll, sleep, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
 import { closedLoop, closeLoadAgent, smallPng, summarize } from '../helpers/load.ts';
+import { testConfig } from '../helpers/service.ts';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -30,7 +30,7 @@ describe('model host killed or frozen under load', () => {
 
   before(async () => {
     redis = await startEmbeddedRedis();
-    const config = loadConfig({ PORT: '0', KEY_PREFIX: 'hostkill', REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), LOG_LEVEL: 'debug' });
+    const config = testConfig({ PORT: '0', KEY_PREFIX: 'hostkill', REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), LOG_LEVEL: 'debug' });
     const sink = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) feLogs.push(JSON.parse(l)); cb(); } });
     frontend = await startFrontend(config, redis.url, pino({ level: 'debug' }, sink));
     url = `http://127.0.0.1:${frontend.port}`;

@@ -18,14 +18,19 @@ export interface TestService {
   close(): Promise<void>;
 }
 
+/** loadConfig for tests: HTTP_SERVER comes from the environment, so every suite runs against either server. */
+export function testConfig(env: Record<string, string>): Config {
+  return loadConfig({ HTTP_SERVER: process.env.HTTP_SERVER ?? '', ...env });
+}
+
 /**
  * Starts redis + model host + front end. `env` overrides settings (strings, as in process.env); the HTTP server
  * is HTTP_SERVER from the environment, so one suite runs against either server (npm run test:http-node).
  */
 export async function startTestService(env: Record<string, string> = {}, existingRedis?: EmbeddedRedis, events: ModelHostEvents = {}): Promise<TestService> {
-  const config = loadConfig({
+  const config = testConfig({
     PORT: '0', KEY_PREFIX: `test-${randomBytes(4).toString('hex')}`, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    PREPROCESS_THREADS: '2', HTTP_SERVER: process.env.HTTP_SERVER ?? '', ...env,
+    PREPROCESS_THREADS: '2', ...env,
   });
   const redis = existingRedis ?? (await startEmbeddedRedis({ maxQueueBytes: config.MAX_QUEUE_BYTES }));
   const log = createLogger('test', config.LOG_LEVEL);

@@ -8,12 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
-import { loadConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
-import { EXAMPLES, postImage } from '../helpers/service.ts';
+import { EXAMPLES, postImage, testConfig } from '../helpers/service.ts';
 
 type Line = Record<string, unknown> & { level: number; msg: string };
 
@@ -32,7 +31,7 @@ describe('access logs', () => {
         done();
       },
     });
-    const config = loadConfig({ PORT: '0', KEY_PREFIX: `test-${randomBytes(4).toString('hex')}`, LOG_LEVEL: 'debug', PREPROCESS_THREADS: '2', BODY_TIMEOUT_MS: '2000' });
+    const config = testConfig({ PORT: '0', KEY_PREFIX: `test-${randomBytes(4).toString('hex')}`, LOG_LEVEL: 'debug', PREPROCESS_THREADS: '2', BODY_TIMEOUT_MS: '2000' });
     const log = createLogger('test', config.LOG_LEVEL, sink);
     redis = await startEmbeddedRedis();
     host = await startModelHost(config, redis.url, log);

@@ -6,19 +6,18 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { keysFor } from '../../src/wire/keys.ts';
-import { EXAMPLES, postImage } from '../helpers/service.ts';
+import { EXAMPLES, postImage, testConfig } from '../helpers/service.ts';
 
 describe('front end without a working model host', () => {
   let redis: EmbeddedRedis;
   let frontend: Frontend;
   let client: Redis;
   let url: string;
-  const config = loadConfig({ PORT: '0', KEY_PREFIX: 'nohost', REQUEST_TIMEOUT_MS: '400', MAX_QUEUE: '1', LOG_LEVEL: 'silent' });
+  const config = testConfig({ PORT: '0', KEY_PREFIX: 'nohost', REQUEST_TIMEOUT_MS: '400', MAX_QUEUE: '1', LOG_LEVEL: 'silent' });
   const keys = keysFor(config.KEY_PREFIX);
   let image: Buffer;
 

@@ -9,10 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { createLogger } from '../../src/observability/logger.ts';
-import { loadConfig } from '../../src/config/config.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import type { openApiDocument } from '../../src/frontend/openapi.ts';
-import { EXAMPLES, postImage, startTestService, type TestService } from '../helpers/service.ts';
+import { EXAMPLES, postImage, startTestService, type TestService, testConfig } from '../helpers/service.ts';
 
 const DOC_ID = 'https://classify.invalid/openapi.json';
 const pointer = (...parts: string[]) => parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/');
@@ -31,7 +30,7 @@ describe('OpenAPI document', () => {
   before(async () => {
     svc = await startTestService({ MAX_IMAGES_PER_REQUEST: '3', BODY_LIMIT_BYTES: String(1024 * 1024) });
     // A front end of a deployment without any model host: the 503 shapes.
-    hostless = await startFrontend(loadConfig({ PORT: '0', KEY_PREFIX: `empty-${randomBytes(4).toString('hex')}` }), svc.redis.url, createLogger('test', 'silent'));
+    hostless = await startFrontend(testConfig({ PORT: '0', KEY_PREFIX: `empty-${randomBytes(4).toString('hex')}` }), svc.redis.url, createLogger('test', 'silent'));
     hostlessUrl = `http://127.0.0.1:${hostless.port}`;
     chelsea = await readFile(new URL('chelsea.png', EXAMPLES));
     doc = await (await fetch(`${svc.url}/openapi.json`)).json();

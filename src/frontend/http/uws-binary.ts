@@ -1,18 +1,68 @@
 /**
  * Loads uWebSockets.js's native binary for this Node, and nothing else. The npm builds silently fall back to a
- * slow pure-JS server when no binary matches; a serving system must not, so we load the binary ourselves, and
- * when none loads the error says why (Node, ABI, glibc) and what to do. Nothing is loaded until asked for, so
- * the node:http front end runs where no uWS binary does.
+ * slow pure-JS server when no binary matches; a serving system must not, so we load the binary ourselves, from
+ * the package pinned for this Node's ABI, and when none loads the error says why (Node, ABI, glibc) and what to
+ * do. Nothing loads until asked, so the node:http front end runs where no uWS binary does.
  */
 import { createRequire } from 'node:module';
-import type * as UWS from 'uWebSockets.js';
+import type * as Uws2030 from 'uWebSockets.js';
+import type * as Uws2057 from 'uws-20.57';
 
 const require = createRequire(import.meta.url);
 
-export type Uws = typeof UWS;
+/** Node ABI → where its binary lives. Node 20: uWS 20.30 (npm alias `uWebSockets.js`); 22, 24: 20.57 (`uws-20.57`). */
+const BINARY_DIRS: Readonly<Record<string, string>> = {
+  '115': 'uWebSockets.js/binaries',
+  '127': 'uws-20.57',
+  '137': 'uws-20.57',
+};
+/** uws-20.57's Linux binaries are built on Ubuntu 24.04 and need this glibc. */
+const GLIBC_FOR_2057 = '2.38';
+
+/**
+ * What the front end uses of uWS, typed so that both pinned packages fit (checked by PinnedUwsPackages below):
+ * they differ a little, e.g. 20.57's getParameter may return undefined.
+ */
+export interface UwsRequest {
+  forEach(cb: (key: string, value: string) => void): void;
+  getParameter(index: number): string | undefined;
+  getCaseSensitiveMethod(): string;
+  getUrl(): string;
+  getQuery(): string | undefined;
+}
+export interface UwsResponse {
+  onAborted(handler: () => void): unknown;
+  onData(handler: (chunk: ArrayBuffer, isLast: boolean) => void): unknown;
+  cork(cb: () => void): unknown;
+  writeStatus(status: string): unknown;
+  writeHeader(key: string, value: string): unknown;
+  end(body?: string | Buffer, closeConnection?: boolean): unknown;
+}
+type UwsRoute = (pattern: string, handler: (res: UwsResponse, req: UwsRequest) => void) => unknown;
+export interface UwsApp {
+  get: UwsRoute;
+  post: UwsRoute;
+  put: UwsRoute;
+  del: UwsRoute;
+  patch: UwsRoute;
+  head: UwsRoute;
+  options: UwsRoute;
+  any: UwsRoute;
+  listen(host: string, port: number, cb: (listenSocket: UwsListenSocket | false) => void): unknown;
+}
+export type UwsListenSocket = Uws2030.us_listen_socket & Uws2057.us_listen_socket;
+export interface UwsModule {
+  App(): UwsApp;
+  us_listen_socket_close(listenSocket: UwsListenSocket): void;
+  us_socket_local_port(listenSocket: UwsListenSocket): number;
+  getParts(body: Buffer, contentType: string): Array<{ name: string; data: ArrayBuffer; filename?: string; type?: string }> | undefined;
+}
+type FitsUwsModule<T extends UwsModule> = T;
+/** Compile-time proof that both pinned packages provide UwsModule as typed above. */
+export type PinnedUwsPackages = [FitsUwsModule<typeof Uws2030>, FitsUwsModule<typeof Uws2057>];
 
 export interface LoadedUws {
-  uws: Uws;
+  uws: UwsModule;
   /** The module id of the binary that loaded, for /readyz and the start-up log. */
   binary: string;
 }
@@ -27,25 +77,29 @@ export class UwsUnavailableError extends Error {}
 
 let loaded: LoadedUws | undefined;
 
-export function loadUws(): LoadedUws {
-  if (loaded) return loaded;
-  const name = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
-  // The npm alias keeps binaries in binaries/; the official GitHub build keeps them at the package root.
-  const candidates = [`uWebSockets.js/binaries/${name}`, `uWebSockets.js/${name}`];
-  const errors: string[] = [];
-  for (const id of candidates) {
+/** `abi` is this Node's unless a test asks for another. */
+export function loadUws(abi: string = process.versions.modules): LoadedUws {
+  if (loaded && abi === process.versions.modules) return loaded;
+  const dir = BINARY_DIRS[abi];
+  const id = dir && `${dir}/uws_${process.platform}_${process.arch}_${abi}.node`;
+  let reason = `no pinned uWS package has a binary for ABI ${abi} (tested: Node 20, 22, 24)`;
+  if (id) {
     try {
-      loaded = { uws: require(id) as Uws, binary: id };
-      return loaded;
+      const found = { uws: require(id) as UwsModule, binary: id };
+      if (abi === process.versions.modules) loaded = found;
+      return found;
     } catch (err) {
-      errors.push(`  ${id}: ${(err as Error).message.split('\n')[0]}`);
+      reason = `${id}: ${(err as Error).message.split('\n')[0]}`;
     }
   }
   const glibc = glibcVersion();
+  const newerGlibc = dir === 'uws-20.57'
+    ? `run on glibc ${GLIBC_FOR_2057} or newer (Debian 13, Ubuntu 24.04), which this binary needs, `
+    : 'run on Node 20, 22 or 24 ';
   throw new UwsUnavailableError(
-    `uWebSockets.js has no native binary that loads on Node ${process.version} (ABI ${process.versions.modules}, ` +
-      `${process.platform}-${process.arch}, glibc ${glibc || 'unknown'}).\n` +
-      `Either run on Node 20, or set HTTP_SERVER=node to serve with Node's own http module ` +
-      `(README, "Node versions").\n${errors.join('\n')}`,
+    `uWebSockets.js has no native binary that loads on Node ${process.version} (ABI ${abi}, ` +
+      `${process.platform}-${process.arch}, glibc ${glibc || 'unknown'}): ${reason}.\n` +
+      `Either ${newerGlibc}or set HTTP_SERVER=node to serve with Node's own http module ` +
+      `(README, "Node versions").`,
   );
 }

@@ -4,15 +4,14 @@
  * an abort or the answer.
  */
 import { STATUS_CODES } from 'node:http';
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { collectBody } from '../read-body.ts';
 import { compilePattern } from './router.ts';
 import type { BodyLimits, Handler, HttpServer, IncomingRequest, RouteMethod, ServerResponse } from './types.ts';
-import type { LoadedUws } from './uws-binary.ts';
+import type { LoadedUws, UwsApp, UwsListenSocket, UwsRequest, UwsResponse as HttpResponse } from './uws-binary.ts';
 
 const ROUTE_METHOD = {
   GET: 'get', POST: 'post', PUT: 'put', DELETE: 'del', PATCH: 'patch', HEAD: 'head', OPTIONS: 'options', ANY: 'any',
-} as const satisfies Record<RouteMethod, keyof TemplatedApp>;
+} as const satisfies Record<RouteMethod, keyof UwsApp>;
 
 class UwsResponse implements ServerResponse {
   aborted = false;
@@ -54,7 +53,7 @@ class UwsResponse implements ServerResponse {
   }
 }
 
-function snapshot(req: HttpRequest, paramNames: readonly string[]): IncomingRequest {
+function snapshot(req: UwsRequest, paramNames: readonly string[]): IncomingRequest {
   const headers: Record<string, string> = {};
   req.forEach((name, value) => {
     headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
@@ -68,8 +67,8 @@ class UwsServer implements HttpServer {
   readonly kind = 'uws';
   readonly detail: string;
   closeEveryConnection = false;
-  private readonly app: TemplatedApp;
-  private listenSocket: us_listen_socket | undefined;
+  private readonly app: UwsApp;
+  private listenSocket: UwsListenSocket | undefined;
 
   constructor(private readonly loaded: LoadedUws) {
     this.detail = loaded.binary;
@@ -78,7 +77,7 @@ class UwsServer implements HttpServer {
 
   route(method: RouteMethod, pattern: string, handler: Handler): void {
     const { paramNames } = compilePattern(pattern);
-    this.app[ROUTE_METHOD[method]](pattern, (res: HttpResponse, req: HttpRequest) => {
+    this.app[ROUTE_METHOD[method]](pattern, (res, req) => {
       // The response wrapper first: it registers onAborted before anything else can run.
       const response = new UwsResponse(res, this);
       handler(snapshot(req, paramNames), response);

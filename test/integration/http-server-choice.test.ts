@@ -1,0 +1,66 @@
+/**
+ * Which HTTP server a front-end process runs, as a real process: HTTP_SERVER=node always serves with node:http;
+ * HTTP_SERVER unset serves with uWS where its binary loads, and otherwise refuses to start, naming both ways out.
+ * Never a silent fallback. The start-up log and /readyz name the server.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
+import { loadUws } from '../../src/frontend/http/uws-binary.ts';
+import { killAll, spawnService } from '../helpers/processes.ts';
+
+function uwsLoadsHere(): boolean {
+  try {
+    loadUws();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('HTTP_SERVER choice', () => {
+  let redis: EmbeddedRedis;
+  before(async () => {
+    redis = await startEmbeddedRedis();
+  });
+  after(async () => {
+    await killAll();
+    await redis?.stop();
+  });
+
+  const start = async (httpServer: string) => {
+    const child = spawnService(`frontend-${httpServer || 'unset'}`, 'src/frontend/main.ts', {
+      REDIS_URL: redis.url, PORT: '0', KEY_PREFIX: 'choice', HTTP_SERVER: httpServer,
+    });
+    return child;
+  };
+
+  it('HTTP_SERVER=node serves with node:http and says so', async () => {
+    const child = await start('node');
+    const line = await child.waitForLog(/^front end listening$/);
+    assert.equal(line.httpServer, 'node');
+    const ready = await (await fetch(`http://127.0.0.1:${line.port as number}/readyz`)).json();
+    assert.equal(ready.httpServer, 'node');
+    child.kill('SIGTERM');
+    assert.equal(await child.exited, 0);
+  });
+
+  it(`HTTP_SERVER unset: uWS where it loads, else a refusal naming both ways out (here: ${uwsLoadsHere() ? 'loads' : 'does not load'})`, async () => {
+    const child = await start('');
+    if (uwsLoadsHere()) {
+      const line = await child.waitForLog(/^front end listening$/);
+      assert.equal(line.httpServer, 'uws');
+      assert.match(String(line.httpServerDetail), /\.node$/);
+      child.kill('SIGTERM');
+      assert.equal(await child.exited, 0);
+    } else {
+      assert.equal(await child.exited, 1);
+      const text = child.text.join('\n');
+      assert.match(text, /start-up failed: uWebSockets\.js has no native binary/);
+      assert.match(text, new RegExp(`Node ${process.version.replace(/\./g, '\\.')}`));
+      assert.match(text, /glibc/);
+      assert.match(text, /HTTP_SERVER=node/);
+      assert.ok(!child.logs.some((l) => l.msg === 'front end listening'), 'never listens');
+    }
+  });
+});
