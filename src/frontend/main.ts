@@ -3,15 +3,17 @@ import { loadConfig, shutdownGraceMs } from '../config/config.ts';
 import { createLogger } from '../observability/logger.ts';
 import { configuredRedisTarget } from '../redis/connect.ts';
 import { exitOnStartupError, onShutdownSignal } from '../lifecycle/shutdown.ts';
-import { startFrontend } from './frontend.ts';
+import { startFrontend, type Frontend } from './frontend.ts';
 
 try {
   const config = loadConfig();
   const redis = configuredRedisTarget(config);
   if (!redis) throw new Error('REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is required for a standalone front end (npm start embeds Redis instead)');
   const log = createLogger('frontend', config.LOG_LEVEL);
-  const frontend = await startFrontend(config, redis, log);
-  onShutdownSignal(log, shutdownGraceMs(config), () => frontend.close());
+  // Handlers first: a SIGTERM right after 'front end listening' must find them in place.
+  let frontend: Frontend | undefined;
+  onShutdownSignal(log, shutdownGraceMs(config), async () => frontend?.close());
+  frontend = await startFrontend(config, redis, log);
   process.send?.('ready'); // PM2 wait_ready
 } catch (err) {
   exitOnStartupError(err);

@@ -4,17 +4,19 @@
  * the package pinned for this Node's ABI, and when none loads the error says why (Node, ABI, glibc) and what to
  * do. Nothing loads until asked, so the node:http front end runs where no uWS binary does.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type * as Uws2030 from 'uWebSockets.js';
 import type * as Uws2057 from 'uws-20.57';
 
 const require = createRequire(import.meta.url);
 
 /** Node ABI → where its binary lives. Node 20: uWS 20.30 (npm alias `uWebSockets.js`); 22, 24: 20.57 (`uws-20.57`). */
-const BINARY_DIRS: Readonly<Record<string, string>> = {
-  '115': 'uWebSockets.js/binaries',
-  '127': 'uws-20.57',
-  '137': 'uws-20.57',
+const BINARY_DIRS: Readonly<Record<string, { alias: string; dir: string }>> = {
+  '115': { alias: 'uWebSockets.js', dir: 'binaries' },
+  '127': { alias: 'uws-20.57', dir: '' },
+  '137': { alias: 'uws-20.57', dir: '' },
 };
 /** uws-20.57's Linux binaries are built on Ubuntu 24.04 and need this glibc. */
 const GLIBC_FOR_2057 = '2.38';
@@ -75,17 +77,31 @@ export function glibcVersion(): string {
 
 export class UwsUnavailableError extends Error {}
 
+/** The installed package's folder: 20.57's `exports` map hides its binaries from require('uws-20.57/...'). */
+function packageRoot(alias: string): string | undefined {
+  return (require.resolve.paths(alias) ?? []).map((base) => join(base, alias)).find((dir) => existsSync(join(dir, 'package.json')));
+}
+
+function olderThan(version: string, than: string): boolean {
+  const [a = 0, b = 0] = version.split('.').map(Number);
+  const [c = 0, d = 0] = than.split('.').map(Number);
+  return a < c || (a === c && b < d);
+}
+
 let loaded: LoadedUws | undefined;
 
 /** `abi` is this Node's unless a test asks for another. */
 export function loadUws(abi: string = process.versions.modules): LoadedUws {
   if (loaded && abi === process.versions.modules) return loaded;
-  const dir = BINARY_DIRS[abi];
-  const id = dir && `${dir}/uws_${process.platform}_${process.arch}_${abi}.node`;
+  const where = BINARY_DIRS[abi];
+  const file = `uws_${process.platform}_${process.arch}_${abi}.node`;
   let reason = `no pinned uWS package has a binary for ABI ${abi} (tested: Node 20, 22, 24)`;
-  if (id) {
+  if (where) {
+    const id = [where.alias, where.dir, file].filter(Boolean).join('/');
+    const root = packageRoot(where.alias);
     try {
-      const found = { uws: require(id) as UwsModule, binary: id };
+      if (!root) throw new Error(`package ${where.alias} is not installed (npm ci)`);
+      const found = { uws: require(join(root, where.dir, file)) as UwsModule, binary: id };
       if (abi === process.versions.modules) loaded = found;
       return found;
     } catch (err) {
@@ -93,9 +109,11 @@ export function loadUws(abi: string = process.versions.modules): LoadedUws {
     }
   }
   const glibc = glibcVersion();
-  const newerGlibc = dir === 'uws-20.57'
-    ? `run on glibc ${GLIBC_FOR_2057} or newer (Debian 13, Ubuntu 24.04), which this binary needs, `
-    : 'run on Node 20, 22 or 24 ';
+  const newerGlibc = !where
+    ? 'run on Node 20, 22 or 24 '
+    : where.alias === 'uws-20.57' && olderThan(glibc, GLIBC_FOR_2057)
+      ? `run on glibc ${GLIBC_FOR_2057} or newer (Debian 13, Ubuntu 24.04), which this binary needs, `
+      : 'reinstall (npm ci) ';
   throw new UwsUnavailableError(
     `uWebSockets.js has no native binary that loads on Node ${process.version} (ABI ${abi}, ` +
       `${process.platform}-${process.arch}, glibc ${glibc || 'unknown'}): ${reason}.\n` +
