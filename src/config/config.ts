@@ -40,6 +40,8 @@ const schema = z.object({
   REDIS_SENTINEL_MASTER: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('mymaster'),
   /** Password of the sentinels themselves, when they require one (requirepass in sentinel.conf). */
   REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  /** A Redis connection with commands outstanding and no reply this long is declared dead and reconnected. */
+  REDIS_TIMEOUT_MS: int(100, 60 * SECOND).default(2 * SECOND),
   /** Request streams per deployment, each in its own cluster slot; 1 is the single-stream layout. */
   REQUEST_SHARDS: int(1, 64).default(1),
   /** Every key lives under {KEY_PREFIX}: hash-tagged so one deployment's keys share a Redis Cluster slot. */

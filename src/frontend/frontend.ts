@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
-import { connectRedis, whenReady, type RedisTarget } from '../redis/connect.ts';
+import { BLOCKING_READ_MS, connectRedis, deadConnectionOptions, whenReady, type RedisTarget } from '../redis/connect.ts';
 import { keysFor } from '../wire/keys.ts';
 import { defineAdmission } from './admission.ts';
 import { PendingRequests } from './pending.ts';
@@ -44,8 +44,9 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   const keys = keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS);
   // Also before any connection: a bad key file stops the start.
   const auth = startAuth(config, log);
-  const redis = connectRedis(redisTarget, `frontend:${id}`, log);
-  const blocking = connectRedis(redisTarget, `frontend:${id}:replies`, log);
+  const redis = connectRedis(redisTarget, `frontend:${id}`, log, deadConnectionOptions(config.REDIS_TIMEOUT_MS));
+  const blocking = connectRedis(redisTarget, `frontend:${id}:replies`, log,
+    deadConnectionOptions(config.REDIS_TIMEOUT_MS, BLOCKING_READ_MS));
   defineAdmission(redis);
   const pending = new PendingRequests();
   const replyStream = keys.replies(id);

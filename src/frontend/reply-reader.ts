@@ -5,7 +5,7 @@
 import { ENVELOPE_FIELD } from '../wire/keys.ts';
 import { unpackResult } from '../wire/envelope.ts';
 import type { Logger } from '../observability/logger.ts';
-import { whenReady, type RedisClient } from '../redis/connect.ts';
+import { BLOCKING_READ_MS, whenReady, type RedisClient } from '../redis/connect.ts';
 import type { PendingRequests } from './pending.ts';
 
 type RawEntry = [Buffer, Buffer[]];
@@ -41,7 +41,7 @@ export class ReplyReader {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        const reply = (await this.blocking.xreadBuffer('COUNT', 1000, 'BLOCK', 2000, 'STREAMS', this.stream, this.lastId)) as Array<[Buffer, RawEntry[]]> | null;
+        const reply = (await this.blocking.xreadBuffer('COUNT', 1000, 'BLOCK', BLOCKING_READ_MS, 'STREAMS', this.stream, this.lastId)) as Array<[Buffer, RawEntry[]]> | null;
         for (const [rawId, fields] of reply?.[0]?.[1] ?? []) {
           this.lastId = rawId.toString();
           const [field, value] = fields;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
-import { connectRedis, whenReady, type RedisTarget } from '../redis/connect.ts';
+import { BLOCKING_READ_MS, connectRedis, deadConnectionOptions, whenReady, type RedisTarget } from '../redis/connect.ts';
 import { keysFor } from '../wire/keys.ts';
 import { imageElements, readMetadata, type ModelMetadata } from '../model/metadata.ts';
 import { BatchBuffers } from './batch-buffers.ts';
@@ -51,9 +51,10 @@ export async function startModelHost(config: Config, redisTarget: RedisTarget, l
     { threads: config.PREPROCESS_THREADS, slotsPerBuffer: config.MAX_BATCH, decodeTimeoutMs: config.DECODE_TIMEOUT_MS },
     { buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing, settings: preprocessSettings(config) },
   );
-  const command = connectRedis(redisTarget, `host:${id}`, log);
+  const command = connectRedis(redisTarget, `host:${id}`, log, deadConnectionOptions(config.REDIS_TIMEOUT_MS));
   // One blocking connection per request shard: each shard's read loop blocks on its own.
-  const blocking = keys.shards.map((shard) => connectRedis(redisTarget, `host:${id}:read${shard.index || ''}`, log));
+  const blocking = keys.shards.map((shard) => connectRedis(redisTarget, `host:${id}:read${shard.index || ''}`, log,
+    deadConnectionOptions(config.REDIS_TIMEOUT_MS, BLOCKING_READ_MS)));
 
   const cleanups: Array<[string, () => Promise<unknown>]> = [];
   let engine: InferenceReady;
@@ -89,7 +90,7 @@ export async function startModelHost(config: Config, redisTarget: RedisTarget, l
     onError: (err, context) => log.error({ err: err.message }, context),
   });
   const consumer = new RequestConsumer(blocking, keys, batcher, publisher,
-    { consumerName: id, claimIdleMs: config.CLAIM_IDLE_MS, blockMs: 2000 }, log);
+    { consumerName: id, claimIdleMs: config.CLAIM_IDLE_MS, blockMs: BLOCKING_READ_MS }, log);
   const heartbeat = new Heartbeat(command, keys, id, {
     model: meta.name, ...engine.info, maxBatch: config.MAX_BATCH, startedAt: Date.now(),
     labels: meta.labels, input: meta.input, preprocessing: meta.preprocessing, output: meta.output,

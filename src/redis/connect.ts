@@ -169,6 +169,18 @@ export function connectRedis(target: RedisTarget, name: string, log: Logger, ext
   return redis;
 }
 
+/** How long blocking reads (XREADGROUP, XREAD) wait on the server before returning empty and looping. */
+export const BLOCKING_READ_MS = 2000;
+
+/**
+ * Options that make a silently dead connection (a partition: no RST, no reply) fail instead of hanging: with
+ * commands outstanding and no byte received for timeoutMs (plus the block time of a blocking read), the socket is
+ * destroyed and the client reconnects; meanwhile commands fail at once (no offline queue), so requests get 503.
+ */
+export function deadConnectionOptions(timeoutMs: number, blockMs = 0): RedisOptions {
+  return { socketTimeout: timeoutMs + blockMs, connectTimeout: timeoutMs };
+}
+
 /** Resolves when the connection is ready, or rejects after timeoutMs. */
 export function whenReady(redis: RedisClient, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
