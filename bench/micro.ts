@@ -17,7 +17,7 @@ import { readMetadata, imageElements } from '../src/model/metadata.ts';
 import { PreprocessPool } from '../src/host/preprocess-pool.ts';
 import { BatchBuffers } from '../src/host/batch-buffers.ts';
 import { packEnvelope, unpackEnvelope, WIRE_VERSION } from '../src/wire/envelope.ts';
-import { keysFor, CONSUMER_GROUP } from '../src/wire/keys.ts';
+import { keysFor, modelKeys, CONSUMER_GROUP } from '../src/wire/keys.ts';
 import { admitRequest, defineAdmission } from '../src/frontend/admission.ts';
 import { OnnxEngine } from '../src/model/onnx-engine.ts';
 import { TfjsEngine } from '../src/model/tfjs-engine.ts';
@@ -192,18 +192,18 @@ try {
   const producer = new Redis(redis.url);
   const consumer = new Redis(redis.url);
   defineAdmission(producer);
-  await producer.xgroup('CREATE', keys.requests, CONSUMER_GROUP, '$', 'MKSTREAM');
-  await producer.zadd(keys.hosts, Date.now() + 1e9, 'bench-host');
+  await producer.xgroup('CREATE', modelKeys(keys, 'bench').requests, CONSUMER_GROUP, '$', 'MKSTREAM');
+  await producer.zadd(modelKeys(keys, 'bench').shards[0]!.hosts, Date.now() + 1e9, 'bench-host');
   const rt = new Bench({ name: 'redis', ...opts(400, 100) });
   for (const { img, env } of envelopes) {
     const packed = packEnvelope(env);
     rt.add(`admit(XADD) + XREADGROUP + XACK/XDEL ${img.name}`, async () => {
-      const a = await admitRequest(producer, keys, { MAX_QUEUE: 1_000_000, MAX_QUEUE_BYTES: 2 ** 40 }, packed);
+      const a = await admitRequest(producer, modelKeys(keys, 'bench'), { MAX_QUEUE: 1_000_000, MAX_QUEUE_BYTES: 2 ** 40 }, packed);
       if (a !== 'queued') throw new Error(a);
-      const got = (await consumer.xreadgroupBuffer('GROUP', CONSUMER_GROUP, 'c1', 'COUNT', 1, 'STREAMS', keys.requests, '>')) as Array<[Buffer, Array<[Buffer, Buffer[]]>]>;
+      const got = (await consumer.xreadgroupBuffer('GROUP', CONSUMER_GROUP, 'c1', 'COUNT', 1, 'STREAMS', modelKeys(keys, 'bench').requests, '>')) as Array<[Buffer, Array<[Buffer, Buffer[]]>]>;
       const entry = got[0]![1][0]!;
       if (!unpackEnvelope(entry[1][1]!)) throw new Error('bad envelope');
-      await consumer.multi().xack(keys.requests, CONSUMER_GROUP, entry[0]).xdel(keys.requests, entry[0]).exec();
+      await consumer.multi().xack(modelKeys(keys, 'bench').requests, CONSUMER_GROUP, entry[0]).xdel(modelKeys(keys, 'bench').requests, entry[0]).exec();
     });
   }
   await rt.run();

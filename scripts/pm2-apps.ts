@@ -84,15 +84,18 @@ export async function pm2Apps(d: DeploymentConfig): Promise<Pm2App[]> {
       merge_logs: true,
     });
   }
-  apps.push(
-    nodeApp('model-host', 'src/host/main.ts', d.MODEL_HOSTS, {
+  for (const { app, instances, models } of d.modelHostApps) {
+    apps.push(nodeApp(app, 'src/host/main.ts', instances, {
       // Loading and warming up the model takes seconds (more with several hosts starting on a small machine).
       listen_timeout: d.MODEL_LOAD_TIMEOUT_MS,
       // Each host gets its own preprocessing threads: keep hosts × threads near the core count.
-      env: { PREPROCESS_THREADS: String(d.preprocessThreadsPerHost) },
-    }),
-    nodeApp('frontend', 'src/frontend/main.ts', d.FRONTENDS, { listen_timeout: 30000 }),
-  );
+      env: { PREPROCESS_THREADS: String(d.preprocessThreadsPerHost), ...(models && { MODELS: models }) },
+    }));
+  }
+  // With hosts per model the deployment serves exactly those models: the front ends route to and wait for them.
+  const perModel = d.modelHostApps.flatMap((a) => (a.models ? [a.models] : []));
+  const frontendEnv = perModel.length > 0 ? { env: { MODELS: perModel.join(',') } } : {};
+  apps.push(nodeApp('frontend', 'src/frontend/main.ts', d.FRONTENDS, { listen_timeout: 30000, ...frontendEnv }));
   return apps;
 }
 

@@ -141,7 +141,7 @@ async function up(direct: boolean): Promise<void> {
     });
   }
   // Model hosts first so that front ends find a live host; running apps are restarted one by one (rolling).
-  await pm2(['startOrReload', ECOSYSTEM, '--only', 'model-host', '--update-env']);
+  await pm2(['startOrReload', ECOSYSTEM, '--only', deployment.modelHostApps.map((a) => a.app).join(','), '--update-env']);
   await pm2(['startOrReload', ECOSYSTEM, '--only', 'frontend', '--update-env']);
   const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST === '::' ? '[::1]' : config.HOST;
   const direct_url = `http://${host}:${config.PORT}`;
@@ -162,7 +162,8 @@ async function down(): Promise<void> {
   if (await pm2DaemonPid()) {
     const names = new Set((await pm2List()).map((p) => p.name));
     // Front ends first (they drain their in-flight requests), then the model hosts, then Redis.
-    for (const name of ['frontend', 'model-host', 'redis']) if (names.has(name)) await pm2(['stop', name], { quiet: true });
+    const hostApps = [...names].filter((n) => n === 'model-host' || n.startsWith('model-host-'));
+    for (const name of ['frontend', ...hostApps, 'redis']) if (names.has(name)) await pm2(['stop', name], { quiet: true });
     await pm2(['kill'], { quiet: true });
     console.log('PM2 apps stopped, daemon killed');
   } else {

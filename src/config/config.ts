@@ -46,7 +46,14 @@ const schema = z.object({
   REQUEST_SHARDS: int(1, 64).default(1),
   /** Every key lives under {KEY_PREFIX}: hash-tagged so one deployment's keys share a Redis Cluster slot. */
   KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('cls'),
-  MODEL_DIR: z.string().min(1).default('models/default'),
+  /** One directory per model; the directory name is the model's name (src/model/repository.ts). */
+  MODEL_REPOSITORY: z.string().min(1).default('models'),
+  /** A single model directory: a repository of one model (wins over MODEL_REPOSITORY when set). */
+  MODEL_DIR: z.string().min(1).optional(),
+  /** The model /predict uses without ?model=; unset: `default` if the repository has it, else the first by name. */
+  DEFAULT_MODEL: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a model (directory) name').optional(),
+  /** Comma-separated models this process serves (model host) or the deployment serves (front end); unset: all. */
+  MODELS: z.string().regex(/^[A-Za-z0-9_.-]{1,64}(,[A-Za-z0-9_.-]{1,64})*$/, 'comma-separated model names').optional(),
   /** onnx when the model has one and onnxruntime-node loads, else tfjs. */
   ENGINE: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
   TFJS_BACKEND: z.enum(['', 'tensorflow', 'wasm', 'cpu']).default(''),

@@ -16,8 +16,14 @@ export const PROJECT_DIR = fileURLToPath(new URL('../..', import.meta.url));
 const deploymentShape = {
   /** Front-end processes on this machine (one event loop each, mostly I/O). */
   FRONTENDS: int(1, 1024).default(Math.max(2, Math.ceil(cores / 4))),
-  /** Model-host processes on this machine (each runs inference + preprocessing threads). */
-  MODEL_HOSTS: int(1, 1024).default(Math.max(1, Math.floor(cores / 2))),
+  /**
+   * Model-host processes on this machine (each runs inference + preprocessing threads), each serving every model;
+   * or hosts per model, `default:2,inception_v3:1`: one PM2 app per model whose hosts serve only that model.
+   */
+  MODEL_HOSTS: z.union([
+    int(1, 1024),
+    z.string().regex(/^[A-Za-z0-9_.-]{1,64}:[1-9]\d{0,3}(,[A-Za-z0-9_.-]{1,64}:[1-9]\d{0,3})*$/, 'a number, or model:count,model:count'),
+  ]).default(Math.max(1, Math.floor(cores / 2))),
   /** How long PM2 waits for a model host's "ready" (model load + warm-up). */
   MODEL_LOAD_TIMEOUT_MS: int(1000, 60 * 60 * SECOND).default(180 * SECOND),
   /** Where pm2/, nginx/, redis/ state lives. */
@@ -43,13 +49,34 @@ const deploymentShape = {
   NGINX_PREFIX: z.string().min(1).optional(),
 };
 const deploymentSchema = serviceSchema.extend(deploymentShape);
-type DeploymentSettings = Omit<z.infer<typeof deploymentSchema>, keyof z.infer<typeof serviceSchema>>;
+type DeploymentSettings = Omit<z.infer<typeof deploymentSchema>, keyof z.infer<typeof serviceSchema> | 'MODEL_HOSTS'> & {
+  /** Model-host processes on this machine, all apps together. */
+  MODEL_HOSTS: number;
+};
+
+/** One PM2 app of model hosts: its name, its processes, and the models they serve (unset: all, or MODELS). */
+export interface ModelHostApp {
+  app: string;
+  instances: number;
+  models?: string;
+}
+
+/** MODEL_HOSTS as PM2 apps: `model-host` for a number, `model-host-<model>` per model for a list. */
+function modelHostApps(value: number | string): ModelHostApp[] {
+  if (typeof value === 'number') return [{ app: 'model-host', instances: value }];
+  return value.split(',').map((item) => {
+    const [model, count] = item.split(':') as [string, string];
+    return { app: `model-host-${model}`, instances: Number(count), models: model };
+  });
+}
 
 export interface DeploymentConfig extends Readonly<DeploymentSettings> {
   /** The service's settings as every PM2 app will parse them. */
   readonly service: Config;
   /** PREPROCESS_THREADS of each model host: as set, else the cores shared among MODEL_HOSTS. */
   readonly preprocessThreadsPerHost: number;
+  /** The model-host PM2 apps. With hosts per model, the front ends serve exactly those models. */
+  readonly modelHostApps: readonly ModelHostApp[];
   /** NGINX_BIN, else nginx found on PATH or in an sbin directory. */
   readonly nginxBin: string;
   readonly paths: { readonly varDir: string; readonly pm2Home: string; readonly nginxPrefix: string; readonly redisDir: string };
@@ -58,7 +85,9 @@ export interface DeploymentConfig extends Readonly<DeploymentSettings> {
 /** Validates the service's and the topology's variables together; one Error lists every bad one. */
 export function loadDeploymentConfig(env: NodeJS.ProcessEnv = process.env): DeploymentConfig {
   const parsed = parseEnvironment(deploymentSchema, env);
-  const preprocessThreadsPerHost = parsed.PREPROCESS_THREADS ?? defaultPreprocessThreads(parsed.MODEL_HOSTS);
+  const hostApps = modelHostApps(parsed.MODEL_HOSTS);
+  const modelHosts = hostApps.reduce((n, a) => n + a.instances, 0);
+  const preprocessThreadsPerHost = parsed.PREPROCESS_THREADS ?? defaultPreprocessThreads(modelHosts);
   const service: Config = Object.freeze(
     Object.fromEntries(Object.keys(serviceSchema.shape).map((k) => [k, parsed[k as keyof typeof parsed]])) as Config,
   );
@@ -67,6 +96,8 @@ export function loadDeploymentConfig(env: NodeJS.ProcessEnv = process.env): Depl
   return Object.freeze({
     ...(settings as DeploymentSettings),
     PROD_VAR_DIR: varDir,
+    MODEL_HOSTS: modelHosts,
+    modelHostApps: hostApps,
     service: Object.freeze({ ...service, PREPROCESS_THREADS: preprocessThreadsPerHost }),
     preprocessThreadsPerHost,
     nginxBin: parsed.NGINX_BIN ?? findBinary('nginx'),

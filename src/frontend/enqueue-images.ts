@@ -12,7 +12,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { FrontendMetrics } from '../observability/metrics.ts';
 import { packEnvelope, WIRE_VERSION, type Prediction, type ResultTimings } from '../wire/envelope.ts';
 import { errorCodes, type ErrorCode } from '../wire/errors.ts';
-import type { Keys } from '../wire/keys.ts';
+import { modelKeys, type Keys } from '../wire/keys.ts';
 import { admitRequest, type QueueBounds } from './admission.ts';
 import type { ImageItem } from './image-input.ts';
 import type { PendingRequests } from './pending.ts';
@@ -36,11 +36,20 @@ export interface QueuedImages {
   results: ImageResult[];
   /** Stage times of the images that ran, by index. */
   timings: Array<ResultTimings | undefined>;
+  /** Every class's probability (float32 bytes) of the images that ran, by index, when `scores` was asked. */
+  scores: Array<Uint8Array | undefined>;
 }
 
+/** An image to decode, or an Open Inference Protocol tensor that goes into the batch as it is. */
+export type QueueItem = ImageItem | { ok: true; tensor: Uint8Array };
+
 export interface QueueRequest {
-  items: ImageItem[];
+  items: QueueItem[];
+  /** The model (its own request stream); results from any other model are refused. */
+  model: string;
   topk: number;
+  /** Ask the host for every class's probability besides the top k. */
+  scores?: boolean;
   /** Epoch ms. */
   deadline: number;
   /** Registers a listener for the client going away: its pending entries are freed at once. */
@@ -54,16 +63,20 @@ export function itemError(code: ErrorCode, message: string = errorCodes[code].me
 
 /** Resolves with every image's result, or with undefined when the client went away first. */
 export async function queueImages(ctx: QueueContext, request: QueueRequest): Promise<QueuedImages | undefined> {
-  const { items, topk, deadline, log } = request;
+  const { items, model, topk, deadline, log } = request;
+  const keys = modelKeys(ctx.keys, model);
+  const scores: Array<Uint8Array | undefined> = [];
   const results: Array<ImageResult | undefined> = items.map((item) => (item.ok ? undefined : itemError(item.code, item.message)));
   const timings: Array<ResultTimings | undefined> = [];
   const queued: Array<{ index: number; id: string; envelope: Buffer }> = [];
   items.forEach((item, index) => {
     if (!item.ok) return;
     const id = randomUUID();
-    queued.push({ index, id, envelope: packEnvelope({ v: WIRE_VERSION, id, image: item.image, topk, deadline, replyTo: ctx.replyStream }) });
+    const common = { v: WIRE_VERSION as typeof WIRE_VERSION, id, topk, deadline, replyTo: ctx.replyStream, ...(request.scores && { scores: true }) };
+    const envelope = packEnvelope('tensor' in item ? { ...common, tensor: item.tensor } : { ...common, image: item.image });
+    queued.push({ index, id, envelope });
   });
-  if (queued.length === 0) return { results: results as ImageResult[], timings };
+  if (queued.length === 0) return { results: results as ImageResult[], timings, scores };
   ctx.metrics.imagesPerRequest.observe(items.length);
 
   let waiting = queued.length;
@@ -71,18 +84,27 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
   const finished = new Promise<QueuedImages | undefined>((resolve) => { allIn = resolve; });
   const settleOne = (index: number, result: ImageResult) => {
     results[index] = result;
-    if (--waiting === 0) allIn({ results: results as ImageResult[], timings });
+    if (--waiting === 0) allIn({ results: results as ImageResult[], timings, scores });
   };
   for (const { index, id } of queued) {
     ctx.pending.add(id, deadline, (outcome) => {
       if (outcome.kind === 'gone') return;
       if (outcome.kind === 'deadline') {
-        ctx.metrics.images.labels('DEADLINE_EXCEEDED').inc();
+        ctx.metrics.images.labels(model, 'DEADLINE_EXCEEDED').inc();
         return settleOne(index, itemError('DEADLINE_EXCEEDED'));
       }
       const r = outcome.result;
-      ctx.metrics.images.labels(r.ok ? 'ok' : r.code).inc();
-      if (r.ok) timings[index] = r.timings;
+      if (r.model !== undefined && r.model !== model) {
+        // Cannot happen by design (one stream per model); if it did, answering would give another model's scores.
+        log.error({ expected: model, answeredBy: r.model, image: index }, 'result from another model refused');
+        ctx.metrics.images.labels(model, 'INTERNAL').inc();
+        return settleOne(index, itemError('INTERNAL'));
+      }
+      ctx.metrics.images.labels(model, r.ok ? 'ok' : r.code).inc();
+      if (r.ok) {
+        timings[index] = r.timings;
+        scores[index] = r.scores;
+      }
       settleOne(index, r.ok ? { success: true, predictions: r.predictions } : itemError(r.code, r.message));
     });
   }
@@ -92,7 +114,7 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
   });
 
   // Each envelope is admitted on its own (the admission script is per entry); the calls are pipelined.
-  const admissions = await Promise.all(queued.map(({ envelope }) => admitRequest(ctx.redis, ctx.keys, ctx.bounds, envelope).then(
+  const admissions = await Promise.all(queued.map(({ envelope }) => admitRequest(ctx.redis, keys, ctx.bounds, envelope).then(
     (a) => ({ a, err: undefined as Error | undefined }),
     (err: Error) => ({ a: undefined, err }),
   )));
@@ -104,7 +126,7 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
       ctx.metrics.redisErrors.inc();
       log.warn({ err: err.message, image: index }, 'admission failed');
     }
-    settleOne(index, err ? itemError('NOT_READY', 'Redis is unreachable.') : a === 'no-host' ? itemError('NOT_READY', 'No model host is live.') : itemError('OVERLOADED'));
+    settleOne(index, err ? itemError('NOT_READY', 'Redis is unreachable.') : a === 'no-host' ? itemError('NOT_READY', `No live model host serves model ${model}.`) : itemError('OVERLOADED'));
   });
   return finished;
 }

@@ -8,6 +8,7 @@ import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { BLOCKING_READ_MS, connectRedis, deadConnectionOptions, whenReady, type RedisTarget } from '../redis/connect.ts';
 import { keysFor } from '../wire/keys.ts';
+import { openRepository } from '../model/repository.ts';
 import { defineAdmission } from './admission.ts';
 import { PendingRequests } from './pending.ts';
 import { ReplyReader } from './reply-reader.ts';
@@ -42,6 +43,8 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   const http = createHttpServer(config.HTTP_SERVER);
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const keys = keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS);
+  // The front end reads only the models' metadata.json: names for routing, inputs and labels for /v2.
+  const repository = await openRepository(config);
   // Also before any connection: a bad key file stops the start.
   const auth = startAuth(config, log);
   const redis = connectRedis(redisTarget, `frontend:${id}`, log, deadConnectionOptions(config.REDIS_TIMEOUT_MS));
@@ -70,7 +73,8 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   registerRoutes(http, {
     config, redis, keys, replyStream, pending, log, metrics, bounds: { MAX_QUEUE: config.MAX_QUEUE, MAX_QUEUE_BYTES: config.MAX_QUEUE_BYTES },
     isDraining: () => draining,
-    scrapeMetrics: () => scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }),
+    repository,
+    scrapeMetrics: () => scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }, repository.models.map((m) => m.name)),
     onRedisError: () => metrics.redisErrors.inc(),
     inferenceGuard: auth.inference,
     metricsGuard: auth.metrics,
@@ -98,7 +102,10 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
       throw err;
     }
   }
-  log.info({ frontendId: id, host: config.HOST, port, adminPort: admin?.port, httpServer: http.kind, httpServerDetail: http.detail }, 'front end listening');
+  log.info({
+    frontendId: id, host: config.HOST, port, adminPort: admin?.port, httpServer: http.kind, httpServerDetail: http.detail,
+    models: repository.models.map((m) => m.name), defaultModel: repository.defaultModel,
+  }, 'front end listening');
   metricsPublisher.start();
 
   let closing: Promise<void> | undefined;

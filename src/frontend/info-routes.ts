@@ -5,13 +5,13 @@
  */
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
-import { decodeHeartbeat, type ModelInput, type ModelPreprocessing } from '../wire/heartbeat.ts';
 import type { ScrapeResult } from '../observability/metrics-publisher.ts';
 import type { Access } from './access.ts';
 import { DEMO_PAGE_HTML } from './demo-page.ts';
 import type { HttpServer, HttpServerKind } from './http/types.ts';
 import { openApiDocument } from './openapi.ts';
 import { Answer } from './respond.ts';
+import { readModels } from './live-models.ts';
 import { authorize } from './authorize.ts';
 import type { Guard } from '../auth/guard.ts';
 
@@ -27,47 +27,7 @@ export interface InfoContext extends Access {
   inferenceGuard?: Guard;
 }
 
-export interface ModelInfo {
-  name: string;
-  format: string;
-  engine: string;
-  backend: string;
-  maxBatch: number;
-  input?: ModelInput;
-  preprocessing?: ModelPreprocessing;
-  output?: string;
-  labels?: string[];
-  /** Live model hosts serving it with this engine and batch size. */
-  hosts: number;
-}
-
 const OPENAPI_JSON = JSON.stringify(openApiDocument);
-
-/** The live hosts' heartbeat hashes, grouped into one entry per distinct (model, format, engine, backend, maxBatch). */
-export async function readModels(redis: RedisClient, keys: Keys): Promise<ModelInfo[]> {
-  const ids = await redis.zrangebyscore(keys.hosts, Date.now(), '+inf');
-  if (ids.length === 0) return [];
-  const tx = redis.multi();
-  for (const id of ids) tx.hgetall(keys.hostInfo(id));
-  const replies = (await tx.exec()) ?? [];
-  const models = new Map<string, ModelInfo>();
-  for (const [err, value] of replies) {
-    const h = err ? undefined : decodeHeartbeat(value as Record<string, string> | null);
-    if (!h) continue; // expired between the two reads
-    const key = [h.model, h.format, h.engine, h.backend, h.maxBatch].join('\u0000');
-    const seen = models.get(key);
-    if (seen) {
-      seen.hosts++;
-      continue;
-    }
-    const info: ModelInfo = {
-      name: h.model, format: h.format, engine: h.engine, backend: h.backend, maxBatch: h.maxBatch,
-      input: h.input, preprocessing: h.preprocessing, output: h.output, labels: h.labels, hosts: 1,
-    };
-    models.set(key, info);
-  }
-  return [...models.values()];
-}
 
 /** Which HTTP server answers, for /readyz and /v1/models: `uws` also names its native binary. */
 export function serverInfo(http: HttpServer): { httpServer: HttpServerKind; uws?: string } {

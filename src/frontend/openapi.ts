@@ -37,6 +37,7 @@ export const openApiDocument = {
           '{success, results} with one entry per image in upload order; an image that fails fails alone. When no image ' +
           'succeeded and all failed with the same code, the request fails with that code instead.',
         parameters: [
+          { name: 'model', in: 'query', required: false, description: 'The model to use, by its name in GET /v1/models (default DEFAULT_MODEL).', schema: { type: 'string' } },
           { name: 'topk', in: 'query', required: false, description: 'Predictions per image (default TOPK_DEFAULT, capped at the number of classes).', schema: { type: 'integer', minimum: 1, maximum: TOPK_MAX } },
           { name: 'X-Request-Id', in: 'header', required: false, description: 'Reused for logs and the response header when it matches [A-Za-z0-9._:-]{1,128}.', schema: { type: 'string' } },
         ],
@@ -64,6 +65,7 @@ export const openApiDocument = {
           408: errorResponse('BODY_TIMEOUT: the body did not arrive in time.'),
           413: errorResponse('BODY_TOO_LARGE or IMAGE_TOO_LARGE.'),
           401: unauthorized,
+          404: errorResponse('MODEL_NOT_FOUND: ?model= names no model served here.'),
           415: errorResponse('UNSUPPORTED_MEDIA_TYPE.'),
           429: json(ref('Error'), 'RATE_LIMITED: this key is over its rate limit; retry after Retry-After seconds.', retryHeaders),
           500: errorResponse('INTERNAL.'),
@@ -190,14 +192,16 @@ export const openApiDocument = {
           success: { const: false }, ready: { const: false }, error: ref('ErrorDetail'), redis: { type: 'string' },
           modelHosts: { type: 'array', items: ref('ModelHost') }, httpServer: ref('HttpServer'), uws: { type: 'string' },
           draining: { type: 'boolean' },
+          modelsWithoutHost: { type: 'array', items: { type: 'string' }, description: 'Configured models no live host serves.' },
         },
       },
       Model: {
         type: 'object',
-        required: ['name', 'format', 'engine', 'backend', 'maxBatch', 'hosts'],
+        required: ['name', 'title', 'format', 'engine', 'backend', 'maxBatch', 'hosts'],
         additionalProperties: false,
         properties: {
-          name: { type: 'string' },
+          name: { type: 'string', description: 'The serving name (its directory in the model repository): /predict?model=NAME.' },
+          title: { type: 'string', description: 'The name in the model\'s metadata.json.' },
           format: { type: 'string', description: 'layers or graph (TF.js), onnx (ONNX Runtime).' },
           engine: { type: 'string', enum: ['onnx', 'tfjs'] },
           backend: { type: 'string', description: 'TF.js backend or ONNX Runtime execution provider.' },

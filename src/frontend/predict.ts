@@ -18,6 +18,7 @@ import { queueImages, type ImageResult, type QueueContext, type QueuedImages } f
 import { BodyError, type IncomingRequest, type ServerResponse } from './http/types.ts';
 import { extractImages } from './image-input.ts';
 import { Answer } from './respond.ts';
+import type { ModelRepository } from '../model/repository.ts';
 import { authorize } from './authorize.ts';
 import type { Guard } from '../auth/guard.ts';
 
@@ -27,6 +28,8 @@ export interface PredictContext extends QueueContext, Access {
   isDraining(): boolean;
   /** API keys (and their rate limit) on inference; absent or disabled: open. */
   inferenceGuard?: Guard;
+  /** The models this deployment serves; ?model= picks one, else the default. */
+  repository: ModelRepository;
 }
 
 export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: ServerResponse): void {
@@ -37,8 +40,17 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
     return;
   }
   if (!authorize(ctx.inferenceGuard, req, answer)) return;
+  const query = new URLSearchParams(req.query);
+  // No ?model= means the default model: the original contract, unchanged.
+  const modelParam = query.get('model');
+  const model = modelParam ? ctx.repository.get(modelParam)?.name : ctx.repository.defaultModel;
+  if (!model) {
+    answer.error('MODEL_NOT_FOUND', `No model named "${String(modelParam).slice(0, 64)}" is served here.`);
+    return;
+  }
+  answer.annotate({ model });
   let topk = ctx.config.TOPK_DEFAULT;
-  const topkParam = new URLSearchParams(req.query).get('topk');
+  const topkParam = query.get('topk');
   if (topkParam) {
     topk = Number(topkParam);
     if (!Number.isInteger(topk) || topk < 1 || topk > TOPK_MAX) {
@@ -63,14 +75,14 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
   // Claimed before returning: uWS hands body bytes only to a reader registered by then.
   const body = res.readBody({ declaredLength, limit, timeoutMs: ctx.config.BODY_TIMEOUT_MS });
   const contentType = req.headers['content-type'] ?? '';
-  const log = ctx.log.child({ reqId: answer.id });
+  const log = ctx.log.child({ reqId: answer.id, model });
 
   void (async () => {
     const limits = { maxImages: ctx.config.MAX_IMAGES_PER_REQUEST, maxParts: ctx.config.MAX_MULTIPART_PARTS };
     const input = await extractImages(await body, contentType, limits);
     if (!input.ok) return answer.error(input.code, input.message);
     const deadline = answer.startedAt + ctx.config.REQUEST_TIMEOUT_MS;
-    const queued = await queueImages(ctx, { items: input.images, topk, deadline, log, onAbort: (l) => res.onAbort(l) });
+    const queued = await queueImages(ctx, { items: input.images, model, topk, deadline, log, onAbort: (l) => res.onAbort(l) });
     if (queued) answerResults(answer, queued);
   })().catch((err: Error) => {
     if (err instanceof BodyError) {

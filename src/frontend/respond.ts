@@ -23,11 +23,18 @@ export class Answer {
   /** Ask the client to reconnect for its next request (draining, or a body we did not read). */
   closeConnection = false;
   private readonly entry: AccessEntry;
+  /** Fields every access line of this request carries (e.g. the model). */
+  private context: Fields = {};
 
   constructor(private readonly res: ServerResponse, req: IncomingRequest, route: Route, private readonly access: Access) {
     this.id = requestId(req.headers['x-request-id']);
     this.entry = { route, method: req.method, reqId: this.id, startedAt: this.startedAt };
-    res.onAbort(() => writeAccessLine(access, this.entry, CLIENT_GONE_STATUS));
+    res.onAbort(() => writeAccessLine(access, this.entry, CLIENT_GONE_STATUS, this.context));
+  }
+
+  /** Adds fields to this request's access line, whichever way it ends. */
+  annotate(fields: Fields): void {
+    this.context = { ...this.context, ...fields };
   }
 
   /** Names the API key the request presented in its access line and metrics (authorize.ts). */
@@ -59,7 +66,7 @@ export class Answer {
     const sent = this.res.send(status, {
       'Content-Type': contentType, 'X-Request-Id': this.id, 'X-Served-By': SERVED_BY, ...headers,
     }, body, this.closeConnection);
-    if (sent) writeAccessLine(this.access, this.entry, status, fields);
+    if (sent) writeAccessLine(this.access, this.entry, status, { ...this.context, ...fields });
     return sent;
   }
 }

@@ -4,7 +4,8 @@ import type { Keys } from '../wire/keys.ts';
 import { errorBody } from '../wire/errors.ts';
 import type { HttpServer } from './http/types.ts';
 import { registerInfoRoutes, serverInfo, type InfoContext } from './info-routes.ts';
-import { decodeHeartbeat, readinessEntry } from '../wire/heartbeat.ts';
+import { readinessEntries } from '../wire/heartbeat.ts';
+import { readLiveHosts } from './live-models.ts';
 import { handlePredict, type PredictContext } from './predict.ts';
 import { Answer } from './respond.ts';
 
@@ -13,17 +14,18 @@ export interface ServerContext extends PredictContext, InfoContext {
   redis: RedisClient;
 }
 
-/** Readiness: Redis answers and at least one model host has a fresh heartbeat. */
+/** Readiness: Redis answers and every model this deployment serves has a live host (a fresh heartbeat). */
 async function readiness(ctx: ServerContext, http: HttpServer): Promise<{ ready: boolean; body: Record<string, unknown> }> {
   try {
-    const now = Date.now();
-    const hostIds = await ctx.redis.zrangebyscore(ctx.keys.hosts, now, '+inf');
-    const hosts = await Promise.all(hostIds.map(async (id) => ({ id, h: decodeHeartbeat(await ctx.redis.hgetall(ctx.keys.hostInfo(id))) })));
-    // The model's labels, input and preprocessing are for GET /v1/models; readiness lists the hosts only.
-    const live = hosts.flatMap(({ id, h }) => (h ? [readinessEntry(id, h)] : []));
+    // One entry per host and model; the models' labels, input and preprocessing are for GET /v1/models.
+    const live = (await readLiveHosts(ctx.redis, ctx.keys)).flatMap((h) => readinessEntries(h.id, h));
+    const missing = ctx.repository.models.map((m) => m.name).filter((name) => !live.some((h) => h.model === name));
     return {
-      ready: live.length > 0 && !ctx.isDraining(),
-      body: { redis: 'ok', modelHosts: live, ...serverInfo(http), draining: ctx.isDraining() },
+      ready: live.length > 0 && missing.length === 0 && !ctx.isDraining(),
+      body: {
+        redis: 'ok', modelHosts: live, ...(missing.length > 0 && { modelsWithoutHost: missing }),
+        ...serverInfo(http), draining: ctx.isDraining(),
+      },
     };
   } catch (err) {
     // The driver's message names addresses and internals: it goes to the log, never to the client.

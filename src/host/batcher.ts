@@ -22,9 +22,8 @@ import type { RequestEnvelope, Result } from '../wire/envelope.ts';
 import type { BatchBuffers } from './batch-buffers.ts';
 import type { BatchScores } from './inference-client.ts';
 import type { PreprocessOutcome } from '../../workers/messages.ts';
-import type { PreprocessRequest } from './preprocess-pool.ts';
 import { errorCodes } from '../wire/errors.ts';
-import { topK } from './top-k.ts';
+import { scoreRow, topK } from './top-k.ts';
 
 export interface Job {
   /** Stream entry id, acknowledged once the result is published. */
@@ -32,6 +31,14 @@ export interface Job {
   env: RequestEnvelope;
   /** Index of the request shard (stream) the entry came from; 0 when there is one. */
   shard?: number;
+}
+
+/** What the batcher asks for: this request's input into that slot of that buffer, by this deadline (epoch ms). */
+export interface SlotFill {
+  env: RequestEnvelope;
+  buffer: number;
+  slot: number;
+  deadline: number;
 }
 
 export interface Completed {
@@ -52,8 +59,11 @@ export interface BatcherDeps {
   maxBatchDelayMs: number;
   /** A closed batch runs its decoded images after waiting this long for the rest. */
   stragglerWaitMs: number;
-  /** Must resolve only once nothing can write into the slot any more (the pool abandons a decode at the deadline). */
-  preprocess(req: PreprocessRequest): Promise<PreprocessOutcome>;
+  /**
+   * Writes a request's input (a decoded image, or an Open Inference Protocol tensor copied as is) into its slot.
+   * Must resolve only once nothing can write into the slot any more (the pool abandons a decode at the deadline).
+   */
+  preprocess(fill: SlotFill): Promise<PreprocessOutcome>;
   infer(buffer: number, n: number): Promise<BatchScores>;
   /** Publishes results and acknowledges their entries; the batcher waits for it before freeing a buffer. */
   complete(done: Completed[]): Promise<void>;
@@ -136,7 +146,7 @@ export class Batcher {
       const slot: Slot = { job, state: 'prepping', preprocessMs: 0 };
       const index = batch.slots.push(slot) - 1;
       batch.prepping++;
-      this.deps.preprocess({ image: job.env.image, buffer: batch.buffer, slot: index, deadline: job.env.deadline })
+      this.deps.preprocess({ env: job.env, buffer: batch.buffer, slot: index, deadline: job.env.deadline })
         .then((outcome) => this.onPrepared(batch, slot, outcome))
         .catch((err: Error) => this.onPrepared(batch, slot, { ok: false, code: 'INTERNAL', message: errorCodes.INTERNAL.message, detail: err.message }));
       if (batch.slots.length === this.maxBatch) this.close(batch);
@@ -268,7 +278,9 @@ export class Batcher {
           if (slot.state !== 'ready' || row >= n) return;
           slot.state = 'finished';
           const predictions = topK(scores, row, this.deps.labels, slot.job.env.topk);
-          done.push({ job: slot.job, result: { id: slot.job.env.id, ok: true, predictions, timings: { preprocessMs: slot.preprocessMs, inferenceMs: ms, batchSize: n } } });
+          const all = slot.job.env.scores ? scoreRow(scores, row, this.deps.labels.length) : undefined;
+          const timings = { preprocessMs: slot.preprocessMs, inferenceMs: ms, batchSize: n };
+          done.push({ job: slot.job, result: { id: slot.job.env.id, ok: true, predictions, ...(all && { scores: all }), timings } });
         });
       }
     } catch (err) {

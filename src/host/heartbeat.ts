@@ -1,26 +1,29 @@
 /**
- * Announces a live model host: its id in the hosts sorted set with an expiry score, and its description in a
- * hash with a TTL. Front ends admit requests only while some host's heartbeat is fresh.
+ * Announces a live model host: its id in the hosts sorted set (the registry) and, for every model it serves, in
+ * that model's live-host set of every request shard, each scored by expiry; and what it serves in a hash with a
+ * TTL (src/wire/heartbeat.ts). Front ends admit a request for a model only while a host serving it is live.
  */
 import type { RedisClient } from '../redis/connect.ts';
-import type { Keys } from '../wire/keys.ts';
-import { encodeHeartbeat, type HostHeartbeat } from '../wire/heartbeat.ts';
+import { modelKeys, type Keys } from '../wire/keys.ts';
+import { encodeHeartbeat, type ServedModel } from '../wire/heartbeat.ts';
 import type { Logger } from '../observability/logger.ts';
-
-/** What the host publishes on every beat (the beat adds its time). */
-export type HostDescription = Omit<HostHeartbeat, 'heartbeatAt'>;
 
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  /** Every live-host set this host belongs to besides the registry: per model, per shard. */
+  private readonly liveSets: string[];
 
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly hostId: string,
-    private readonly description: HostDescription,
+    private readonly models: readonly ServedModel[],
     private readonly intervalMs: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.liveSets = models.flatMap((m) => modelKeys(keys, m.name).shards.map((shard) => shard.hosts));
+  }
 
   async start(): Promise<void> {
     await this.beat();
@@ -44,31 +47,24 @@ export class Heartbeat {
     clearInterval(this.timer);
     await Promise.all([
       this.redis.multi().zrem(this.keys.hosts, this.hostId).del(this.keys.hostInfo(this.hostId)).exec(),
-      ...this.otherShards().map((shard) => this.redis.zrem(shard.hosts, this.hostId)),
+      ...this.liveSets.map((set) => this.redis.zrem(set, this.hostId)),
     ]);
-  }
-
-  /** Shards other than 0 keep their own live-host set in their own slot (shard 0's is the registry). */
-  private otherShards() {
-    return this.keys.shards.filter((shard) => shard.hosts !== this.keys.hosts);
   }
 
   private async beat(): Promise<void> {
     const now = Date.now();
     const ttl = this.intervalMs * 3;
     const info = this.keys.hostInfo(this.hostId);
-    // One MULTI per slot: a cluster refuses a transaction whose keys span slots.
+    const fields = encodeHeartbeat({ startedAt: this.startedAt, heartbeatAt: now, models: [...this.models] });
+    // One MULTI per key (or slot): a cluster refuses a transaction whose keys span slots.
     const results = await Promise.all([
       this.redis.multi()
         .zadd(this.keys.hosts, now + ttl, this.hostId)
         .zremrangebyscore(this.keys.hosts, '-inf', now)
-        .hset(info, encodeHeartbeat({ ...this.description, heartbeatAt: now }))
+        .hset(info, fields)
         .pexpire(info, ttl)
         .exec(),
-      ...this.otherShards().map((shard) => this.redis.multi()
-        .zadd(shard.hosts, now + ttl, this.hostId)
-        .zremrangebyscore(shard.hosts, '-inf', now)
-        .exec()),
+      ...this.liveSets.map((set) => this.redis.multi().zadd(set, now + ttl, this.hostId).zremrangebyscore(set, '-inf', now).exec()),
     ]);
     const failed = results.flatMap((r) => r ?? []).find(([err]) => err);
     if (failed) throw failed[0];

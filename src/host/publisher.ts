@@ -25,6 +25,8 @@ export class ResultPublisher {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly replyTtlSeconds: number,
+    /** Stamped on every result, so a front end can tell a result of another model from its own. */
+    private readonly model?: string,
   ) {}
 
   async publish(done: Completed[]): Promise<void> {
@@ -36,7 +38,7 @@ export class ResultPublisher {
     }
     await Promise.all([...byStream].map(async ([stream, results]) => {
       const tx = this.redis.multi();
-      for (const { result } of results) tx.xadd(stream, 'MAXLEN', '~', REPLY_STREAM_MAXLEN, '*', ENVELOPE_FIELD, packResult(result));
+      for (const { result } of results) tx.xadd(stream, 'MAXLEN', '~', REPLY_STREAM_MAXLEN, '*', ENVELOPE_FIELD, packResult(this.model ? { ...result, model: this.model } : result));
       tx.expire(stream, this.replyTtlSeconds);
       check(await tx.exec());
     }));

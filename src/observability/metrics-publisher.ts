@@ -11,7 +11,7 @@ import type { RedisClient } from '../redis/connect.ts';
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
 import { METRIC_PREFIX } from './metrics.ts';
-import { CONSUMER_GROUP, type Keys } from '../wire/keys.ts';
+import { CONSUMER_GROUP, modelKeys, type Keys } from '../wire/keys.ts';
 import { decodeSnapshot, encodeSnapshot, metricsKeys, type MetricsSnapshot } from '../wire/metrics-snapshot.ts';
 
 export class MetricsPublisher {
@@ -71,7 +71,9 @@ export interface ScrapeResult {
  * The deployment's metrics as Prometheus text: live snapshots summed, plus scrape-time gauges. If Redis is
  * unreachable it still answers, with this process's own metrics and classify_metrics_processes 1.
  */
-export async function scrapeDeployment(redis: RedisClient, keys: Keys, own: { id: string; registry: Registry }): Promise<ScrapeResult> {
+export async function scrapeDeployment(
+  redis: RedisClient, keys: Keys, own: { id: string; registry: Registry }, models: readonly string[],
+): Promise<ScrapeResult> {
   const k = metricsKeys(keys);
   const snapshots: MetricsSnapshot[] = [await own.registry.getMetricsAsJSON()];
   const scrape = new Registry();
@@ -79,29 +81,34 @@ export async function scrapeDeployment(redis: RedisClient, keys: Keys, own: { id
     if (value === undefined) return;
     new Gauge({ name: `${METRIC_PREFIX}${name}`, help, registers: [scrape] }).set(value);
   };
-  let depth: number | undefined;
-  let pending: number | undefined;
+  const perModel = (name: string, help: string) => new Gauge({ name: `${METRIC_PREFIX}${name}`, help, labelNames: ['model'] as const, registers: [scrape] });
   let liveHosts: number | undefined;
   try {
     const now = Date.now();
-    // One MULTI per slot: the registry's, then each request shard's (a cluster refuses cross-slot transactions).
+    // One MULTI per slot: the registry's, then each model's request shard (a cluster refuses cross-slot transactions).
     type Reply = [Error | null, unknown];
+    const perShard = models.flatMap((model) => modelKeys(keys, model).shards.map((shard) => ({ model, shard })));
     const [registry, ...shards] = await Promise.all([
       redis.multi().zrangebyscore(k.procs, now, '+inf').zcount(keys.hosts, now, '+inf').exec(),
-      ...keys.shards.map((shard) => redis.multi().xlen(shard.requests).xpending(shard.requests, CONSUMER_GROUP).exec()),
+      ...perShard.map(({ shard }) => redis.multi().xlen(shard.requests).xpending(shard.requests, CONSUMER_GROUP).exec()),
     ]);
     if (registry?.length !== 2) throw new Error('MULTI answered without its two replies');
     const [[, ids], [, hosts]] = registry as [Reply, Reply];
-    depth = 0;
-    pending = 0;
-    for (const shard of shards) {
-      if (shard?.length !== 2) throw new Error('MULTI answered without its two replies');
-      const [[, xlen], [pendErr, pend]] = shard as [Reply, Reply];
-      depth += Number(xlen);
-      // NOGROUP until the first model host has started: nothing can be pending then.
-      pending += pendErr ? 0 : Number((pend as [number])[0] ?? 0);
-    }
     liveHosts = Number(hosts);
+    const depth = perModel('queue_depth', 'Entries in a model\'s request stream (queued or being processed, not yet acknowledged): XLEN.');
+    const pending = perModel('queue_pending', 'Requests of a model delivered to a model host and not yet acknowledged: XPENDING count.');
+    for (const model of models) {
+      depth.labels(model).set(0);
+      pending.labels(model).set(0);
+    }
+    shards.forEach((reply, i) => {
+      if (reply?.length !== 2) throw new Error('MULTI answered without its two replies');
+      const [[, xlen], [pendErr, pend]] = reply as [Reply, Reply];
+      const { model } = perShard[i]!;
+      depth.labels(model).inc(Number(xlen));
+      // NOGROUP until the first host serving the model has started: nothing can be pending then.
+      if (!pendErr) pending.labels(model).inc(Number((pend as [number])[0] ?? 0));
+    });
     const others = (ids as string[]).filter((id) => id !== own.id);
     if (others.length > 0) {
       const raw = await redis.mget(...others.map((id) => k.snapshot(id)));
@@ -113,8 +120,6 @@ export async function scrapeDeployment(redis: RedisClient, keys: Keys, own: { id
   } catch {
     // Redis down: answer with what this process knows; the redis errors counter says why.
   }
-  gauge('queue_depth', 'Entries in the request stream (queued or being processed, not yet acknowledged): XLEN.', depth);
-  gauge('queue_pending', 'Requests delivered to a model host and not yet acknowledged: XPENDING count.', pending);
   gauge('model_hosts_live', 'Model hosts with a fresh heartbeat.', liveHosts);
   gauge('metrics_processes', 'Processes whose metrics this scrape summed.', snapshots.length);
   const aggregated = AggregatorRegistry.aggregate(snapshots);

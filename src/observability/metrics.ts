@@ -16,7 +16,11 @@ const BATCH_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 2
 export type Component = 'frontend' | 'model-host';
 
 /** The routes /metrics counts by; anything else is `other`, so a scanner cannot blow up the label set. */
-export const ROUTES = ['/', '/predict', '/healthz', '/readyz', '/metrics', '/v1/models', '/openapi.json', '/v2/repository'] as const;
+export const ROUTES = [
+  '/', '/predict', '/healthz', '/readyz', '/metrics', '/v1/models', '/openapi.json', '/v2/repository',
+  // Open Inference Protocol: server metadata, health, model metadata / readiness, inference.
+  '/v2', '/v2/health', '/v2/models', '/v2/infer',
+] as const;
 export type Route = (typeof ROUTES)[number] | 'other';
 
 function common(registry: Registry, component: Component) {
@@ -35,7 +39,7 @@ export class FrontendMetrics {
   readonly redisErrors;
   readonly requests: Counter<'route' | 'status'>;
   readonly duration: Histogram<'route'>;
-  readonly images: Counter<'outcome'>;
+  readonly images: Counter<'model' | 'outcome'>;
   readonly imagesPerRequest: Histogram;
   readonly inFlight: Gauge;
   readonly keyRequests: Counter<'key' | 'route' | 'status'>;
@@ -58,8 +62,8 @@ export class FrontendMetrics {
     });
     this.images = new Counter({
       name: `${METRIC_PREFIX}images_total`,
-      help: 'Images queued through POST /predict, by outcome (ok or the error code).',
-      labelNames: ['outcome'] as const,
+      help: 'Images queued through POST /predict or /v2 infer, by model and outcome (ok or the error code).',
+      labelNames: ['model', 'outcome'] as const,
       registers,
     });
     this.imagesPerRequest = new Histogram({
@@ -95,45 +99,50 @@ export class FrontendMetrics {
 export class HostMetrics {
   readonly registry = new Registry();
   readonly redisErrors;
-  readonly batchSize: Histogram;
-  readonly inference: Histogram;
-  readonly forming: Histogram;
-  readonly preprocess: Histogram<'outcome'>;
-  readonly claimed: Counter;
+  readonly batchSize: Histogram<'model'>;
+  readonly inference: Histogram<'model'>;
+  readonly forming: Histogram<'model'>;
+  readonly preprocess: Histogram<'model' | 'outcome'>;
+  readonly claimed: Counter<'model'>;
   readonly inFlight: Gauge;
   readonly modelInfo: Gauge<'model' | 'engine' | 'backend' | 'format'>;
 
-  constructor(inFlight: () => number, model: { model: string; engine: string; backend: string; format: string }) {
+  constructor(inFlight: () => number) {
     const registers = [this.registry];
+    const labelNames = ['model'] as const;
     this.redisErrors = common(this.registry, 'model-host').redisErrors;
     this.batchSize = new Histogram({
       name: `${METRIC_PREFIX}batch_size`,
-      help: 'Images per batch run by the engine (formed by the dynamic batcher).',
+      help: 'Images per batch run by the engine (formed by the dynamic batcher), by model.',
+      labelNames,
       buckets: BATCH_BUCKETS,
       registers,
     });
     this.inference = new Histogram({
       name: `${METRIC_PREFIX}inference_duration_seconds`,
-      help: 'Engine time of one batch.',
+      help: 'Engine time of one batch, by model.',
+      labelNames,
       buckets: STAGE_BUCKETS,
       registers,
     });
     this.forming = new Histogram({
       name: `${METRIC_PREFIX}batch_forming_duration_seconds`,
-      help: 'Time from a batch\'s first request to the start of its inference.',
+      help: 'Time from a batch\'s first request to the start of its inference, by model.',
+      labelNames,
       buckets: STAGE_BUCKETS,
       registers,
     });
     this.preprocess = new Histogram({
       name: `${METRIC_PREFIX}preprocess_duration_seconds`,
-      help: 'Decode + resize + normalise time of one image in the preprocessing pool, by outcome (ok / error).',
-      labelNames: ['outcome'] as const,
+      help: 'Decode + resize + normalise time of one image (or copy of one tensor), by model and outcome (ok / error).',
+      labelNames: ['model', 'outcome'] as const,
       buckets: STAGE_BUCKETS,
       registers,
     });
     this.claimed = new Counter({
       name: `${METRIC_PREFIX}requests_reclaimed_total`,
-      help: 'Requests re-claimed from a model host that took them and never acknowledged them.',
+      help: 'Requests re-claimed from a model host that took them and never acknowledged them, by model.',
+      labelNames,
       registers,
     });
     // Summed across hosts, so the value is the number of live hosts serving that model on that engine.
@@ -143,7 +152,6 @@ export class HostMetrics {
       labelNames: ['model', 'engine', 'backend', 'format'] as const,
       registers,
     });
-    this.modelInfo.labels(model.model, model.engine, model.backend, model.format).set(1);
     this.inFlight = new Gauge({
       name: `${METRIC_PREFIX}host_in_flight`,
       help: 'Requests held by model hosts (in batch slots), summed over hosts.',
@@ -154,13 +162,19 @@ export class HostMetrics {
     });
   }
 
-  onBatch(stats: { size: number; inferenceMs: number; formingMs: number }): void {
-    this.batchSize.observe(stats.size);
-    this.inference.observe(stats.inferenceMs / 1000);
-    this.forming.observe(stats.formingMs / 1000);
+  /** Called once per served model when its engine is loaded. */
+  addModel(model: string, engine: { engine: string; backend: string; format: string }): void {
+    this.modelInfo.labels(model, engine.engine, engine.backend, engine.format).set(1);
+    this.claimed.labels(model).inc(0);
   }
 
-  onPreprocess(ms: number, ok: boolean): void {
-    this.preprocess.labels(ok ? 'ok' : 'error').observe(ms / 1000);
+  onBatch(model: string, stats: { size: number; inferenceMs: number; formingMs: number }): void {
+    this.batchSize.labels(model).observe(stats.size);
+    this.inference.labels(model).observe(stats.inferenceMs / 1000);
+    this.forming.labels(model).observe(stats.formingMs / 1000);
+  }
+
+  onPreprocess(model: string, ms: number, ok: boolean): void {
+    this.preprocess.labels(model, ok ? 'ok' : 'error').observe(ms / 1000);
   }
 }

@@ -12,6 +12,7 @@ export const errorCodes = {
   FORBIDDEN: { status: 403, message: 'This key is not allowed to use this endpoint.' },
   LOAD_FAILED: { status: 400, message: 'The model could not be loaded or unloaded on every host serving it.' },
   NOT_FOUND: { status: 404, message: 'No such endpoint.' },
+  MODEL_NOT_FOUND: { status: 404, message: 'No such model is served here.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed on this endpoint.' },
   BODY_TIMEOUT: { status: 408, message: 'The request body did not arrive in time.' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit.' },

@@ -11,6 +11,10 @@
  *
  * Each shard carries its own copy of the live-host set (written by every heartbeat) so admission stays one
  * single-slot script per shard.
+ *
+ * Several models: each model has its own request stream and live-host set in every shard,
+ * `{<tag i>}:requests:<model>` and `{<tag i>}:hosts:<model>` (modelKeys), so a batch never mixes models and a
+ * request is admitted only while a host serving its model is live. The registry ({prefix}:hosts) lists every host.
  */
 import calculateSlot from 'cluster-key-slot';
 
@@ -82,6 +86,23 @@ export function keysFor(prefix: string, shards = 1): Keys {
     base: p,
   };
 }
+
+/**
+ * One model's view of the layout: the same keys, with that model's request streams and live-host sets as the
+ * shards. Consumers, publishers and admission take this view and need not know about models.
+ */
+export function modelKeys(keys: Keys, model: string): Keys {
+  // Memoised: callers keep per-Keys state (admission's shard picker) in WeakMaps keyed by the view.
+  let views = modelViews.get(keys);
+  if (!views) modelViews.set(keys, (views = new Map()));
+  let view = views.get(model);
+  if (!view) {
+    const shards = keys.shards.map((s) => ({ index: s.index, requests: `${s.requests}:${model}`, hosts: `${s.hosts}:${model}` }));
+    views.set(model, (view = { ...keys, shards, requests: shards[0]!.requests }));
+  }
+  return view;
+}
+const modelViews = new WeakMap<Keys, Map<string, Keys>>();
 
 /** The field of a stream entry that carries the msgpack body. */
 export const ENVELOPE_FIELD = 'm';

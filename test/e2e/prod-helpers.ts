@@ -32,6 +32,8 @@ export async function makeDeployment(overrides: Record<string, string> = {}): Pr
     KEY_PREFIX: `e2e-${port}`,
     FRONTENDS: '2',
     MODEL_HOSTS: '1',
+    // One model keeps the deployment tests light; test/e2e/models-nginx.test.ts serves several.
+    MODEL_DIR: 'models/default',
     PREPROCESS_THREADS: '1',
     LOG_LEVEL: 'info',
     REQUEST_TIMEOUT_MS: '5000',

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
-import { keysFor } from '../../src/wire/keys.ts';
+import { keysFor, modelKeys } from '../../src/wire/keys.ts';
 import { captureLogger, sleep, waitUntil } from '../helpers/processes.ts';
 import { closeLoadAgent, postRaw, smallPng } from '../helpers/load.ts';
 import { testConfig } from '../helpers/service.ts';
@@ -40,7 +40,7 @@ describe('client gone', () => {
 
   it('an aborted request frees its pending entry at once; its late result is discarded', async () => {
     const image = await smallPng(64);
-    await client.zadd(keys.hosts, Date.now() + 60_000, 'ghost');
+    await client.zadd(modelKeys(keys, 'default').shards[0]!.hosts, Date.now() + 60_000, 'ghost');
     const controllers = Array.from({ length: 3 }, () => new AbortController());
     const requests = controllers.map((c) => fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image as unknown as BodyInit, signal: c.signal }).catch((e: Error) => e));
     await waitUntil(() => frontend.pendingCount() === 3, 5000, 'three pending requests');
@@ -51,7 +51,7 @@ describe('client gone', () => {
     assert.ok(Date.now() - abortedAt < 3000, 'freed well before the 30 s deadline');
 
     // A body abandoned halfway: the reader is released and nothing is queued.
-    const before = await client.xlen(keys.requests);
+    const before = await client.xlen(modelKeys(keys, 'default').requests);
     const sock = connect(frontend.port, '127.0.0.1');
     await new Promise<void>((r) => sock.once('connect', () => r()));
     sock.write(`POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n`);
@@ -60,10 +60,10 @@ describe('client gone', () => {
     sock.destroy();
     await sleep(200);
     assert.equal(frontend.pendingCount(), 0);
-    assert.equal(await client.xlen(keys.requests), before);
+    assert.equal(await client.xlen(modelKeys(keys, 'default').requests), before);
 
     // The host answers the three abandoned requests; the front end drops the results quietly.
-    await client.zrem(keys.hosts, 'ghost');
+    await client.zrem(modelKeys(keys, 'default').shards[0]!.hosts, 'ghost');
     host = await startModelHost(config, redis.url, captureLogger('warn').log);
     await waitUntil(() => frontend.discardedResults() === 3, 20_000, 'the late results to be discarded');
     assert.ok(fe.lines.some((l) => l.msg === 'discarded a result nobody waits for'));

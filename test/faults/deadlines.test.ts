@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
-import { keysFor } from '../../src/wire/keys.ts';
+import { keysFor, modelKeys } from '../../src/wire/keys.ts';
 import { captureLogger, waitUntil } from '../helpers/processes.ts';
 import { closeLoadAgent, postRaw, smallPng } from '../helpers/load.ts';
 import { testConfig } from '../helpers/service.ts';
@@ -41,19 +41,19 @@ describe('deadlines end to end', () => {
     const url = `http://127.0.0.1:${frontend.port}`;
     const image = await smallPng(64);
     // A heartbeat with no host behind it: requests are admitted and wait in the stream.
-    await client.zadd(keys.hosts, Date.now() + 60_000, 'ghost');
+    await client.zadd(modelKeys(keys, 'default').shards[0]!.hosts, Date.now() + 60_000, 'ghost');
     const samples = await Promise.all(Array.from({ length: 6 }, () => postRaw(url, image)));
     for (const s of samples) {
       assert.equal(s.status, 504);
       assert.equal(s.code, 'DEADLINE_EXCEEDED');
       assert.ok(s.ms >= 550 && s.ms < 3000, `answered after ${s.ms} ms`);
     }
-    assert.equal(await client.xlen(keys.requests), 6);
-    await client.zrem(keys.hosts, 'ghost');
+    assert.equal(await client.xlen(modelKeys(keys, 'default').requests), 6);
+    await client.zrem(modelKeys(keys, 'default').shards[0]!.hosts, 'ghost');
 
     const batches: number[] = [];
     host = await startModelHost(config, redis.url, hostLog.log, { onBatch: (s) => batches.push(s.size) });
-    await waitUntil(async () => (await client.xlen(keys.requests)) === 0, 15_000, 'the host to answer the expired requests');
+    await waitUntil(async () => (await client.xlen(modelKeys(keys, 'default').requests)) === 0, 15_000, 'the host to answer the expired requests');
     await waitUntil(() => frontend.discardedResults() === 6, 5000, 'the late results to reach the front end');
     assert.deepEqual(batches, [], 'no inference was spent on expired requests');
 

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
-import { CONSUMER_GROUP, keysFor } from '../../src/wire/keys.ts';
+import { CONSUMER_GROUP, keysFor, modelKeys } from '../../src/wire/keys.ts';
 import { killAll, sleep, startFrontendProcess, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
 import { closedLoop, closeLoadAgent, postRaw, smallPng, summarize } from '../helpers/load.ts';
 
@@ -55,7 +55,7 @@ describe('graceful shutdown (SIGTERM)', () => {
     const samples = await load.stop();
     assert.deepEqual(Object.keys(summarize(samples)), ['200'], JSON.stringify(summarize(samples)));
     // Nothing was left behind for another host to re-claim.
-    const pending = (await client.xpending(keysFor(PREFIX).requests, CONSUMER_GROUP, '-', '+', 100, hostId)) as unknown[];
+    const pending = (await client.xpending(modelKeys(keysFor(PREFIX), 'default').requests, CONSUMER_GROUP, '-', '+', 100, hostId)) as unknown[];
     assert.equal(pending.length, 0, 'the stopped host left no unacknowledged requests');
     assert.ok(!b.logs.some((l) => /^claimed requests/.test(l.msg)), `nothing had to be re-claimed: ${JSON.stringify(b.logs.filter((l) => l.level >= 40))} ${JSON.stringify(a.logs.slice(-8))}`);
     assert.ok(a.logs.some((l) => l.msg === 'shutting down gracefully'));

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { keysFor } from '../../src/wire/keys.ts';
+import { keysFor, modelKeys } from '../../src/wire/keys.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 import { sleep, waitUntil } from '../helpers/processes.ts';
@@ -76,7 +76,7 @@ describe('Redis restarted under load', () => {
     // The host recreated its consumer group in the new, empty Redis; its heartbeat re-registered it.
     const client = new Redis(redis.url);
     try {
-      const groups = (await client.xinfo('GROUPS', keysFor(svc.config.KEY_PREFIX).requests)) as unknown[][];
+      const groups = (await client.xinfo('GROUPS', modelKeys(keysFor(svc.config.KEY_PREFIX), 'default').requests)) as unknown[][];
       assert.equal(groups.length, 1);
       assert.ok((await client.zscore(keysFor(svc.config.KEY_PREFIX).hosts, svc.host.id)) !== null);
     } finally {

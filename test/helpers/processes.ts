@@ -39,7 +39,7 @@ const children = new Set<Child>();
 export function spawnService(name: string, entry: 'src/host/main.ts' | 'src/frontend/main.ts', env: Record<string, string>): Child {
   const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', PREPROCESS_THREADS: '1', INTRA_OP_THREADS: '1', ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', PREPROCESS_THREADS: '1', INTRA_OP_THREADS: '1', MODEL_DIR: 'models/default', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogLine[] = [];

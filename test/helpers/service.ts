@@ -18,9 +18,13 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-/** loadConfig for tests: HTTP_SERVER comes from the environment, so every suite runs against either server. */
+/**
+ * loadConfig for tests: HTTP_SERVER comes from the environment, so every suite runs against either server; the
+ * default model alone (a repository of one) unless the test names a repository, so suites stay light.
+ */
 export function testConfig(env: Record<string, string>): Config {
-  return loadConfig({ HTTP_SERVER: process.env.HTTP_SERVER ?? '', ...env });
+  const model = env.MODEL_REPOSITORY ? {} : { MODEL_DIR: 'models/default' };
+  return loadConfig({ HTTP_SERVER: process.env.HTTP_SERVER ?? '', ...model, ...env });
 }
 
 /**

@@ -84,22 +84,22 @@ describe('GET /metrics', () => {
     const settled = (m: Map<string, number>) =>
       m.get('classify_metrics_processes') === 3 &&
       m.get('classify_http_requests_total{route="/predict",status="200"}') === 3 &&
-      m.get('classify_batch_size_sum') === 4;
+      m.get('classify_batch_size_sum{model="default"}') === 4;
     for (const url of [svc.url, secondUrl]) {
       const m = await eventually(url, settled, `scrape of ${url} sums 3 processes`);
       assert.equal(m.get('classify_http_requests_total{route="/predict",status="415"}'), 1);
       assert.equal(m.get('classify_http_request_duration_seconds_count{route="/predict"}'), 4);
-      assert.equal(m.get('classify_images_total{outcome="ok"}'), 4);
+      assert.equal(m.get('classify_images_total{model="default",outcome="ok"}'), 4);
       assert.equal(m.get('classify_images_per_request_count'), 3);
-      assert.equal(m.get('classify_preprocess_duration_seconds_count{outcome="ok"}'), 4);
-      assert.ok((m.get('classify_batch_size_count') ?? 0) >= 2, 'at least two batches');
-      assert.equal(m.get('classify_batch_size_bucket{le="+Inf"}'), m.get('classify_batch_size_count'));
-      assert.ok((m.get('classify_inference_duration_seconds_sum') ?? 0) > 0);
+      assert.equal(m.get('classify_preprocess_duration_seconds_count{model="default",outcome="ok"}'), 4);
+      assert.ok((m.get('classify_batch_size_count{model="default"}') ?? 0) >= 2, 'at least two batches');
+      assert.equal(m.get('classify_batch_size_bucket{le="+Inf",model="default"}'), m.get('classify_batch_size_count{model="default"}'));
+      assert.ok((m.get('classify_inference_duration_seconds_sum{model="default"}') ?? 0) > 0);
       assert.equal(m.get('classify_model_hosts_live'), 1);
       // The default model runs on ONNX Runtime's CPU execution provider after setup's conversion.
-      assert.equal(m.get('classify_model_host_info{model="nsfwjs-mobilenet-v2",engine="onnx",backend="cpu",format="onnx"}'), 1);
-      assert.equal(m.get('classify_queue_depth'), 0);
-      assert.equal(m.get('classify_queue_pending'), 0);
+      assert.equal(m.get('classify_model_host_info{model="default",engine="onnx",backend="cpu",format="onnx"}'), 1);
+      assert.equal(m.get('classify_queue_depth{model="default"}'), 0);
+      assert.equal(m.get('classify_queue_pending{model="default"}'), 0);
       assert.equal(m.get('classify_redis_errors_total{component="frontend"}'), 0);
       assert.equal(m.get('classify_redis_errors_total{component="model-host"}'), 0);
     }

@@ -31,7 +31,8 @@ describe('GET /v1/models and multi-image POST /predict', () => {
     assert.equal(body.success, true);
     assert.equal(body.models.length, 1);
     const [m] = body.models;
-    assert.equal(m.name, metadata.name);
+    assert.equal(m.name, 'default', 'the serving name is the model directory\'s name');
+    assert.equal(m.title, metadata.name);
     assert.deepEqual(m.labels, metadata.labels);
     assert.deepEqual(m.input, metadata.input);
     assert.deepEqual(m.preprocessing, metadata.preprocessing);

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
-import { keysFor } from '../../src/wire/keys.ts';
+import { keysFor, modelKeys } from '../../src/wire/keys.ts';
 import { EXAMPLES, postImage, testConfig } from '../helpers/service.ts';
 
 describe('front end without a working model host', () => {
@@ -43,7 +43,7 @@ describe('front end without a working model host', () => {
 
   it('answers 504 at the deadline when the host never answers, then 503 OVERLOADED past MAX_QUEUE', async () => {
     // A heartbeat with no host behind it: requests are admitted and never answered.
-    await client.zadd(keys.hosts, Date.now() + 60_000, 'ghost');
+    await client.zadd(modelKeys(keys, 'default').shards[0]!.hosts, Date.now() + 60_000, 'ghost');
     const started = Date.now();
     const first = postImage(url, image);
     await new Promise((r) => setTimeout(r, 100));

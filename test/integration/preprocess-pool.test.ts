@@ -7,7 +7,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { loadConfig } from '../../src/config/config.ts';
 import { imageElements, readMetadata, type ModelMetadata } from '../../src/model/metadata.ts';
 import { BatchBuffers } from '../../src/host/batch-buffers.ts';
 import { PreprocessPool } from '../../src/host/preprocess-pool.ts';
@@ -24,7 +23,7 @@ describe('PreprocessPool abandons slow decodes', () => {
   const slow = manyScanJpeg(); // 6000 scans of 6000×6000: many seconds of decoding, within MAX_INPUT_PIXELS
 
   before(async () => {
-    meta = await readMetadata(resolve(loadConfig({}).MODEL_DIR));
+    meta = await readMetadata(resolve('models/default'));
     buffers = new BatchBuffers({ maxBatch: 4, slotElements: imageElements(meta), count: 2 });
     // One thread: a photo can only decode if the slow image's thread was really given back.
     pool = new PreprocessPool({ threads: 1, slotsPerBuffer: 4, decodeTimeoutMs: 800 }, {

@@ -2,22 +2,21 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { bufferBytes, slotAt, slotOffset, slotView, type BatchSlotLayout } from '../../src/wire/batch-slots.ts';
-import { decodeHeartbeat, encodeHeartbeat, readinessEntry, type HostHeartbeat } from '../../src/wire/heartbeat.ts';
+import { decodeHeartbeat, encodeHeartbeat, readinessEntries, type HostHeartbeat, type ServedModel } from '../../src/wire/heartbeat.ts';
 import { keysFor } from '../../src/wire/keys.ts';
 import { decodeSnapshot, encodeSnapshot, metricsKeys } from '../../src/wire/metrics-snapshot.ts';
 
-const heartbeat: HostHeartbeat = {
-  model: 'nsfw-mobilenet-v2',
-  engine: 'onnx',
-  backend: 'cpu',
-  format: 'onnx',
-  maxBatch: 8,
-  startedAt: 1_700_000_000_000,
-  heartbeatAt: 1_700_000_001_234,
+const served = (name: string, height: number): ServedModel => ({
+  name, title: `nsfwjs-${name}`, engine: 'onnx', backend: 'cpu', format: 'onnx', maxBatch: 8,
   labels: ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'],
-  input: { height: 224, width: 224, channels: 3, layout: 'NHWC' },
+  input: { height, width: height, channels: 3, layout: 'NHWC' },
   preprocessing: { channelOrder: 'RGB', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
   output: 'probabilities',
+});
+const heartbeat: HostHeartbeat = {
+  startedAt: 1_700_000_000_000,
+  heartbeatAt: 1_700_000_001_234,
+  models: [served('default', 224), served('inception_v3', 299)],
 };
 
 describe('heartbeat hash', () => {
@@ -27,24 +26,18 @@ describe('heartbeat hash', () => {
     assert.deepEqual(decodeHeartbeat(wire), heartbeat);
   });
 
-  it('round-trips a host that publishes no model details', () => {
-    const { labels: _l, input: _i, preprocessing: _p, output: _o, ...bare } = heartbeat;
-    assert.deepEqual(decodeHeartbeat(encodeHeartbeat(bare)), bare);
-  });
-
-  it('treats an empty or expired hash as no host, and a torn JSON field as absent', () => {
+  it('treats an empty or expired hash, a torn model list or a host serving nothing as no host', () => {
     assert.equal(decodeHeartbeat({}), undefined);
     assert.equal(decodeHeartbeat(null), undefined);
-    const torn = decodeHeartbeat({ ...encodeHeartbeat(heartbeat), labels: '["Draw' });
-    assert.equal(torn?.labels, undefined);
-    assert.equal(torn?.model, heartbeat.model);
+    assert.equal(decodeHeartbeat({ ...encodeHeartbeat(heartbeat), models: '[{"name":' }), undefined);
+    assert.equal(decodeHeartbeat({ ...encodeHeartbeat(heartbeat), models: '[]' }), undefined);
   });
 
-  it('lists a host on /readyz by its identity fields, as strings', () => {
-    assert.deepEqual(readinessEntry('h1', heartbeat), {
-      id: 'h1', model: heartbeat.model, engine: 'onnx', backend: 'cpu', format: 'onnx',
+  it('lists a host on /readyz once per model, by its identity fields, as strings', () => {
+    assert.deepEqual(readinessEntries('h1', heartbeat), ['default', 'inception_v3'].map((model) => ({
+      id: 'h1', model, engine: 'onnx', backend: 'cpu', format: 'onnx',
       maxBatch: '8', startedAt: '1700000000000', heartbeatAt: '1700000001234',
-    });
+    })));
   });
 });
 

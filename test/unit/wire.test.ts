@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { packEnvelope, unpackEnvelope, packResult, unpackResult, WIRE_VERSION } from '../../src/wire/envelope.ts';
 import { errorCodes, errorBody, isErrorCode } from '../../src/wire/errors.ts';
-import { CLUSTER_SLOTS, keysFor, slotOf } from '../../src/wire/keys.ts';
+import { CLUSTER_SLOTS, keysFor, modelKeys, slotOf } from '../../src/wire/keys.ts';
 
 describe('wire format', () => {
   it('round-trips an envelope with binary image bytes', () => {
     const env = { v: WIRE_VERSION, id: 'abc', image: new Uint8Array([0, 255, 1, 2]), topk: 3, deadline: 123, replyTo: 'r' } as const;
     const back = unpackEnvelope(packEnvelope(env));
     assert.ok(back);
-    assert.deepEqual(Array.from(back.image), [0, 255, 1, 2]);
+    assert.deepEqual(Array.from(back.image ?? []), [0, 255, 1, 2]);
     assert.equal(back.topk, 3);
   });
 
@@ -48,6 +48,20 @@ describe('wire format', () => {
         for (const s of k.shards) assert.equal(slotOf(s.requests), slotOf(s.hosts), 'admission keys share a slot');
       }
     }
+  });
+
+  it('gives each model its own request stream and live-host set in every shard, in that shard\'s slot', () => {
+    const k = keysFor('cls', 3);
+    const a = modelKeys(k, 'a');
+    const b = modelKeys(k, 'b');
+    assert.equal(a.shards.length, 3);
+    a.shards.forEach((s, i) => {
+      assert.equal(s.requests, `${k.shards[i]!.requests}:a`);
+      assert.notEqual(s.requests, b.shards[i]!.requests);
+      assert.equal(slotOf(s.requests), slotOf(k.shards[i]!.requests), 'same slot as the shard');
+      assert.equal(slotOf(s.hosts), slotOf(s.requests), 'admission keys share a slot');
+    });
+    assert.equal(a.hosts, k.hosts, 'one registry of hosts');
   });
 });
 

@@ -1,0 +1,129 @@
+/**
+ * Everything one model needs inside a model host: its batch buffers (sized to its input), its preprocessing
+ * pool, its inference thread, its batcher, and the consumer and publisher of its own request stream. A batch
+ * therefore never mixes models, and a slow model never holds another's batches back.
+ */
+import type { Config } from '../config/config.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { HostMetrics } from '../observability/metrics.ts';
+import type { RepositoryModel } from '../model/repository.ts';
+import { imageElements } from '../model/metadata.ts';
+import { modelKeys, type Keys } from '../wire/keys.ts';
+import { BLOCKING_READ_MS, type RedisClient } from '../redis/connect.ts';
+import type { PreprocessOutcome } from '../../workers/messages.ts';
+import { BatchBuffers } from './batch-buffers.ts';
+import { Batcher, type BatchStats, type SlotFill } from './batcher.ts';
+import { RequestConsumer, ensureGroup } from './consumer.ts';
+import { InferenceClient, type InferenceReady } from './inference-client.ts';
+import { PreprocessPool } from './preprocess-pool.ts';
+import { preprocessSettings } from '../preprocess/preprocess-image.ts';
+import { ResultPublisher } from './publisher.ts';
+
+export interface ModelLane {
+  readonly model: RepositoryModel;
+  readonly engine: InferenceReady;
+  readonly inference: InferenceClient;
+  inFlight(): number;
+  start(): void;
+  /** Ordered close steps (stop reading, drain, release), run by the host's close. */
+  readonly stopReading: () => Promise<void>;
+  readonly drain: () => Promise<void>;
+  readonly release: () => Promise<unknown>;
+}
+
+export interface LaneDeps {
+  config: Config;
+  keys: Keys;
+  /** The host's command connection (publishing); the lane opens its own blocking one for reading. */
+  command: RedisClient;
+  connectBlocking(name: string): RedisClient;
+  hostId: string;
+  metrics: HostMetrics;
+  log: Logger;
+  onBatch?(model: string, stats: BatchStats): void;
+}
+
+/**
+ * An Open Inference Protocol tensor goes straight into its slot: a copy of the client's float32 values, no
+ * decode. The front end checked its size; this checks again, because a slot overrun would corrupt a neighbour.
+ */
+function copyTensor(tensor: Uint8Array, view: Float32Array, slot: number, elements: number): PreprocessOutcome {
+  const started = performance.now();
+  if (tensor.byteLength !== elements * 4) {
+    return { ok: false, code: 'BAD_REQUEST', message: 'The tensor does not have the model input\'s size.', detail: `${tensor.byteLength} bytes for ${elements} float32` };
+  }
+  const bytes = new Uint8Array(view.buffer, slot * elements * 4, elements * 4);
+  bytes.set(tensor);
+  return { ok: true, ms: performance.now() - started };
+}
+
+export async function startModelLane(model: RepositoryModel, deps: LaneDeps): Promise<ModelLane> {
+  const { config, log } = deps;
+  const name = model.name;
+  const elements = imageElements(model.meta);
+  const buffers = new BatchBuffers({ maxBatch: config.MAX_BATCH, slotElements: elements, count: config.BATCH_BUFFERS });
+  const views = buffers.buffers.map((b) => new Float32Array(b));
+  const inference = new InferenceClient({
+    modelDir: model.dir, engine: config.ENGINE, intraOpThreads: config.INTRA_OP_THREADS, tfjsBackend: config.TFJS_BACKEND,
+    buffers: buffers.buffers, maxBatch: config.MAX_BATCH,
+  });
+  const pool = new PreprocessPool(
+    { threads: config.PREPROCESS_THREADS, slotsPerBuffer: config.MAX_BATCH, decodeTimeoutMs: config.DECODE_TIMEOUT_MS },
+    { buffers: buffers.buffers, input: model.meta.input, preprocessing: model.meta.preprocessing, settings: preprocessSettings(config) },
+  );
+  const keys = modelKeys(deps.keys, name);
+  // One blocking connection per request shard of this model: each shard's read loop blocks on its own.
+  const blocking = keys.shards.map((shard) => deps.connectBlocking(`host:${deps.hostId}:read:${name}${shard.index || ''}`));
+  for (const conn of blocking) conn.on('error', () => deps.metrics.redisErrors.inc());
+
+  let engine: InferenceReady;
+  try {
+    engine = await inference.ready;
+    log.info({ ...engine.info, fallbackReason: engine.fallbackReason, loadMs: Math.round(engine.loadMs), warmupMs: Math.round(engine.warmupMs) }, 'model loaded');
+    if (engine.fallbackReason) log.warn({ reason: engine.fallbackReason }, `engine fell back to ${engine.info.engine}`);
+    await ensureGroup(deps.command, keys);
+  } catch (err) {
+    await Promise.allSettled([inference.close(), pool.close(), ...blocking.map((c) => c.quit())]);
+    throw err;
+  }
+  deps.metrics.addModel(name, engine.info);
+
+  const publisher = new ResultPublisher(deps.command, keys, config.REPLY_TTL_S, name);
+  const preprocess = ({ env, buffer, slot, deadline }: SlotFill): Promise<PreprocessOutcome> => env.tensor
+    ? Promise.resolve(copyTensor(env.tensor, views[buffer]!, slot, elements))
+    : pool.run({ image: env.image, buffer, slot, deadline });
+  const batcher = new Batcher({
+    buffers,
+    labels: model.meta.labels,
+    maxBatchDelayMs: config.MAX_BATCH_DELAY_MS,
+    stragglerWaitMs: config.STRAGGLER_WAIT_MS,
+    preprocess,
+    infer: (buffer, n) => inference.run(buffer, n),
+    complete: (done) => publisher.publish(done),
+    onBatch: (stats) => {
+      log.debug(stats, 'batch');
+      deps.metrics.onBatch(name, stats);
+      deps.onBatch?.(name, stats);
+    },
+    onPreprocess: (ms, ok) => deps.metrics.onPreprocess(name, ms, ok),
+    onError: (err, context) => log.error({ err: err.message }, context),
+  });
+  const consumer = new RequestConsumer(blocking, keys, batcher, publisher,
+    { consumerName: deps.hostId, claimIdleMs: config.CLAIM_IDLE_MS, blockMs: BLOCKING_READ_MS }, log);
+  const onClaimed = consumer.onClaimed;
+  consumer.onClaimed = (count) => {
+    deps.metrics.claimed.labels(name).inc(count);
+    onClaimed(count);
+  };
+
+  return {
+    model,
+    engine,
+    inference,
+    inFlight: () => batcher.inFlight,
+    start: () => consumer.start(),
+    stopReading: () => consumer.stop(),
+    drain: () => batcher.drain(),
+    release: () => Promise.allSettled([inference.close(), pool.close()]),
+  };
+}
