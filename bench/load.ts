@@ -56,6 +56,8 @@ const SYSTEMS: SystemDef[] = [
   { id: 'service-onnx', label: 'service, default engine (onnx)', kind: 'service', start: () => startService('service-onnx', {}), bodies: photos, concurrency: CONCURRENCY, fractions: FRACTIONS, stress: true, comparisonRate: true },
   { id: 'service-tfjs', label: 'service, ENGINE=tfjs', kind: 'service', start: () => startService('service-tfjs', { ENGINE: 'tfjs' }), bodies: photos, concurrency: CONCURRENCY, fractions: FRACTIONS },
   { id: 'plumbing', label: 'plumbing ceiling: service, trivial model, 64×64 JPEGs', kind: 'plumbing', start: () => startService('plumbing', { MODEL_DIR: tinyDir }), bodies: smalls, concurrency: CONCURRENCY, fractions: FRACTIONS },
+  // The same with Node's own http module instead of uWS (HTTP_SERVER=node): the price of the fallback.
+  { id: 'plumbing-node', label: 'plumbing ceiling, HTTP_SERVER=node: same service, model and JPEGs, node:http instead of uWS', kind: 'plumbing', start: () => startService('plumbing-node', { MODEL_DIR: tinyDir, HTTP_SERVER: 'node' }), bodies: smalls, concurrency: CONCURRENCY, fractions: FRACTIONS },
   // The same behind nginx (the project's rendered configuration, own prefix, free port): what `npm run prod:up` adds.
   { id: 'plumbing-nginx', label: 'plumbing ceiling behind nginx: same service, model and JPEGs, nginx in front', kind: 'plumbing', start: () => behindNginx(() => startService('plumbing-nginx', { MODEL_DIR: tinyDir })), bodies: smalls, concurrency: CONCURRENCY, fractions: FRACTIONS },
   // Spending cores: the same default model, standalone processes.

@@ -85,7 +85,9 @@ if (S.plumbing) {
   // Goal 5 is measured without nginx; the nginx-fronted figure (plumbing-nginx, same run) is reported beside it.
   const ngx = S['plumbing-nginx'];
   const behind = !ngx ? '' : ngx.error ? '; behind nginx: failed' : `; behind nginx ${fmt(sat('plumbing-nginx'))} req/s (${fmt(sat('plumbing-nginx') / sat('plumbing'), 2)}× direct)`;
-  goals.push({ goal: '(5) plumbing ceiling ≥ 2,000 classifications/s (without nginx)', met: sat('plumbing') >= 2000, figure: `${fmt(sat('plumbing'))} req/s (trivial model, 64×64 JPEGs) = ${fmt(sat('plumbing') / 2000, 2)}× the goal${behind}` });
+  const nodeHttp = S['plumbing-node'];
+  const fallback = !nodeHttp ? '' : nodeHttp.error ? '; HTTP_SERVER=node: failed' : `; HTTP_SERVER=node ${fmt(sat('plumbing-node'))} req/s (${fmt(sat('plumbing-node') / sat('plumbing'), 2)}× uWS)`;
+  goals.push({ goal: '(5) plumbing ceiling ≥ 2,000 classifications/s (without nginx)', met: sat('plumbing') >= 2000, figure: `${fmt(sat('plumbing'))} req/s (trivial model, 64×64 JPEGs) = ${fmt(sat('plumbing') / 2000, 2)}× the goal${behind}${fallback}` });
 }
 if (soak?.engines) {
   const parts = Object.entries(soak.engines as Record<string, any>).map(([e, r]) => r.error ? `${e}: failed` : `${e}: RSS ${r.rssBaseMiB}→${r.rssEndMiB} MiB (${r.rssGrowthPct >= 0 ? '+' : ''}${r.rssGrowthPct} %), tensors ${r.tensorsMin}…${r.tensorsMax}, ${r.errors} errors`);
