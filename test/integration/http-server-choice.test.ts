@@ -45,6 +45,25 @@ describe('HTTP_SERVER choice', () => {
     assert.equal(await child.exited, 0);
   });
 
+  it('HTTP_SERVER=node: several front ends share one port where Node has reusePort (>= 22.12), as PM2 runs them', async () => {
+    const first = await start('node');
+    const port = String((await first.waitForLog(/^front end listening$/)).port);
+    const second = spawnService('frontend-node-2', 'src/frontend/main.ts', {
+      REDIS_URL: redis.url, PORT: port, KEY_PREFIX: 'choice', HTTP_SERVER: 'node',
+    });
+    const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+    if (major > 22 || (major === 22 && minor >= 12)) {
+      assert.equal((await second.waitForLog(/^front end listening$/)).port, Number(port));
+      second.kill('SIGTERM');
+      assert.equal(await second.exited, 0);
+    } else {
+      assert.equal(await second.exited, 1, 'Node 20 has no reusePort: the second listener is refused');
+      assert.match(second.text.join('\n'), /cannot listen/);
+    }
+    first.kill('SIGTERM');
+    assert.equal(await first.exited, 0);
+  });
+
   it(`HTTP_SERVER unset: uWS where it loads, else a refusal naming both ways out (here: ${uwsLoadsHere() ? 'loads' : 'does not load'})`, async () => {
     const child = await start('');
     if (uwsLoadsHere()) {

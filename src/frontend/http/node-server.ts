@@ -4,7 +4,7 @@
  * JSON error shape and the connection closed.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse as NodeResponse } from 'node:http';
-import { Server as NetServer, type Socket } from 'node:net';
+import { type ListenOptions, Server as NetServer, type Socket } from 'node:net';
 import { errorBody } from '../../wire/errors.ts';
 import { collectBody } from '../read-body.ts';
 import { Router } from './router.ts';
@@ -107,7 +107,8 @@ class NodeHttpServer implements HttpServer {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`));
       this.server.once('error', onError);
-      this.server.listen({ host, port, exclusive: false }, () => {
+      // reusePort (Node >= 22.12): several front-end processes on one port, as uWS does; older Nodes ignore it.
+      this.server.listen({ host, port, reusePort: true } as ListenOptions, () => {
         this.server.off('error', onError);
         this.accepting = true;
         resolve((this.server.address() as { port: number }).port);
