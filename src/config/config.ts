@@ -69,6 +69,11 @@ const schema = z.object({
   /** A closed batch runs its decoded images after waiting this long for the rest (which run in a later pass). */
   STRAGGLER_WAIT_MS: int(0, 60 * SECOND).default(250),
   BODY_LIMIT_BYTES: int(1024, 512 * MiB).default(10 * MiB),
+  /**
+   * Bytes one front end may hold in bodies being received (each reserves its Content-Length, or BODY_LIMIT_BYTES
+   * when chunked): 503 OVERLOADED beyond it. 128 MiB: a dozen of the largest bodies, hundreds of photos.
+   */
+  MAX_INFLIGHT_BODY_BYTES: int(MiB, 64 * 1024 * MiB).default(128 * MiB),
   /** A body that has not fully arrived by then is cut off. */
   BODY_TIMEOUT_MS: int(100, 10 * 60 * SECOND).default(10 * SECOND),
   /** Decompression-bomb guard: images declaring more pixels than this are refused before decoding. */

@@ -10,6 +10,7 @@ import { BLOCKING_READ_MS, connectRedis, deadConnectionOptions, whenReady, type 
 import { keysFor } from '../wire/keys.ts';
 import { openRepository } from '../model/repository.ts';
 import { defineAdmission } from './admission.ts';
+import { BodyBudget } from './body-budget.ts';
 import { PendingRequests } from './pending.ts';
 import { ReplyReader } from './reply-reader.ts';
 import { registerRoutes } from './server.ts';
@@ -75,6 +76,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     isDraining: () => draining,
     repository,
     scrapeMetrics: () => scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }, repository.models.map((m) => m.name)),
+    bodyBudget: new BodyBudget(config.MAX_INFLIGHT_BODY_BYTES),
     onRedisError: () => metrics.redisErrors.inc(),
     inferenceGuard: auth.inference,
     metricsGuard: auth.metrics,

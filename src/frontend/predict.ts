@@ -20,12 +20,15 @@ import { extractImages } from './image-input.ts';
 import { Answer } from './respond.ts';
 import type { ModelRepository } from '../model/repository.ts';
 import { authorize } from './authorize.ts';
+import type { BodyBudget } from './body-budget.ts';
 import type { Guard } from '../auth/guard.ts';
 
 export interface PredictContext extends QueueContext, Access {
   config: Config;
   log: Logger;
   isDraining(): boolean;
+  /** MAX_INFLIGHT_BODY_BYTES: bodies being received by this front end. */
+  bodyBudget: BodyBudget;
   /** API keys (and their rate limit) on inference; absent or disabled: open. */
   inferenceGuard?: Guard;
   /** The models this deployment serves; ?model= picks one, else the default. */
@@ -72,8 +75,17 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
     answer.error('BODY_TOO_LARGE', tooLarge);
     return;
   }
+  const reserved = declaredLength ?? limit;
+  if (!ctx.bodyBudget.take(reserved)) {
+    // Refused before reading: close, the client may still be sending the body.
+    answer.closeConnection = true;
+    answer.error('OVERLOADED', 'Too many request bodies are being received; retry later.', { inflightBodyBytes: ctx.bodyBudget.inUse });
+    return;
+  }
   // Claimed before returning: uWS hands body bytes only to a reader registered by then.
   const body = res.readBody({ declaredLength, limit, timeoutMs: ctx.config.BODY_TIMEOUT_MS });
+  const release = () => ctx.bodyBudget.give(reserved);
+  body.then(release, release);
   const contentType = req.headers['content-type'] ?? '';
   const log = ctx.log.child({ reqId: answer.id, model });
 

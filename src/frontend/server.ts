@@ -8,6 +8,7 @@ import { readinessEntries } from '../wire/heartbeat.ts';
 import { readLiveHosts } from './live-models.ts';
 import { handlePredict, type PredictContext } from './predict.ts';
 import { Answer } from './respond.ts';
+import { strictHttp } from './strict-http.ts';
 
 export interface ServerContext extends PredictContext, InfoContext {
   keys: Keys;
@@ -34,7 +35,8 @@ async function readiness(ctx: ServerContext, http: HttpServer): Promise<{ ready:
   }
 }
 
-export function registerRoutes(http: HttpServer, ctx: ServerContext): void {
+export function registerRoutes(server: HttpServer, ctx: ServerContext): void {
+  const http = strictHttp(server, ctx);
   http.route('POST', '/predict', (req, res) => handlePredict(ctx, req, res));
 
   registerInfoRoutes(http, ctx);

@@ -42,6 +42,13 @@ class NodeServerResponse implements ServerResponse {
     }, limits);
   }
 
+  destroy(): void {
+    if (this.aborted || this.answered) return;
+    this.answered = true;
+    this.abortListeners = [];
+    this.req.socket.destroy();
+  }
+
   send(status: number, headers: Readonly<Record<string, string>>, body: string | Buffer, closeConnection: boolean): boolean {
     if (this.aborted || this.answered) return false;
     this.answered = true;

@@ -59,6 +59,11 @@ export interface ServerResponse {
    * reconnect for its next request. Returns false, writing nothing, if aborted or answered already.
    */
   send(status: number, headers: Readonly<Record<string, string>>, body: string | Buffer, closeConnection: boolean): boolean;
+  /**
+   * Cuts the connection at once, writing nothing: for a request whose framing is ambiguous when the server would
+   * still parse what follows it on the connection (uWS), where even a 400 would let a smuggled request through.
+   */
+  destroy(): void;
 }
 
 export type Handler = (req: IncomingRequest, res: ServerResponse) => void;

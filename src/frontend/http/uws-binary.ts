@@ -39,6 +39,10 @@ export interface UwsResponse {
   writeStatus(status: string): unknown;
   writeHeader(key: string, value: string): unknown;
   end(body?: string | Buffer, closeConnection?: boolean): unknown;
+  /** Ends without a body (HEAD answers). */
+  endWithoutBody(): unknown;
+  /** Cuts the connection at once; onAborted runs. */
+  close(): unknown;
 }
 type UwsRoute = (pattern: string, handler: (res: UwsResponse, req: UwsRequest) => void) => unknown;
 export interface UwsApp {

@@ -18,7 +18,8 @@ class UwsResponse implements ServerResponse {
   answered = false;
   private abortListeners: Array<() => void> = [];
 
-  constructor(private readonly res: HttpResponse, private readonly server: UwsServer) {
+  /** `head`: a HEAD request, answered with its headers (Content-Length included) and no body. */
+  constructor(private readonly res: HttpResponse, private readonly server: UwsServer, private readonly head: boolean) {
     res.onAborted(() => {
       this.aborted = true;
       const listeners = this.abortListeners;
@@ -39,6 +40,13 @@ class UwsResponse implements ServerResponse {
     }, limits);
   }
 
+  destroy(): void {
+    if (this.aborted || this.answered) return;
+    this.answered = true;
+    this.abortListeners = [];
+    this.res.close();
+  }
+
   send(status: number, headers: Readonly<Record<string, string>>, body: string | Buffer, closeConnection: boolean): boolean {
     if (this.aborted || this.answered) return false;
     this.answered = true;
@@ -47,7 +55,15 @@ class UwsResponse implements ServerResponse {
     res.cork(() => {
       res.writeStatus(statusLine(status));
       for (const name in headers) res.writeHeader(name, headers[name]!);
-      res.end(body, closeConnection || this.server.closeEveryConnection);
+      const close = closeConnection || this.server.closeEveryConnection;
+      if (this.head) {
+        // This build's endWithoutBody cuts the connection when given any argument: the length goes in by hand.
+        res.writeHeader('Content-Length', String(Buffer.byteLength(body)));
+        if (close) res.writeHeader('Connection', 'close');
+        res.endWithoutBody();
+      } else {
+        res.end(body, close);
+      }
     });
     return true;
   }
@@ -79,7 +95,7 @@ class UwsServer implements HttpServer {
     const { paramNames } = compilePattern(pattern);
     this.app[ROUTE_METHOD[method]](pattern, (res, req) => {
       // The response wrapper first: it registers onAborted before anything else can run.
-      const response = new UwsResponse(res, this);
+      const response = new UwsResponse(res, this, req.getCaseSensitiveMethod() === 'HEAD');
       handler(snapshot(req, paramNames), response);
     });
   }
