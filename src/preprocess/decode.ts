@@ -1,17 +1,15 @@
 /**
  * Decoding to packed 8-bit RGB, by the cheapest decoder that handles the image faithfully:
- *   - JPEG (grey/YCbCr): libjpeg-turbo with its default IDCT and fancy upsampling, so the pixels equal those of
- *     browsers, TF's decode_jpeg and nsfwjs's reference bit for bit: Skia (@napi-rs/canvas) up to SKIA_MAX_PIXELS,
- *     where its low fixed cost wins, sharp's SIMD build above it;
+ *   - JPEG: libjpeg-turbo through sharp, decoded once to RGB without resizing: its default IDCT and fancy
+ *     upsampling give the pixels of browsers, TF's decode_jpeg and nsfwjs's reference bit for bit (zune-jpeg in
+ *     @napi-rs/image is faster but upsamples chroma differently; Skia's libjpeg-turbo leaks memory: BENCHMARKS.md);
  *   - PNG: @napi-rs/image (the Rust png crate, memory-safe; lossless, so every decoder agrees), the cheapest;
- *   - EXIF orientation of both is applied later, as index arithmetic in the resize;
+ *   - a PNG's EXIF orientation is applied later, as index arithmetic in the resize;
  *   - large JPEGs when DCT scaling is on: sharp's shrink-on-load (libjpeg-turbo decodes at 1/2, 1/4 or 1/8) while
  *     the result still covers the model input;
- *   - images with a non-sRGB ICC profile (Adobe RGB, Display P3, …), CMYK/YCCK JPEG, WebP, GIF, TIFF, AVIF/HEIF, and anything the fast decoder refuses: sharp (libvips), rotated,
- *     flattened over white, converted to sRGB.
+ *   - WebP, GIF, TIFF, AVIF/HEIF, images with a non-sRGB ICC profile, PNGs the Rust decoder refuses: sharp too.
  */
 import { Transformer } from '@napi-rs/image';
-import { createCanvas, Image } from '@napi-rs/canvas';
 import sharp from 'sharp';
 import type { ImageHeader } from './image-header.ts';
 import { isSrgbProfile } from './icc.ts';
@@ -27,12 +25,6 @@ export interface DecodeSettings {
 }
 
 
-/**
- * Skia's libjpeg-turbo is built without SIMD: it beats sharp's fixed per-image cost only on small JPEGs (measured
- * 1.0 vs 1.3 ms at 320×240, 2.6 vs 2.2 ms at 640×427, 21 vs 8 ms at 1920×1280; BENCHMARKS.md).
- */
-const SKIA_MAX_PIXELS = 300_000;
-
 export interface DecodedRgb {
   /** Packed RGB, or RGBA with opaque alpha when pixelBytes is 4. */
   data: Uint8Array;
@@ -41,30 +33,24 @@ export interface DecodedRgb {
   height: number;
   /** EXIF orientation still to apply (1 when the decoder already applied it). */
   orientation: number;
-  decoder: 'skia' | 'napi-image' | 'sharp' | 'sharp-dct';
+  decoder: 'napi-image' | 'sharp' | 'sharp-dct';
 }
 
 export async function decodeRgb(
   bytes: Uint8Array, header: ImageHeader, settings: DecodeSettings, target: { width: number; height: number },
 ): Promise<DecodedRgb> {
   const foreignProfile = header.kind !== 'other' && header.icc !== undefined && !isSrgbProfile(header.icc);
-  if (foreignProfile) {
-    // Converting from another colour profile is libvips's job (lcms2); the image is then already upright.
-  } else if (header.kind === 'jpeg' && header.jpeg.components !== 4) {
-    const k = settings.jpegDctScaling ? dctFactor(header, target) : 1;
+  if (header.kind === 'jpeg' && settings.jpegDctScaling) {
+    const k = dctFactor(header, target);
     if (k > 1) return decodeJpegScaled(bytes, header, k, settings);
-    try {
-      if (header.width * header.height <= SKIA_MAX_PIXELS) return decodeSkia(bytes, header);
-    } catch {
-      // Arithmetic-coded, 12-bit, lossless or damaged JPEGs: libvips may still read them, or say why not.
-    }
-  } else if (header.kind === 'png') {
+  } else if (header.kind === 'png' && !foreignProfile) {
     try {
       return decodeNapi(bytes, header);
     } catch {
       // A PNG the Rust decoder refuses (e.g. a damaged ancillary chunk) gets libpng's opinion too.
     }
   }
+  // libvips: rotated, flattened over white, converted to sRGB from any ICC profile (lcms2), CMYK included.
   return decodeSharp(bytes, settings);
 }
 
@@ -85,23 +71,6 @@ function decodeNapi(bytes: Uint8Array, header: ImageHeader & { width: number; he
   const format = NAPI_COLOR_TYPES[colorType];
   if (!format) throw PreprocessError.invalid(`napi-image colour type ${colorType}`);
   return { data: toRgb8(pixels, width * height, format), pixelBytes: 3, width, height, orientation: header.orientation, decoder: 'napi-image' };
-}
-
-function decodeSkia(bytes: Uint8Array, header: ImageHeader & { width: number; height: number; orientation: number }): DecodedRgb {
-  const image = new Image();
-  image.src = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // Skia reports the stored size, which must agree with the checked header, but draws the picture upright
-  // (EXIF orientation applied): the canvas takes the displayed size.
-  if (image.width !== header.width || image.height !== header.height) {
-    throw PreprocessError.invalid(`skia decoded ${image.width}x${image.height}, header says ${header.width}x${header.height}`);
-  }
-  const turned = header.orientation >= 5;
-  const width = turned ? image.height : image.width;
-  const height = turned ? image.width : image.height;
-  const canvas = createCanvas(width, height);
-  canvas.getContext('2d').drawImage(image, 0, 0);
-  // The stored pixels (premultiplied RGBA, and a JPEG is opaque): 20× cheaper than getImageData's conversion.
-  return { data: canvas.data(), pixelBytes: 4, width, height, orientation: 1, decoder: 'skia' };
 }
 
 async function decodeSharp(bytes: Uint8Array, { maxInputPixels, decodeTimeoutS }: DecodeSettings): Promise<DecodedRgb> {
