@@ -1,0 +1,129 @@
+/**
+ * `npm run bench:cluster`: the plumbing ceiling (trivial model, 64×64 JPEGs) on one Redis, and on a real
+ * 3-primary/3-replica Redis Cluster with REQUEST_SHARDS=1 and 3; and, for the capacity model of
+ * docs/deployment.md, the Redis network bytes and Redis CPU per request with the example photos.
+ * Every Redis figure is a delta of INFO (stats: total_net_input/output_bytes; cpu: used_cpu_user + sys) over all
+ * the run's requests, warm-up included. One model host and one front end, as separate processes.
+ * Writes bench/results/cluster.json and prints a Markdown table. CPU-bound on a small machine: the load
+ * generator, front end, host and all Redis servers share its cores.
+ */
+import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Redis } from 'ioredis';
+import { freePort } from '../src/system/ports.ts';
+import { startBenchRedis, startProc, type Proc } from './lib/procs.ts';
+import { buildTinyModel } from './lib/tiny-model.ts';
+import { exampleImages, multipartBody, smallJpegs, ROOT, type Body } from './lib/images.ts';
+import { LoadClient, closedLoop, type PointResult } from './lib/loadgen.ts';
+import { startRedisCluster } from '../test/cluster/redis-topology.ts';
+
+const MEASURE_MS = Number(process.env.BENCH_CLUSTER_MS ?? 6000);
+const CONCURRENCY = Number(process.env.BENCH_CLUSTER_CONCURRENCY ?? 32);
+
+interface RedisCounters {
+  inBytes: number;
+  outBytes: number;
+  /** To replicas (Redis 7 counts it apart from total_net_output_bytes). */
+  replBytes: number;
+  cpuS: number;
+}
+
+async function counters(clients: Redis[]): Promise<RedisCounters> {
+  const total: RedisCounters = { inBytes: 0, outBytes: 0, replBytes: 0, cpuS: 0 };
+  for (const c of clients) {
+    const info = await c.info();
+    const num = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+    total.inBytes += num('total_net_input_bytes');
+    total.outBytes += num('total_net_output_bytes');
+    total.replBytes += num('total_net_repl_output_bytes');
+    total.cpuS += num('used_cpu_user') + num('used_cpu_sys');
+  }
+  return total;
+}
+
+interface Row {
+  system: string;
+  images: string;
+  point: PointResult;
+  requests: number;
+  perRequest: { inBytes: number; outBytes: number; replBytes: number; cpuUs: number };
+  /** Primaries only (replication traffic counts on the primaries' output). */
+  nodes: number;
+}
+
+async function measure(system: string, images: string, env: Record<string, string>, redisClients: Redis[], bodies: Body[], tinyDir: string): Promise<Row> {
+  const procs: Proc[] = [];
+  try {
+    procs.push(await startProc({
+      name: `${system}-host`, entry: 'src/host/main.ts', readyPattern: /model host ready/,
+      env: { MODEL_DIR: tinyDir, LOG_LEVEL: 'info', PREPROCESS_THREADS: '1', ...env },
+    }));
+    const port = await freePort();
+    procs.push(await startProc({
+      name: `${system}-frontend`, entry: 'src/frontend/main.ts', readyPattern: /front end listening/,
+      env: { PORT: String(port), LOG_LEVEL: 'info', ...env },
+    }));
+    const client = new LoadClient(`http://127.0.0.1:${port}`, bodies, CONCURRENCY);
+    let requests = 0;
+    const post = client.post.bind(client);
+    client.post = (signal) => {
+      requests++;
+      return post(signal);
+    };
+    const before = await counters(redisClients);
+    const point = await closedLoop(client, CONCURRENCY, MEASURE_MS, 50);
+    const after = await counters(redisClients);
+    await client.close();
+    const per = (v: number) => v / Math.max(1, requests);
+    return {
+      system, images, point, requests, nodes: redisClients.length,
+      perRequest: { inBytes: per(after.inBytes - before.inBytes), outBytes: per(after.outBytes - before.outBytes), replBytes: per(after.replBytes - before.replBytes), cpuUs: per((after.cpuS - before.cpuS) * 1e6) },
+    };
+  } finally {
+    for (const p of procs.reverse()) await p.stop();
+  }
+}
+
+const rows: Row[] = [];
+const tinyDir = await buildTinyModel();
+const smalls = (await smallJpegs(64)).map(multipartBody);
+const photos = exampleImages().map(multipartBody);
+const photoBytes = photos.reduce((n, b) => n + b.body.length, 0) / photos.length;
+
+const single = await startBenchRedis();
+const singleClient = new Redis(single.url);
+try {
+  rows.push(await measure('one Redis', '64×64 JPEG', { REDIS_URL: single.url, KEY_PREFIX: 'b1' }, [singleClient], smalls, tinyDir));
+  rows.push(await measure('one Redis', 'example photos', { REDIS_URL: single.url, KEY_PREFIX: 'b2' }, [singleClient], photos, tinyDir));
+} finally {
+  singleClient.disconnect();
+  await single.stop();
+}
+
+const cluster = await startRedisCluster({ nodeTimeoutMs: 5000 });
+try {
+  const primaries = (await cluster.primaries()).map((n) => cluster.nodeClient(n));
+  const nodes = `redis://:${cluster.password}@127.0.0.1:${cluster.nodes[0]!.port}`;
+  for (const shards of [1, 3]) {
+    rows.push(await measure(`cluster 3+3, ${shards} shard${shards > 1 ? 's' : ''}`, '64×64 JPEG',
+      { REDIS_CLUSTER_NODES: nodes, REQUEST_SHARDS: String(shards), KEY_PREFIX: `c${shards}` }, primaries, smalls, tinyDir));
+  }
+  rows.push(await measure('cluster 3+3, 3 shards', 'example photos',
+    { REDIS_CLUSTER_NODES: nodes, REQUEST_SHARDS: '3', KEY_PREFIX: 'c3p' }, primaries, photos, tinyDir));
+} finally {
+  await cluster.stop();
+}
+
+const kb = (b: number) => (b / 1024).toFixed(1);
+const lines = [
+  `Cores: ${availableParallelism()} (shared with other work); ${CONCURRENCY} requests in flight, ${MEASURE_MS / 1000} s per point; ` +
+  `one model host (trivial model), one front end. Mean example-photo body: ${kb(photoBytes)} KiB.`,
+  '',
+  '| system | images | req/s | p50 ms | p99 ms | Redis in KiB/req | Redis out KiB/req | to replicas KiB/req | Redis CPU µs/req |',
+  '|---|---|---|---|---|---|---|---|---|',
+  ...rows.map((r) => `| ${r.system} | ${r.images} | ${r.point.throughput.toFixed(0)} | ${r.point.latencyMs.p50.toFixed(1)} | ` +
+    `${r.point.latencyMs.p99.toFixed(1)} | ${kb(r.perRequest.inBytes)} | ${kb(r.perRequest.outBytes)} | ${kb(r.perRequest.replBytes)} | ${r.perRequest.cpuUs.toFixed(0)} |`),
+];
+console.log(lines.join('\n'));
+await writeFile(`${ROOT}bench/results/cluster.json`, JSON.stringify({ at: new Date().toISOString(), cores: availableParallelism(), concurrency: CONCURRENCY, photoBytes, rows }, null, 2));
+process.exit(0);
