@@ -1,8 +1,8 @@
 /**
  * The order in which a front end tries the request shards for one request: round robin from a rotating start,
  * with shards that failed in the last COOLDOWN_MS moved to the end (still tried, so a healed shard is found).
- * Round robin was measured against least-queued (bench/cluster.ts, docs/deployment.md): equal on even load, and
- * it needs no queue lengths, which would cost a round trip per shard or go stale.
+ * Round robin rather than least-queued: every host reads every shard, so shards drain at the same pace and even
+ * spreading keeps them equal; least-queued would need each shard's length (a round trip per shard, or stale).
  */
 const COOLDOWN_MS = 1000;
 
