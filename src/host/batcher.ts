@@ -267,15 +267,15 @@ export class Batcher {
         done.push({ job: slot.job, result: this.failure(slot.job, 'DEADLINE_EXCEEDED') });
       }
     }
-    const live = batch.slots.filter((s) => s.state === 'ready');
+    // Fixed now: a straggler that finishes decoding while this runs was not in the input, and waits for a later pass.
+    const live = batch.slots.flatMap((slot, row) => (slot.state === 'ready' ? [{ slot, row }] : []));
     try {
       if (live.length > 0) {
         // Rows after the last decoded image are not computed (stragglers or holes at the end).
-        const n = batch.slots.reduce((last, slot, row) => (slot.state === 'ready' ? row + 1 : last), 0);
+        const n = live[live.length - 1]!.row + 1;
         const { scores, ms } = await this.deps.infer(batch.buffer, n);
         this.deps.onBatch?.({ size: n, inferenceMs: ms, formingMs: startedAt - batch.openedAt });
-        batch.slots.forEach((slot, row) => {
-          if (slot.state !== 'ready' || row >= n) return;
+        live.forEach(({ slot, row }) => {
           slot.state = 'finished';
           const predictions = topK(scores, row, this.deps.labels, slot.job.env.topk);
           const all = slot.job.env.scores ? scoreRow(scores, row, this.deps.labels.length) : undefined;
@@ -285,7 +285,7 @@ export class Batcher {
       }
     } catch (err) {
       this.deps.onError(err as Error, `inference of a batch of ${batch.slots.length}`);
-      for (const slot of live) {
+      for (const { slot } of live) {
         slot.state = 'finished';
         done.push({ job: slot.job, result: this.failure(slot.job, 'INTERNAL') });
       }
@@ -297,7 +297,7 @@ export class Batcher {
       this.deps.onError(err as Error, `publishing ${done.length} results`);
     }
     this.running = undefined;
-    if (batch.prepping > 0) {
+    if (batch.slots.some((slot) => slot.state !== 'finished')) {
       // Ran without its stragglers: it keeps its buffer (they still decode into it) and runs again for them.
       this.closed.push(batch);
     } else {

@@ -228,4 +228,23 @@ describe('Batcher', () => {
     assert.deepEqual(codes, ['IMAGE_TOO_COMPLEX', 'ok', 'ok']);
     assert.equal(h.runs.length, 2, 'no inference for a batch left with nothing decoded');
   });
+  it('a straggler that finishes decoding while its batch runs is inferred in a later pass, not given those scores', async () => {
+    const h = harness({ maxBatch: 2, straggler: 10 });
+    h.batcher.add([job(), job()]);
+    h.prepped[0]!.resolve({ ok: true, ms: 1 });
+    await h.nextRun();
+    assert.equal(h.runs[0]!.n, 1, 'row 1 was still decoding when the run began');
+    h.prepped[1]!.resolve({ ok: true, ms: 1 }); // ready during the run
+    await tick();
+    h.runs[0]!.done.resolve(h.scores(1));
+    await h.nextRun();
+    assert.equal(h.completed.length, 1);
+    assert.equal(h.runs[1]!.n, 2);
+    assert.equal(h.buffers.freeCount, 1, 'the buffer stays taken until its last image is answered');
+    h.runs[1]!.done.resolve(h.scores(2));
+    await tick();
+    assert.equal(h.completed.length, 2);
+    assert.equal(h.buffers.freeCount, 2);
+    assert.equal(h.batcher.inFlight, 0);
+  });
 });
