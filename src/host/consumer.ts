@@ -1,8 +1,8 @@
 /**
  * Takes request envelopes from the request streams as a member of the model-hosts consumer group: per request
  * shard, a blocking XREADGROUP on that shard's own connection for its share of the batcher's free slots (an idle
- * host costs nothing), and every so often XAUTOCLAIM of entries another host took and never acknowledged (it
- * died), so none is lost.
+ * host costs nothing), and every so often a re-claim of entries a dead host (no fresh heartbeat) took and never
+ * acknowledged, so none is lost (reclaim.ts; a live host's entries are never taken).
  *
  * Shards: each has its own read loop and connection (a blocking read holds its connection, and in a cluster the
  * shards live on different primaries), so no shard waits behind another. A loop reads ceil(capacity / shards)
@@ -16,8 +16,7 @@ import type { Logger } from '../observability/logger.ts';
 import { whenReady, type RedisClient } from '../redis/connect.ts';
 import type { Batcher, Job } from './batcher.ts';
 import type { ResultPublisher } from './publisher.ts';
-
-type RawEntry = [Buffer, Buffer[] | null];
+import { reclaimFromDeadHosts, type RawEntry } from './reclaim.ts';
 
 export interface ConsumerOptions {
   consumerName: string;
@@ -77,7 +76,7 @@ export class RequestConsumer {
         if (count === 0) continue;
         let entries: RawEntry[] = [];
         if (Date.now() >= nextClaimAt) {
-          entries = await this.autoclaim(blocking, shard, count);
+          entries = await this.reclaim(blocking, shard, count);
           nextClaimAt = Date.now() + this.opts.claimIdleMs / 2;
         }
         if (entries.length === 0) entries = await this.read(blocking, shard, count);
@@ -98,17 +97,15 @@ export class RequestConsumer {
     return reply?.[0]?.[1] ?? [];
   }
 
-  private async autoclaim(blocking: RedisClient, shard: ShardKeys, count: number): Promise<RawEntry[]> {
-    // ioredis types no Buffer variant of XAUTOCLAIM; envelopes are binary, so ask for Buffers explicitly.
-    const reply = (await blocking.callBuffer(
-      'XAUTOCLAIM', shard.requests, CONSUMER_GROUP, this.opts.consumerName, this.opts.claimIdleMs, '0-0', 'COUNT', count,
-    )) as [Buffer, RawEntry[], Buffer[]];
-    const claimed = reply[1].filter((e) => e?.[1]);
-    if (claimed.length > 0) {
-      this.log.warn({ count: claimed.length, shard: shard.index }, 'claimed requests left unacknowledged by another model host');
-      this.onClaimed(claimed.length);
+  private async reclaim(blocking: RedisClient, shard: ShardKeys, count: number): Promise<RawEntry[]> {
+    const { entries, from } = await reclaimFromDeadHosts(blocking, shard, {
+      consumer: this.opts.consumerName, minIdleMs: this.opts.claimIdleMs, count,
+    });
+    if (entries.length > 0) {
+      this.log.warn({ count: entries.length, from, shard: shard.index }, 'claimed requests of a model host with no fresh heartbeat (dead)');
+      this.onClaimed(entries.length);
     }
-    return claimed;
+    return entries;
   }
 
   private async accept(entries: RawEntry[], shard: number): Promise<void> {
