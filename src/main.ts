@@ -5,6 +5,7 @@
 import { loadConfig, shutdownGraceMs } from './config/config.ts';
 import { createLogger } from './observability/logger.ts';
 import { exitOnStartupError, onShutdownSignal } from './lifecycle/shutdown.ts';
+import { runSteps } from './lifecycle/steps.ts';
 import { configuredRedisTarget, describeTarget } from './redis/connect.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.ts';
 import { startModelHost, type ModelHost } from './host/model-host.ts';
@@ -14,6 +15,12 @@ import { loadUws } from './frontend/http/uws-binary.ts';
 let embedded: EmbeddedRedis | undefined;
 let host: ModelHost | undefined;
 let frontend: Frontend | undefined;
+// Front end first (it waits for its in-flight requests), then the host, then Redis; each runs even if one fails.
+const stopAll = (onFailure: (step: string, err: Error) => void) => runSteps([
+  ['front end', () => frontend?.close()],
+  ['model host', () => host?.close()],
+  ['redis-server', () => embedded?.stop()],
+], onFailure);
 try {
   const config = loadConfig();
   const log = createLogger('service', config.LOG_LEVEL);
@@ -29,16 +36,16 @@ try {
   }
   host = await startModelHost(config, redisTarget, log.child({ component: 'model-host' }));
   frontend = await startFrontend(config, redisTarget, log.child({ component: 'frontend' }));
-  // Front end first (it waits for its in-flight requests), then the host, then Redis.
   onShutdownSignal(log, shutdownGraceMs(config), async () => {
-    await frontend?.close();
-    await host?.close();
-    await embedded?.stop();
+    let failed: Error | undefined;
+    await stopAll((step, err) => {
+      log.error({ err: err.message, step }, 'shutdown step failed');
+      failed ??= err;
+    });
+    if (failed) throw failed;
   });
   console.log(`serving on http://${config.HOST}:${frontend.port} with ${frontend.httpServer}  (POST /predict, GET /readyz)`);
 } catch (err) {
-  await frontend?.close().catch(() => {});
-  await host?.close().catch(() => {});
-  await embedded?.stop().catch(() => {});
+  await stopAll(() => {}); // the start-up error is the one to report
   exitOnStartupError(err);
 }

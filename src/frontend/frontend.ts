@@ -21,6 +21,8 @@ import { MetricsPublisher, scrapeDeployment } from '../observability/metrics-pub
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startAuth } from '../auth/auth.ts';
 import { startAdminServer, type AdminServer } from '../admin/admin-server.ts';
+import { runSteps, type Step } from '../lifecycle/steps.ts';
+import { closeRedis } from '../redis/close.ts';
 
 /** How long a closing front end keeps serving requests on already-open connections (see close()). */
 const DRAIN_LINGER_MS = 500;
@@ -60,49 +62,40 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   for (const conn of [redis, blocking]) conn.on('error', () => metrics.redisErrors.inc());
   const metricsId = `frontend-${id}`;
   const metricsPublisher = new MetricsPublisher(redis, keys, metricsId, metrics.registry, config.METRICS_PUSH_MS, log, () => metrics.redisErrors.inc());
-
-  try {
-    await Promise.all([whenReady(redis), whenReady(blocking)]);
-    await replies.start();
-  } catch (err) {
-    redis.disconnect();
-    blocking.disconnect();
-    auth.close();
-    throw err;
-  }
-
-  registerRoutes(http, {
-    config, redis, keys, replyStream, pending, log, metrics, bounds: { MAX_QUEUE: config.MAX_QUEUE, MAX_QUEUE_BYTES: config.MAX_QUEUE_BYTES },
-    isDraining: () => draining,
-    repository,
-    scrapeMetrics: () => scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }, repository.models.map((m) => m.name)),
-    bodyBudget: new BodyBudget(config.MAX_INFLIGHT_BODY_BYTES),
-    onRedisError: () => metrics.redisErrors.inc(),
-    inferenceGuard: auth.inference,
-    metricsGuard: auth.metrics,
-  });
+  let admin: AdminServer | undefined;
+  // Everything this front end holds, in release order: close() runs it after draining, a failed start at once.
+  const release: Step[] = [
+    ['reply reader', () => replies.stop()],
+    ['metrics', () => metricsPublisher.stop()],
+    ['redis', () => closeRedis(redis)],
+    ['redis (replies)', () => blocking.disconnect()],
+    ['http server', () => http.closeAll()],
+    ['admin server', () => admin?.close()],
+    ['auth', () => auth.close()],
+  ];
+  const onStepFailure = (step: string, err: Error) => log.warn({ err: err.message, step }, 'front end close step failed');
+  const releaseAll = () => runSteps(release, onStepFailure);
 
   let port: number;
   try {
+    await Promise.all([whenReady(redis), whenReady(blocking)]);
+    await replies.start();
+    registerRoutes(http, {
+      config, redis, keys, replyStream, pending, log, metrics, bounds: { MAX_QUEUE: config.MAX_QUEUE, MAX_QUEUE_BYTES: config.MAX_QUEUE_BYTES },
+      isDraining: () => draining,
+      repository,
+      scrapeMetrics: () => scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }, repository.models.map((m) => m.name)),
+      bodyBudget: new BodyBudget(config.MAX_INFLIGHT_BODY_BYTES),
+      onRedisError: () => metrics.redisErrors.inc(),
+      inferenceGuard: auth.inference,
+      metricsGuard: auth.metrics,
+    });
     port = await http.listen(config.HOST, config.PORT);
+    if (auth.admin) admin = await startAdminServer({ config, redis, keys, log, metrics, guard: auth.admin });
   } catch (err) {
-    http.closeAll();
-    await replies.stop();
-    await redis.quit().catch(() => redis.disconnect());
-    auth.close();
+    // A failed start (Redis unreachable, port in use, ...) releases everything it had opened.
+    await releaseAll();
     throw err;
-  }
-  let admin: AdminServer | undefined;
-  if (auth.admin) {
-    try {
-      admin = await startAdminServer({ config, redis, keys, log, metrics, guard: auth.admin });
-    } catch (err) {
-      http.closeAll();
-      await replies.stop();
-      await redis.quit().catch(() => redis.disconnect());
-      auth.close();
-      throw err;
-    }
   }
   log.info({
     frontendId: id, host: config.HOST, port, adminPort: admin?.port, httpServer: http.kind, httpServerDetail: http.detail,
@@ -113,8 +106,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      http.stopAccepting();
-      admin?.close();
+      await runSteps([['stop accepting', () => http.stopAccepting()], ['admin server', () => admin?.close()]], onStepFailure);
       // Requests still arriving on kept-alive connections (a proxy's pooled ones) are served for a short while,
       // each answer closing its connection; refusing them at once (503 SHUTTING_DOWN) would fail one request per
       // pooled connection. Then draining: new requests are refused and /readyz reports not ready.
@@ -123,11 +115,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
       draining = true;
       // In-flight requests end by result or deadline; REQUEST_TIMEOUT_MS bounds this wait.
       await pending.whenEmpty();
-      await replies.stop();
-      await metricsPublisher.stop();
-      await redis.quit().catch(() => redis.disconnect());
-      http.closeAll();
-      auth.close();
+      await releaseAll();
       log.info({ frontendId: id }, 'front end closed');
     })();
     return closing;

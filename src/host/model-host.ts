@@ -18,6 +18,8 @@ import type { InferenceReady } from './inference-client.ts';
 import { startModelLane, type ModelLane } from './model-lane.ts';
 import { HostMetrics } from '../observability/metrics.ts';
 import { MetricsPublisher } from '../observability/metrics-publisher.ts';
+import { runSteps, type Step } from '../lifecycle/steps.ts';
+import { closeRedis } from '../redis/close.ts';
 
 export interface ModelHostEvents {
   onBatch?(stats: BatchStats, model: string): void;
@@ -63,7 +65,7 @@ export async function startModelHost(config: Config, redisTarget: RedisTarget, l
     }
     await Promise.all(blockingConnections.map((c) => whenReady(c)));
   } catch (err) {
-    await Promise.allSettled([...lanes.map((l) => l.release()), command.quit(), ...blockingConnections.map((c) => c.quit())]);
+    await Promise.allSettled([...lanes.map((l) => l.release()), closeRedis(command), ...blockingConnections.map(closeRedis)]);
     throw err;
   }
 
@@ -75,25 +77,17 @@ export async function startModelHost(config: Config, redisTarget: RedisTarget, l
   const metricsPublisher = new MetricsPublisher(command, keys, `host-${id}`, metrics.registry, config.METRICS_PUSH_MS, log, () => metrics.redisErrors.inc());
 
   // Ordered: withdraw from the registry and stop reading first, then finish what is held, then release.
-  const cleanups: Array<[string, () => Promise<unknown>]> = [
+  const cleanups: Step[] = [
     ['heartbeat', () => heartbeat.stop()],
     ['metrics', () => metricsPublisher.stop()],
     ['consumers', () => Promise.all(lanes.map((l) => l.stopReading()))],
     ['batches', () => Promise.all(lanes.map((l) => l.drain()))],
     ['inference threads and preprocess pools', () => Promise.all(lanes.map((l) => l.release()))],
-    ['redis', () => command.quit()],
+    ['redis', () => closeRedis(command)],
   ];
   let closing: Promise<void> | undefined;
   const close = () => {
-    closing ??= (async () => {
-      for (const [name, fn] of cleanups) {
-        try {
-          await fn();
-        } catch (err) {
-          log.warn({ err: (err as Error).message, step: name }, 'model host close step failed');
-        }
-      }
-    })();
+    closing ??= runSteps(cleanups, (step, err) => log.warn({ err: err.message, step }, 'model host close step failed'));
     return closing;
   };
 
@@ -104,7 +98,13 @@ export async function startModelHost(config: Config, redisTarget: RedisTarget, l
     };
   }
 
-  await heartbeat.start();
+  try {
+    await heartbeat.start();
+  } catch (err) {
+    // The first beat failed (Redis lost since the checks above): release everything before reporting it.
+    await close();
+    throw err;
+  }
   metricsPublisher.start();
   for (const lane of lanes) lane.start();
   log.info({ hostId: id, models: served.map((m) => m.name), maxBatch: config.MAX_BATCH, preprocessThreads: config.PREPROCESS_THREADS, batchBuffers: config.BATCH_BUFFERS }, 'model host ready');
