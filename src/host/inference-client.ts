@@ -26,7 +26,8 @@ export class InferenceClient {
   private readonly worker: Worker;
   private nextBatchId = 1;
   private readonly waiting = new Map<number, { resolve: (r: BatchScores) => void; reject: (e: Error) => void }>();
-  private statsWaiter?: (n: number) => void;
+  /** Callers of liveTensors() in order: the thread answers stats requests in the order they were sent. */
+  private readonly statsWaiters: Array<{ resolve: (n: number) => void; reject: (e: Error) => void }> = [];
   private failure?: Error;
   readonly ready: Promise<InferenceReady>;
   /** Called once if the thread dies; the host treats that as fatal. */
@@ -40,7 +41,7 @@ export class InferenceClient {
           case 'ready': return resolve(msg);
           case 'result': return this.settle(msg.batchId, (w) => w.resolve({ scores: msg.scores, ms: msg.ms }));
           case 'failed': return this.settle(msg.batchId, (w) => w.reject(new Error(msg.message)));
-          case 'stats': return this.statsWaiter?.(msg.liveTensors);
+          case 'stats': return this.statsWaiters.shift()?.resolve(msg.liveTensors);
           case 'fatal': {
             const err = new Error(`inference thread failed: ${msg.message}`);
             reject(err);
@@ -68,8 +69,9 @@ export class InferenceClient {
 
   /** Live tensors in the engine (TF.js), for leak checks and metrics. */
   liveTensors(): Promise<number> {
-    return new Promise((resolve) => {
-      this.statsWaiter = resolve;
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.statsWaiters.push({ resolve, reject });
       this.post({ type: 'stats' });
     });
   }
@@ -78,6 +80,7 @@ export class InferenceClient {
     this.failure ??= new Error('inference thread closed');
     this.worker.removeAllListeners('exit');
     await this.worker.terminate();
+    this.rejectWaiting(this.failure);
   }
 
   private post(msg: ToInference): void {
@@ -94,8 +97,13 @@ export class InferenceClient {
   private die(err: Error): void {
     if (this.failure) return;
     this.failure = err;
+    this.rejectWaiting(err);
+    this.onFatal(err);
+  }
+
+  private rejectWaiting(err: Error): void {
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
-    this.onFatal(err);
+    for (const w of this.statsWaiters.splice(0)) w.reject(err);
   }
 }
