@@ -1,6 +1,7 @@
 /**
- * Several machines in network namespaces on one bridge: Redis on one, a front end on another, two model hosts
- * on two more, all talking over the bridge's addresses (the test reaches the front end through the bridge).
+ * Several machines in network namespaces on one bridge: Redis on one, a front end behind nginx on another, two
+ * model hosts on two more, all talking over the bridge's addresses (the test's load goes to nginx through the
+ * bridge).
  *  - a host machine's link cut under load: its unacknowledged requests are re-claimed by the other host and every
  *    request is answered;
  *  - the front end partitioned from Redis (packets dropped, no RST): 503 at once once the connection is declared
@@ -12,7 +13,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadDeploymentConfig } from '../../src/config/deployment.ts';
+import { nginxSettingsFromEnv, writeNginxConf } from '../../scripts/nginx-render.ts';
 import { closedLoop, closeLoadAgent, postRaw, smallPng, summarize, type Sample } from '../helpers/load.ts';
 import { sleep, waitUntil } from '../helpers/processes.ts';
 import { startRedisProcess, type RedisNode } from './redis-topology.ts';
@@ -67,6 +73,7 @@ describe('machines in network namespaces', { skip, timeout: 240_000 }, () => {
   let url = '';
   let image: Buffer;
   let env: NodeJS.ProcessEnv;
+  let nginxPrefix: string | undefined;
 
   before(async () => {
     net = await createNetwork();
@@ -87,16 +94,27 @@ describe('machines in network namespaces', { skip, timeout: 240_000 }, () => {
     h2 = watch(net.spawn(machines.h2, node('src/host/main.ts'), env));
     fe = watch(net.spawn(machines.fe, node('src/frontend/main.ts'), { ...env, HOST: machines.fe.ip, PORT: '8080' }));
     await Promise.all([h1.waitFor(/model host ready/, 90_000), h2.waitFor(/model host ready/, 90_000), fe.waitFor(/front end listening/, 60_000)]);
-    url = `http://${machines.fe.ip}:8080`;
+    // nginx on the front end's machine, with the project's own configuration, in front of the front end.
+    nginxPrefix = await mkdtemp(join(tmpdir(), 'cls-netns-nginx-'));
+    await chmod(nginxPrefix, 0o755);
+    await writeNginxConf(nginxSettingsFromEnv(nginxPrefix, {
+      ...env, HOST: machines.fe.ip, PORT: '8080', NGINX_HOST: machines.fe.ip, NGINX_PORT: '8000', NGINX_UPSTREAMS: '',
+      NGINX_WORKERS: '1', NGINX_ACCESS_LOG: '',
+    }));
+    // It daemonizes inside the namespace; the network's destroy() kills whatever runs in its namespaces.
+    await net.exec(machines.fe, [loadDeploymentConfig().nginxBin, '-p', `${nginxPrefix}/`, '-c', 'conf/nginx.conf', '-e', 'logs/error.log']);
+    url = `http://${machines.fe.ip}:8000`;
+    await waitUntil(async () => (await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) === 200, 30_000, 'nginx to reach the front end');
     image = await smallPng(64);
   });
   after(async () => {
     await closeLoadAgent();
     await redis?.stop();
     await net?.destroy();
+    if (nginxPrefix) await rm(nginxPrefix, { recursive: true, force: true });
   });
 
-  it('serves over the bridge with both hosts taking work', async () => {
+  it('serves over the bridge, through nginx, with both hosts taking work', async () => {
     const load = closedLoop(url, image, 6);
     await sleep(3000);
     const samples = await load.stop();
@@ -154,15 +172,16 @@ describe('machines in network namespaces', { skip, timeout: 240_000 }, () => {
       await sleep(ms);
       return load.stop();
     };
-    // Warm, then undelayed, on the remaining host.
-    await measure(url, 1000);
-    const plain = await measure(url, 5000);
+    // Warm, then undelayed, on the remaining host; straight to the front end, as the delayed one below.
+    const direct = `http://${machines.fe.ip}:8080`;
+    await measure(direct, 1000);
+    const plain = await measure(direct, 5000);
     let delayed: Sample[];
     let how: string;
     if (await netemAvailable(net!, machines.fe)) {
       await delayTo(net!, machines.fe, machines.redis, 50);
-      how = 'tc netem on the front end\'s link';
-      delayed = await measure(url, 5000);
+      how = 'tc netem on the front end\'s link, front end direct';
+      delayed = await measure(direct, 5000);
     } else {
       // This kernel lacks sch_netem: a relay that adds 50 ms per round trip, and a second front end behind it.
       const relay = await startDelayRelay(net!.bridgeIp, { host: machines.redis.ip, port: 6379 }, 50);
@@ -172,7 +191,7 @@ describe('machines in network namespaces', { skip, timeout: 240_000 }, () => {
           REDIS_URL: String(env.REDIS_URL).replace(`${machines.redis.ip}:6379`, `${net!.bridgeIp}:${relay.port}`),
         }));
         await fe2.waitFor(/front end listening/, 60_000);
-        how = 'a 50 ms relay (no sch_netem in this kernel)';
+        how = 'a 50 ms relay (no sch_netem in this kernel), front ends direct';
         delayed = await measure(`http://${machines.fe.ip}:8081`, 5000);
         fe2.child.kill('SIGKILL');
       } finally {

@@ -38,12 +38,25 @@ export async function netnsAvailable(): Promise<string | undefined> {
   }
 }
 
+/** SIGKILLs every process inside a namespace (daemons such as nginx included). */
+async function killInside(ns: string): Promise<void> {
+  const pids = await sh('ip', ['netns', 'pids', ns]).catch(() => '');
+  for (const pid of pids.split('\n').map(Number).filter((p) => p > 0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
 /** Removes namespaces (and their bridges) left by earlier runs whose process has exited. */
 export async function removeLeftovers(): Promise<void> {
   const list = await sh('ip', ['netns', 'list']).catch(() => '');
   for (const line of list.split('\n')) {
     const m = /^(clsnet-(\d+)-(\w+)-\S+)/.exec(line.trim());
     if (!m || alive(Number(m[2]))) continue;
+    await killInside(m[1]!);
     await sh('ip', ['netns', 'del', m[1]!]).catch(() => {});
     await sh('ip', ['link', 'del', `cn${m[3]}br`]).catch(() => {});
   }
@@ -95,6 +108,7 @@ export async function createNetwork(): Promise<Network> {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await Promise.all([...children].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
     for (const m of machines.values()) {
+      await killInside(m.ns);
       await sh('ip', ['netns', 'del', m.ns]).catch(() => {});
       // Deleting one end of a veth deletes both, even if the namespace lingers.
       await sh('ip', ['link', 'del', m.hostLink]).catch(() => {});
