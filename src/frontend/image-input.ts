@@ -21,7 +21,8 @@ export function sniffFormat(b: Uint8Array): string | undefined {
   return undefined;
 }
 
-function checkImage(bytes: Uint8Array): ImageItem {
+/** One image's own checks: not empty, and a raster format by its magic number. */
+export function checkImage(bytes: Uint8Array): ImageItem {
   if (bytes.byteLength === 0) return { ok: false, code: 'MISSING_IMAGE', message: 'The image is empty (0 bytes).' };
   const format = sniffFormat(bytes);
   if (!format) return { ok: false, code: 'UNSUPPORTED_MEDIA_TYPE' };

@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import type { Route } from '../observability/metrics.ts';
-import { errorBody, errorCodes, type ErrorCode } from '../wire/errors.ts';
+import { errorBody, errorCodes, protocolErrorBody, type ErrorCode } from '../wire/errors.ts';
 import { CLIENT_GONE_STATUS, requestId, writeAccessLine, type Access, type AccessEntry } from './access.ts';
 import type { IncomingRequest, ServerResponse } from './http/types.ts';
 
@@ -22,6 +22,8 @@ export class Answer {
   readonly startedAt = Date.now();
   /** Ask the client to reconnect for its next request (draining, or a body we did not read). */
   closeConnection = false;
+  /** `protocol`: errors in the Open Inference Protocol's shape `{"error": "..."}` (the /v2 routes). */
+  errorShape: 'service' | 'protocol' = 'service';
   private readonly entry: AccessEntry;
   /** Fields every access line of this request carries (e.g. the model). */
   private context: Fields = {};
@@ -51,15 +53,16 @@ export class Answer {
     return this.write(status, 'application/json', JSON.stringify(body), fields, headers);
   }
 
-  text(status: number, contentType: string, body: string | Buffer, fields?: Fields): boolean {
-    return this.write(status, contentType, body, fields, {});
+  text(status: number, contentType: string, body: string | Buffer, fields?: Fields, headers: Record<string, string> = {}): boolean {
+    return this.write(status, contentType, body, fields, headers);
   }
 
   /** The registry's status, message and Retry-After for `code`; `fields` go to the access line only. */
   error(code: ErrorCode, message?: string, fields?: Fields, headers: Record<string, string> = {}): boolean {
     const entry: { status: number; retryAfterS?: number } = errorCodes[code];
     const all = entry.retryAfterS === undefined ? headers : { 'Retry-After': String(entry.retryAfterS), ...headers };
-    return this.write(entry.status, 'application/json', JSON.stringify(errorBody(code, message)), { code, ...fields }, all);
+    const body = this.errorShape === 'protocol' ? protocolErrorBody(code, message) : errorBody(code, message);
+    return this.write(entry.status, 'application/json', JSON.stringify(body), { code, ...fields }, all);
   }
 
   private write(status: number, contentType: string, body: string | Buffer, fields: Fields | undefined, headers: Record<string, string>): boolean {

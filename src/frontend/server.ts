@@ -9,6 +9,7 @@ import { readLiveHosts } from './live-models.ts';
 import { handlePredict, type PredictContext } from './predict.ts';
 import { Answer } from './respond.ts';
 import { strictHttp } from './strict-http.ts';
+import { registerV2Routes } from './v2/routes.ts';
 
 export interface ServerContext extends PredictContext, InfoContext {
   keys: Keys;
@@ -52,6 +53,8 @@ export function registerRoutes(server: HttpServer, ctx: ServerContext): void {
       else answer.json(503, { ...errorBody('NOT_READY'), ready: false, ...body }, { code: 'NOT_READY' });
     });
   });
+
+  registerV2Routes(http, ctx, async () => (await readiness(ctx, http)).ready);
 
   http.route('ANY', '/predict', (req, res) => {
     new Answer(res, req, '/predict', ctx).error('METHOD_NOT_ALLOWED', undefined, undefined, { Allow: 'POST' });

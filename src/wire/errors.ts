@@ -39,6 +39,18 @@ export function errorBody(code: ErrorCode, message: string = errorCodes[code].me
   return { success: false, error: { code, message } };
 }
 
+/**
+ * The same error in the Open Inference Protocol's shape, `{"error": "message"}` (its only error field): the
+ * registry's status and message, with the code in front of the message so clients and logs still see it.
+ */
+export interface ProtocolErrorBody {
+  error: string;
+}
+
+export function protocolErrorBody(code: ErrorCode, message: string = errorCodes[code].message): ProtocolErrorBody {
+  return { error: `${code}: ${message}` };
+}
+
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(errorCodes, value);
 }

@@ -1,0 +1,185 @@
+/**
+ * Parses an Open Inference Protocol inference request (REST, with the binary tensor data extension) into the
+ * items to queue: one per batch element. Pure logic, no I/O. The model has one input, named `input`
+ * (OpenVINO Model Server's choice: one name, the datatype says which form), accepted as
+ *
+ *   FP32  [N, ...the model's input dims]  ready values, JSON `data` (flat or nested) or binary; copied into the
+ *                                          batch as they are (no decode, no resize)
+ *   BYTES [N]                              encoded images through the binary extension (4-byte little-endian
+ *                                          length + bytes per element), preprocessed exactly as /predict's
+ *
+ * and one output, `probabilities` (FP32 [N, classes]), optionally as the classification extension's top k
+ * ("score:index:label", BYTES [N, k]) and as binary data (binary_data / binary_data_output).
+ */
+import type { ErrorCode } from '../../wire/errors.ts';
+import type { QueueItem } from '../enqueue-images.ts';
+import { checkImage } from '../image-input.ts';
+
+export const INPUT_NAME = 'input';
+export const OUTPUT_NAME = 'probabilities';
+
+/** What the inference needs to know about the model: its input dims (without N) and its classes. */
+export interface TensorModel {
+  dims: readonly number[];
+  classes: number;
+}
+
+export interface OutputRequest {
+  /** Top k as "score:index:label" (classification extension); absent: the FP32 probabilities. */
+  classification?: number;
+  binary: boolean;
+}
+
+export interface InferRequest {
+  id?: string;
+  items: QueueItem[];
+  output: OutputRequest;
+  /** parameters.timeout, converted from microseconds to milliseconds. */
+  timeoutMs?: number;
+}
+
+export type Parsed = { ok: true; request: InferRequest } | { ok: false; code: ErrorCode; message: string };
+
+const bad = (message: string): Parsed => ({ ok: false, code: 'BAD_REQUEST', message });
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Splits the body: the JSON header, then the binary part (Inference-Header-Content-Length, when present). */
+function split(body: Buffer, headerLength: string | undefined): { json: Buffer; binary: Buffer } | string {
+  if (headerLength === undefined) return { json: body, binary: body.subarray(body.length) };
+  const n = Number(headerLength);
+  if (!/^\d+$/.test(headerLength) || n > body.length) return `Inference-Header-Content-Length ${JSON.stringify(headerLength.slice(0, 20))} is not a length within the body (${body.length} bytes).`;
+  return { json: body.subarray(0, n), binary: body.subarray(n) };
+}
+
+/** Flattens nested JSON data into `out`; returns how many numbers it wrote, or -1 at the first non-number. */
+function flattenNumbers(data: unknown[], out: Float32Array): number {
+  let n = 0;
+  const stack: Array<{ a: unknown[]; i: number }> = [{ a: data, i: 0 }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.i === top.a.length) {
+      stack.pop();
+      continue;
+    }
+    const v = top.a[top.i++];
+    if (Array.isArray(v)) {
+      stack.push({ a: v, i: 0 });
+    } else if (typeof v === 'number' && Number.isFinite(v)) {
+      if (n < out.length) out[n] = v;
+      n++;
+    } else {
+      return -1;
+    }
+  }
+  return n;
+}
+
+function parseOutputs(outputs: unknown, parameters: Record<string, unknown>): OutputRequest | string {
+  const binaryAll = parameters.binary_data_output;
+  if (binaryAll !== undefined && typeof binaryAll !== 'boolean') return '"binary_data_output" must be a boolean.';
+  const output: OutputRequest = { binary: binaryAll === true };
+  if (outputs === undefined) return output;
+  if (!Array.isArray(outputs) || outputs.length > 1) return `"outputs" must be an array naming at most the one output "${OUTPUT_NAME}".`;
+  const o = outputs[0] as unknown;
+  if (o === undefined) return output;
+  if (!isObject(o) || o.name !== OUTPUT_NAME) return `Unknown output: the model's only output is "${OUTPUT_NAME}".`;
+  const p = o.parameters === undefined ? {} : o.parameters;
+  if (!isObject(p)) return '"parameters" of an output must be an object.';
+  if (p.binary_data !== undefined) {
+    if (typeof p.binary_data !== 'boolean') return '"binary_data" must be a boolean.';
+    output.binary = p.binary_data;
+  }
+  if (p.classification !== undefined) {
+    const k = p.classification;
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 1) return '"classification" must be a positive integer.';
+    output.classification = k;
+  }
+  return output;
+}
+
+/** The FP32 form: N tensors of the model's input, from JSON data or binary. */
+function fp32Items(input: Record<string, unknown>, shape: number[], model: TensorModel, binary: Buffer | undefined): QueueItem[] | string {
+  const [n, ...dims] = shape;
+  if (dims.length !== model.dims.length || dims.some((d, i) => d !== model.dims[i])) {
+    return `Wrong shape [${shape.join(', ')}] for FP32 input: the model takes [N, ${model.dims.join(', ')}].`;
+  }
+  const per = model.dims.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(n! * per);
+  if (binary) {
+    if (binary.length !== values.byteLength) return `Binary FP32 data of ${binary.length} bytes for shape [${shape.join(', ')}]: expected ${values.byteLength}.`;
+    new Uint8Array(values.buffer).set(binary); // little-endian on the wire and on every platform Node runs here
+  } else {
+    if (!Array.isArray(input.data)) return 'FP32 input needs "data" (a JSON array) or binary data ("binary_data_size").';
+    const count = flattenNumbers(input.data, values);
+    if (count < 0) return 'FP32 "data" must hold only finite numbers.';
+    if (count !== values.length) return `FP32 "data" has ${count} values for shape [${shape.join(', ')}]: expected ${values.length}.`;
+  }
+  return Array.from({ length: n! }, (_, i) => ({ ok: true as const, tensor: new Uint8Array(values.buffer, i * per * 4, per * 4) }));
+}
+
+/** The BYTES form: N encoded images, each a 4-byte little-endian length and its bytes. */
+function bytesItems(n: number, binary: Buffer | undefined): QueueItem[] | string {
+  if (!binary) return 'BYTES images must be sent with the binary data extension ("binary_data_size" and the bytes after the JSON).';
+  const items: QueueItem[] = [];
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    if (at + 4 > binary.length) return `BYTES element ${i}: its 4-byte length is missing (binary data ends at byte ${binary.length}).`;
+    const length = binary.readUInt32LE(at);
+    at += 4;
+    if (at + length > binary.length) return `BYTES element ${i}: length ${length} runs past the end of the binary data.`;
+    items.push(checkImage(binary.subarray(at, at + length)));
+    at += length;
+  }
+  if (at !== binary.length) return `BYTES data has ${binary.length - at} bytes after its ${n} elements.`;
+  return items;
+}
+
+export function parseInferRequest(body: Buffer, headerLength: string | undefined, model: TensorModel, maxElements: number): Parsed {
+  const parts = split(body, headerLength);
+  if (typeof parts === 'string') return bad(parts);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(parts.json.toString('utf8'));
+  } catch {
+    return bad('The inference request is not valid JSON (with binary data, set Inference-Header-Content-Length to the JSON\'s length).');
+  }
+  if (!isObject(doc)) return bad('The inference request must be a JSON object.');
+  if (doc.id !== undefined && typeof doc.id !== 'string') return bad('"id" must be a string.');
+  const parameters = doc.parameters === undefined ? {} : doc.parameters;
+  if (!isObject(parameters)) return bad('"parameters" must be an object.');
+  let timeoutMs: number | undefined;
+  if (parameters.timeout !== undefined) {
+    const us = parameters.timeout;
+    if (typeof us !== 'number' || !Number.isInteger(us) || us < 1) return bad('"timeout" must be a positive integer (microseconds).');
+    timeoutMs = us / 1000;
+  }
+  const output = parseOutputs(doc.outputs, parameters);
+  if (typeof output === 'string') return bad(output);
+
+  const inputs = doc.inputs;
+  if (!Array.isArray(inputs) || inputs.length !== 1 || !isObject(inputs[0])) return bad(`"inputs" must hold exactly one input, "${INPUT_NAME}".`);
+  const input = inputs[0];
+  if (input.name !== INPUT_NAME) return bad(`Unknown input ${JSON.stringify(String(input.name).slice(0, 64))}: the model's only input is "${INPUT_NAME}".`);
+  const shape = input.shape;
+  if (!Array.isArray(shape) || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d >= 1)) return bad('"shape" must be an array of positive integers.');
+  const n = shape[0] as number;
+  if (n > maxElements) return { ok: false, code: 'TOO_MANY_IMAGES', message: `At most ${maxElements} elements per request; this one has ${n}.` };
+  const inputParams = input.parameters === undefined ? {} : input.parameters;
+  if (!isObject(inputParams)) return bad('"parameters" of an input must be an object.');
+  let binary: Buffer | undefined;
+  if (inputParams.binary_data_size !== undefined) {
+    const size = inputParams.binary_data_size;
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) return bad('"binary_data_size" must be a non-negative integer.');
+    if (size !== parts.binary.length) return bad(`"binary_data_size" is ${size} but ${parts.binary.length} bytes follow the JSON.`);
+    binary = parts.binary;
+  } else if (parts.binary.length > 0) {
+    return bad('Binary data follows the JSON but the input declares no "binary_data_size".');
+  }
+
+  let items: QueueItem[] | string;
+  if (input.datatype === 'FP32') items = fp32Items(input, shape as number[], model, binary);
+  else if (input.datatype === 'BYTES') items = shape.length === 1 ? bytesItems(n, binary) : `Wrong shape [${shape.join(', ')}] for BYTES input: encoded images take [N].`;
+  else return bad(`Datatype ${JSON.stringify(String(input.datatype).slice(0, 16))} is not accepted for "${INPUT_NAME}": FP32 (the model's input) or BYTES (encoded images).`);
+  if (typeof items === 'string') return bad(items);
+  return { ok: true, request: { ...(doc.id !== undefined && { id: doc.id as string }), items, output, ...(timeoutMs !== undefined && { timeoutMs }) } };
+}
