@@ -38,6 +38,10 @@ export const DEMO_PAGE_HTML = `<!doctype html>
 (field <code>image</code>, repeat it to send several) or as the raw body with an <code>image/*</code> Content-Type;
 the answer lists the most probable labels first.</p>
 <pre id="curl">curl -F image=@examples/chelsea.png http://127.0.0.1:8080/predict</pre>
+<p id="more">Several models: <code>/predict?model=NAME</code> (names in <code>GET /v1/models</code>). The same
+models speak the Open Inference Protocol (KServe V2): <code>GET /v2/models/NAME</code> for the input and output,
+<code>POST /v2/models/NAME/infer</code> with an FP32 tensor or encoded images as BYTES (binary data extension);
+<code>/openapi.json</code> lists every endpoint.</p>
 <p>Or try it here: pick an image, or drop one on the box.</p>
 <label id="drop" for="file">Drop an image here, or click to choose a file
   <br><input id="file" type="file" accept="image/*">

@@ -87,6 +87,57 @@ export const openApiDocument = {
         },
       },
     },
+    // The Open Inference Protocol (KServe V2): its own schemas are the specification's (open_inference_rest.yaml,
+    // kserve/open-inference-protocol); here the operations, with their error shape ProtocolError.
+    '/v2': {
+      get: { operationId: 'v2ServerMetadata', summary: 'Open Inference Protocol: server metadata (name, version, extensions binary_tensor_data and classification)', responses: { 200: json({ type: 'object' }, 'metadata_server_response.') } },
+    },
+    '/v2/health/live': {
+      get: { operationId: 'v2Live', summary: 'Open Inference Protocol: liveness', responses: { 200: json({ type: 'object' }, '{"live": true}.') } },
+    },
+    '/v2/health/ready': {
+      get: { operationId: 'v2Ready', summary: 'Open Inference Protocol: readiness (as /readyz)', responses: { 200: json({ type: 'object' }, '{"ready": true}.'), 503: json({ type: 'object' }, '{"ready": false}.') } },
+    },
+    '/v2/models/{name}': {
+      get: {
+        operationId: 'v2ModelMetadata',
+        summary: 'Open Inference Protocol: model metadata — input "input" FP32 [-1, H, W, C], output "probabilities" FP32 [-1, classes], platform naming the engine; also under /versions/1',
+        parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { 200: json({ type: 'object' }, 'metadata_model_response.'), 404: json(ref('ProtocolError'), 'MODEL_NOT_FOUND.') },
+      },
+    },
+    '/v2/models/{name}/ready': {
+      get: {
+        operationId: 'v2ModelReady',
+        summary: 'Open Inference Protocol: whether a live host serves the model; also under /versions/1',
+        parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { 200: json({ type: 'object' }, '{"name", "ready": true}.'), 503: json({ type: 'object' }, '{"name", "ready": false}.'), 404: json(ref('ProtocolError'), 'MODEL_NOT_FOUND.') },
+      },
+    },
+    '/v2/models/{name}/infer': {
+      post: {
+        operationId: 'v2Infer',
+        summary: 'Open Inference Protocol: inference; also under /versions/1',
+        description:
+          'One input, "input": FP32 [N, H, W, C] (JSON data flat or nested, or binary data) goes into the batch as it is; ' +
+          'BYTES [N] carries encoded images through the binary data extension (4-byte little-endian length + bytes each), ' +
+          'preprocessed as /predict. Output "probabilities" FP32 [N, classes], or with parameters.classification k the top k ' +
+          'as BYTES "score:index:label"; binary_data / binary_data_output return it as binary data after the JSON ' +
+          '(Inference-Header-Content-Length). parameters.timeout (µs) shortens the deadline.',
+        security: optionalKey,
+        parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } }, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        responses: {
+          200: { description: 'inference_response (JSON, or JSON + binary data).', headers: requestIdHeader, content: { 'application/json': { schema: { type: 'object' } }, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          400: json(ref('ProtocolError'), 'BAD_REQUEST (shape, datatype, binary header), TOO_MANY_IMAGES, MISSING_IMAGE, INVALID_IMAGE.'),
+          404: json(ref('ProtocolError'), 'MODEL_NOT_FOUND.'),
+          413: json(ref('ProtocolError'), 'BODY_TOO_LARGE or IMAGE_TOO_LARGE.'),
+          415: json(ref('ProtocolError'), 'UNSUPPORTED_MEDIA_TYPE: an element is not an image.'),
+          503: json(ref('ProtocolError'), 'NOT_READY, OVERLOADED or SHUTTING_DOWN; retry after Retry-After seconds.', retryHeaders),
+          504: json(ref('ProtocolError'), 'DEADLINE_EXCEEDED (REQUEST_TIMEOUT_MS or parameters.timeout).'),
+        },
+      },
+    },
     '/healthz': {
       get: { operationId: 'health', summary: 'Liveness: the process answers', responses: { 200: json(ref('Health'), 'Alive.') } },
     },
@@ -165,6 +216,12 @@ export const openApiDocument = {
         required: ['success', 'error'],
         additionalProperties: false,
         properties: { success: { const: false }, error: ref('ErrorDetail') },
+      },
+      ProtocolError: {
+        type: 'object',
+        required: ['error'],
+        additionalProperties: false,
+        properties: { error: { type: 'string', description: '"CODE: message", the code from the error registry.' } },
       },
       Health: { type: 'object', required: ['status'], additionalProperties: false, properties: { status: { const: 'alive' } } },
       ModelHost: {

@@ -102,6 +102,20 @@ describe('OpenAPI document', () => {
     assert.match(await conforms(await fetch(`${svc.url}/`), '/', 'get', 'demo page') as string, /<html/);
   });
 
+  it('the Open Inference Protocol operations (their bodies: test/integration/v2-protocol.test.ts)', async () => {
+    await conforms(await fetch(`${svc.url}/v2`), '/v2', 'get', 'v2 metadata');
+    await conforms(await fetch(`${svc.url}/v2/health/live`), '/v2/health/live', 'get', 'v2 live');
+    await conforms(await fetch(`${svc.url}/v2/health/ready`), '/v2/health/ready', 'get', 'v2 ready');
+    await conforms(await fetch(`${svc.url}/v2/models/default`), '/v2/models/{name}', 'get', 'v2 model');
+    await conforms(await fetch(`${svc.url}/v2/models/nope`), '/v2/models/{name}', 'get', 'v2 unknown model');
+    await conforms(await fetch(`${svc.url}/v2/models/default/ready`), '/v2/models/{name}/ready', 'get', 'v2 model ready');
+    const zeros = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 224, 224, 3], datatype: 'FP32', data: new Array(224 * 224 * 3).fill(0) }] });
+    const infer = (body: string, url = svc.url) => fetch(`${url}/v2/models/default/infer`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' } });
+    await conforms(await infer(zeros), '/v2/models/{name}/infer', 'post', 'v2 infer');
+    await conforms(await infer('{"inputs":[]}'), '/v2/models/{name}/infer', 'post', 'v2 bad request');
+    await conforms(await infer(zeros, hostlessUrl), '/v2/models/{name}/infer', 'post', 'v2 no host');
+  });
+
   it('404 and 405 bodies are the Error schema; every path of the document was exercised', async () => {
     const error = ajv.getSchema(`${DOC_ID}#/components/schemas/Error`)!;
     for (const res of [await fetch(`${svc.url}/nope`), await fetch(`${svc.url}/predict`, { method: 'PUT' })]) {
