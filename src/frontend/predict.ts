@@ -21,6 +21,7 @@ import { Answer } from './respond.ts';
 import type { ModelRepository } from '../model/repository.ts';
 import { authorize } from './authorize.ts';
 import type { BodyBudget } from './body-budget.ts';
+import { claimBody, tooLargeMessage } from './request-body.ts';
 import type { Guard } from '../auth/guard.ts';
 
 export interface PredictContext extends QueueContext, Access {
@@ -61,31 +62,9 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
       return;
     }
   }
-  const lengthHeader = req.headers['content-length'];
-  const declaredLength = lengthHeader ? Number(lengthHeader) : undefined;
-  if (declaredLength !== undefined && !Number.isSafeInteger(declaredLength)) {
-    answer.error('BAD_REQUEST', 'Invalid Content-Length.');
-    return;
-  }
-  const limit = ctx.config.BODY_LIMIT_BYTES;
-  const tooLarge = `The request body is larger than ${limit} bytes.`;
-  if (declaredLength !== undefined && declaredLength > limit) {
-    // Refuse without reading the body, and close: the client may still be sending it.
-    answer.closeConnection = true;
-    answer.error('BODY_TOO_LARGE', tooLarge);
-    return;
-  }
-  const reserved = declaredLength ?? limit;
-  if (!ctx.bodyBudget.take(reserved)) {
-    // Refused before reading: close, the client may still be sending the body.
-    answer.closeConnection = true;
-    answer.error('OVERLOADED', 'Too many request bodies are being received; retry later.', { inflightBodyBytes: ctx.bodyBudget.inUse });
-    return;
-  }
-  // Claimed before returning: uWS hands body bytes only to a reader registered by then.
-  const body = res.readBody({ declaredLength, limit, timeoutMs: ctx.config.BODY_TIMEOUT_MS });
-  const release = () => ctx.bodyBudget.give(reserved);
-  body.then(release, release);
+  const body = claimBody(ctx, req, res, answer);
+  if (!body) return;
+  const tooLarge = tooLargeMessage(ctx.config.BODY_LIMIT_BYTES);
   const contentType = req.headers['content-type'] ?? '';
   const log = ctx.log.child({ reqId: answer.id, model });
 

@@ -19,6 +19,7 @@ import { queueImages } from '../enqueue-images.ts';
 import { BodyError, type HttpServer, type IncomingRequest, type ServerResponse } from '../http/types.ts';
 import { readLiveHosts } from '../live-models.ts';
 import { Answer } from '../respond.ts';
+import { claimBody, tooLargeMessage } from '../request-body.ts';
 import type { ServerContext } from '../server.ts';
 import { INPUT_NAME, OUTPUT_NAME, parseInferRequest } from './infer-request.ts';
 import { inferResponse, MODEL_VERSION } from './infer-response.ts';
@@ -112,21 +113,9 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
   if (!authorize(ctx.inferenceGuard, req, answer)) return;
   const model = modelOf(ctx, req, answer);
   if (!model) return;
-  const lengthHeader = req.headers['content-length'];
-  const declaredLength = lengthHeader ? Number(lengthHeader) : undefined;
-  if (declaredLength !== undefined && !Number.isSafeInteger(declaredLength)) {
-    answer.error('BAD_REQUEST', 'Invalid Content-Length.');
-    return;
-  }
-  const limit = ctx.config.BODY_LIMIT_BYTES;
-  const tooLarge = `The request body is larger than ${limit} bytes.`;
-  if (declaredLength !== undefined && declaredLength > limit) {
-    answer.closeConnection = true;
-    answer.error('BODY_TOO_LARGE', tooLarge);
-    return;
-  }
-  // Claimed before returning: uWS hands body bytes only to a reader registered by then.
-  const body = res.readBody({ declaredLength, limit, timeoutMs: ctx.config.BODY_TIMEOUT_MS });
+  const body = claimBody(ctx, req, res, answer);
+  if (!body) return;
+  const tooLarge = tooLargeMessage(ctx.config.BODY_LIMIT_BYTES);
   const log = ctx.log.child({ reqId: answer.id, model: model.name });
   const labels = model.meta.labels;
 

@@ -1,0 +1,46 @@
+/**
+ * Claims an inference request's body within its limits, for /predict and the Open Inference Protocol alike: a
+ * valid Content-Length within BODY_LIMIT_BYTES (refused unread otherwise), room in MAX_INFLIGHT_BODY_BYTES, and
+ * the body read within BODY_TIMEOUT_MS. Returns undefined when the request has been answered already.
+ */
+import type { Config } from '../config/config.ts';
+import type { BodyBudget } from './body-budget.ts';
+import type { IncomingRequest, ServerResponse } from './http/types.ts';
+import type { Answer } from './respond.ts';
+
+export interface BodyContext {
+  config: Config;
+  bodyBudget: BodyBudget;
+}
+
+export function tooLargeMessage(limit: number): string {
+  return `The request body is larger than ${limit} bytes.`;
+}
+
+export function claimBody(ctx: BodyContext, req: IncomingRequest, res: ServerResponse, answer: Answer): Promise<Buffer> | undefined {
+  const lengthHeader = req.headers['content-length'];
+  const declaredLength = lengthHeader ? Number(lengthHeader) : undefined;
+  if (declaredLength !== undefined && !Number.isSafeInteger(declaredLength)) {
+    answer.error('BAD_REQUEST', 'Invalid Content-Length.');
+    return undefined;
+  }
+  const limit = ctx.config.BODY_LIMIT_BYTES;
+  if (declaredLength !== undefined && declaredLength > limit) {
+    // Refuse without reading the body, and close: the client may still be sending it.
+    answer.closeConnection = true;
+    answer.error('BODY_TOO_LARGE', tooLargeMessage(limit));
+    return undefined;
+  }
+  const reserved = declaredLength ?? limit;
+  if (!ctx.bodyBudget.take(reserved)) {
+    // Refused before reading: close, the client may still be sending the body.
+    answer.closeConnection = true;
+    answer.error('OVERLOADED', 'Too many request bodies are being received; retry later.', { inflightBodyBytes: ctx.bodyBudget.inUse });
+    return undefined;
+  }
+  // Claimed before returning: uWS hands body bytes only to a reader registered by then.
+  const body = res.readBody({ declaredLength, limit, timeoutMs: ctx.config.BODY_TIMEOUT_MS });
+  const release = () => ctx.bodyBudget.give(reserved);
+  body.then(release, release);
+  return body;
+}
