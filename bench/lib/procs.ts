@@ -3,10 +3,8 @@
  * the naive servers. Each runs in its own process group so that stopping it also stops what it started (the
  * service's private redis-server); everything still running is killed when the benchmark exits.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { ROOT } from './images.ts';
+import type { ChildProcess } from 'node:child_process';
+import { killAllOnExit, launch, rssBytesOf } from '../../scripts/lib/launch.ts';
 
 export interface BatchLine {
   t: number;
@@ -29,28 +27,14 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-const live = new Set<Proc>();
-
-function killAll(): void {
-  for (const p of live) {
-    try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-}
-process.on('exit', killAll);
+killAllOnExit();
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    killAll();
-    process.exit(130);
-  });
+  process.once(sig, () => process.exit(130)); // the exit handler kills what was launched
 }
 
 export function rssMiBOf(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
+  const bytes = rssBytesOf(pid);
+  return bytes > 0 ? bytes / (1024 * 1024) : NaN;
 }
 
 export interface StartOptions {
@@ -66,68 +50,31 @@ export interface StartOptions {
 
 export async function startProc(opts: StartOptions): Promise<Proc> {
   // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to the children, for profiling.
-  const extra = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...extra, '--import', 'tsx', opts.entry], {
-    cwd: ROOT,
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe', ...(opts.ipc ? ['ipc' as const] : [])],
-    detached: true,
-  });
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  // Its own process group: stopping it also stops what it started (the service's private redis-server).
+  const launched = launch({ name: opts.name, entry: opts.entry, env: opts.env, nodeArgs, ipc: opts.ipc, group: true });
   const proc: Proc = {
     name: opts.name,
-    child,
-    pid: child.pid!,
+    child: launched.proc,
+    pid: launched.pid,
     batches: [],
-    tail: [],
-    rssMiB: () => rssMiBOf(child.pid!),
-    stop: async () => {},
+    tail: launched.tail,
+    rssMiB: () => rssMiBOf(launched.pid),
+    stop: () => launched.stop(20_000),
   };
-  live.add(proc);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stopping: Promise<void> | undefined;
-  proc.stop = () => (stopping ??= (async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      try { process.kill(child.pid!, 'SIGTERM'); } catch { /* gone */ }
-      const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 20_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    // Whatever it started and left behind (its redis-server) goes with the group.
-    try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
-    live.delete(proc);
-  })());
-
-  const pattern = opts.readyPattern ?? /serving on (http:\/\/[^\s]+)/;
-  const ready = new Promise<void>((resolve, reject) => {
-    const onLine = (line: string) => {
-      proc.tail.push(line);
-      if (proc.tail.length > 40) proc.tail.shift();
-      if (line.includes('"msg":"batch"')) {
-        try {
-          const j = JSON.parse(line) as { size: number; inferenceMs: number; formingMs: number };
-          proc.batches.push({ t: Date.now(), size: j.size, inferenceMs: j.inferenceMs, formingMs: j.formingMs });
-        } catch { /* not JSON */ }
-        return;
-      }
-      const m = pattern.exec(line);
-      if (m) {
-        if (m[1]) proc.url = m[1];
-        resolve();
-      }
-    };
-    createInterface({ input: child.stdout! }).on('line', onLine);
-    createInterface({ input: child.stderr! }).on('line', onLine);
-    child.once('exit', (code) => reject(new Error(`${opts.name} exited with ${code} before it was ready:\n${proc.tail.join('\n')}`)));
+  launched.onLine((_, json) => {
+    if (json?.msg !== 'batch') return;
+    const j = json as unknown as { size: number; inferenceMs: number; formingMs: number };
+    proc.batches.push({ t: Date.now(), size: j.size, inferenceMs: j.inferenceMs, formingMs: j.formingMs });
   });
-  const timeout = opts.readyTimeoutMs ?? 120_000;
-  let timer: NodeJS.Timeout | undefined;
+  const pattern = opts.readyPattern ?? /serving on (http:\/\/[^\s]+)/;
   try {
-    await Promise.race([ready, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${opts.name} not ready after ${timeout} ms:\n${proc.tail.join('\n')}`)), timeout); })]);
+    const line = await launched.waitForLine((raw) => pattern.test(raw), opts.readyTimeoutMs ?? 120_000, 'ready line');
+    const url = pattern.exec(line)?.[1];
+    if (url) proc.url = url;
   } catch (err) {
     await proc.stop();
     throw err;
-  } finally {
-    clearTimeout(timer);
   }
   return proc;
 }

@@ -3,19 +3,12 @@
  * src/host/main.ts` / `src/frontend/main.ts`), so a test can SIGKILL, SIGSTOP or SIGTERM them. Each child's
  * JSON log lines are kept for assertions. Register `killAll()` in after(): no child outlives its test file.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { killAll as killAllLaunched, launch, type LogLine } from '../../scripts/lib/launch.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-export interface LogLine {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
+export type { LogLine };
 
 export interface Child {
   readonly name: string;
@@ -34,84 +27,26 @@ export interface Child {
   rss(): number;
 }
 
-const children = new Set<Child>();
-
 export function spawnService(name: string, entry: 'src/host/main.ts' | 'src/frontend/main.ts', env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', PREPROCESS_THREADS: '1', INTRA_OP_THREADS: '1', MODEL_DIR: 'models/default', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: LogLine[] = [];
-  const text: string[] = [];
-  const watchers = new Set<(line: LogLine) => void>();
-  const onData = (() => {
-    let rest = '';
-    return (d: Buffer) => {
-      const lines = (rest + d.toString()).split('\n');
-      rest = lines.pop()!;
-      for (const raw of lines) {
-        if (!raw.trim()) continue;
-        let line: LogLine;
-        try {
-          line = JSON.parse(raw) as LogLine;
-        } catch {
-          text.push(raw);
-          continue;
-        }
-        logs.push(line);
-        for (const w of watchers) w(line);
-      }
-    };
-  })();
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
-  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  const child: Child = {
+  const launched = launch({
     name,
-    proc,
-    pid: proc.pid!,
-    logs,
-    text,
-    exited,
-    waitForLog(match, timeoutMs = 30_000) {
-      const seen = logs.find((l) => match.test(l.msg));
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          watchers.delete(watch);
-          reject(new Error(`${name}: no log line matching ${match} after ${timeoutMs} ms; output: ${text.join('\n').slice(-2000)}`));
-        }, timeoutMs);
-        const watch = (line: LogLine) => {
-          if (!match.test(line.msg)) return;
-          clearTimeout(timer);
-          watchers.delete(watch);
-          resolve(line);
-        };
-        watchers.add(watch);
-        void exited.then((code) => {
-          if (!watchers.has(watch)) return;
-          clearTimeout(timer);
-          watchers.delete(watch);
-          reject(new Error(`${name} exited (${code}) before logging ${match}: ${text.join('\n').slice(-2000)}`));
-        });
-      });
+    entry,
+    env: { LOG_LEVEL: 'info', PREPROCESS_THREADS: '1', INTRA_OP_THREADS: '1', MODEL_DIR: 'models/default', ...env },
+  });
+  return {
+    name,
+    proc: launched.proc,
+    pid: launched.pid,
+    logs: launched.logs,
+    text: launched.text,
+    exited: launched.exited,
+    async waitForLog(match, timeoutMs = 30_000) {
+      const raw = await launched.waitForLine((_, json) => json !== undefined && match.test(json.msg), timeoutMs, `log line matching ${match}`);
+      return JSON.parse(raw) as LogLine;
     },
-    kill(signal = 'SIGTERM') {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-    },
-    rss() {
-      try {
-        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
-        return m ? Number(m[1]) * 1024 : 0;
-      } catch {
-        return 0;
-      }
-    },
+    kill: (signal) => launched.kill(signal),
+    rss: () => launched.rss(),
   };
-  children.add(child);
-  void exited.then(() => children.delete(child));
-  return child;
 }
 
 /** A model host child; resolves once it logged 'model host ready'. */
@@ -140,9 +75,7 @@ export async function startFrontendProcess(name: string, env: Record<string, str
 
 /** SIGKILLs every child still running and waits for them; for after(). */
 export async function killAll(): Promise<void> {
-  const running = [...children];
-  for (const c of running) c.kill('SIGKILL');
-  await Promise.all(running.map((c) => c.exited));
+  await killAllLaunched();
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
