@@ -2,6 +2,7 @@
  * REDIS_URL forms reach the driver intact: password and db in redis://, TLS in rediss://, and unix:// sockets
  * with a password (parsed by connect.ts, ioredis cannot) — the last against a real redis-server on a socket.
  */
+import type { Cluster, Redis } from 'ioredis';
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -76,4 +77,20 @@ it('reads cluster and sentinel node lists with the first entry credentials and T
   assert.throws(() => parseNodeList('http://x:1'), /not a redis/);
   assert.throws(() => parseNodeList('x'), /host:port/);
   assert.equal(describeTarget('redis://:secret@h:1'), 'redis://h:1');
+});
+
+it('gives every cluster node the credentials and TLS, with no offline queue, and sentinels the primary name', () => {
+  const target = configuredRedisTarget({ REDIS_CLUSTER_NODES: 'rediss://app:pw@10.0.0.1:7000,10.0.0.2:7000', REDIS_SENTINEL_MASTER: 'm' })!;
+  const cluster = connectRedis(target, 't', log, { lazyConnect: true }) as Cluster;
+  assert.equal(cluster.options.enableOfflineQueue, false);
+  assert.equal(cluster.options.redisOptions?.username, 'app');
+  assert.equal(cluster.options.redisOptions?.password, 'pw');
+  assert.ok(cluster.options.redisOptions?.tls, 'rediss:// means TLS on every node');
+  cluster.disconnect();
+  const sentinel = connectRedis({ kind: 'sentinel', sentinels: [{ host: '10.0.0.3', port: 26379 }], name: 'main', auth: { tls: false, password: 'pw' } },
+    't', log, { lazyConnect: true }) as Redis;
+  assert.equal(sentinel.options.name, 'main');
+  assert.equal(sentinel.options.password, 'pw');
+  assert.equal(sentinel.options.enableOfflineQueue, false);
+  sentinel.disconnect();
 });
