@@ -139,10 +139,14 @@ describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private R
         statuses.set(key, (statuses.get(key) ?? 0) + 1);
       }
     };
+    const answered = () => [...statuses.values()].reduce((a, b) => a + b, 0);
+    const waitAnswered = async (n: number) => {
+      for (const until = Date.now() + 60_000; answered() < n && Date.now() < until;) await sleep(20);
+    };
     const clients = Array.from({ length: 4 }, client);
-    await sleep(500);
+    await waitAnswered(8); // the load is flowing before the reload
     const reload = await pm2(d, ['reload', 'frontend']);
-    await sleep(1000);
+    await waitAnswered(answered() + 16); // and goes on through the new front ends after it
     stop = true;
     await Promise.all(clients);
     assert.equal(reload.code, 0, reload.out);

@@ -10,8 +10,8 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
-import { killAll, sleep, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
-import { closedLoop, closeLoadAgent, smallPng, summarize } from '../helpers/load.ts';
+import { killAll, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
+import { answeredSince, closedLoop, closeLoadAgent, smallPng, summarize } from '../helpers/load.ts';
 import { testConfig } from '../helpers/service.ts';
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -56,7 +56,8 @@ describe('model host killed or frozen under load', () => {
     // A replacement host comes up while the survivor carries the load.
     hosts.push(await startHostProcess('host-a2', hostEnv()));
     await waitUntil(() => claimedBy(hosts) > 0, 15_000, 'the dead host\'s requests to be re-claimed');
-    await sleep(1000);
+    const claimedAt = Date.now();
+    await waitUntil(() => answeredSince(load.samples, claimedAt) >= 20, 30_000, '20 requests answered after the re-claim');
     const samples = await load.stop();
     const counts = summarize(samples);
     assert.deepEqual(Object.keys(counts), ['200'], `statuses: ${JSON.stringify(counts)}`);

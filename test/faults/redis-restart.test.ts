@@ -10,7 +10,7 @@ import { keysFor, modelKeys } from '../../src/wire/keys.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 import { sleep, waitUntil } from '../helpers/processes.ts';
-import { closedLoop, closeLoadAgent, postRaw, smallPng, summarize } from '../helpers/load.ts';
+import { answeredSince, closedLoop, closeLoadAgent, postRaw, smallPng, summarize } from '../helpers/load.ts';
 
 const REQUEST_TIMEOUT_MS = 2000;
 
@@ -54,8 +54,9 @@ describe('Redis restarted under load', () => {
     redis = await startEmbeddedRedis({ port, password });
     const backAt = Date.now();
     await waitUntil(() => load.samples.some((s) => s.startedAt > backAt && s.status === 200), 15_000, 'a request to succeed after Redis returned');
-    const recoveredMs = Date.now() - backAt;
-    await sleep(1000);
+    const recoveredAt = Date.now();
+    const recoveredMs = recoveredAt - backAt;
+    await waitUntil(() => answeredSince(load.samples, recoveredAt) >= 20, 30_000, '20 requests answered after recovery');
     const samples = await load.stop();
 
     const duringOutage = samples.filter((s) => s.startedAt > stoppedAt + 300 && s.startedAt < backAt - 300);

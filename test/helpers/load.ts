@@ -92,3 +92,8 @@ export function summarize(samples: Sample[]): Record<string, number> {
 export async function closeLoadAgent(): Promise<void> {
   await agent.close();
 }
+
+/** How many requests started after `t` have been answered (any status): "the load went on past t". */
+export function answeredSince(samples: readonly Sample[], t: number): number {
+  return samples.filter((s) => s.startedAt > t).length;
+}

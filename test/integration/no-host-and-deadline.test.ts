@@ -46,7 +46,11 @@ describe('front end without a working model host', () => {
     await client.zadd(modelKeys(keys, 'default').shards[0]!.hosts, Date.now() + 60_000, 'ghost');
     const started = Date.now();
     const first = postImage(url, image);
-    await new Promise((r) => setTimeout(r, 100));
+    // Until the first request is queued: then the queue (MAX_QUEUE 1) is full.
+    for (const until = Date.now() + 10_000; (await client.xlen(modelKeys(keys, 'default').requests)) < 1;) {
+      assert.ok(Date.now() < until, 'the first request was never queued');
+      await new Promise((r) => setTimeout(r, 10));
+    }
     const second = await postImage(url, image);
     assert.equal(second.status, 503);
     assert.equal(second.headers.get('retry-after'), '1');
