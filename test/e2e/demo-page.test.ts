@@ -23,12 +23,13 @@ describe('demo page in headless chromium', () => {
   let svc: TestService;
   let browser: Browser;
   before(async () => {
-    [svc, browser] = await Promise.all([
-      startTestService(),
+    // Each is kept as soon as it exists, so that after() stops it even if the other failed to start.
+    await Promise.all([
+      startTestService().then((s) => { svc = s; }),
       chromium.launch({
         executablePath: CHROMIUM,
         args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      }),
+      }).then((b) => { browser = b; }),
     ]);
     await mkdir(OUT, { recursive: true });
   });

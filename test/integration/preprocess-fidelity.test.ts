@@ -38,10 +38,11 @@ describe('preprocessing fidelity: the service answers what nsfwjs answers', () =
   let images: NamedImage[];
   before(async () => {
     meta = await readMetadata(MODEL_DIR);
-    [svc, engine, images] = await Promise.all([
-      startTestService({ MODEL_DIR }),
-      TfjsEngine.load({ modelDir: MODEL_DIR, meta, intraOpThreads: 1 }),
-      fidelityImages(),
+    // Each is kept as soon as it exists, so that after() releases it even if another one failed.
+    await Promise.all([
+      startTestService({ MODEL_DIR }).then((s) => { svc = s; }),
+      TfjsEngine.load({ modelDir: MODEL_DIR, meta, intraOpThreads: 1 }).then((e) => { engine = e; }),
+      fidelityImages().then((i) => { images = i; }),
     ]);
   });
   after(async () => {
