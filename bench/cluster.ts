@@ -16,6 +16,10 @@ import { buildTinyModel } from './lib/tiny-model.ts';
 import { exampleImages, multipartBody, smallJpegs, ROOT, type Body } from './lib/images.ts';
 import { LoadClient, closedLoop, type PointResult } from './lib/loadgen.ts';
 import { startRedisCluster } from '../test/cluster/redis-topology.ts';
+import { basename } from 'node:path';
+import { connectRedis, configuredRedisTarget, type RedisClient } from '../src/redis/connect.ts';
+import { createLogger } from '../src/observability/logger.ts';
+import { keysFor, modelKeys } from '../src/wire/keys.ts';
 
 const MEASURE_MS = Number(process.env.BENCH_CLUSTER_MS ?? 6000);
 const CONCURRENCY = Number(process.env.BENCH_CLUSTER_CONCURRENCY ?? 32);
@@ -49,6 +53,29 @@ interface Row {
   perRequest: { inBytes: number; outBytes: number; replBytes: number; cpuUs: number };
   /** Primaries only (replication traffic counts on the primaries' output). */
   nodes: number;
+  /** With several shards: the request streams' lengths sampled every 50 ms (how even round robin keeps them). */
+  shardBalance?: { samples: number; meanLength: number; meanSpread: number; maxSpread: number };
+}
+
+/** Samples the shards' XLEN every 50 ms until stopped: mean length, and the spread (longest − shortest). */
+function sampleShards(redis: RedisClient, streams: string[]): () => Promise<Row['shardBalance']> {
+  const spreads: number[] = [];
+  const lengths: number[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const xlens = await Promise.all(streams.map((k) => redis.xlen(k).catch(() => 0)));
+      spreads.push(Math.max(...xlens) - Math.min(...xlens));
+      lengths.push(xlens.reduce((a, b) => a + b, 0) / xlens.length);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+    return { samples: spreads.length, meanLength: mean(lengths), meanSpread: mean(spreads), maxSpread: Math.max(0, ...spreads) };
+  };
 }
 
 async function measure(system: string, images: string, env: Record<string, string>, redisClients: Redis[], bodies: Body[], tinyDir: string): Promise<Row> {
@@ -61,7 +88,7 @@ async function measure(system: string, images: string, env: Record<string, strin
     const port = await freePort();
     procs.push(await startProc({
       name: `${system}-frontend`, entry: 'src/frontend/main.ts', readyPattern: /front end listening/,
-      env: { PORT: String(port), LOG_LEVEL: 'info', ...env },
+      env: { PORT: String(port), LOG_LEVEL: 'info', MODEL_DIR: tinyDir, ...env },
     }));
     const client = new LoadClient(`http://127.0.0.1:${port}`, bodies, CONCURRENCY);
     let requests = 0;
@@ -71,12 +98,22 @@ async function measure(system: string, images: string, env: Record<string, strin
       return post(signal);
     };
     const before = await counters(redisClients);
+    const shards = Number(env.REQUEST_SHARDS ?? 1);
+    let sampler: RedisClient | undefined;
+    let stopSampling: (() => Promise<Row['shardBalance']>) | undefined;
+    if (shards > 1) {
+      sampler = connectRedis(configuredRedisTarget({ REDIS_SENTINEL_MASTER: 'mymaster', ...env })!, 'bench-sampler', createLogger('bench', 'silent'));
+      const keys = modelKeys(keysFor(env.KEY_PREFIX!, shards), basename(tinyDir));
+      stopSampling = sampleShards(sampler, keys.shards.map((k) => k.requests));
+    }
     const point = await closedLoop(client, CONCURRENCY, MEASURE_MS, 50);
+    const shardBalance = await stopSampling?.();
+    sampler?.disconnect();
     const after = await counters(redisClients);
     await client.close();
     const per = (v: number) => v / Math.max(1, requests);
     return {
-      system, images, point, requests, nodes: redisClients.length,
+      system, images, point, requests, nodes: redisClients.length, ...(shardBalance ? { shardBalance } : {}),
       perRequest: { inBytes: per(after.inBytes - before.inBytes), outBytes: per(after.outBytes - before.outBytes), replBytes: per(after.replBytes - before.replBytes), cpuUs: per((after.cpuS - before.cpuS) * 1e6) },
     };
   } finally {
@@ -124,6 +161,13 @@ const lines = [
   ...rows.map((r) => `| ${r.system} | ${r.images} | ${r.point.throughput.toFixed(0)} | ${r.point.latencyMs.p50.toFixed(1)} | ` +
     `${r.point.latencyMs.p99.toFixed(1)} | ${kb(r.perRequest.inBytes)} | ${kb(r.perRequest.outBytes)} | ${kb(r.perRequest.replBytes)} | ${r.perRequest.cpuUs.toFixed(0)} |`),
 ];
+for (const r of rows) {
+  if (r.shardBalance) {
+    const b = r.shardBalance;
+    lines.push('', `${r.system}, ${r.images}: shard lengths sampled ${b.samples}× — mean ${b.meanLength.toFixed(1)} per shard, ` +
+      `spread (longest − shortest) mean ${b.meanSpread.toFixed(1)}, max ${b.maxSpread}`);
+  }
+}
 console.log(lines.join('\n'));
 await writeFile(`${ROOT}bench/results/cluster.json`, JSON.stringify({ at: new Date().toISOString(), cores: availableParallelism(), concurrency: CONCURRENCY, photoBytes, rows }, null, 2));
 process.exit(0);
