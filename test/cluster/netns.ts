@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { alive } from '../../src/system/processes.ts';
 
 const run = promisify(execFile);
 const NS_PREFIX = 'clsnet-';
@@ -16,15 +17,6 @@ const SETPRIV = '/usr/bin/setpriv';
 
 async function sh(cmd: string, args: string[]): Promise<string> {
   return (await run(cmd, args, { timeout: 10_000 })).stdout;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Whether this machine can run the namespace tests: root, `ip netns` and a bridge. */

@@ -14,13 +14,14 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { newKey } from '../../src/auth/key-file.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
+import { loadDeploymentConfig } from '../../src/config/deployment.ts';
 import { freePort } from '../../src/system/ports.ts';
 import { nginxSettingsFromEnv, writeNginxConf } from '../../scripts/nginx-render.ts';
 import { killAll, sleep, startFrontendProcess, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
 import { smallPng } from '../helpers/load.ts';
 
 const run = promisify(execFile);
-const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+const NGINX = loadDeploymentConfig().nginxBin;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const METRICS_KEY = newKey('m').key;
 
