@@ -142,7 +142,9 @@ async function save(): Promise<void> {
 }
 
 let failed = false;
-for (const sys of SYSTEMS) {
+// BENCH_H2H_ONLY=1: only the head to head below (same-run ratios, quick), keeping the sweeps' last results.
+const SWEEP_SYSTEMS = process.env.BENCH_H2H_ONLY === '1' ? [] : SYSTEMS;
+for (const sys of SWEEP_SYSTEMS) {
   let run: Running | undefined;
   let client: LoadClient | undefined;
   const points: Array<Record<string, unknown> | PointResult> = [];
@@ -195,7 +197,7 @@ for (const sys of SYSTEMS) {
 // nothing) and take turns, H2H_ROUNDS times, at the same closed-loop load; each gets the median of its rounds.
 const H2H_IDS = ['service-onnx', 'service-maxbatch4', 'naive-onnx', 'naive-onnx-cluster', 'naive-onnx-cluster-fast'].filter((id) => !ONLY || ONLY.includes(id));
 const H2H_C = 64;
-const H2H_ROUNDS = QUICK ? 1 : 3;
+const H2H_ROUNDS = Number(process.env.BENCH_H2H_ROUNDS ?? (QUICK ? 1 : 3));
 if (H2H_IDS.length >= 2) {
   const running: Array<{ id: string; run: Running; client: LoadClient }> = [];
   const h2h: Record<string, { throughput: number[]; p50: number[]; p99: number[]; medianThroughput?: number; medianP99?: number; batchMean?: number[] }> = {};
