@@ -33,6 +33,19 @@ export interface Body {
   name: string;
   contentType: string;
   body: Buffer;
+  /** Other request headers (the Open Inference Protocol's Inference-Header-Content-Length). */
+  headers?: Record<string, string>;
+}
+
+/** An Open Inference Protocol request with one encoded image as BYTES through the binary data extension. */
+export function v2BytesBody(img: Image): Body {
+  const head = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: 4 + img.bytes.length } }] }));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(img.bytes.length);
+  return {
+    name: img.name, contentType: 'application/octet-stream', body: Buffer.concat([head, len, img.bytes]),
+    headers: { 'inference-header-content-length': String(head.length) },
+  };
 }
 
 /** multipart/form-data with one field `image`, as the original API and its stress test send. */

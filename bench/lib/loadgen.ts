@@ -34,7 +34,8 @@ export class LoadClient {
   readonly pool: Pool;
   private next = 0;
 
-  constructor(readonly origin: string, private readonly bodies: Body[], connections = 256) {
+  /** `path`: /predict (optionally ?model=) or an Open Inference Protocol /v2/models/{name}/infer. */
+  constructor(readonly origin: string, private readonly bodies: Body[], connections = 256, private readonly path = '/predict') {
     this.pool = new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 60_000, bodyTimeout: 60_000 });
   }
 
@@ -42,13 +43,13 @@ export class LoadClient {
   async post(signal?: AbortSignal): Promise<{ status: number | string; ok: boolean }> {
     const b = this.bodies[this.next++ % this.bodies.length]!;
     try {
-      const res = await this.pool.request({ path: '/predict', method: 'POST', headers: { 'content-type': b.contentType }, body: b.body, signal });
+      const res = await this.pool.request({ path: this.path, method: 'POST', headers: { 'content-type': b.contentType, ...b.headers }, body: b.body, signal });
       const text = await res.body.text();
       let ok = false;
       if (res.statusCode === 200) {
         try {
-          const j = JSON.parse(text) as { success?: boolean; predictions?: unknown[] };
-          ok = j.success === true && Array.isArray(j.predictions) && j.predictions.length > 0;
+          const j = JSON.parse(text) as { success?: boolean; predictions?: unknown[]; outputs?: unknown[] };
+          ok = (j.success === true && Array.isArray(j.predictions) && j.predictions.length > 0) || (Array.isArray(j.outputs) && j.outputs.length > 0);
         } catch { /* not JSON */ }
       }
       return { status: ok || res.statusCode !== 200 ? res.statusCode : '200-bad-body', ok };
