@@ -71,6 +71,10 @@ describe('several models by name', () => {
     const body = await res.json();
     assert.deepEqual(body.modelsWithoutHost, ['mobilenet_v2_mid']);
     assert.deepEqual(body.modelHosts.map((h: { model: string }) => h.model).sort(), ['default', 'inception_v3']);
+    const v2Ready = await fetch(`${url}/v2/models/mobilenet_v2_mid/ready`);
+    assert.equal(v2Ready.status, 503);
+    assert.deepEqual(await v2Ready.json(), { name: 'mobilenet_v2_mid', ready: false });
+    assert.equal((await fetch(`${url}/v2/health/ready`)).status, 503);
   });
 
   it('a second host serving the graph model on TF.js makes it routable and the deployment ready', async (t) => {
@@ -92,6 +96,12 @@ describe('several models by name', () => {
     assert.equal(byName.get('mobilenet_v2_mid')!.engine, 'tfjs');
     assert.equal(byName.get('mobilenet_v2_mid')!.format, 'graph');
     for (const m of models) assert.equal(m.hosts, 1);
+    // The Open Inference Protocol's model metadata says which engine serves the graph model.
+    const v2 = await (await fetch(`${url}/v2/models/mobilenet_v2_mid`)).json();
+    assert.equal(v2.platform, 'tensorflowjs_graph');
+    assert.equal(v2.properties.engine, 'tfjs');
+    assert.deepEqual(v2.inputs[0].shape, [-1, 224, 224, 3]);
+    assert.equal((await fetch(`${url}/v2/health/ready`)).status, 200);
 
     // Each host pushes its metrics every METRICS_PUSH_MS: wait for the second host's batch to be in the sum.
     let metrics = '';
