@@ -116,7 +116,7 @@ console.log('\nproduct vs the fastest candidate per image:', productVsFastest);
 //    decode throughput of a pool of 1 vs 2 threads under 8 photos at once.
 const buffers = new BatchBuffers({ maxBatch: 32, slotElements: slot, count: 2 });
 const poolData = { buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing, settings: { maxInputPixels: 40_000_000, maxJpegScans: 100, jpegDctScaling: false } };
-const productPool = (threads: number) => new PreprocessPool({ threads, slotsPerBuffer: 32, decodeTimeoutMs: 60_000 }, poolData);
+const productPool = (threads: number) => new PreprocessPool({ threads, stragglerThreads: 0, stragglerMs: 60_000, slotsPerBuffer: 32, decodeTimeoutMs: 60_000 }, poolData);
 const productPools = { 1: productPool(1), 2: productPool(2) };
 const NO_DEADLINE = Number.POSITIVE_INFINITY;
 const workerMs: Record<string, number[]> = {};

@@ -9,6 +9,7 @@ import { shutdownGraceMs } from '../src/config/config.ts';
 import { type DeploymentConfig, loadDeploymentConfig, PROJECT_DIR } from '../src/config/deployment.ts';
 import { findBinary } from '../src/system/binaries.ts';
 import { privateRedisUrl, redisConfPath } from './lib/private-redis.ts';
+import { UV_THREADPOOL_FOR_HOSTS } from '../src/host/uv-threads.ts';
 
 export interface Pm2App {
   name: string;
@@ -89,7 +90,11 @@ export async function pm2Apps(d: DeploymentConfig): Promise<Pm2App[]> {
       // Loading and warming up the model takes seconds (more with several hosts starting on a small machine).
       listen_timeout: d.MODEL_LOAD_TIMEOUT_MS,
       // Each host gets its own preprocessing threads: keep hosts × threads near the core count.
-      env: { PREPROCESS_THREADS: String(d.preprocessThreadsPerHost), ...(models && { MODELS: models }) },
+      // A native decode holds a libuv thread until it returns: enough of them for every decode thread (uv-threads.ts).
+      env: {
+        PREPROCESS_THREADS: String(d.preprocessThreadsPerHost), UV_THREADPOOL_SIZE: String(UV_THREADPOOL_FOR_HOSTS),
+        ...(models && { MODELS: models }),
+      },
     }));
   }
   // With hosts per model the deployment serves exactly those models: the front ends route to and wait for them.

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { PROJECT_DIR } from '../../src/config/deployment.ts';
+import { UV_THREADPOOL_FOR_HOSTS } from '../../src/host/uv-threads.ts';
 
 export interface LogLine {
   level: number;
@@ -77,7 +78,8 @@ export function launch(opts: LaunchOptions): Launched {
   const group = opts.group ?? false;
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry], {
     cwd: PROJECT_DIR,
-    env: { ...process.env, ...opts.env },
+    // Model hosts need more libuv threads than the default 4 (src/host/uv-threads.ts); harmless elsewhere.
+    env: { UV_THREADPOOL_SIZE: String(UV_THREADPOOL_FOR_HOSTS), ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe', ...(opts.ipc ? ['ipc' as const] : [])],
     detached: group,
   });

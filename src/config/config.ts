@@ -68,6 +68,8 @@ const schema = z.object({
   DECODE_TIMEOUT_MS: int(100, 10 * 60 * SECOND).default(3 * SECOND),
   /** A closed batch runs its decoded images after waiting this long for the rest (which run in a later pass). */
   STRAGGLER_WAIT_MS: int(0, 60 * SECOND).default(250),
+  /** Spare decode threads for images decoding longer than STRAGGLER_WAIT_MS, so they take no thread from others. */
+  STRAGGLER_THREADS: int(0, 64).default(2),
   BODY_LIMIT_BYTES: int(1024, 512 * MiB).default(10 * MiB),
   /**
    * Bytes one front end may hold in bodies being received (each reserves its Content-Length, or BODY_LIMIT_BYTES

@@ -15,6 +15,7 @@ import type { BatchStats } from './batcher.ts';
 import { Heartbeat } from './heartbeat.ts';
 import type { ServedModel } from '../wire/heartbeat.ts';
 import type { InferenceReady } from './inference-client.ts';
+import { uvThreadpoolSize, uvThreadsNeeded } from './uv-threads.ts';
 import { startModelLane, type ModelLane } from './model-lane.ts';
 import { HostMetrics } from '../observability/metrics.ts';
 import { MetricsPublisher } from '../observability/metrics-publisher.ts';
@@ -107,6 +108,10 @@ export async function startModelHost(config: Config, redisTarget: RedisTarget, l
   }
   metricsPublisher.start();
   for (const lane of lanes) lane.start();
+  const uvNeeded = uvThreadsNeeded(lanes.length, config);
+  if (uvThreadpoolSize() < uvNeeded) {
+    log.warn({ uvThreadpoolSize: uvThreadpoolSize(), needed: uvNeeded }, 'UV_THREADPOOL_SIZE is below the decode threads: start the host with a larger one, or slow images can stall every decode');
+  }
   log.info({ hostId: id, models: served.map((m) => m.name), maxBatch: config.MAX_BATCH, preprocessThreads: config.PREPROCESS_THREADS, batchBuffers: config.BATCH_BUFFERS }, 'model host ready');
 
   const first = lanes[0]!;

@@ -68,7 +68,10 @@ export async function startModelLane(model: RepositoryModel, deps: LaneDeps): Pr
     buffers: buffers.buffers, maxBatch: config.MAX_BATCH,
   });
   const pool = new PreprocessPool(
-    { threads: config.PREPROCESS_THREADS, slotsPerBuffer: config.MAX_BATCH, decodeTimeoutMs: config.DECODE_TIMEOUT_MS },
+    {
+      threads: config.PREPROCESS_THREADS, stragglerThreads: config.STRAGGLER_THREADS, stragglerMs: config.STRAGGLER_WAIT_MS,
+      slotsPerBuffer: config.MAX_BATCH, decodeTimeoutMs: config.DECODE_TIMEOUT_MS,
+    },
     { buffers: buffers.buffers, input: model.meta.input, preprocessing: model.meta.preprocessing, settings: preprocessSettings(config) },
   );
   const keys = modelKeys(deps.keys, name);

@@ -1,8 +1,16 @@
 /**
- * The piscina pool of sharp workers that decode images into batch-buffer slots. A decode still running at its
- * request's deadline, or DECODE_TIMEOUT_MS after a worker began it, is abandoned: its slot claim is revoked (so it
- * can never write into the buffer) and its worker thread is ended through piscina's AbortSignal, which frees the
- * pool slot at once (piscina starts a replacement thread).
+ * The piscina pool of sharp workers that decode images into batch-buffer slots.
+ *
+ * Slow images are isolated: at most PREPROCESS_THREADS decodes run at once, but a decode running longer than
+ * STRAGGLER_WAIT_MS stops counting against that, and the next image starts on one of STRAGGLER_THREADS spare
+ * threads. So up to STRAGGLER_THREADS slow images at once take no decode thread from the others.
+ *
+ * A decode still running at its request's deadline, or DECODE_TIMEOUT_MS after a worker began it, is abandoned:
+ * its slot claim is revoked (so it can never write into the buffer) and its request answered at once. Its thread
+ * is not ended: that would not stop a native decoder (Worker.terminate() resolves only when the decode returns;
+ * measured 8.5 s for a 2000-scan JPEG), and a replacement thread would compete with it for the cores and libuv's
+ * threads. So the thread stays counted, as slow, until the decoder returns (libvips' timeout, or the end of work
+ * bounded by MAX_INPUT_PIXELS and MAX_JPEG_SCANS).
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
@@ -24,7 +32,11 @@ export interface PreprocessRequest {
 export type PoolWorkerData = Omit<PreprocessWorkerData, 'slotsPerBuffer' | 'slotClaims' | 'slotStarts' | 'decodeTimeoutMs'>;
 
 export interface PreprocessPoolOptions {
+  /** Decodes running at once, not counting slow ones. */
   threads: number;
+  /** Spare threads for slow decodes (default none), and how long a decode runs before it counts as slow. */
+  stragglerThreads?: number;
+  stragglerMs?: number;
   /** Slots per buffer (MAX_BATCH); the pool never has more tasks out than slots. */
   slotsPerBuffer: number;
   decodeTimeoutMs: number;
@@ -33,18 +45,25 @@ export interface PreprocessPoolOptions {
 export class PreprocessPool {
   private readonly pool: Piscina<PreprocessTask, PreprocessOutcome>;
   private readonly claims: SlotClaims;
+  private readonly opts: Required<PreprocessPoolOptions>;
   private readonly decodeTimeoutMs: number;
   private nextToken = 0;
-  /** Decodes abandoned so far (their threads ended). */
+  private running = 0;
+  private runningSlow = 0;
+  /** Tasks waiting for a thread; ours rather than piscina's queue, so slow decodes can be left out of the count. */
+  private readonly waiting: Array<() => void> = [];
+  /** Decodes abandoned so far (answered before they finished). */
   abandoned = 0;
 
   constructor(opts: PreprocessPoolOptions, data: PoolWorkerData) {
     this.decodeTimeoutMs = opts.decodeTimeoutMs;
+    this.opts = { stragglerThreads: 0, stragglerMs: 250, ...opts };
     this.claims = new SlotClaims(opts.slotsPerBuffer, { buffers: data.buffers.length });
     this.pool = new Piscina({
       filename: BOOTSTRAP,
-      minThreads: opts.threads,
-      maxThreads: opts.threads,
+      // Spare threads are started up front: starting one (tsx, sharp) takes longer than the images it is meant for.
+      minThreads: opts.threads + this.opts.stragglerThreads,
+      maxThreads: opts.threads + this.opts.stragglerThreads,
       // The batcher never has more tasks out than it has slots, so this bound is never hit in practice.
       maxQueue: opts.slotsPerBuffer * data.buffers.length,
       workerData: {
@@ -63,14 +82,13 @@ export class PreprocessPool {
     const token = this.nextToken;
     const { buffer, slot } = req;
     this.claims.assign(buffer, slot, token);
-    const abort = new AbortController();
     return new Promise<PreprocessOutcome>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
+      let checkTimer: NodeJS.Timeout | undefined;
       let settled = false;
       const settle = (outcome: PreprocessOutcome) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        clearTimeout(checkTimer);
         resolve(outcome);
       };
       // The bound counts from the decode's start in a worker, so time spent queued for a thread is not held against it.
@@ -81,22 +99,56 @@ export class PreprocessPool {
         if (now < limit) {
           // Not started yet: look again when it could have used up its decode time, or at the deadline.
           const next = startedAt === undefined ? Math.min(req.deadline, now + this.decodeTimeoutMs) : limit;
-          timer = setTimeout(check, next - now);
+          checkTimer = setTimeout(check, next - now);
           return;
         }
         // Already writing its pixels: the outcome is a millisecond away, so let it finish.
         if (!this.claims.abandon(buffer, slot, token)) return;
         this.abandoned++;
-        abort.abort();
         const code = now >= req.deadline ? 'DEADLINE_EXCEEDED' : 'IMAGE_TOO_COMPLEX';
-        settle({ ok: false, code, message: errorCodes[code].message, detail: `decode abandoned after ${startedAt === undefined ? 'queueing' : `${now - startedAt} ms`}` });
+        const after = startedAt === undefined ? 'queueing' : `${now - startedAt} ms`;
+        settle({ ok: false, code, message: errorCodes[code].message, detail: `decode abandoned after ${after}` });
       };
       check();
-      this.pool.run({ image: req.image, buffer, slot, token }, { signal: abort.signal }).then(settle, (err: Error) => {
-        if (abort.signal.aborted) return; // settled by check()
-        settle({ ok: false, code: 'INTERNAL', message: errorCodes.INTERNAL.message, detail: err.message });
-      });
+      const start = () => {
+        if (settled) return; // abandoned while waiting for a thread
+        this.running++;
+        let slow = false;
+        const slowTimer = setTimeout(() => {
+          slow = true;
+          this.runningSlow++;
+          this.startWaiting();
+        }, this.opts.stragglerMs);
+        const done = () => {
+          clearTimeout(slowTimer);
+          this.running--;
+          if (slow) this.runningSlow--;
+          this.startWaiting();
+        };
+        // After an abandonment, settle() ignores what the decoder answers (it wrote nothing: see SlotClaims).
+        this.pool.run({ image: req.image, buffer, slot, token }).then(
+          (outcome) => {
+            done();
+            settle(outcome);
+          },
+          (err: Error) => {
+            done();
+            settle({ ok: false, code: 'INTERNAL', message: errorCodes.INTERNAL.message, detail: err.message });
+          },
+        );
+      };
+      if (this.canStart()) start();
+      else this.waiting.push(start);
     });
+  }
+
+  private canStart(): boolean {
+    const { threads, stragglerThreads } = this.opts;
+    return this.running - this.runningSlow < threads && this.running < threads + stragglerThreads;
+  }
+
+  private startWaiting(): void {
+    while (this.waiting.length > 0 && this.canStart()) this.waiting.shift()!();
   }
 
   get threads(): number {
