@@ -129,7 +129,7 @@ describe('machines in network namespaces', { skip, timeout: 240_000 }, () => {
     await waitUntil(() => load.samples.filter((s) => s.startedAt > cutAt + REQUEST_TIMEOUT_MS && s.status === 200).length >= 10,
       REQUEST_TIMEOUT_MS + 30_000, 'service on the remaining host');
     const samples = await load.stop();
-    const claimed = h2.lines.filter((l) => /claimed requests left unacknowledged/.test(l))
+    const claimed = h2.lines.filter((l) => /"msg":"claimed requests/.test(l))
       .reduce((n, l) => n + Number((JSON.parse(l) as { count?: number }).count ?? 0), 0);
     console.log(`# host link cut: ${samples.length} requests ${JSON.stringify(summarize(samples))}; ` +
       `re-claimed by the other host: ${claimed}; slowest ${Math.max(...samples.map((s) => s.ms))} ms`);
