@@ -24,7 +24,6 @@ export interface DecodeSettings {
   decodeTimeoutS: number;
 }
 
-
 export interface DecodedRgb {
   /** Packed RGB, or RGBA with opaque alpha when pixelBytes is 4. */
   data: Uint8Array;

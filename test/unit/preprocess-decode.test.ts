@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { decodeRgb } from '../../src/preprocess/decode.ts';
+import { dctFactor, decodeRgb } from '../../src/preprocess/decode.ts';
 import { inspectImage } from '../../src/preprocess/image-header.ts';
 import { orientedView } from '../../src/preprocess/orientation.ts';
 import { baseImage } from '../helpers/corpus.ts';
@@ -95,5 +95,26 @@ describe('decoders', () => {
     const ours = await displayed(rocket); // Adobe RGB (1998)
     assert.equal(ours.decoder, 'sharp');
     assert.equal(maxDiff(ours.rgb, (await sharpUpright(rocket)).rgb), 0);
+  });
+
+  it('JPEG_DCT_SCALING: decodes at the largest 1/k that still covers the input, orientation applied after', async () => {
+    assert.equal(dctFactor({ width: 2000, height: 1500, orientation: 1 }, { width: 224, height: 224 }), 4);
+    assert.equal(dctFactor({ width: 1500, height: 2000, orientation: 6 }, { width: 224, height: 300 }), 4);
+    assert.equal(dctFactor({ width: 400, height: 400, orientation: 1 }, { width: 224, height: 224 }), 1);
+    const big = await (await baseImage()).resize(2000, 1500, { fit: 'fill' }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const header = inspectImage(big, LIMITS);
+    const d = await decodeRgb(big, header, { ...SETTINGS, jpegDctScaling: true }, { width: 224, height: 224 });
+    assert.deepEqual([d.decoder, d.width, d.height, d.orientation], ['sharp-dct', 500, 375, 6]);
+    // Turned by our view, it is libvips' own 1/4 shrink of the upright picture (up to rounding in the shrink).
+    const v = orientedView(d.width, d.height, d.orientation);
+    const ref = await sharp(big).rotate().resize(375, 500, { fit: 'fill', kernel: 'nearest' }).raw().toBuffer();
+    let sum = 0;
+    for (let y = 0; y < v.height; y++) {
+      for (let x = 0; x < v.width; x++) {
+        const i = (v.origin + x * v.xStride + y * v.yStride) * 3;
+        for (let c = 0; c < 3; c++) sum += Math.abs(d.data[i + c]! - ref[(y * v.width + x) * 3 + c]!);
+      }
+    }
+    assert.ok(sum / (v.width * v.height * 3) < 3, `mean |diff| ${sum / (v.width * v.height * 3)}`);
   });
 });
