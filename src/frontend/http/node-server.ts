@@ -3,9 +3,9 @@
  * routes, same answers; slower per request (BENCHMARKS.md has the price). Malformed HTTP is answered with the
  * JSON error shape and the connection closed.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse as NodeResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse as NodeResponse } from 'node:http';
 import { type ListenOptions, Server as NetServer, type Socket } from 'node:net';
-import { errorBody } from '../../wire/errors.ts';
+import { errorBody, errorCodes } from '../../wire/errors.ts';
 import { collectBody } from '../read-body.ts';
 import { Router } from './router.ts';
 import type { BodyLimits, Handler, HttpServer, IncomingRequest, RouteMethod, ServerResponse } from './types.ts';
@@ -67,11 +67,19 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify(errorBody('BAD_REQUEST'));
+  // Headers not in by BODY_TIMEOUT_MS (headersTimeout) are a timeout; anything else is malformed.
+  const code = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'BODY_TIMEOUT' : 'BAD_REQUEST';
+  const { status } = errorCodes[code];
+  const body = JSON.stringify(errorBody(code));
   socket.end(
-    `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `Connection: close\r\n\r\n${body}`,
   );
+}
+
+export interface NodeServerOptions {
+  /** The request line and headers must have arrived by then (Node's own default is 60 s). */
+  headersTimeoutMs?: number;
 }
 
 class NodeHttpServer implements HttpServer {
@@ -82,9 +90,10 @@ class NodeHttpServer implements HttpServer {
   private readonly server: Server;
   private accepting = false;
 
-  constructor() {
+  constructor({ headersTimeoutMs }: NodeServerOptions) {
     // Bodies are timed by BODY_TIMEOUT_MS (read-body.ts), so Node's own whole-request timeout is off.
-    this.server = createServer({ requestTimeout: 0 }, (req, res) => this.dispatch(req, res));
+    const timeouts = { requestTimeout: 0, connectionsCheckingInterval: 1000, ...(headersTimeoutMs ? { headersTimeout: headersTimeoutMs } : {}) };
+    this.server = createServer(timeouts, (req, res) => this.dispatch(req, res));
     this.server.on('clientError', answerClientError);
   }
 
@@ -142,6 +151,6 @@ class NodeHttpServer implements HttpServer {
   }
 }
 
-export function createNodeServer(): HttpServer {
-  return new NodeHttpServer();
+export function createNodeServer(options: NodeServerOptions = {}): HttpServer {
+  return new NodeHttpServer(options);
 }
