@@ -40,7 +40,7 @@ const deploymentShape = {
   NGINX_RATE_LIMIT: int(1, 10_000_000).default(10_000),
   NGINX_RATE_BURST: int(1, 10_000_000).default(20_000),
   NGINX_WORKERS: z.string().regex(/^(auto|[1-9]\d*)$/, 'auto or a positive integer').default('auto'),
-  /** nginx `user` directive; unset: "nobody nogroup" when started by root, none otherwise. */
+  /** nginx `user` directive; unset: "nobody nogroup" when started by root, none otherwise; empty: none. */
   NGINX_USER: z.string().optional(),
   NGINX_ACCESS_LOG: z.string().min(1).optional(),
   /** The nginx binary; unset: nginx on PATH or in an sbin directory. */
@@ -95,6 +95,8 @@ export function loadDeploymentConfig(env: NodeJS.ProcessEnv = process.env): Depl
   const settings = Object.fromEntries(Object.keys(deploymentShape).map((k) => [k, parsed[k as keyof typeof parsed]]));
   return Object.freeze({
     ...(settings as DeploymentSettings),
+    // The one variable whose empty value means something: no `user` directive even when started by root.
+    NGINX_USER: env.NGINX_USER === '' ? '' : parsed.NGINX_USER,
     PROD_VAR_DIR: varDir,
     MODEL_HOSTS: modelHosts,
     modelHostApps: hostApps,
