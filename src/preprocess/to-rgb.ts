@@ -22,12 +22,10 @@ export function toRgb8(data: Uint8Array, pixels: number, format: PixelFormat): U
   const { channels, sample } = format;
   const bytesPerSample = sample === 'u8' ? 1 : sample === 'u16' ? 2 : 4;
   if (data.length < pixels * channels * bytesPerSample) throw new Error(`decoder returned ${data.length} bytes for ${pixels} pixels`);
-  if (channels === 3 && sample === 'u8') return data;
+  if (sample === 'u8') return channels === 3 ? data : u8ToRgb(data, pixels, channels);
   // Samples as 0…255 floats; the decoders return native-endian (little-endian here) 16-bit and float samples.
   let read: (i: number) => number;
-  if (sample === 'u8') {
-    read = (i) => data[i]!;
-  } else if (sample === 'u16') {
+  if (sample === 'u16') {
     const u16 = new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + pixels * channels * 2));
     read = (i) => u16[i]! >> 8; // as libvips casts 16 to 8 bits
   } else {
@@ -51,6 +49,27 @@ export function toRgb8(data: Uint8Array, pixels: number, format: PixelFormat): U
     out[o] = Math.round(r);
     out[o + 1] = Math.round(g);
     out[o + 2] = Math.round(b);
+  }
+  return out;
+}
+
+/** The 8-bit cases (grey, grey + alpha, RGBA: palette PNGs land here) without a per-sample closure. */
+function u8ToRgb(data: Uint8Array, pixels: number, channels: 1 | 2 | 4): Uint8Array {
+  const out = new Uint8Array(pixels * 3);
+  for (let p = 0, i = 0, o = 0; p < pixels; p++, i += channels, o += 3) {
+    if (channels === 1) {
+      out[o] = out[o + 1] = out[o + 2] = data[i]!;
+      continue;
+    }
+    const a = data[i + channels - 1]! / 255;
+    const white = 255 * (1 - a);
+    if (channels === 2) {
+      out[o] = out[o + 1] = out[o + 2] = Math.round(data[i]! * a + white);
+    } else {
+      out[o] = Math.round(data[i]! * a + white);
+      out[o + 1] = Math.round(data[i + 1]! * a + white);
+      out[o + 2] = Math.round(data[i + 2]! * a + white);
+    }
   }
   return out;
 }
