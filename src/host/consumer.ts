@@ -76,8 +76,9 @@ export class RequestConsumer {
         if (count === 0) continue;
         let entries: RawEntry[] = [];
         if (Date.now() >= nextClaimAt) {
-          entries = await this.reclaim(blocking, shard, count);
+          // Scheduled before the call: a re-claim that fails must not keep the loop from reading.
           nextClaimAt = Date.now() + this.opts.claimIdleMs / 2;
+          entries = await this.reclaim(blocking, shard, count);
         }
         if (entries.length === 0) entries = await this.read(blocking, shard, count);
         if (this.stopped && entries.length === 0) break;
