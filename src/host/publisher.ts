@@ -4,6 +4,11 @@
  * MULTI per reply stream and then one per shard; the order keeps the promise that a result is never
  * acknowledged without being written (a host dying in between leaves the entry to be re-claimed and answered
  * twice; the front end drops the second answer).
+ *
+ * A step that fails (a primary failing over, a partition) is retried in the background for RETRY_FOR_MS, not
+ * awaited by the batcher: other hosts never re-claim a live host's entries, so an entry this host fails to
+ * acknowledge would otherwise stay in its shard for good, counting against admission. Replies are retried only
+ * while someone may still wait for them (before the request's deadline).
  */
 import { ENVELOPE_FIELD, CONSUMER_GROUP, type Keys } from '../wire/keys.ts';
 import { packResult } from '../wire/envelope.ts';
@@ -12,8 +17,13 @@ import type { Completed } from './batcher.ts';
 
 /** Reply streams are read as they are written; this only bounds one whose front end has gone. */
 const REPLY_STREAM_MAXLEN = 10_000;
+/** How long a failed reply or acknowledgement is retried (longer than a failover), and how often. */
+const RETRY_FOR_MS = 60_000;
+const RETRY_EVERY_MS = 250;
 
 type ExecReply = Array<[Error | null, unknown]> | null;
+
+const ackOf = (d: Completed) => ({ shard: d.job.shard ?? 0, entryId: d.job.entryId });
 
 function check(replies: ExecReply): void {
   const failed = replies?.find(([err]) => err);
@@ -29,7 +39,25 @@ export class ResultPublisher {
     private readonly model?: string,
   ) {}
 
+  /** Results waiting to be written or acknowledged again after a failure. */
+  retrying = 0;
+
   async publish(done: Completed[]): Promise<void> {
+    try {
+      await this.writeReplies(done);
+    } catch (err) {
+      this.retryInBackground(done, 'replies');
+      throw err;
+    }
+    try {
+      await this.acknowledge(done.map(ackOf));
+    } catch (err) {
+      this.retryInBackground(done, 'acks');
+      throw err;
+    }
+  }
+
+  private async writeReplies(done: Completed[]): Promise<void> {
     const byStream = new Map<string, Completed[]>();
     for (const d of done) {
       const list = byStream.get(d.job.env.replyTo);
@@ -42,7 +70,31 @@ export class ResultPublisher {
       tx.expire(stream, this.replyTtlSeconds);
       check(await tx.exec());
     }));
-    await this.acknowledge(done.map((d) => ({ shard: d.job.shard ?? 0, entryId: d.job.entryId })));
+  }
+
+  /** Retries what failed, then the acknowledgements, every RETRY_EVERY_MS for at most RETRY_FOR_MS. */
+  private retryInBackground(done: Completed[], from: 'replies' | 'acks'): void {
+    this.retrying += done.length;
+    const until = Date.now() + RETRY_FOR_MS;
+    let step = from;
+    const attempt = async (): Promise<void> => {
+      try {
+        if (step === 'replies') {
+          const waited = done.filter((d) => d.job.env.deadline > Date.now());
+          if (waited.length > 0) await this.writeReplies(waited);
+          step = 'acks';
+        }
+        await this.acknowledge(done.map(ackOf));
+        this.retrying -= done.length;
+      } catch {
+        if (Date.now() >= until) {
+          this.retrying -= done.length;
+          return;
+        }
+        setTimeout(() => void attempt(), RETRY_EVERY_MS).unref();
+      }
+    };
+    setTimeout(() => void attempt(), RETRY_EVERY_MS).unref();
   }
 
   /** Acknowledges entries that cannot be answered (malformed envelopes). */
