@@ -33,6 +33,8 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ BATCH_BUFFERS: '1' }, /BATCH_BUFFERS/],
     [{ BODY_LIMIT_BYTES: '10' }, /BODY_LIMIT_BYTES/],
+    [{ MAX_JPEG_SCANS: '0' }, /MAX_JPEG_SCANS="0"/],
+    [{ JPEG_DCT_SCALING: 'yes' }, /JPEG_DCT_SCALING="yes"/],
     [{ METRICS_KEY: 'short' }, /METRICS_KEY="short": 16-256 characters/],
     [{ KEY_RATE_LIMIT_RPS: '-1' }, /KEY_RATE_LIMIT_RPS/],
     [{ KEY_RATE_BURST: '0' }, /KEY_RATE_BURST/],
