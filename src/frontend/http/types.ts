@@ -8,6 +8,7 @@
  * - `res` may be answered once, at any time, from anywhere: `send` writes nothing (and returns false) once the
  *   client has gone or the request was answered already.
  * - Abort listeners run once when the client goes away before the answer; any number may be added.
+ * - `readBody` must be called before the handler returns: uWS hands body bytes only to a reader registered by then.
  */
 import type { ErrorCode } from '../../wire/errors.ts';
 
