@@ -10,7 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { type DeploymentConfig, loadDeploymentConfig, PROJECT_DIR } from '../src/config/deployment.ts';
-import { errorBody, errorCodes, type ErrorCode } from '../src/wire/errors.ts';
+import { errorBody, errorCodes, protocolErrorBody, type ErrorCode } from '../src/wire/errors.ts';
 
 export { PROJECT_DIR };
 const TEMPLATES = join(PROJECT_DIR, 'nginx');
@@ -75,10 +75,14 @@ function errorLocations(s: NginxSettings): string {
     if (errorCodes[code].status !== status) throw new Error(`${code} is ${errorCodes[code].status}, not ${status}`);
     const message = code === 'BODY_TOO_LARGE' ? `The request body is larger than ${s.bodyLimitBytes} bytes.` : undefined;
     const json = JSON.stringify(errorBody(code, message));
-    if (/['\\$]/.test(json)) throw new Error(`error body for ${code} needs nginx escaping: ${json}`);
+    // The Open Inference Protocol's paths get its shape, {"error": "..."}, with the same code and status.
+    const protocol = JSON.stringify(protocolErrorBody(code, message));
+    for (const body of [json, protocol]) if (/['\\$]/.test(body)) throw new Error(`error body for ${code} needs nginx escaping: ${body}`);
     const retryAfter = status === 429 || status === 503 ? '        add_header Retry-After 1 always;\n' : '';
     return `    location @classify_${status} {\n        internal;\n        default_type application/json;\n` +
-      `        add_header X-Request-Id $classify_req_id always;\n${retryAfter}        return ${status} '${json}\\n';\n    }`;
+      `        add_header X-Request-Id $classify_req_id always;\n${retryAfter}` +
+      `        if ($uri ~ "^/v2(/|$)") {\n            return ${status} '${protocol}\\n';\n        }\n` +
+      `        return ${status} '${json}\\n';\n    }`;
   }).join('\n');
 }
 

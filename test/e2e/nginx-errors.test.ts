@@ -88,6 +88,18 @@ describe('nginx errors in the service JSON shape', () => {
     assert.equal(resets, before);
   });
 
+  it('errors on the Open Inference Protocol\'s paths come in its shape, {"error": "CODE: ..."}', async () => {
+    for (const [path, status, code] of [['/v2/models/m/infer', 413, 'BODY_TOO_LARGE'], ['/v2/models/m/infer?hang', 504, 'DEADLINE_EXCEEDED']] as const) {
+      const res = await fetch(`${url}${path}`, { method: 'POST', body: status === 413 ? new Uint8Array(4096) : 'x' });
+      assert.equal(res.status, status, path);
+      assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+      assert.ok(res.headers.get('x-request-id'));
+      const body = await res.json();
+      assert.deepEqual(Object.keys(body), ['error']);
+      assert.match(body.error, new RegExp(`^${code}: `));
+    }
+  });
+
   // (client_max_body_size is checked before limit_req, so these bodies are small: the upstream resets them, 502.)
   it('429 RATE_LIMITED with Retry-After beyond rate + burst', async () => {
     await sleep(2500); // let the bucket refill
