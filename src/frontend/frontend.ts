@@ -11,6 +11,7 @@ import { keysFor } from '../wire/keys.ts';
 import { openRepository } from '../model/repository.ts';
 import { defineAdmission } from './admission.ts';
 import { BodyBudget } from './body-budget.ts';
+import { SERVED_BY } from './respond.ts';
 import { PendingRequests } from './pending.ts';
 import { ReplyReader } from './reply-reader.ts';
 import { registerRoutes } from './server.ts';
@@ -98,7 +99,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     throw err;
   }
   log.info({
-    frontendId: id, host: config.HOST, port, adminPort: admin?.port, httpServer: http.kind, httpServerDetail: http.detail,
+    frontendId: id, servedBy: SERVED_BY, host: config.HOST, port, adminPort: admin?.port, httpServer: http.kind, httpServerDetail: http.detail,
     models: repository.models.map((m) => m.name), defaultModel: repository.defaultModel,
   }, 'front end listening');
   metricsPublisher.start();

@@ -56,7 +56,8 @@ export function registerInfoRoutes(http: HttpServer, ctx: InfoContext): void {
     const answer = new Answer(res, req, '/v1/models', ctx);
     if (!authorize(ctx.inferenceGuard, req, answer)) return;
     void readModels(ctx.redis, ctx.keys).then(
-      (models) => answer.json(200, { success: true, ...serverInfo(http), models }, { models: models.length }),
+      // The server kind only: the uWS binary's path (and its Node ABI) is for operators (/readyz with METRICS_KEY).
+      (models) => answer.json(200, { success: true, httpServer: http.kind, models }, { models: models.length }),
       (err: Error) => {
         ctx.onRedisError?.();
         answer.error('NOT_READY', 'Redis is unreachable.', { err: err.message });

@@ -234,7 +234,8 @@ export const openApiDocument = {
       },
       Ready: {
         type: 'object',
-        required: ['ready', 'redis', 'modelHosts', 'httpServer', 'draining'],
+        description: 'Strangers get `ready` only; the other fields come with the METRICS_KEY bearer key (operators).',
+        required: ['ready'],
         additionalProperties: false,
         properties: {
           ready: { const: true }, redis: { const: 'ok' }, modelHosts: { type: 'array', minItems: 1, items: ref('ModelHost') },
@@ -244,7 +245,8 @@ export const openApiDocument = {
       },
       NotReady: {
         type: 'object',
-        required: ['success', 'ready', 'error', 'redis'],
+        description: 'Strangers get `success`, `ready` and `error`; the other fields come with the METRICS_KEY bearer key.',
+        required: ['success', 'ready', 'error'],
         properties: {
           success: { const: false }, ready: { const: false }, error: ref('ErrorDetail'), redis: { type: 'string' },
           modelHosts: { type: 'array', items: ref('ModelHost') }, httpServer: ref('HttpServer'), uws: { type: 'string' },
@@ -297,7 +299,7 @@ export const openApiDocument = {
         required: ['success', 'httpServer', 'models'],
         additionalProperties: false,
         properties: {
-          success: { const: true }, httpServer: ref('HttpServer'), uws: { type: 'string' }, models: { type: 'array', items: ref('Model') },
+          success: { const: true }, httpServer: ref('HttpServer'), models: { type: 'array', items: ref('Model') },
         },
       },
       HttpServer: { enum: ['uws', 'node'], description: 'The front end\'s HTTP server: uWebSockets.js, or Node\'s http module.' },

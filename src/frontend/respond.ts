@@ -3,17 +3,18 @@
  * registry), body, and the request's one access line and metric. An answer is written at most once and never
  * after the client has gone; a client that goes first gets a 499 access line instead.
  */
-import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type { Route } from '../observability/metrics.ts';
 import { errorBody, errorCodes, protocolErrorBody, type ErrorCode } from '../wire/errors.ts';
 import { CLIENT_GONE_STATUS, requestId, writeAccessLine, type Access, type AccessEntry } from './access.ts';
 import type { IncomingRequest, ServerResponse } from './http/types.ts';
 
 /**
- * X-Served-By: which front-end process answered (host-pid, the start of its frontend id and its logs' pid), so
- * that spreading over several front ends on one port is observable. nginx logs it and hides it from clients.
+ * X-Served-By: which front-end process answered, so that spreading over several front ends on one port is
+ * observable. A random token, not host-pid: strangers see it in direct mode; the front end's start-up log line
+ * ties it to the host and pid. nginx logs it (served_by) and hides it from clients.
  */
-const SERVED_BY = `${hostname()}-${process.pid}`;
+export const SERVED_BY = `fe-${randomBytes(4).toString('hex')}`;
 
 type Fields = Record<string, unknown>;
 

@@ -48,9 +48,15 @@ export function registerRoutes(server: HttpServer, ctx: ServerContext): void {
 
   http.route('GET', '/readyz', (req, res) => {
     const answer = new Answer(res, req, '/readyz', ctx);
+    // A load balancer needs the status only. Host names, pids, start times and the uWS binary are for operators:
+    // shown with METRICS_KEY, and a not-ready answer's reason is in its access line.
+    const operator = ctx.metricsGuard?.enabled === true && ctx.metricsGuard.check(req.headers.authorization).ok;
     void readiness(ctx, http).then(({ ready, body }) => {
-      if (ready) answer.json(200, { ready: true, ...body });
-      else answer.json(503, { ...errorBody('NOT_READY'), ready: false, ...body }, { code: 'NOT_READY' });
+      const details = operator ? body : {};
+      if (ready) return answer.json(200, { ready: true, ...details });
+      const { modelHosts, ...reason } = body;
+      const hosts = Array.isArray(modelHosts) ? modelHosts.length : 0;
+      answer.json(503, { ...errorBody('NOT_READY'), ready: false, ...details }, { code: 'NOT_READY', ...reason, modelHosts: hosts });
     });
   });
 

@@ -51,11 +51,12 @@ describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private R
     assert.equal(res.headers.get('x-request-id'), 'e2e-chelsea-1');
     assert.equal(res.headers.get('server'), 'nginx', 'server_tokens off: no version');
     assert.equal(res.headers.get('x-served-by'), null, 'the front end id is logged, not shown to clients');
+    assert.equal(res.headers.get('uwebsockets'), null, 'uWS names itself; nginx hides it');
     const line = (await accessLog()).find((l) => l.request_id === 'e2e-chelsea-1');
     assert.ok(line, 'the request id is in nginx access log');
     assert.equal(line.status, 200);
     assert.match(String(line.upstream_response_time), /^\d+\.\d+$/);
-    assert.match(String(line.served_by), /-\d+$/);
+    assert.match(String(line.served_by), /^fe-[0-9a-f]{8}$/);
   });
 
   it('refuses an oversize body in nginx itself with the service JSON error (413 BODY_TOO_LARGE)', async () => {

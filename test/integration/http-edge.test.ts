@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { exchange, type Exchange } from '../helpers/raw-http.ts';
 import { EXAMPLES, startTestService, type TestService } from '../helpers/service.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
@@ -110,6 +111,17 @@ for (const kind of ['uws', 'node'] as const) {
         assert.ok(i < 20, `still ${res.status} after the slow uploads left`);
         await new Promise((r) => setTimeout(r, 100));
       }
+    });
+
+    it('shows strangers only what a load balancer needs: /readyz status, an opaque X-Served-By', async () => {
+      const res = await fetch(`${svc.url}/readyz`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { ready: true });
+      const servedBy = res.headers.get('x-served-by') ?? '';
+      assert.match(servedBy, /^fe-[0-9a-f]{8}$/);
+      assert.ok(!servedBy.includes(String(process.pid)) && !servedBy.includes(hostname()));
+      // uWS stamps its name on every answer (compile-time in uWS; nginx hides it); node:http does not.
+      assert.equal(res.headers.has('uwebsockets'), kind === 'uws');
     });
 
     it(kind === 'node'

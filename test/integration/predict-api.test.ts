@@ -7,12 +7,15 @@ import { EXAMPLES, postImage, startTestService, type TestService } from '../help
 
 const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
 
+/** METRICS_KEY: operators see /readyz's details with it. */
+const OPERATOR_KEY = 'operator-key-for-tests-0123';
+
 describe('POST /predict', () => {
   let svc: TestService;
   const batchSizes: number[] = [];
   let chelsea: Buffer;
   before(async () => {
-    svc = await startTestService({ BODY_LIMIT_BYTES: String(1024 * 1024) }, undefined, { onBatch: (s) => batchSizes.push(s.size) });
+    svc = await startTestService({ BODY_LIMIT_BYTES: String(1024 * 1024), METRICS_KEY: OPERATOR_KEY }, undefined, { onBatch: (s) => batchSizes.push(s.size) });
     chelsea = await readFile(new URL('chelsea.png', EXAMPLES));
   });
   after(() => svc?.close());
@@ -83,12 +86,17 @@ describe('POST /predict', () => {
     assert.ok(Math.max(...batchSizes) > 1, `batch sizes seen: ${batchSizes.join(',')}`);
   });
 
-  it('GET / welcomes, /healthz is alive, /readyz names the engine and the HTTP server (uWS: its native binary)', async () => {
+  it('GET / welcomes, /healthz is alive, /readyz names the engine and the HTTP server (uWS: its native binary) to operators only', async () => {
     const root = await fetch(`${svc.url}/`);
     assert.equal(root.status, 200);
     assert.match(await root.text(), /predict/);
     assert.equal((await fetch(`${svc.url}/healthz`)).status, 200);
-    const ready = await fetch(`${svc.url}/readyz`);
+    // Strangers (and load balancers) get the status; the details need the operators' key.
+    const pub = await fetch(`${svc.url}/readyz`);
+    assert.equal(pub.status, 200);
+    assert.deepEqual(await pub.json(), { ready: true });
+    assert.deepEqual(await (await fetch(`${svc.url}/readyz`, { headers: { authorization: 'Bearer wrong-key-wrong-key' } })).json(), { ready: true });
+    const ready = await fetch(`${svc.url}/readyz`, { headers: { authorization: `Bearer ${OPERATOR_KEY}` } });
     assert.equal(ready.status, 200);
     const body = await ready.json();
     assert.equal(body.ready, true);

@@ -16,8 +16,8 @@ describe('ENGINE=tfjs', () => {
   after(() => svc?.close());
 
   it('serves on TF.js and agrees with the default engine on the top labels', async () => {
-    const ready = await (await fetch(`${svc.url}/readyz`)).json();
-    assert.equal(ready.modelHosts[0].engine, 'tfjs');
+    const { models } = await (await fetch(`${svc.url}/v1/models`)).json();
+    assert.equal(models[0].engine, 'tfjs');
     for (const [file, top] of [['chelsea.png', 'Neutral'], ['coffee.png', 'Neutral'], ['rocket.jpg', 'Drawing']] as const) {
       const body = await (await postImage(svc.url, await readFile(new URL(file, EXAMPLES)))).json();
       assert.equal(body.predictions[0].label, top, file);
