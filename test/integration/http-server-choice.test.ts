@@ -1,7 +1,7 @@
 /**
  * Which HTTP server a front-end process runs, as a real process: HTTP_SERVER=node always serves with node:http;
  * HTTP_SERVER unset serves with uWS where its binary loads, and otherwise refuses to start, naming both ways out.
- * Never a silent fallback. The start-up log and /readyz name the server.
+ * Never a silent fallback. The start-up log and /v1/models name the server.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,8 +39,9 @@ describe('HTTP_SERVER choice', () => {
     const child = await start('node');
     const line = await child.waitForLog(/^front end listening$/);
     assert.equal(line.httpServer, 'node');
-    const ready = await (await fetch(`http://127.0.0.1:${line.port as number}/readyz`)).json();
-    assert.equal(ready.httpServer, 'node');
+    // /readyz shows strangers the status only; /v1/models names the server kind.
+    const models = await (await fetch(`http://127.0.0.1:${line.port as number}/v1/models`)).json();
+    assert.equal(models.httpServer, 'node');
     child.kill('SIGTERM');
     assert.equal(await child.exited, 0);
   });
