@@ -151,6 +151,12 @@ export function parseEnvironment<S extends z.ZodObject>(schema: S, env: NodeJS.P
 /** Parses the given environment (process.env by default); throws one Error listing every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = parseEnvironment(schema, env);
+  // Each shard's byte bound must hold a couple of the largest bodies, else those could never be queued.
+  const shardBytes = Math.ceil(parsed.MAX_QUEUE_BYTES / parsed.REQUEST_SHARDS);
+  if (shardBytes < 2 * parsed.BODY_LIMIT_BYTES) {
+    throw new Error(`invalid configuration:\n  MAX_QUEUE_BYTES=${JSON.stringify(String(parsed.MAX_QUEUE_BYTES))}: each of ` +
+      `REQUEST_SHARDS=${parsed.REQUEST_SHARDS} shards gets ${shardBytes} bytes, less than 2 × BODY_LIMIT_BYTES (${parsed.BODY_LIMIT_BYTES})`);
+  }
   return Object.freeze({ ...parsed, PREPROCESS_THREADS: parsed.PREPROCESS_THREADS ?? defaultPreprocessThreads() });
 }
 

@@ -38,6 +38,11 @@ describe('loadConfig', () => {
     [{ METRICS_KEY: 'short' }, /METRICS_KEY="short": 16-256 characters/],
     [{ KEY_RATE_LIMIT_RPS: '-1' }, /KEY_RATE_LIMIT_RPS/],
     [{ KEY_RATE_BURST: '0' }, /KEY_RATE_BURST/],
+    [{ MAX_QUEUE_BYTES: '0' }, /MAX_QUEUE_BYTES="0"/],
+    [{ MAX_QUEUE_BYTES: String(16 * 1024 * 1024) }, /MAX_QUEUE_BYTES="16777216": each of REQUEST_SHARDS=1 shards gets 16777216 bytes, less than 2 × BODY_LIMIT_BYTES/],
+    [{ MAX_QUEUE_BYTES: String(256 * 1024 * 1024), REQUEST_SHARDS: '16' }, /MAX_QUEUE_BYTES=.*REQUEST_SHARDS=16/],
+    [{ MAX_MULTIPART_PARTS: '0' }, /MAX_MULTIPART_PARTS="0"/],
+    [{ MAX_INFLIGHT_BODY_BYTES: '100' }, /MAX_INFLIGHT_BODY_BYTES="100"/],
   ];
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)} naming the variable`, () => {
