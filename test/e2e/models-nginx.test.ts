@@ -10,6 +10,8 @@ import { readFile } from 'node:fs/promises';
 import { CHELSEA, makeDeployment, npmRun, pm2, teardown, type Deployment } from './prod-helpers.ts';
 
 const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
+/** METRICS_KEY: /readyz's details (which hosts serve which model) are for operators. */
+const OPERATOR_KEY = 'models-operator-key-0123456789';
 const MODELS = ['default', 'inception_v3'] as const;
 type Model = (typeof MODELS)[number];
 
@@ -48,7 +50,7 @@ describe('two models under load at once, through nginx, with hosts per model', (
   before(async () => {
     chelsea = await readFile(CHELSEA);
     // MODEL_DIR unset: the whole repository (models/), one PM2 app of hosts per model.
-    d = await makeDeployment({ FRONTENDS: '2', MODEL_HOSTS: 'default:1,inception_v3:1', MODEL_DIR: '', MAX_BATCH: '4', REQUEST_TIMEOUT_MS: '20000' });
+    d = await makeDeployment({ METRICS_KEY: OPERATOR_KEY, FRONTENDS: '2', MODEL_HOSTS: 'default:1,inception_v3:1', MODEL_DIR: '', MAX_BATCH: '4', REQUEST_TIMEOUT_MS: '20000' });
     const up = await npmRun(d, 'prod:up');
     assert.equal(up.code, 0, `prod:up failed:\n${up.out}`);
   });
@@ -63,7 +65,7 @@ describe('two models under load at once, through nginx, with hosts per model', (
     const { out } = await pm2(d, ['jlist']);
     const names = (JSON.parse(out.slice(out.indexOf('['))) as Array<{ name: string }>).map((p) => p.name);
     for (const model of MODELS) assert.ok(names.includes(`model-host-${model}`), names.join(', '));
-    const ready = await (await fetch(`${d.nginxUrl}/readyz`)).json();
+    const ready = await (await fetch(`${d.nginxUrl}/readyz`, { headers: { authorization: `Bearer ${OPERATOR_KEY}` } })).json();
     assert.deepEqual(ready.modelHosts.map((h: { model: string }) => h.model).sort(), [...MODELS]);
   });
 

@@ -15,6 +15,9 @@ import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { EXAMPLES, postImage } from '../helpers/service.ts';
 
 const MODELS = ['default', 'inception_v3', 'mobilenet_v2_mid'];
+/** METRICS_KEY: /readyz's details (hosts per model, models without a host) are for operators. */
+const OPERATOR_KEY = 'routing-operator-key-0123456789';
+const operator = { headers: { authorization: `Bearer ${OPERATOR_KEY}` } };
 type Prediction = { label: string; probability: number };
 
 describe('several models by name', () => {
@@ -23,7 +26,7 @@ describe('several models by name', () => {
   let frontend: Frontend | undefined;
   let url: string;
   let chelsea: Buffer;
-  const env = { PORT: '0', KEY_PREFIX: `routing-${randomBytes(3).toString('hex')}`, MODEL_REPOSITORY: 'models', MAX_BATCH: '2', PREPROCESS_THREADS: '1', LOG_LEVEL: 'silent' };
+  const env = { PORT: '0', KEY_PREFIX: `routing-${randomBytes(3).toString('hex')}`, MODEL_REPOSITORY: 'models', MAX_BATCH: '2', PREPROCESS_THREADS: '1', LOG_LEVEL: 'silent', METRICS_KEY: OPERATOR_KEY };
 
   before(async () => {
     chelsea = await readFile(new URL('chelsea.png', EXAMPLES));
@@ -66,7 +69,7 @@ describe('several models by name', () => {
   });
 
   it('/readyz is not ready while a configured model has no live host, and names it', async () => {
-    const res = await fetch(`${url}/readyz`);
+    const res = await fetch(`${url}/readyz`, operator);
     assert.equal(res.status, 503);
     const body = await res.json();
     assert.deepEqual(body.modelsWithoutHost, ['mobilenet_v2_mid']);
@@ -106,7 +109,7 @@ describe('several models by name', () => {
     // Each host pushes its metrics every METRICS_PUSH_MS: wait for the second host's batch to be in the sum.
     let metrics = '';
     for (const until = Date.now() + 15_000; Date.now() < until;) {
-      metrics = await (await fetch(`${url}/metrics`)).text();
+      metrics = await (await fetch(`${url}/metrics`, operator)).text();
       if (/classify_batch_size_count\{model="mobilenet_v2_mid"\} [1-9]/.test(metrics)) break;
       await new Promise((r) => setTimeout(r, 200));
     }
