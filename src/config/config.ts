@@ -118,6 +118,12 @@ const schema = z.object({
   KEY_RATE_BURST: int(1, 1_000_000).default(20),
   /** Bearer key GET /metrics requires; unset: /metrics is open (as /healthz). */
   METRICS_KEY: z.string().regex(/^[A-Za-z0-9\-._~+/]{16,256}$/, '16-256 characters of A-Z a-z 0-9 - . _ ~ + /').optional(),
+  /** Model hosts re-read their model directories this often for new or removed versions (0: only on a load call). */
+  REPOSITORY_POLL_S: int(0, 24 * 3600).default(0),
+  /** After a new version is ready, the old one keeps serving this long, while front ends move unpinned traffic. */
+  VERSION_SWITCH_GRACE_MS: int(0, 10 * 60 * SECOND).default(2 * SECOND),
+  /** How often a front end re-reads which model versions the hosts have ready. */
+  VERSION_REFRESH_MS: int(50, 60 * SECOND).default(250),
   /** Admin keys (`name:sha256hex` per line); set: the management API listens on ADMIN_HOST:ADMIN_PORT. */
   ADMIN_KEYS_FILE: z.string().min(1).optional(),
   ADMIN_HOST: z.string().min(1).default('127.0.0.1'),

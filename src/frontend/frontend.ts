@@ -22,6 +22,7 @@ import { MetricsPublisher, scrapeDeployment } from '../observability/metrics-pub
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startAuth } from '../auth/auth.ts';
 import { startAdminServer, type AdminServer } from '../admin/admin-server.ts';
+import { VersionView } from './version-routing.ts';
 import { runSteps, type Step } from '../lifecycle/steps.ts';
 import { closeRedis } from '../redis/close.ts';
 
@@ -64,8 +65,10 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   const metricsId = `frontend-${id}`;
   const metricsPublisher = new MetricsPublisher(redis, keys, metricsId, metrics.registry, config.METRICS_PUSH_MS, log, () => metrics.redisErrors.inc());
   let admin: AdminServer | undefined;
+  const versions = new VersionView(redis, keys, config.VERSION_REFRESH_MS, log);
   // Everything this front end holds, in release order: close() runs it after draining, a failed start at once.
   const release: Step[] = [
+    ['version view', () => versions.stop()],
     ['reply reader', () => replies.stop()],
     ['metrics', () => metricsPublisher.stop()],
     ['redis', () => closeRedis(redis)],
@@ -81,10 +84,12 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   try {
     await Promise.all([whenReady(redis), whenReady(blocking)]);
     await replies.start();
+    await versions.start();
     registerRoutes(http, {
       config, redis, keys, replyStream, pending, log, metrics, bounds: { MAX_QUEUE: config.MAX_QUEUE, MAX_QUEUE_BYTES: config.MAX_QUEUE_BYTES },
       isDraining: () => draining,
       repository,
+      versions,
       scrapeMetrics: () => scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }, repository.models.map((m) => m.name)),
       bodyBudget: new BodyBudget(config.MAX_INFLIGHT_BODY_BYTES),
       onRedisError: () => metrics.redisErrors.inc(),

@@ -4,6 +4,7 @@
  */
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
+import { buildIndex, type IndexEntry } from '../admin/repository-index.ts';
 import { decodeHeartbeat, type HostHeartbeat, type ServedModel } from '../wire/heartbeat.ts';
 
 export interface LiveHost extends HostHeartbeat {
@@ -17,6 +18,8 @@ export interface ModelInfo extends Omit<ServedModel, 'labels' | 'input' | 'prepr
   labels?: string[];
   /** Live model hosts serving it with this engine and batch size. */
   hosts: number;
+  /** Every version of the model the live hosts hold, with its state across them. */
+  versions?: Array<{ version: number; state: IndexEntry['state']; reason?: string; hosts: IndexEntry['hosts'] }>;
 }
 
 /** The hosts with a fresh heartbeat and the models each serves. */
@@ -39,7 +42,7 @@ export function groupModels(hosts: readonly LiveHost[]): ModelInfo[] {
   const models = new Map<string, ModelInfo>();
   for (const host of hosts) {
     for (const m of host.models) {
-      const key = [m.name, m.format, m.engine, m.backend, m.maxBatch].join('\u0000');
+      const key = [m.name, m.version ?? 1, m.format, m.engine, m.backend, m.maxBatch].join('\u0000');
       const seen = models.get(key);
       if (seen) seen.hosts++;
       else models.set(key, { ...m, hosts: 1 });
@@ -48,6 +51,12 @@ export function groupModels(hosts: readonly LiveHost[]): ModelInfo[] {
   return [...models.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** GET /v1/models: the grouped entries, each with every version of its model and the versions' states. */
 export async function readModels(redis: RedisClient, keys: Keys): Promise<ModelInfo[]> {
-  return groupModels(await readLiveHosts(redis, keys));
+  const hosts = await readLiveHosts(redis, keys);
+  const index = buildIndex(hosts.map((h) => h.versions ?? {}), new Map());
+  return groupModels(hosts).map((m) => ({
+    ...m,
+    versions: index.filter((e) => e.name === m.name).map((e) => ({ version: Number(e.version), state: e.state, ...(e.reason && { reason: e.reason }), hosts: e.hosts })),
+  }));
 }

@@ -38,6 +38,7 @@ export const openApiDocument = {
           'succeeded and all failed with the same code, the request fails with that code instead.',
         parameters: [
           { name: 'model', in: 'query', required: false, description: 'The model to use, by its name in GET /v1/models (default DEFAULT_MODEL).', schema: { type: 'string' } },
+          { name: 'version', in: 'query', required: false, description: 'Pins a version of the model (default: the newest version ready on some host).', schema: { type: 'integer', minimum: 1 } },
           { name: 'topk', in: 'query', required: false, description: 'Predictions per image (default TOPK_DEFAULT, capped at the number of classes).', schema: { type: 'integer', minimum: 1, maximum: TOPK_MAX } },
           { name: 'X-Request-Id', in: 'header', required: false, description: 'Reused for logs and the response header when it matches [A-Za-z0-9._:-]{1,128}.', schema: { type: 'string' } },
         ],
@@ -260,6 +261,22 @@ export const openApiDocument = {
         additionalProperties: false,
         properties: {
           name: { type: 'string', description: 'The serving name (its directory in the model repository): /predict?model=NAME.' },
+          version: { type: 'integer', minimum: 1, description: 'Which version of the model this entry is.' },
+          versions: {
+            type: 'array',
+            description: 'Every version of the model the live hosts hold, with its state across them.',
+            items: {
+              type: 'object',
+              required: ['version', 'state', 'hosts'],
+              additionalProperties: false,
+              properties: {
+                version: { type: 'integer', minimum: 1 },
+                state: { enum: ['loading', 'ready', 'unloading', 'failed', 'unavailable'] },
+                reason: { type: 'string' },
+                hosts: { type: 'object', additionalProperties: { type: 'integer' }, description: 'Hosts holding it, by state.' },
+              },
+            },
+          },
           title: { type: 'string', description: 'The name in the model\'s metadata.json.' },
           format: { type: 'string', description: 'layers or graph (TF.js), onnx (ONNX Runtime).' },
           engine: { type: 'string', enum: ['onnx', 'tfjs'] },

@@ -23,6 +23,7 @@ import { authorize } from './authorize.ts';
 import type { BodyBudget } from './body-budget.ts';
 import { claimBody, tooLargeMessage } from './request-body.ts';
 import type { Guard } from '../auth/guard.ts';
+import { VERSION_PARAM, type VersionView } from './version-routing.ts';
 
 export interface PredictContext extends QueueContext, Access {
   config: Config;
@@ -34,6 +35,8 @@ export interface PredictContext extends QueueContext, Access {
   inferenceGuard?: Guard;
   /** The models this deployment serves; ?model= picks one, else the default. */
   repository: ModelRepository;
+  /** Which version of a model takes a request (?version= pins one); absent: version 1. */
+  versions?: VersionView;
 }
 
 export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: ServerResponse): void {
@@ -52,7 +55,19 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
     answer.error('MODEL_NOT_FOUND', `No model named "${String(modelParam).slice(0, 64)}" is served here.`);
     return;
   }
-  answer.annotate({ model });
+  const versionParam = query.get('version');
+  if (versionParam !== null && !VERSION_PARAM.test(versionParam)) {
+    answer.error('BAD_REQUEST', '"version" must be a positive integer.');
+    return;
+  }
+  const choice = ctx.versions?.choose(model, versionParam === null ? undefined : Number(versionParam)) ?? { ok: true, version: 1, serving: model };
+  if (!choice.ok) {
+    answer.error(choice.code, choice.message);
+    return;
+  }
+  // The version's own request stream; results from any other version are refused.
+  const serving = choice.serving;
+  answer.annotate({ model, version: choice.version });
   let topk = ctx.config.TOPK_DEFAULT;
   const topkParam = query.get('topk');
   if (topkParam) {
@@ -73,7 +88,7 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
     const input = await extractImages(await body, contentType, limits);
     if (!input.ok) return answer.error(input.code, input.message);
     const deadline = answer.startedAt + ctx.config.REQUEST_TIMEOUT_MS;
-    const queued = await queueImages(ctx, { items: input.images, model, topk, deadline, log, onAbort: (l) => res.onAbort(l) });
+    const queued = await queueImages(ctx, { items: input.images, model: serving, topk, deadline, log, onAbort: (l) => res.onAbort(l) });
     if (queued) answerResults(answer, queued);
   })().catch((err: Error) => {
     if (err instanceof BodyError) {

@@ -6,23 +6,46 @@
 import type { RedisClient } from '../redis/connect.ts';
 import { modelKeys, type Keys } from '../wire/keys.ts';
 import { encodeHeartbeat, type ServedModel } from '../wire/heartbeat.ts';
+import { versionedModelName, type VersionStatus } from '../wire/versions.ts';
 import type { Logger } from '../observability/logger.ts';
 
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
-  /** Every live-host set this host belongs to besides the registry: per model, per shard. */
-  private readonly liveSets: string[];
+  /** Every live-host set this host belongs to besides the registry: per ready model version, per shard. */
+  private liveSets: string[] = [];
+  private versions: Record<string, VersionStatus[]> | undefined;
+  /** The beat being written: update() waits for it, or its ZADD could put the host back in a set just left. */
+  private beating: Promise<void> | undefined;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly hostId: string,
-    private readonly models: readonly ServedModel[],
+    private models: readonly ServedModel[],
     private readonly intervalMs: number,
     private readonly log: Logger,
   ) {
-    this.liveSets = models.flatMap((m) => modelKeys(keys, m.name).shards.map((shard) => shard.hosts));
+    this.liveSets = this.setsOf(models);
+  }
+
+  private setsOf(models: readonly ServedModel[]): string[] {
+    return models.flatMap((m) => modelKeys(this.keys, versionedModelName(m.name, m.version ?? 1)).shards.map((shard) => shard.hosts));
+  }
+
+  /**
+   * What the host serves changed (a version became ready, or is unloading): left live-host sets are left at
+   * once, so no front end admits another request to a version going away, and the hash is rewritten now.
+   */
+  async update(models: readonly ServedModel[], versions: Record<string, VersionStatus[]>): Promise<void> {
+    const sets = this.setsOf(models);
+    const left = this.liveSets.filter((s) => !sets.includes(s));
+    this.models = models;
+    this.versions = versions;
+    this.liveSets = sets;
+    await this.beating?.catch(() => {});
+    await Promise.all(left.map((set) => this.redis.zrem(set, this.hostId)));
+    if (this.timer) await this.beat();
   }
 
   async start(): Promise<void> {
@@ -51,11 +74,17 @@ export class Heartbeat {
     ]);
   }
 
-  private async beat(): Promise<void> {
+  private beat(): Promise<void> {
+    const beat = this.writeBeat();
+    this.beating = beat;
+    return beat;
+  }
+
+  private async writeBeat(): Promise<void> {
     const now = Date.now();
     const ttl = this.intervalMs * 3;
     const info = this.keys.hostInfo(this.hostId);
-    const fields = encodeHeartbeat({ startedAt: this.startedAt, heartbeatAt: now, models: [...this.models] });
+    const fields = encodeHeartbeat({ startedAt: this.startedAt, heartbeatAt: now, models: [...this.models], ...(this.versions && { versions: this.versions }) });
     // One MULTI per key (or slot): a cluster refuses a transaction whose keys span slots.
     const results = await Promise.all([
       this.redis.multi()

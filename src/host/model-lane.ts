@@ -18,6 +18,7 @@ import { InferenceClient, type InferenceReady } from './inference-client.ts';
 import { PreprocessPool } from './preprocess-pool.ts';
 import { preprocessSettings } from '../preprocess/preprocess-image.ts';
 import { ResultPublisher } from './publisher.ts';
+import { untilDelivered } from './stream-backlog.ts';
 
 export interface ModelLane {
   readonly model: RepositoryModel;
@@ -25,6 +26,8 @@ export interface ModelLane {
   readonly inference: InferenceClient;
   inFlight(): number;
   start(): void;
+  /** Resolves once the lane's request streams hold nothing undelivered (see stream-backlog.ts). */
+  finishQueued(): Promise<void>;
   /** Ordered close steps (stop reading, drain, release), run by the host's close. */
   readonly stopReading: () => Promise<void>;
   readonly drain: () => Promise<void>;
@@ -125,6 +128,10 @@ export async function startModelLane(model: RepositoryModel, deps: LaneDeps): Pr
     inference,
     inFlight: () => batcher.inFlight,
     start: () => consumer.start(),
+    finishQueued: async () => {
+      const done = await untilDelivered(deps.command, keys.shards.map((s) => s.requests), config.REQUEST_TIMEOUT_MS);
+      if (!done) log.warn('requests were still arriving when the version stopped reading; other hosts serving it read them');
+    },
     stopReading: () => consumer.stop(),
     drain: () => batcher.drain(),
     release: () => Promise.allSettled([inference.close(), pool.close()]),

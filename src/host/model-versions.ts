@@ -7,8 +7,9 @@
  *                its reason and never takes traffic. Only when every selected version is ready (or failed) and
  *                `switchGraceMs` has passed (front ends have seen the new version and moved the unpinned
  *                traffic) are the versions no longer selected unloaded.
- *   unload       a version stops reading new requests (state unloading; the host leaves its live-host set, so
- *                no front end admits more), answers the ones it holds, then frees its memory and is gone.
+ *   unload       a version is reported unloading while it still takes requests, so front ends move its unpinned
+ *                traffic; after `switchGraceMs` the host leaves its live-host sets (no front end admits more),
+ *                reads what was admitted before, answers all it holds, then frees its memory and is gone.
  *
  * The newest ready version takes the unpinned traffic (front ends choose, from the states hosts report).
  * Each step reports the new states through `onChange`, which the heartbeat publishes.
@@ -35,31 +36,34 @@ export interface VersionLane {
 }
 
 /** Loads and warms up one version; throws with the reason when it cannot. */
-export type StartLane = (version: VersionDir) => Promise<VersionLane>;
+export type StartLane<L extends VersionLane> = (version: VersionDir) => Promise<L>;
 
-interface Held {
+interface Held<L> {
   version: number;
   state: VersionState;
   reason?: string;
-  lane?: VersionLane;
+  lane?: L;
+  /** Still in its live-host sets, so front ends may admit requests to it (ready, and the first part of unloading). */
+  admitting?: boolean;
 }
 
-export interface ModelVersionsOptions {
+export interface ModelVersionsOptions<L extends VersionLane> {
   name: string;
   dir: string;
-  startLane: StartLane;
+  startLane: StartLane<L>;
   /** How long the previous versions keep serving after the new ones are ready. */
   switchGraceMs: number;
-  onChange(statuses: VersionStatus[]): void;
+  /** Publishes the new states; the returned promise resolves once hosts' live-host sets reflect them. */
+  onChange(statuses: VersionStatus[]): Promise<void> | void;
   log: Logger;
 }
 
-export class ModelVersions {
-  private readonly held = new Map<number, Held>();
+export class ModelVersions<L extends VersionLane = VersionLane> {
+  private readonly held = new Map<number, Held<L>>();
   /** sync() and unloadAll() run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly opts: ModelVersionsOptions) {}
+  constructor(private readonly opts: ModelVersionsOptions<L>) {}
 
   statuses(): VersionStatus[] {
     return [...this.held.values()]
@@ -67,14 +71,22 @@ export class ModelVersions {
       .map((h) => ({ version: h.version, state: h.state, ...(h.reason ? { reason: h.reason } : {}) }));
   }
 
-  /** The lane of a ready version (for the host's close and metrics). */
-  lanes(): Array<{ version: number; lane: VersionLane }> {
-    return [...this.held.values()].flatMap((h) => (h.lane && h.state === 'ready' ? [{ version: h.version, lane: h.lane }] : []));
+  /** The lanes that take requests: ready versions, and unloading ones until their grace is over. */
+  admitting(): Array<{ version: number; lane: L }> {
+    return [...this.held.values()].flatMap((h) => (h.lane && h.admitting ? [{ version: h.version, lane: h.lane }] : []));
   }
 
-  /** Brings the held versions in line with the repository; resolves with the states after it. */
-  sync(): Promise<VersionStatus[]> {
-    return this.serial(() => this.syncNow());
+  /** Every loaded lane, ready or unloading (for in-flight counts and the host's close). */
+  lanes(): L[] {
+    return [...this.held.values()].flatMap((h) => (h.lane ? [h.lane] : []));
+  }
+
+  /**
+   * Brings the held versions in line with the repository; resolves with the states after it. A version that
+   * failed is tried again only when `retryFailed` (an explicit load), not on every poll of the repository.
+   */
+  sync(retryFailed = false): Promise<VersionStatus[]> {
+    return this.serial(() => this.syncNow(retryFailed));
   }
 
   /** Unloads every version (management unload, or host close). */
@@ -91,19 +103,18 @@ export class ModelVersions {
     return run;
   }
 
-  private changed(): void {
-    this.opts.onChange(this.statuses());
+  private changed(): Promise<void> {
+    return Promise.resolve(this.opts.onChange(this.statuses())).catch(() => {});
   }
 
-  private async syncNow(): Promise<VersionStatus[]> {
+  private async syncNow(retryFailed: boolean): Promise<VersionStatus[]> {
     const { log } = this.opts;
     const scan = await scanModelVersions(this.opts.dir);
     if (scan.missing.length > 0) log.warn({ model: this.opts.name, missing: scan.missing }, 'version policy names versions the repository does not hold');
     const wanted = new Set(scan.selected.map((v) => v.version));
-    // A failed version is retried only if it is still wanted: its directory may have been fixed.
     const toLoad = scan.selected.filter((v) => {
       const h = this.held.get(v.version);
-      return !h || h.state === 'failed';
+      return !h || (retryFailed && h.state === 'failed');
     });
     await Promise.all(toLoad.map((v) => this.load(v)));
     const leaving = [...this.held.values()].filter((h) => !wanted.has(h.version));
@@ -117,44 +128,52 @@ export class ModelVersions {
     }
     // Failed versions no longer wanted are simply forgotten.
     for (const h of leaving) if (h.state === 'failed') this.held.delete(h.version);
-    this.changed();
+    void this.changed();
     return this.statuses();
   }
 
   private async load(v: VersionDir): Promise<void> {
     const { name, log } = this.opts;
-    const held: Held = { version: v.version, state: 'loading' };
+    const held: Held<L> = { version: v.version, state: 'loading' };
     this.held.set(v.version, held);
-    this.changed();
+    void this.changed();
     const started = Date.now();
     try {
       held.lane = await this.opts.startLane(v);
       held.lane.start();
       held.state = 'ready';
+      held.admitting = true;
       log.info({ model: name, version: v.version, ms: Date.now() - started }, 'model version ready');
     } catch (err) {
       held.state = 'failed';
-      held.reason = (err as Error).message;
+      // The first line: the engine's message, without the stack the inference thread may append.
+      held.reason = (err as Error).message.split('\n')[0]!.slice(0, 500);
       log.error({ model: name, version: v.version, reason: held.reason }, 'model version failed to load; it takes no traffic');
     }
-    this.changed();
+    void this.changed();
   }
 
-  private async unload(h: Held): Promise<void> {
+  private async unload(h: Held<L>): Promise<void> {
     if (!h.lane || h.state === 'unloading') {
       this.held.delete(h.version);
       return;
     }
     const { name, log } = this.opts;
     const lane = h.lane;
+    // First reported unloading while still admitting: front ends move their unpinned traffic to the newest
+    // other ready version. Only after the grace does the host leave the version's live-host sets.
     h.state = 'unloading';
-    this.changed();
+    void this.changed();
+    await new Promise((r) => setTimeout(r, this.opts.switchGraceMs));
+    h.admitting = false;
+    // Out of the live-host sets before the last read: from then on no front end can admit to this version here.
+    await this.changed();
     await lane.finishQueued();
     await lane.stopReading();
     await lane.drain();
     await lane.release();
     this.held.delete(h.version);
     log.info({ model: name, version: h.version }, 'model version unloaded');
-    this.changed();
+    void this.changed();
   }
 }

@@ -7,6 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { METADATA_FILE, readMetadata, type ModelMetadata } from './metadata.ts';
+import { hasVersionDir, newestVersionDir } from './versions.ts';
 
 /** What a model name may be: it becomes part of Redis keys, URLs and metric labels. */
 export const MODEL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -45,7 +46,7 @@ async function modelDirs(settings: RepositorySettings): Promise<Array<{ name: st
     throw new Error(`cannot read the model repository ${root}: ${(err as Error).message} (run npm run setup)`);
   }
   return entries
-    .filter((e) => e.isDirectory() && MODEL_NAME.test(e.name) && existsSync(join(root, e.name, METADATA_FILE)))
+    .filter((e) => e.isDirectory() && MODEL_NAME.test(e.name) && (existsSync(join(root, e.name, METADATA_FILE)) || hasVersionDir(join(root, e.name))))
     .map((e) => ({ name: e.name, dir: join(root, e.name) }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
@@ -60,7 +61,8 @@ export async function openRepository(settings: RepositorySettings): Promise<Mode
   const unknown = wanted.filter((name) => !found.some((m) => m.name === name));
   if (unknown.length > 0) throw new Error(`MODELS names models the repository does not hold: ${unknown.join(', ')} (it holds ${found.map((m) => m.name).join(', ')})`);
   const served = found.filter((m) => wanted.includes(m.name));
-  const models = await Promise.all(served.map(async (m) => ({ ...m, meta: await readMetadata(m.dir) })));
+  // A versioned model's metadata here is its newest version's (labels and input for front ends and defaults).
+  const models = await Promise.all(served.map(async (m) => ({ ...m, meta: await readMetadata(newestVersionDir(m.dir)) })));
   const names = models.map((m) => m.name);
   const defaultModel = settings.DEFAULT_MODEL ?? (names.includes('default') ? 'default' : names[0]!);
   if (!names.includes(defaultModel)) throw new Error(`DEFAULT_MODEL=${defaultModel} is not among the models served (${names.join(', ')})`);

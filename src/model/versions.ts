@@ -9,7 +9,7 @@
  *
  * Scanning is pure I/O-and-parse; which versions a host loads and when traffic moves is host/versions code.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -101,4 +101,23 @@ export async function scanModelVersions(modelDir: string): Promise<ModelVersions
   const [versions, config] = await Promise.all([listVersionDirs(modelDir), readModelConfig(modelDir)]);
   const { selected, missing } = applyPolicy(versions.map((v) => v.version), config.version_policy);
   return { versions, policy: config.version_policy, selected: versions.filter((v) => selected.includes(v.version)), missing };
+}
+
+/** Whether the directory holds a numbered version directory with a metadata.json (a versioned model). */
+export function hasVersionDir(dir: string): boolean {
+  return newestVersionDir(dir) !== dir;
+}
+
+/** The directory whose metadata describes the model: itself when plain, else its newest version's. */
+export function newestVersionDir(dir: string): string {
+  if (existsSync(join(dir, METADATA_FILE))) return dir;
+  let newest = 0;
+  try {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory() && VERSION_DIR.test(e.name) && existsSync(join(dir, e.name, METADATA_FILE))) newest = Math.max(newest, Number(e.name));
+    }
+  } catch {
+    return dir;
+  }
+  return newest > 0 ? join(dir, String(newest)) : dir;
 }

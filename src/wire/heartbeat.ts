@@ -3,6 +3,7 @@
  * host/heartbeat.ts and read by the front end's /readyz, GET /v1/models and the Open Inference Protocol routes.
  * Hash fields are strings: the times decimal, the served models (with labels, input, preprocessing) JSON.
  */
+import type { VersionStatus } from './versions.ts';
 
 export interface ModelInput {
   height: number;
@@ -24,6 +25,8 @@ export interface ModelPreprocessing {
 export interface ServedModel {
   /** The serving name: its directory in the model repository. */
   name: string;
+  /** Which of the model's versions this entry is (absent: 1). */
+  version?: number;
   /** The name in its metadata.json. */
   title: string;
   engine: string;
@@ -42,13 +45,17 @@ export interface HostHeartbeat {
   heartbeatAt: number;
   /** Every model the host serves (at least one). */
   models: ServedModel[];
+  /** Every version the host holds, ready or not, per model (src/wire/versions.ts). */
+  versions?: Record<string, VersionStatus[]>;
 }
 
 /** The fields /readyz lists for each host and model: the identity ones, without labels, input and preprocessing. */
 export const READINESS_FIELDS = ['model', 'engine', 'backend', 'format', 'maxBatch', 'startedAt', 'heartbeatAt'] as const;
 
 export function encodeHeartbeat(h: HostHeartbeat): Record<string, string> {
-  return { startedAt: String(h.startedAt), heartbeatAt: String(h.heartbeatAt), models: JSON.stringify(h.models) };
+  const fields: Record<string, string> = { startedAt: String(h.startedAt), heartbeatAt: String(h.heartbeatAt), models: JSON.stringify(h.models) };
+  if (h.versions) fields.versions = JSON.stringify(h.versions);
+  return fields;
 }
 
 /** The hash as HGETALL returns it; undefined when it is empty or lists no model (expired between two reads). */
@@ -60,7 +67,13 @@ export function decodeHeartbeat(fields: Record<string, string> | null | undefine
     return undefined;
   }
   if (!Array.isArray(models) || models.length === 0) return undefined;
-  return { startedAt: Number(fields?.startedAt), heartbeatAt: Number(fields?.heartbeatAt), models: models as ServedModel[] };
+  let versions: Record<string, VersionStatus[]> | undefined;
+  try {
+    versions = fields?.versions ? (JSON.parse(fields.versions) as Record<string, VersionStatus[]>) : undefined;
+  } catch {
+    versions = undefined;
+  }
+  return { startedAt: Number(fields?.startedAt), heartbeatAt: Number(fields?.heartbeatAt), models: models as ServedModel[], ...(versions && { versions }) };
 }
 
 /** /readyz's entries for one host, one per model it serves, with the readiness fields as strings. */
