@@ -63,6 +63,13 @@ export class VersionView {
     return chooseVersion(this.reports, model, pinned);
   }
 
+  /** The versions of a model ready on some host, ascending ([1] for a model without version reports). */
+  readyVersions(model: string): number[] {
+    const statuses = this.reports.get(model);
+    if (!statuses || statuses.length === 0) return [1];
+    return [...new Set(statuses.filter((s) => s.state === 'ready').map((s) => s.version))].sort((a, b) => a - b);
+  }
+
   async start(): Promise<void> {
     await this.refresh();
     this.timer = setInterval(() => void this.refresh(), this.refreshMs);

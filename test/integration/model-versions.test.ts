@@ -158,6 +158,19 @@ describe('model versions', () => {
     assert.equal((await classify(fe.url)).top, V2_TOP);
     assert.equal((await classify(fe.url, '?version=0')).status, 400);
     assert.equal((await classify(fe.url, '?version=9')).status, 404);
+    // The Open Inference Protocol's pinned route: the answer names the version that ran.
+    const tensor = { inputs: [{ name: 'input', shape: [1, 224, 224, 3], datatype: 'FP32', data: new Array(224 * 224 * 3).fill(0.5) }] };
+    for (const [path, version] of [['/v2/models/cats/versions/1/infer', '1'], ['/v2/models/cats/versions/2/infer', '2'], ['/v2/models/cats/infer', '2']]) {
+      const res = await fetch(`${fe.url}${path!}`, { method: 'POST', body: JSON.stringify(tensor), headers: { 'content-type': 'application/json' } });
+      const body = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(body));
+      assert.equal(body.model_version, version, path);
+    }
+    const unknown = await fetch(`${fe.url}/v2/models/cats/versions/9/infer`, { method: 'POST', body: JSON.stringify(tensor) });
+    assert.equal(unknown.status, 404);
+    assert.match((await unknown.json()).error, /MODEL_NOT_FOUND/);
+    const meta = await (await fetch(`${fe.url}/v2/models/cats`)).json();
+    assert.deepEqual(meta.versions, ['1', '2']);
   });
 
   it('the management API unloads and loads the model on both model hosts', async () => {

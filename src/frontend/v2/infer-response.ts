@@ -39,7 +39,7 @@ function bytesTensor(items: readonly string[]): Buffer {
 }
 
 export function inferResponse(
-  model: string, labels: readonly string[], rows: readonly Uint8Array[], output: OutputRequest, id?: string,
+  model: string, labels: readonly string[], rows: readonly Uint8Array[], output: OutputRequest, id?: string, version: string = MODEL_VERSION,
 ): InferAnswer {
   const classes = labels.length;
   const scores = probabilities(rows, classes);
@@ -52,7 +52,7 @@ export function inferResponse(
   } else {
     tensor = { shape: [n, classes], datatype: 'FP32', data: Array.from(scores), binary: Buffer.from(scores.buffer, scores.byteOffset, scores.byteLength) };
   }
-  const head = { model_name: model, model_version: MODEL_VERSION, ...(id !== undefined && { id }) };
+  const head = { model_name: model, model_version: version, ...(id !== undefined && { id }) };
   const { shape, datatype } = tensor;
   if (!output.binary) {
     const body = JSON.stringify({ ...head, outputs: [{ name: OUTPUT_NAME, shape, datatype, data: tensor.data }] });

@@ -7,7 +7,8 @@
  *   GET  /v2/models/{name}[/versions/{v}]/ready       that model has a live host
  *   POST /v2/models/{name}[/versions/{v}]/infer       inference (infer-request.ts, infer-response.ts)
  *
- * Models are unversioned: version "1" is the only one. Errors are `{"error": "CODE: message"}` with the
+ * Versions: `/versions/{v}/` pins one (src/frontend/version-routing.ts), without it the newest ready version
+ * answers; metadata lists the versions ready on some host. Errors are `{"error": "CODE: message"}` with the
  * registry's status (and Retry-After); deadlines, admission, body limits, metrics, access logs and request ids
  * are those of /predict, and each element of a request is queued and batched like one /predict image.
  */
@@ -23,6 +24,7 @@ import { claimBody, tooLargeMessage } from '../request-body.ts';
 import type { ServerContext } from '../server.ts';
 import { INPUT_NAME, OUTPUT_NAME, parseInferRequest } from './infer-request.ts';
 import { inferResponse, MODEL_VERSION } from './infer-response.ts';
+import { VERSION_PARAM, type VersionChoice } from '../version-routing.ts';
 
 export const SERVER_NAME = 'image-classify-serving';
 export const SERVER_VERSION = '0.1.0';
@@ -44,11 +46,23 @@ function modelOf(ctx: ServerContext, req: IncomingRequest, answer: Answer): Repo
     return undefined;
   }
   const version = req.params.version;
-  if (version !== undefined && version !== MODEL_VERSION) {
-    answer.error('MODEL_NOT_FOUND', `Model ${model.name} has no version "${version.slice(0, 16)}" (only "${MODEL_VERSION}").`);
+  if (version !== undefined && !VERSION_PARAM.test(version)) {
+    answer.error('MODEL_NOT_FOUND', `Model ${model.name} has no version "${version.slice(0, 16)}".`);
     return undefined;
   }
   return model;
+}
+
+/** The version a request on this model goes to: the pinned one, else the newest ready; undefined when answered. */
+function versionOf(ctx: ServerContext, req: IncomingRequest, answer: Answer, model: RepositoryModel): VersionChoice & { ok: true } | undefined {
+  const pinned = req.params.version === undefined ? undefined : Number(req.params.version);
+  const choice = ctx.versions?.choose(model.name, pinned) ?? { ok: true as const, version: pinned ?? 1, serving: model.name };
+  if (!choice.ok) {
+    answer.error(choice.code, choice.message);
+    return undefined;
+  }
+  answer.annotate({ version: choice.version });
+  return choice;
 }
 
 /** Input dims without N, in the model's declared layout. */
@@ -79,7 +93,7 @@ function metadata(ctx: ServerContext, req: IncomingRequest, res: ServerResponse)
     const engine = live.get(model.name);
     answer.json(200, {
       name: model.name,
-      versions: [MODEL_VERSION],
+      versions: ctx.versions?.readyVersions(model.name).map(String) ?? [MODEL_VERSION],
       platform: platform(engine, model),
       inputs: [{ name: INPUT_NAME, datatype: 'FP32', shape: [-1, ...inputDims(model)] }],
       outputs: [{ name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, model.meta.labels.length] }],
@@ -97,8 +111,13 @@ function modelReady(ctx: ServerContext, req: IncomingRequest, res: ServerRespons
   const answer = v2Answer(res, req, '/v2/health', ctx);
   const model = modelOf(ctx, req, answer);
   if (!model) return;
+  const pinned = req.params.version === undefined ? undefined : Number(req.params.version);
+  const versionReady = ctx.versions ? ctx.versions.choose(model.name, pinned).ok : true;
   void liveModels(ctx).then(
-    (live) => answer.json(live.has(model.name) ? 200 : 503, { name: model.name, ready: live.has(model.name) }),
+    (live) => {
+      const ready = live.has(model.name) && versionReady;
+      answer.json(ready ? 200 : 503, { name: model.name, ready });
+    },
     () => answer.error('NOT_READY', 'Redis is unreachable.'),
   );
 }
@@ -113,6 +132,8 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
   if (!authorize(ctx.inferenceGuard, req, answer)) return;
   const model = modelOf(ctx, req, answer);
   if (!model) return;
+  const chosen = versionOf(ctx, req, answer, model);
+  if (!chosen) return;
   const body = claimBody(ctx, req, res, answer);
   if (!body) return;
   const tooLarge = tooLargeMessage(ctx.config.BODY_LIMIT_BYTES);
@@ -126,7 +147,7 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
     const { items, output, id, timeoutMs } = parsed.request;
     // The request's deadline, or the client's parameters.timeout when it ends first.
     const deadline = Math.min(answer.startedAt + ctx.config.REQUEST_TIMEOUT_MS, timeoutMs === undefined ? Infinity : answer.startedAt + timeoutMs);
-    const queued = await queueImages(ctx, { items, model: model.name, topk: 1, scores: true, deadline, log, onAbort: (l) => res.onAbort(l) });
+    const queued = await queueImages(ctx, { items, model: chosen.serving, topk: 1, scores: true, deadline, log, onAbort: (l) => res.onAbort(l) });
     if (!queued) return;
     // The protocol has no per-element errors: the first failed element fails the request, with its status.
     const failed = queued.results.findIndex((r) => !r.success);
@@ -136,7 +157,7 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
       return answer.error(code, items.length > 1 ? `element ${failed}: ${message}` : message, { failedElement: failed });
     }
     const rows = queued.scores.map((s) => s ?? new Uint8Array(labels.length * 4));
-    const out = inferResponse(model.name, labels, rows, output, id);
+    const out = inferResponse(model.name, labels, rows, output, id, String(chosen.version));
     const batchSizes = queued.timings.flatMap((t) => (t ? [t.batchSize] : []));
     answer.text(200, out.contentType, out.body, { elements: items.length, batchSizes }, out.headers);
   })().catch((err: Error) => {
