@@ -60,6 +60,26 @@ export class RequestConsumer {
     for (const conn of this.blocking) conn.disconnect();
   }
 
+  /**
+   * After stop() and a drain: takes back entries Redis delivered to this consumer that it never saw (a read that
+   * ended as it stopped) and hands them to the batcher, so a host that stops gracefully leaves its pending list
+   * empty instead of leaving them for another host to re-claim after CLAIM_IDLE_MS. Returns how many it took.
+   */
+  async takeOwnPending(command: RedisClient): Promise<number> {
+    let taken = 0;
+    for (const shard of this.keys.shards) {
+      // ID 0 reads this consumer's own delivered-but-unacknowledged history; no BLOCK, so any connection will do.
+      const reply = (await command.xreadgroupBuffer(
+        'GROUP', CONSUMER_GROUP, this.opts.consumerName, 'COUNT', this.batcher.capacity() || 1,
+        'STREAMS', shard.requests, '0',
+      )) as Array<[Buffer, RawEntry[]]> | null;
+      const entries = reply?.[0]?.[1] ?? [];
+      taken += entries.length;
+      await this.accept(entries, shard.index);
+    }
+    return taken;
+  }
+
   private async run(): Promise<void> {
     await Promise.all(this.keys.shards.map((shard) => this.runShard(shard, this.blocking[shard.index]!)));
   }

@@ -133,7 +133,19 @@ export async function startModelLane(model: RepositoryModel, deps: LaneDeps): Pr
       if (!done) log.warn('requests were still arriving when the version stopped reading; other hosts serving it read them');
     },
     stopReading: () => consumer.stop(),
-    drain: () => batcher.drain(),
+    drain: async () => {
+      await batcher.drain();
+      // Bounded: each pass answers what it took; entries delivered by a read that ended as reading stopped remain.
+      for (let pass = 0; pass < 5; pass++) {
+        const taken = await consumer.takeOwnPending(deps.command).catch((err: Error) => {
+          log.warn({ err: err.message }, 'could not read own pending requests; other hosts will re-claim them');
+          return 0;
+        });
+        if (taken === 0) break;
+        log.info({ count: taken }, 'answering requests delivered to this host as it stopped reading');
+        await batcher.drain();
+      }
+    },
     release: () => Promise.allSettled([inference.close(), pool.close()]),
   };
 }
