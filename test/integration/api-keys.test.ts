@@ -106,6 +106,22 @@ describe('API keys', () => {
     assert.equal((await res.json()).success, true);
   });
 
+  it('the Open Inference Protocol: infer and model metadata need a key (401 in its error shape); health does not', async () => {
+    for (const path of ['/v2/health/live', '/v2/health/ready', '/v2']) assert.equal((await fetch(`${fe.url}${path}`)).status, 200, path);
+    const tensor = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 224, 224, 3], datatype: 'FP32', data: new Array(224 * 224 * 3).fill(0.5) }] });
+    for (const [method, path] of [['POST', '/v2/models/default/infer'], ['GET', '/v2/models/default'], ['GET', '/v2/models/default/ready']] as const) {
+      const res = await fetch(`${fe.url}${path}`, { method, body: method === 'POST' ? tensor : undefined });
+      assert.equal(res.status, 401, path);
+      assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer/);
+      const body = await res.json();
+      assert.deepEqual(Object.keys(body), ['error'], path);
+      assert.match(body.error, /UNAUTHORIZED/);
+    }
+    const ok = await fetch(`${fe.url}/v2/models/default/infer`, { method: 'POST', body: tensor, headers: { authorization: `Bearer ${keys.alice.key}` } });
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).model_name, 'default');
+  });
+
   it('needs no key on /healthz, /readyz and the demo page; model metadata needs one', async () => {
     for (const path of ['/healthz', '/readyz', '/']) assert.equal((await fetch(`${fe.url}${path}`)).status, 200, path);
     await expectError(await fetch(`${fe.url}/v1/models`), 401, 'UNAUTHORIZED');

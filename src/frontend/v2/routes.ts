@@ -87,6 +87,8 @@ function platform(engine: { engine: string; format: string } | undefined, model:
 
 function metadata(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): void {
   const answer = v2Answer(res, req, '/v2/models', ctx);
+  // Model metadata names the models: API keys guard it as they guard GET /v1/models.
+  if (!authorize(ctx.inferenceGuard, req, answer)) return;
   const model = modelOf(ctx, req, answer);
   if (!model) return;
   void liveModels(ctx).catch(() => new Map()).then((live) => {
@@ -109,6 +111,7 @@ function metadata(ctx: ServerContext, req: IncomingRequest, res: ServerResponse)
 
 function modelReady(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): void {
   const answer = v2Answer(res, req, '/v2/health', ctx);
+  if (!authorize(ctx.inferenceGuard, req, answer)) return;
   const model = modelOf(ctx, req, answer);
   if (!model) return;
   const pinned = req.params.version === undefined ? undefined : Number(req.params.version);
