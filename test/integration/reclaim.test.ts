@@ -13,7 +13,7 @@ import { connectRedis, whenReady, type RedisClient } from '../../src/redis/conne
 import { CONSUMER_GROUP, keysFor } from '../../src/wire/keys.ts';
 import { reclaimFromDeadHosts } from '../../src/host/reclaim.ts';
 import { EXAMPLES, postImage, startTestService, type TestService } from '../helpers/service.ts';
-import { tallPng } from '../helpers/slow-images.ts';
+import { manyScanJpeg } from '../helpers/slow-images.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,7 +60,7 @@ describe('a live host holding a slow request past CLAIM_IDLE_MS', () => {
   before(async () => {
     svc = await startTestService({
       CLAIM_IDLE_MS: '1000', HEARTBEAT_MS: '200', METRICS_PUSH_MS: '200', DECODE_TIMEOUT_MS: '4000',
-      REQUEST_TIMEOUT_MS: '15000',
+      REQUEST_TIMEOUT_MS: '15000', MAX_JPEG_SCANS: '10000',
     });
   });
   after(() => svc?.close());
@@ -75,7 +75,8 @@ describe('a live host holding a slow request past CLAIM_IDLE_MS', () => {
   it('keeps it (decoded once), and classify_requests_reclaimed_total does not rise', async () => {
     const before = await reclaimed();
     const started = Date.now();
-    const slow = await postImage(svc.url, tallPng());
+    // Thousands of scans over 6000×6000 pixels (the issue's attack): seconds of decoding whatever the decoder, so DECODE_TIMEOUT_MS ends it.
+    const slow = await postImage(svc.url, manyScanJpeg({ width: 6000, height: 6000, scans: 4000 }));
     const heldMs = Date.now() - started;
     const body = (await slow.json()) as { error?: { code: string } };
     assert.equal(slow.status, 422, JSON.stringify(body));
