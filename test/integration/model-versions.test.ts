@@ -89,8 +89,9 @@ describe('model versions', () => {
     assert.deepEqual(await state(1), { name: 'cats', version: '1', state: 'ready', hosts: { ready: 2 } });
   });
 
-  // Marked todo: in some runs 1 request of about 500 got 504, sent while the new version was loading on both
-  // hosts (cause not found yet); the test still runs and reports.
+  // Marked todo: before c47f378 (a stopping consumer now answers what Redis delivered to it as it stopped) one
+  // run in six had 1 request of about 500 answered 504, sent while the new version was loading; the cause was
+  // not pinned down, so the test runs and reports but does not fail the suite yet.
   it('publishing version 2 and rolling back under steady load through nginx: every request 200, answers switch', {
     todo: 'one 504 in ~500 requests in some runs, during the new version\'s load',
   }, async () => {
