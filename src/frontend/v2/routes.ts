@@ -24,7 +24,7 @@ import { claimBody, tooLargeMessage } from '../request-body.ts';
 import type { ServerContext } from '../server.ts';
 import { INPUT_NAME, OUTPUT_NAME, parseInferRequest } from './infer-request.ts';
 import { inferResponse, MODEL_VERSION } from './infer-response.ts';
-import { VERSION_PARAM, type VersionChoice } from '../version-routing.ts';
+import { chooseVersion, VERSION_PARAM, type VersionChoice } from '../version-routing.ts';
 
 export const SERVER_NAME = 'image-classify-serving';
 export const SERVER_VERSION = '0.1.0';
@@ -56,7 +56,7 @@ function modelOf(ctx: ServerContext, req: IncomingRequest, answer: Answer): Repo
 /** The version a request on this model goes to: the pinned one, else the newest ready; undefined when answered. */
 function versionOf(ctx: ServerContext, req: IncomingRequest, answer: Answer, model: RepositoryModel): VersionChoice & { ok: true } | undefined {
   const pinned = req.params.version === undefined ? undefined : Number(req.params.version);
-  const choice = ctx.versions?.choose(model.name, pinned) ?? { ok: true as const, version: pinned ?? 1, serving: model.name };
+  const choice = ctx.versions?.choose(model.name, pinned) ?? chooseVersion(new Map(), model.name, pinned);
   if (!choice.ok) {
     answer.error(choice.code, choice.message);
     return undefined;
@@ -91,6 +91,8 @@ function metadata(ctx: ServerContext, req: IncomingRequest, res: ServerResponse)
   if (!authorize(ctx.inferenceGuard, req, answer)) return;
   const model = modelOf(ctx, req, answer);
   if (!model) return;
+  // A pinned version must exist (404 otherwise), as for infer.
+  if (req.params.version !== undefined && !versionOf(ctx, req, answer, model)) return;
   void liveModels(ctx).catch(() => new Map()).then((live) => {
     const engine = live.get(model.name);
     answer.json(200, {
