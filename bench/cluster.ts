@@ -74,22 +74,42 @@ function sampleShards(redis: RedisClient, streams: string[]): () => Promise<Row[
     stopped = true;
     await loop;
     const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
-    return { samples: spreads.length, meanLength: mean(lengths), meanSpread: mean(spreads), maxSpread: Math.max(0, ...spreads) };
+    return {
+      samples: spreads.length,
+      meanLength: mean(lengths),
+      meanSpread: mean(spreads),
+      maxSpread: Math.max(0, ...spreads),
+    };
   };
 }
 
-async function measure(system: string, images: string, env: Record<string, string>, redisClients: Redis[], bodies: Body[], tinyDir: string): Promise<Row> {
+async function measure(
+  system: string,
+  images: string,
+  env: Record<string, string>,
+  redisClients: Redis[],
+  bodies: Body[],
+  tinyDir: string,
+): Promise<Row> {
   const procs: Proc[] = [];
   try {
-    procs.push(await startProc({
-      name: `${system}-host`, entry: 'src/host/main.ts', readyPattern: /model host ready/,
-      env: { MODEL_DIR: tinyDir, LOG_LEVEL: 'info', PREPROCESS_THREADS: '1', ...env },
-    }));
+    procs.push(
+      await startProc({
+        name: `${system}-host`,
+        entry: 'src/host/main.ts',
+        readyPattern: /model host ready/,
+        env: { MODEL_DIR: tinyDir, LOG_LEVEL: 'info', PREPROCESS_THREADS: '1', ...env },
+      }),
+    );
     const port = await freePort();
-    procs.push(await startProc({
-      name: `${system}-frontend`, entry: 'src/frontend/main.ts', readyPattern: /front end listening/,
-      env: { PORT: String(port), LOG_LEVEL: 'info', MODEL_DIR: tinyDir, ...env },
-    }));
+    procs.push(
+      await startProc({
+        name: `${system}-frontend`,
+        entry: 'src/frontend/main.ts',
+        readyPattern: /front end listening/,
+        env: { PORT: String(port), LOG_LEVEL: 'info', MODEL_DIR: tinyDir, ...env },
+      }),
+    );
     const client = new LoadClient(`http://127.0.0.1:${port}`, bodies, CONCURRENCY);
     let requests = 0;
     const post = client.post.bind(client);
@@ -102,9 +122,16 @@ async function measure(system: string, images: string, env: Record<string, strin
     let sampler: RedisClient | undefined;
     let stopSampling: (() => Promise<Row['shardBalance']>) | undefined;
     if (shards > 1) {
-      sampler = connectRedis(configuredRedisTarget({ REDIS_SENTINEL_MASTER: 'mymaster', ...env })!, 'bench-sampler', createLogger('bench', 'silent'));
+      sampler = connectRedis(
+        configuredRedisTarget({ REDIS_SENTINEL_MASTER: 'mymaster', ...env })!,
+        'bench-sampler',
+        createLogger('bench', 'silent'),
+      );
       const keys = modelKeys(keysFor(env.KEY_PREFIX!, shards), basename(tinyDir));
-      stopSampling = sampleShards(sampler, keys.shards.map((k) => k.requests));
+      stopSampling = sampleShards(
+        sampler,
+        keys.shards.map((k) => k.requests),
+      );
     }
     const point = await closedLoop(client, CONCURRENCY, MEASURE_MS, 50);
     const shardBalance = await stopSampling?.();
@@ -113,8 +140,18 @@ async function measure(system: string, images: string, env: Record<string, strin
     await client.close();
     const per = (v: number) => v / Math.max(1, requests);
     return {
-      system, images, point, requests, nodes: redisClients.length, ...(shardBalance ? { shardBalance } : {}),
-      perRequest: { inBytes: per(after.inBytes - before.inBytes), outBytes: per(after.outBytes - before.outBytes), replBytes: per(after.replBytes - before.replBytes), cpuUs: per((after.cpuS - before.cpuS) * 1e6) },
+      system,
+      images,
+      point,
+      requests,
+      nodes: redisClients.length,
+      ...(shardBalance ? { shardBalance } : {}),
+      perRequest: {
+        inBytes: per(after.inBytes - before.inBytes),
+        outBytes: per(after.outBytes - before.outBytes),
+        replBytes: per(after.replBytes - before.replBytes),
+        cpuUs: per((after.cpuS - before.cpuS) * 1e6),
+      },
     };
   } finally {
     for (const p of procs.reverse()) await p.stop();
@@ -130,8 +167,26 @@ const photoBytes = photos.reduce((n, b) => n + b.body.length, 0) / photos.length
 const single = await startBenchRedis();
 const singleClient = new Redis(single.url);
 try {
-  rows.push(await measure('one Redis', '64×64 JPEG', { REDIS_URL: single.url, KEY_PREFIX: 'b1' }, [singleClient], smalls, tinyDir));
-  rows.push(await measure('one Redis', 'example photos', { REDIS_URL: single.url, KEY_PREFIX: 'b2' }, [singleClient], photos, tinyDir));
+  rows.push(
+    await measure(
+      'one Redis',
+      '64×64 JPEG',
+      { REDIS_URL: single.url, KEY_PREFIX: 'b1' },
+      [singleClient],
+      smalls,
+      tinyDir,
+    ),
+  );
+  rows.push(
+    await measure(
+      'one Redis',
+      'example photos',
+      { REDIS_URL: single.url, KEY_PREFIX: 'b2' },
+      [singleClient],
+      photos,
+      tinyDir,
+    ),
+  );
 } finally {
   singleClient.disconnect();
   await single.stop();
@@ -142,11 +197,27 @@ try {
   const primaries = (await cluster.primaries()).map((n) => cluster.nodeClient(n));
   const nodes = `redis://:${cluster.password}@127.0.0.1:${cluster.nodes[0]!.port}`;
   for (const shards of [1, 3]) {
-    rows.push(await measure(`cluster 3+3, ${shards} shard${shards > 1 ? 's' : ''}`, '64×64 JPEG',
-      { REDIS_CLUSTER_NODES: nodes, REQUEST_SHARDS: String(shards), KEY_PREFIX: `c${shards}` }, primaries, smalls, tinyDir));
+    rows.push(
+      await measure(
+        `cluster 3+3, ${shards} shard${shards > 1 ? 's' : ''}`,
+        '64×64 JPEG',
+        { REDIS_CLUSTER_NODES: nodes, REQUEST_SHARDS: String(shards), KEY_PREFIX: `c${shards}` },
+        primaries,
+        smalls,
+        tinyDir,
+      ),
+    );
   }
-  rows.push(await measure('cluster 3+3, 3 shards', 'example photos',
-    { REDIS_CLUSTER_NODES: nodes, REQUEST_SHARDS: '3', KEY_PREFIX: 'c3p' }, primaries, photos, tinyDir));
+  rows.push(
+    await measure(
+      'cluster 3+3, 3 shards',
+      'example photos',
+      { REDIS_CLUSTER_NODES: nodes, REQUEST_SHARDS: '3', KEY_PREFIX: 'c3p' },
+      primaries,
+      photos,
+      tinyDir,
+    ),
+  );
 } finally {
   await cluster.stop();
 }
@@ -154,20 +225,33 @@ try {
 const kb = (b: number) => (b / 1024).toFixed(1);
 const lines = [
   `Cores: ${availableParallelism()} (shared with other work); ${CONCURRENCY} requests in flight, ${MEASURE_MS / 1000} s per point; ` +
-  `one model host (trivial model), one front end. Mean example-photo body: ${kb(photoBytes)} KiB.`,
+    `one model host (trivial model), one front end. Mean example-photo body: ${kb(photoBytes)} KiB.`,
   '',
   '| system | images | req/s | p50 ms | p99 ms | Redis in KiB/req | Redis out KiB/req | to replicas KiB/req | Redis CPU µs/req |',
   '|---|---|---|---|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.system} | ${r.images} | ${r.point.throughput.toFixed(0)} | ${r.point.latencyMs.p50.toFixed(1)} | ` +
-    `${r.point.latencyMs.p99.toFixed(1)} | ${kb(r.perRequest.inBytes)} | ${kb(r.perRequest.outBytes)} | ${kb(r.perRequest.replBytes)} | ${r.perRequest.cpuUs.toFixed(0)} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.system} | ${r.images} | ${r.point.throughput.toFixed(0)} | ${r.point.latencyMs.p50.toFixed(1)} | ` +
+      `${r.point.latencyMs.p99.toFixed(1)} | ${kb(r.perRequest.inBytes)} | ${kb(r.perRequest.outBytes)} | ${kb(r.perRequest.replBytes)} | ${r.perRequest.cpuUs.toFixed(0)} |`,
+  ),
 ];
 for (const r of rows) {
   if (r.shardBalance) {
     const b = r.shardBalance;
-    lines.push('', `${r.system}, ${r.images}: shard lengths sampled ${b.samples}× — mean ${b.meanLength.toFixed(1)} per shard, ` +
-      `spread (longest − shortest) mean ${b.meanSpread.toFixed(1)}, max ${b.maxSpread}`);
+    lines.push(
+      '',
+      `${r.system}, ${r.images}: shard lengths sampled ${b.samples}× — mean ${b.meanLength.toFixed(1)} per shard, ` +
+        `spread (longest − shortest) mean ${b.meanSpread.toFixed(1)}, max ${b.maxSpread}`,
+    );
   }
 }
 console.log(lines.join('\n'));
-await writeFile(`${ROOT}bench/results/cluster.json`, JSON.stringify({ at: new Date().toISOString(), cores: availableParallelism(), concurrency: CONCURRENCY, photoBytes, rows }, null, 2));
+await writeFile(
+  `${ROOT}bench/results/cluster.json`,
+  JSON.stringify(
+    { at: new Date().toISOString(), cores: availableParallelism(), concurrency: CONCURRENCY, photoBytes, rows },
+    null,
+    2,
+  ),
+);
 process.exit(0);

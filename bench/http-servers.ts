@@ -24,13 +24,15 @@ function cpuSeconds(pid: number): number {
 async function closedLoop(pool: Pool, inFlight: number, ms: number): Promise<number> {
   let count = 0;
   const until = Date.now() + ms;
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (Date.now() < until) {
-      const res = await pool.request({ path: '/healthz', method: 'GET' });
-      await res.body.dump();
-      if (res.statusCode === 200) count++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (Date.now() < until) {
+        const res = await pool.request({ path: '/healthz', method: 'GET' });
+        await res.body.dump();
+        if (res.statusCode === 200) count++;
+      }
+    }),
+  );
   return count;
 }
 
@@ -39,7 +41,8 @@ const results: Array<Record<string, unknown>> = [];
 try {
   for (const server of ['uws', 'node'] as const) {
     const fe = await startProc({
-      name: `frontend-${server}`, entry: 'src/frontend/main.ts',
+      name: `frontend-${server}`,
+      entry: 'src/frontend/main.ts',
       env: { REDIS_URL: redis.url, PORT: '0', HTTP_SERVER: server, LOG_LEVEL: 'info', KEY_PREFIX: `bench-${server}` },
       readyPattern: /"port":(\d+).*"msg":"front end listening"/,
     });
@@ -53,9 +56,17 @@ try {
         const count = await closedLoop(pool, inFlight, MEASURE_MS);
         const seconds = (performance.now() - started) / 1000;
         const cpuUs = ((cpuSeconds(fe.pid) - cpuBefore) * 1e6) / count;
-        const row = { server, inFlight, rps: Math.round(count / seconds), cpuUsPerRequest: Math.round(cpuUs), loadavg1: loadavg()[0] ?? 0 };
+        const row = {
+          server,
+          inFlight,
+          rps: Math.round(count / seconds),
+          cpuUsPerRequest: Math.round(cpuUs),
+          loadavg1: loadavg()[0] ?? 0,
+        };
         results.push(row);
-        console.log(`${server.padEnd(4)} ${String(inFlight).padStart(3)} in flight: ${row.rps} req/s, ${row.cpuUsPerRequest} µs CPU/request (load ${row.loadavg1.toFixed(1)})`);
+        console.log(
+          `${server.padEnd(4)} ${String(inFlight).padStart(3)} in flight: ${row.rps} req/s, ${row.cpuUsPerRequest} µs CPU/request (load ${row.loadavg1.toFixed(1)})`,
+        );
       }
     } finally {
       await pool.close();
@@ -66,4 +77,7 @@ try {
   await redis.stop();
 }
 await mkdir(`${ROOT}bench/results`, { recursive: true });
-await writeFile(`${ROOT}bench/results/http-servers.json`, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, measureMs: MEASURE_MS, results }, null, 1)}\n`);
+await writeFile(
+  `${ROOT}bench/results/http-servers.json`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, measureMs: MEASURE_MS, results }, null, 1)}\n`,
+);

@@ -18,12 +18,29 @@ const DURATION_MS = Number(process.env.BENCH_MEASURE_MS ?? 15000);
 const BATCH = 4;
 const models = ['default', 'inception_v3'].map((m) => join(ROOT, 'models', m));
 const loop = async (dirs: string[]) => {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/lib/engine-loop.ts'), String(DURATION_MS), String(BATCH), ...dirs], { cwd: ROOT });
-  return JSON.parse(stdout.trim().split('\n').pop()!) as Array<{ model: string; imagesPerS: number; meanGapMs: number }>;
+  const { stdout } = await run(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench/lib/engine-loop.ts'), String(DURATION_MS), String(BATCH), ...dirs],
+    { cwd: ROOT },
+  );
+  return JSON.parse(stdout.trim().split('\n').pop()!) as Array<{
+    model: string;
+    imagesPerS: number;
+    meanGapMs: number;
+  }>;
 };
 
 const shared = await loop(models);
 const separate = (await Promise.all(models.map((m) => loop([m])))).flat();
-const rows = [...shared.map((r) => ({ way: 'shared thread', ...r })), ...separate.map((r) => ({ way: 'thread per model', ...r }))];
-for (const r of rows) console.log(`${r.way.padEnd(18)} ${r.model.padEnd(14)} ${r.imagesPerS.toFixed(1).padStart(7)} img/s   next batch after ${r.meanGapMs.toFixed(0)} ms`);
-await writeFile(join(ROOT, 'bench/results/inference-threads.json'), JSON.stringify({ date: new Date().toISOString(), durationMs: DURATION_MS, batch: BATCH, rows }, null, 2) + '\n');
+const rows = [
+  ...shared.map((r) => ({ way: 'shared thread', ...r })),
+  ...separate.map((r) => ({ way: 'thread per model', ...r })),
+];
+for (const r of rows)
+  console.log(
+    `${r.way.padEnd(18)} ${r.model.padEnd(14)} ${r.imagesPerS.toFixed(1).padStart(7)} img/s   next batch after ${r.meanGapMs.toFixed(0)} ms`,
+  );
+await writeFile(
+  join(ROOT, 'bench/results/inference-threads.json'),
+  JSON.stringify({ date: new Date().toISOString(), durationMs: DURATION_MS, batch: BATCH, rows }, null, 2) + '\n',
+);

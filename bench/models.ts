@@ -21,12 +21,28 @@ import { round } from './lib/stats.ts';
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 6000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 
-interface Row { figure: string; concurrency: number; throughput: number; p50: number; p99: number; errors: Record<string, number> }
+interface Row {
+  figure: string;
+  concurrency: number;
+  throughput: number;
+  p50: number;
+  p99: number;
+  errors: Record<string, number>;
+}
 const rows: Row[] = [];
 const record = (figure: string, p: PointResult) => {
-  const row = { figure, concurrency: p.concurrency ?? 0, throughput: round(p.throughput, 1), p50: round(p.latencyMs.p50, 1), p99: round(p.latencyMs.p99, 1), errors: p.errorsByStatus };
+  const row = {
+    figure,
+    concurrency: p.concurrency ?? 0,
+    throughput: round(p.throughput, 1),
+    p50: round(p.latencyMs.p50, 1),
+    p99: round(p.latencyMs.p99, 1),
+    errors: p.errorsByStatus,
+  };
   rows.push(row);
-  console.log(`${figure.padEnd(52)} c=${row.concurrency}  ${String(row.throughput).padStart(7)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  ${JSON.stringify(row.errors)}`);
+  console.log(
+    `${figure.padEnd(52)} c=${row.concurrency}  ${String(row.throughput).padStart(7)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  ${JSON.stringify(row.errors)}`,
+  );
 };
 
 // 1. Plumbing ceiling: /predict vs /v2 infer with binary BYTES, same model, images, service.
@@ -52,7 +68,10 @@ const record = (figure: string, p: PointResult) => {
 
 // 2. Two models of different cost on one model host: alone, then together.
 {
-  const run = await startService('models-two', { MODEL_REPOSITORY: join(ROOT, 'models'), MODELS: 'default,inception_v3' });
+  const run = await startService('models-two', {
+    MODEL_REPOSITORY: join(ROOT, 'models'),
+    MODELS: 'default,inception_v3',
+  });
   try {
     const bodies = exampleImages().map(multipartBody);
     const client = (model: string) => new LoadClient(run.url, bodies, 128, `/predict?model=${model}`);
@@ -70,5 +89,8 @@ const record = (figure: string, p: PointResult) => {
   }
 }
 
-await writeFile(join(ROOT, 'bench/results/models.json'), JSON.stringify({ date: new Date().toISOString(), measureMs: MEASURE_MS, rows }, null, 2) + '\n');
+await writeFile(
+  join(ROOT, 'bench/results/models.json'),
+  JSON.stringify({ date: new Date().toISOString(), measureMs: MEASURE_MS, rows }, null, 2) + '\n',
+);
 console.log('wrote bench/results/models.json');

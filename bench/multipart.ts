@@ -18,7 +18,11 @@ const limits = { maxImages: 16, maxParts: 64 };
 function emptyParts(boundary: string, headers = ''): Buffer {
   const part = Buffer.from(`\r\n--${boundary}\r\n${headers}\r\n`);
   const n = Math.floor((10 * MiB - 64) / part.length);
-  return Buffer.concat([Buffer.from(`--${boundary}\r\n${headers}\r\n`), Buffer.alloc(part.length * n, part), Buffer.from(`\r\n--${boundary}--\r\n`)]);
+  return Buffer.concat([
+    Buffer.from(`--${boundary}\r\n${headers}\r\n`),
+    Buffer.alloc(part.length * n, part),
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
 }
 
 function oneImage(): Buffer {
@@ -69,11 +73,18 @@ for (const [name, body, boundary] of bodies) {
       const r = await extractImages(body, header, limits);
       outcome = r.ok ? `${r.images.length} image(s)` : `${r.code}`;
     });
-    if (round === 2) console.log(`| ${name} | busboy, 16 KiB slices | ${ours.cpu.toFixed(1)} | ${ours.longest.toFixed(1)} | ${outcome} |`);
+    if (round === 2)
+      console.log(
+        `| ${name} | busboy, 16 KiB slices | ${ours.cpu.toFixed(1)} | ${ours.longest.toFixed(1)} | ${outcome} |`,
+      );
   }
 }
 for (const [name, body, boundary] of bodies) {
   let parts = 0;
-  const theirs = await measure(async () => { parts = uws.getParts(body, `multipart/form-data; boundary=${boundary}`)?.length ?? 0; });
-  console.log(`| ${name} | uWS getParts, whole body | ${theirs.cpu.toFixed(1)} | ${theirs.longest.toFixed(1)} | ${parts} parts |`);
+  const theirs = await measure(async () => {
+    parts = uws.getParts(body, `multipart/form-data; boundary=${boundary}`)?.length ?? 0;
+  });
+  console.log(
+    `| ${name} | uWS getParts, whole body | ${theirs.cpu.toFixed(1)} | ${theirs.longest.toFixed(1)} | ${parts} parts |`,
+  );
 }

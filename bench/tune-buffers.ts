@@ -14,7 +14,10 @@ const variants: Array<[string, () => Promise<Running>]> = [
   ['service BATCH_BUFFERS=2', () => startService('buf2', { BATCH_BUFFERS: '2' })],
   ['service BATCH_BUFFERS=3', () => startService('buf3', { BATCH_BUFFERS: '3' })],
   ['service BATCH_BUFFERS=4 MAX_BATCH=4', () => startService('buf4-b4', { BATCH_BUFFERS: '4', MAX_BATCH: '4' })],
-  ['service BATCH_BUFFERS=3 PREPROCESS_THREADS=1', () => startService('buf3-pool1', { PREPROCESS_THREADS: '1', BATCH_BUFFERS: '3' })],
+  [
+    'service BATCH_BUFFERS=3 PREPROCESS_THREADS=1',
+    () => startService('buf3-pool1', { PREPROCESS_THREADS: '1', BATCH_BUFFERS: '3' }),
+  ],
 ];
 
 const running: Array<[string, Running]> = [];

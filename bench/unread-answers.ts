@@ -17,12 +17,15 @@ let sent = 0;
 await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
 const started = Date.now();
 while (sent < 200_000 && Date.now() - started < 60_000) {
-  const ok = sock.write(batch); sent += 1000;
+  const ok = sock.write(batch);
+  sent += 1000;
   if (!ok) await Promise.race([new Promise((r) => sock.once('drain', r)), new Promise((r) => setTimeout(r, 2000))]);
   if (!ok && sock.writableLength > 50 * 1024 * 1024) break;
 }
 await new Promise((r) => setTimeout(r, 2000));
 const after = process.memoryUsage().rss;
-console.log(`${kind}: wrote ${sent} pipelined requests (${(sent * req.length / 1e6).toFixed(1)} MB) in ${Date.now() - started} ms, client still buffering ${(sock.writableLength / 1e6).toFixed(1)} MB; service RSS ${(before / 1e6).toFixed(0)} -> ${(after / 1e6).toFixed(0)} MB`);
+console.log(
+  `${kind}: wrote ${sent} pipelined requests (${((sent * req.length) / 1e6).toFixed(1)} MB) in ${Date.now() - started} ms, client still buffering ${(sock.writableLength / 1e6).toFixed(1)} MB; service RSS ${(before / 1e6).toFixed(0)} -> ${(after / 1e6).toFixed(0)} MB`,
+);
 sock.destroy();
 await svc.close();

@@ -12,8 +12,14 @@ import type { ModelMetadata } from '../src/model/metadata.ts';
 
 const require = createRequire(import.meta.url);
 
-interface WeightsGroup { paths: string[]; weights: unknown[] }
-interface ModelJson { modelTopology: unknown; weightsManifest: WeightsGroup[] }
+interface WeightsGroup {
+  paths: string[];
+  weights: unknown[];
+}
+interface ModelJson {
+  modelTopology: unknown;
+  weightsManifest: WeightsGroup[];
+}
 
 function packageRoot(entry: string): string {
   let dir = dirname(entry);
@@ -44,7 +50,12 @@ export async function exportDefaultModel(outDir: string): Promise<void> {
   }
   await writeFile(
     join(outDir, 'model.json'),
-    JSON.stringify({ format: 'layers-model', generatedBy: 'nsfwjs 4.x (exported)', modelTopology: modelJson.modelTopology, weightsManifest: manifest }),
+    JSON.stringify({
+      format: 'layers-model',
+      generatedBy: 'nsfwjs 4.x (exported)',
+      modelTopology: modelJson.modelTopology,
+      weightsManifest: manifest,
+    }),
   );
 
   const meta: ModelMetadata = {
@@ -53,7 +64,10 @@ export async function exportDefaultModel(outDir: string): Promise<void> {
     input: { height: 224, width: 224, channels: 3, layout: 'NHWC' },
     // nsfwjs's infer(): decoded RGB / 255, tf.image.resizeBilinear(224×224, alignCorners = true), no crop.
     preprocessing: {
-      channelOrder: 'RGB', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1],
+      channelOrder: 'RGB',
+      scale: 1 / 255,
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
       resize: { method: 'bilinear', alignCorners: true, halfPixelCenters: false, fit: 'fill' },
     },
     output: 'probabilities',

@@ -13,20 +13,32 @@ import type { ModelMetadata } from '../src/model/metadata.ts';
 
 const require = createRequire(import.meta.url);
 
-interface WeightsGroup { paths: string[]; weights: unknown[] }
+interface WeightsGroup {
+  paths: string[];
+  weights: unknown[];
+}
 type ModelJson = Record<string, unknown> & { weightsManifest: WeightsGroup[] };
 
 const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
 // nsfwjs's infer() for every model: decoded RGB / 255, tf.image.resizeBilinear(alignCorners = true), no crop.
 const PREPROCESSING: ModelMetadata['preprocessing'] = {
-  channelOrder: 'RGB', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1],
+  channelOrder: 'RGB',
+  scale: 1 / 255,
+  mean: [0, 0, 0],
+  std: [1, 1, 1],
   resize: { method: 'bilinear', alignCorners: true, halfPixelCenters: false, fit: 'fill' },
 };
 
 /** The extra models: nsfwjs directory → repository name, TF.js format and input size. */
 export const NSFWJS_EXTRA_MODELS = [
   { source: 'inception_v3', name: 'inception_v3', title: 'nsfwjs-inception-v3', format: 'layers', size: 299 },
-  { source: 'mobilenet_v2_mid', name: 'mobilenet_v2_mid', title: 'nsfwjs-mobilenet-v2-mid', format: 'graph', size: 224 },
+  {
+    source: 'mobilenet_v2_mid',
+    name: 'mobilenet_v2_mid',
+    title: 'nsfwjs-mobilenet-v2-mid',
+    format: 'graph',
+    size: 224,
+  },
 ] as const;
 
 function nsfwjsModelsDir(): string {

@@ -23,7 +23,8 @@ if (existsSync(file)) {
   existing = readFileSync(file, 'utf8');
   const parsed = parseKeyFile(existing);
   // A file holding no key yet is fine to add to; any other problem is the operator's to fix first.
-  if (!parsed.ok && !(parsed.problems.length === 1 && parsed.problems[0] === 'no key in the file')) fail(`${file}: ${parsed.problems.join('; ')}`);
+  if (!parsed.ok && !(parsed.problems.length === 1 && parsed.problems[0] === 'no key in the file'))
+    fail(`${file}: ${parsed.problems.join('; ')}`);
   if (parsed.ok && parsed.keys.some((k) => k.name === name)) fail(`${file} already has a key named ${name}`);
 }
 

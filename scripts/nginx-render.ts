@@ -37,10 +37,14 @@ export interface NginxSettings {
 export function nginxSettings(d: DeploymentConfig, prefix: string): NginxSettings {
   const config = d.service;
   const frontendHost = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST === '::' ? '[::1]' : config.HOST;
-  const explicit = (d.NGINX_UPSTREAMS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const upstreams = explicit.length > 0
-    ? explicit
-    : Array.from({ length: Math.max(3, d.FRONTENDS) }, () => `${frontendHost}:${config.PORT}`);
+  const explicit = (d.NGINX_UPSTREAMS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const upstreams =
+    explicit.length > 0
+      ? explicit
+      : Array.from({ length: Math.max(3, d.FRONTENDS) }, () => `${frontendHost}:${config.PORT}`);
   const host = d.NGINX_HOST;
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   return {
@@ -66,23 +70,33 @@ export function nginxSettingsFromEnv(prefix: string, env: NodeJS.ProcessEnv = pr
 
 /** The codes nginx answers by itself, with the service's error code each maps to. */
 const NGINX_ERRORS: Array<[number, ErrorCode]> = [
-  [400, 'BAD_REQUEST'], [408, 'BODY_TIMEOUT'], [413, 'BODY_TOO_LARGE'], [429, 'RATE_LIMITED'],
-  [500, 'INTERNAL'], [502, 'BAD_GATEWAY'], [503, 'NOT_READY'], [504, 'DEADLINE_EXCEEDED'],
+  [400, 'BAD_REQUEST'],
+  [408, 'BODY_TIMEOUT'],
+  [413, 'BODY_TOO_LARGE'],
+  [429, 'RATE_LIMITED'],
+  [500, 'INTERNAL'],
+  [502, 'BAD_GATEWAY'],
+  [503, 'NOT_READY'],
+  [504, 'DEADLINE_EXCEEDED'],
 ];
 
 function errorLocations(s: NginxSettings): string {
   return NGINX_ERRORS.map(([status, code]) => {
     if (errorCodes[code].status !== status) throw new Error(`${code} is ${errorCodes[code].status}, not ${status}`);
-    const message = code === 'BODY_TOO_LARGE' ? `The request body is larger than ${s.bodyLimitBytes} bytes.` : undefined;
+    const message =
+      code === 'BODY_TOO_LARGE' ? `The request body is larger than ${s.bodyLimitBytes} bytes.` : undefined;
     const json = JSON.stringify(errorBody(code, message));
     // The Open Inference Protocol's paths get its shape, {"error": "..."}, with the same code and status.
     const protocol = JSON.stringify(protocolErrorBody(code, message));
-    for (const body of [json, protocol]) if (/['\\$]/.test(body)) throw new Error(`error body for ${code} needs nginx escaping: ${body}`);
+    for (const body of [json, protocol])
+      if (/['\\$]/.test(body)) throw new Error(`error body for ${code} needs nginx escaping: ${body}`);
     const retryAfter = status === 429 || status === 503 ? '        add_header Retry-After 1 always;\n' : '';
-    return `    location @classify_${status} {\n        internal;\n        default_type application/json;\n` +
+    return (
+      `    location @classify_${status} {\n        internal;\n        default_type application/json;\n` +
       `        add_header X-Request-Id $classify_req_id always;\n${retryAfter}` +
       `        if ($uri ~ "^/v2(/|$)") {\n            return ${status} '${protocol}\\n';\n        }\n` +
-      `        return ${status} '${json}\\n';\n    }`;
+      `        return ${status} '${json}\\n';\n    }`
+    );
   }).join('\n');
 }
 
@@ -101,25 +115,35 @@ export async function renderNginx(s: NginxSettings): Promise<{ main: string; sit
     readFile(join(TEMPLATES, 'nginx.conf.template'), 'utf8'),
     readFile(join(TEMPLATES, 'site.conf.template'), 'utf8'),
   ]);
-  const site = fill(siteTpl, {
-    LISTEN: s.listen,
-    UPSTREAM_SERVERS: s.upstreams.map((u) => `    server ${u} max_fails=0;`).join('\n'),
-    RETRY_TRIES: Math.max(2, s.upstreams.length),
-    RETRY_WINDOW_MS: Math.min(3000, s.requestTimeoutMs),
-    ACCESS_LOG: s.accessLog,
-    BODY_LIMIT_BYTES: s.bodyLimitBytes,
-    BODY_BUFFER_BYTES: Math.min(s.bodyLimitBytes, 1024 * 1024),
-    BODY_TIMEOUT_MS: s.bodyTimeoutMs,
-    PROXY_TIMEOUT_MS: s.requestTimeoutMs + 2000,
-    RATE_LIMIT: s.rateLimitPerSecond,
-    RATE_BURST: s.rateBurst,
-    ERROR_LOCATIONS: errorLocations(s),
-  }, 'site.conf.template');
-  const main = fill(mainTpl, {
-    PREFIX: s.prefix,
-    USER_DIRECTIVE: s.user ? `user ${s.user};` : '# no `user` directive: the workers run as the user who starts nginx',
-    WORKER_PROCESSES: s.workerProcesses,
-  }, 'nginx.conf.template');
+  const site = fill(
+    siteTpl,
+    {
+      LISTEN: s.listen,
+      UPSTREAM_SERVERS: s.upstreams.map((u) => `    server ${u} max_fails=0;`).join('\n'),
+      RETRY_TRIES: Math.max(2, s.upstreams.length),
+      RETRY_WINDOW_MS: Math.min(3000, s.requestTimeoutMs),
+      ACCESS_LOG: s.accessLog,
+      BODY_LIMIT_BYTES: s.bodyLimitBytes,
+      BODY_BUFFER_BYTES: Math.min(s.bodyLimitBytes, 1024 * 1024),
+      BODY_TIMEOUT_MS: s.bodyTimeoutMs,
+      PROXY_TIMEOUT_MS: s.requestTimeoutMs + 2000,
+      RATE_LIMIT: s.rateLimitPerSecond,
+      RATE_BURST: s.rateBurst,
+      ERROR_LOCATIONS: errorLocations(s),
+    },
+    'site.conf.template',
+  );
+  const main = fill(
+    mainTpl,
+    {
+      PREFIX: s.prefix,
+      USER_DIRECTIVE: s.user
+        ? `user ${s.user};`
+        : '# no `user` directive: the workers run as the user who starts nginx',
+      WORKER_PROCESSES: s.workerProcesses,
+    },
+    'nginx.conf.template',
+  );
   return { main, site };
 }
 
@@ -136,6 +160,8 @@ export async function writeNginxConf(s: NginxSettings): Promise<string> {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const which = process.argv[2] ?? 'site';
   const deployment = loadDeploymentConfig();
-  const { main, site } = await renderNginx(nginxSettings(deployment, deployment.NGINX_PREFIX ?? deployment.paths.nginxPrefix));
+  const { main, site } = await renderNginx(
+    nginxSettings(deployment, deployment.NGINX_PREFIX ?? deployment.paths.nginxPrefix),
+  );
   process.stdout.write(which === 'main' ? main : site);
 }

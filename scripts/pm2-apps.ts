@@ -86,16 +86,19 @@ export async function pm2Apps(d: DeploymentConfig): Promise<Pm2App[]> {
     });
   }
   for (const { app, instances, models } of d.modelHostApps) {
-    apps.push(nodeApp(app, 'src/host/main.ts', instances, {
-      // Loading and warming up the model takes seconds (more with several hosts starting on a small machine).
-      listen_timeout: d.MODEL_LOAD_TIMEOUT_MS,
-      // Each host gets its own preprocessing threads: keep hosts × threads near the core count.
-      // A native decode holds a libuv thread until it returns: enough of them for every decode thread (uv-threads.ts).
-      env: {
-        PREPROCESS_THREADS: String(d.preprocessThreadsPerHost), UV_THREADPOOL_SIZE: String(UV_THREADPOOL_FOR_HOSTS),
-        ...(models && { MODELS: models }),
-      },
-    }));
+    apps.push(
+      nodeApp(app, 'src/host/main.ts', instances, {
+        // Loading and warming up the model takes seconds (more with several hosts starting on a small machine).
+        listen_timeout: d.MODEL_LOAD_TIMEOUT_MS,
+        // Each host gets its own preprocessing threads: keep hosts × threads near the core count.
+        // A native decode holds a libuv thread until it returns: enough of them for every decode thread (uv-threads.ts).
+        env: {
+          PREPROCESS_THREADS: String(d.preprocessThreadsPerHost),
+          UV_THREADPOOL_SIZE: String(UV_THREADPOOL_FOR_HOSTS),
+          ...(models && { MODELS: models }),
+        },
+      }),
+    );
   }
   // With hosts per model the deployment serves exactly those models: the front ends route to and wait for them.
   const perModel = d.modelHostApps.flatMap((a) => (a.models ? [a.models] : []));

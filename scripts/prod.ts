@@ -35,7 +35,11 @@ const config = deployment.service;
 /** The environment of every pm2 command: ours, with PM2_HOME inside the project (never ~/.pm2). */
 const childEnv: NodeJS.ProcessEnv = { ...process.env, PM2_HOME: paths.pm2Home, PROD_VAR_DIR: paths.varDir };
 
-function run(cmd: string, args: string[], opts: { quiet?: boolean; allowFail?: boolean } = {}): Promise<{ code: number; out: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { quiet?: boolean; allowFail?: boolean } = {},
+): Promise<{ code: number; out: string }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { env: childEnv, cwd: PROJECT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -47,7 +51,8 @@ function run(cmd: string, args: string[], opts: { quiet?: boolean; allowFail?: b
     child.stderr.on('data', onData(process.stderr));
     child.once('error', reject);
     child.once('close', (code) => {
-      if (code !== 0 && !opts.allowFail) reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}${opts.quiet ? `:\n${out.slice(-2000)}` : ''}`));
+      if (code !== 0 && !opts.allowFail)
+        reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}${opts.quiet ? `:\n${out.slice(-2000)}` : ''}`));
       else resolvePromise({ code: code ?? 1, out });
     });
   });
@@ -64,7 +69,13 @@ const pm2DaemonPid = () => pidFrom(join(paths.pm2Home, 'pm2.pid'));
 const nginxPid = () => pidFrom(join(paths.nginxPrefix, 'logs', 'nginx.pid'));
 const nginxArgs = () => ['-p', `${paths.nginxPrefix}/`, '-c', 'conf/nginx.conf', '-e', 'logs/error.log'];
 
-interface Pm2Process { name: string; pm_id: number; pid: number; pm2_env: { status: string; restart_time: number; pm_uptime: number }; monit: { memory: number; cpu: number } }
+interface Pm2Process {
+  name: string;
+  pm_id: number;
+  pid: number;
+  pm2_env: { status: string; restart_time: number; pm_uptime: number };
+  monit: { memory: number; cpu: number };
+}
 
 async function pm2List(): Promise<Pm2Process[]> {
   if (!(await pm2DaemonPid())) return [];
@@ -89,7 +100,12 @@ async function ready(url: string): Promise<boolean> {
 }
 
 async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1000,
+  });
   client.on('error', () => {});
   try {
     await client.connect();
@@ -141,7 +157,13 @@ async function up(direct: boolean): Promise<void> {
     });
   }
   // Model hosts first so that front ends find a live host; running apps are restarted one by one (rolling).
-  await pm2(['startOrReload', ECOSYSTEM, '--only', deployment.modelHostApps.map((a) => a.app).join(','), '--update-env']);
+  await pm2([
+    'startOrReload',
+    ECOSYSTEM,
+    '--only',
+    deployment.modelHostApps.map((a) => a.app).join(','),
+    '--update-env',
+  ]);
   await pm2(['startOrReload', ECOSYSTEM, '--only', 'frontend', '--update-env']);
   const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST === '::' ? '[::1]' : config.HOST;
   const direct_url = `http://${host}:${config.PORT}`;
@@ -163,7 +185,8 @@ async function down(): Promise<void> {
     const names = new Set((await pm2List()).map((p) => p.name));
     // Front ends first (they drain their in-flight requests), then the model hosts, then Redis.
     const hostApps = [...names].filter((n) => n === 'model-host' || n.startsWith('model-host-'));
-    for (const name of ['frontend', ...hostApps, 'redis']) if (names.has(name)) await pm2(['stop', name], { quiet: true });
+    for (const name of ['frontend', ...hostApps, 'redis'])
+      if (names.has(name)) await pm2(['stop', name], { quiet: true });
     await pm2(['kill'], { quiet: true });
     console.log('PM2 apps stopped, daemon killed');
   } else {
@@ -175,20 +198,31 @@ async function status(): Promise<number> {
   const list = await pm2List();
   if (list.length === 0) console.log(`PM2: no daemon or no apps (PM2_HOME=${paths.pm2Home})`);
   else {
-    console.table(list.map((p) => ({
-      name: p.name, id: p.pm_id, pid: p.pid, status: p.pm2_env.status, restarts: p.pm2_env.restart_time,
-      uptime_s: p.pm2_env.status === 'online' ? Math.round((Date.now() - p.pm2_env.pm_uptime) / 1000) : 0,
-      mem_mb: Math.round(p.monit.memory / 1e6), cpu: p.monit.cpu,
-    })));
+    console.table(
+      list.map((p) => ({
+        name: p.name,
+        id: p.pm_id,
+        pid: p.pid,
+        status: p.pm2_env.status,
+        restarts: p.pm2_env.restart_time,
+        uptime_s: p.pm2_env.status === 'online' ? Math.round((Date.now() - p.pm2_env.pm_uptime) / 1000) : 0,
+        mem_mb: Math.round(p.monit.memory / 1e6),
+        cpu: p.monit.cpu,
+      })),
+    );
   }
   const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
   const checks: Array<[string, string]> = [['front ends (direct)', `http://${host}:${config.PORT}/readyz`]];
   const ngx = await nginxPid();
-  if (ngx) checks.unshift([`nginx (pid ${ngx})`, `http://${nginxSettings(deployment, paths.nginxPrefix).listen}/readyz`]);
+  if (ngx)
+    checks.unshift([`nginx (pid ${ngx})`, `http://${nginxSettings(deployment, paths.nginxPrefix).listen}/readyz`]);
   else console.log('nginx: not running');
   let ok = list.length > 0;
   for (const [name, url] of checks) {
-    const result = await ready(url).then((r) => (r ? 'ready' : 'NOT READY'), (err: Error) => `unreachable (${err.message})`);
+    const result = await ready(url).then(
+      (r) => (r ? 'ready' : 'NOT READY'),
+      (err: Error) => `unreachable (${err.message})`,
+    );
     if (result !== 'ready') ok = false;
     console.log(`${name}: ${url} → ${result}`);
   }

@@ -64,7 +64,13 @@ async function classify(file: string): Promise<Outcome> {
   try {
     bytes = await readFile(file);
   } catch (err) {
-    return { file, status: 0, requestId: null, success: false, error: { code: 'READ_FAILED', message: (err as Error).message } };
+    return {
+      file,
+      status: 0,
+      requestId: null,
+      success: false,
+      error: { code: 'READ_FAILED', message: (err as Error).message },
+    };
   }
   const form = new FormData();
   form.append('image', new Blob([new Uint8Array(bytes)]), basename(file));
@@ -76,13 +82,32 @@ async function classify(file: string): Promise<Outcome> {
     try {
       body = JSON.parse(text);
     } catch {
-      return { file, status: res.status, requestId, success: false, error: { code: `HTTP_${res.status}`, message: text.slice(0, 200) } };
+      return {
+        file,
+        status: res.status,
+        requestId,
+        success: false,
+        error: { code: `HTTP_${res.status}`, message: text.slice(0, 200) },
+      };
     }
-    if (body.success && body.predictions) return { file, status: res.status, requestId, success: true, predictions: body.predictions };
-    return { file, status: res.status, requestId, success: false, error: body.error ?? { code: `HTTP_${res.status}`, message: text.slice(0, 200) } };
+    if (body.success && body.predictions)
+      return { file, status: res.status, requestId, success: true, predictions: body.predictions };
+    return {
+      file,
+      status: res.status,
+      requestId,
+      success: false,
+      error: body.error ?? { code: `HTTP_${res.status}`, message: text.slice(0, 200) },
+    };
   } catch (err) {
     const cause = (err as Error & { cause?: Error }).cause;
-    return { file, status: 0, requestId: null, success: false, error: { code: 'UNREACHABLE', message: `${endpoint.origin}: ${cause?.message ?? (err as Error).message}` } };
+    return {
+      file,
+      status: 0,
+      requestId: null,
+      success: false,
+      error: { code: 'UNREACHABLE', message: `${endpoint.origin}: ${cause?.message ?? (err as Error).message}` },
+    };
   }
 }
 
@@ -94,7 +119,9 @@ if (values.json) {
     process.stdout.write(`${o.file}\n`);
     if (o.success) {
       const width = Math.max(...o.predictions!.map((p) => p.label.length));
-      o.predictions!.forEach((p, i) => process.stdout.write(`  ${i + 1}. ${p.label.padEnd(width)}  ${p.probability.toFixed(4)}\n`));
+      o.predictions!.forEach((p, i) =>
+        process.stdout.write(`  ${i + 1}. ${p.label.padEnd(width)}  ${p.probability.toFixed(4)}\n`),
+      );
     } else {
       process.stdout.write(`  error ${o.error!.code}${o.status ? ` (HTTP ${o.status})` : ''}: ${o.error!.message}\n`);
     }

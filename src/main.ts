@@ -16,11 +16,15 @@ let embedded: EmbeddedRedis | undefined;
 let host: ModelHost | undefined;
 let frontend: Frontend | undefined;
 // Front end first (it waits for its in-flight requests), then the host, then Redis; each runs even if one fails.
-const stopAll = (onFailure: (step: string, err: Error) => void) => runSteps([
-  ['front end', () => frontend?.close()],
-  ['model host', () => host?.close()],
-  ['redis-server', () => embedded?.stop()],
-], onFailure);
+const stopAll = (onFailure: (step: string, err: Error) => void) =>
+  runSteps(
+    [
+      ['front end', () => frontend?.close()],
+      ['model host', () => host?.close()],
+      ['redis-server', () => embedded?.stop()],
+    ],
+    onFailure,
+  );
 try {
   const config = loadConfig();
   const log = createLogger('service', config.LOG_LEVEL);
@@ -44,7 +48,9 @@ try {
     });
     if (failed) throw failed;
   });
-  console.log(`serving on http://${config.HOST}:${frontend.port} with ${frontend.httpServer}  (POST /predict, GET /readyz)`);
+  console.log(
+    `serving on http://${config.HOST}:${frontend.port} with ${frontend.httpServer}  (POST /predict, GET /readyz)`,
+  );
 } catch (err) {
   await stopAll(() => {}); // the start-up error is the one to report
   exitOnStartupError(err);

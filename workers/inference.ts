@@ -15,7 +15,11 @@ async function main(): Promise<void> {
   const loadStart = performance.now();
   const meta = await readMetadata(data.modelDir);
   const { engine, fallbackReason } = await loadEngine({
-    modelDir: data.modelDir, meta, engine: data.engine, intraOpThreads: data.intraOpThreads, tfjsBackend: data.tfjsBackend,
+    modelDir: data.modelDir,
+    meta,
+    engine: data.engine,
+    intraOpThreads: data.intraOpThreads,
+    tfjsBackend: data.tfjsBackend,
   });
   const loadMs = performance.now() - loadStart;
   const views = data.buffers.map((b) => new Float32Array(b));
@@ -39,7 +43,9 @@ async function main(): Promise<void> {
       const out = await engine.run(view, msg.n);
       // A copy we own (n × classes floats, tiny): engine outputs may live in memory that cannot be transferred.
       const scores = out.slice();
-      post({ type: 'result', batchId: msg.batchId, scores, ms: performance.now() - started }, [scores.buffer as ArrayBuffer]);
+      post({ type: 'result', batchId: msg.batchId, scores, ms: performance.now() - started }, [
+        scores.buffer as ArrayBuffer,
+      ]);
     } catch (err) {
       post({ type: 'failed', batchId: msg.batchId, message: (err as Error).message });
     }

@@ -47,9 +47,7 @@ export interface InferenceWorkerData {
 }
 
 /** Main thread → inference thread. */
-export type ToInference =
-  | { type: 'run'; batchId: number; buffer: number; n: number }
-  | { type: 'stats' };
+export type ToInference = { type: 'run'; batchId: number; buffer: number; n: number } | { type: 'stats' };
 
 /** Inference thread → main thread. */
 export type FromInference =

@@ -22,10 +22,18 @@ const views = buffers.map((b) => new Float32Array(b));
 const layout = { slotsPerBuffer, slotElements: imageElements({ input }) };
 // libvips checks its timeout only now and then, in whole seconds: it ends the native work of a decode the pool
 // has already abandoned (ending this thread cannot stop native code), so that CPU is not burnt for nothing.
-const preprocessInto = createPreprocessor({ input, preprocessing }, { ...settings, decodeTimeoutS: Math.ceil(decodeTimeoutMs / 1000) });
+const preprocessInto = createPreprocessor(
+  { input, preprocessing },
+  { ...settings, decodeTimeoutS: Math.ceil(decodeTimeoutMs / 1000) },
+);
 
 /** The pool gave up on this task (its deadline or decode bound passed); nobody reads this answer. */
-const abandoned: PreprocessOutcome = { ok: false, code: 'DEADLINE_EXCEEDED', message: 'abandoned', detail: 'abandoned' };
+const abandoned: PreprocessOutcome = {
+  ok: false,
+  code: 'DEADLINE_EXCEEDED',
+  message: 'abandoned',
+  detail: 'abandoned',
+};
 
 export default async function preprocess(task: PreprocessTask): Promise<PreprocessOutcome> {
   const started = performance.now();

@@ -17,10 +17,16 @@ export function exampleImages(): Image[] {
 
 /** Small JPEGs (64×64 by default) cut from the example photos, for the plumbing-ceiling runs. */
 export async function smallJpegs(size = 64): Promise<Image[]> {
-  return Promise.all(exampleImages().map(async (img) => ({
-    name: `${img.name}-${size}.jpg`,
-    bytes: await sharp(img.bytes).resize(size, size, { fit: 'fill' }).flatten({ background: '#ffffff' }).jpeg({ quality: 85 }).toBuffer(),
-  })));
+  return Promise.all(
+    exampleImages().map(async (img) => ({
+      name: `${img.name}-${size}.jpg`,
+      bytes: await sharp(img.bytes)
+        .resize(size, size, { fit: 'fill' })
+        .flatten({ background: '#ffffff' })
+        .jpeg({ quality: 85 })
+        .toBuffer(),
+    })),
+  );
 }
 
 /** A large phone-sized JPEG (rocket upscaled), where JPEG shrink-on-load matters. */
@@ -39,11 +45,19 @@ export interface Body {
 
 /** An Open Inference Protocol request with one encoded image as BYTES through the binary data extension. */
 export function v2BytesBody(img: Image): Body {
-  const head = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: 4 + img.bytes.length } }] }));
+  const head = Buffer.from(
+    JSON.stringify({
+      inputs: [
+        { name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: 4 + img.bytes.length } },
+      ],
+    }),
+  );
   const len = Buffer.alloc(4);
   len.writeUInt32LE(img.bytes.length);
   return {
-    name: img.name, contentType: 'application/octet-stream', body: Buffer.concat([head, len, img.bytes]),
+    name: img.name,
+    contentType: 'application/octet-stream',
+    body: Buffer.concat([head, len, img.bytes]),
     headers: { 'inference-header-content-length': String(head.length) },
   };
 }
@@ -55,7 +69,11 @@ export function multipartBody(img: Image): Body {
     `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="${img.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
   );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  return { name: img.name, contentType: `multipart/form-data; boundary=${boundary}`, body: Buffer.concat([head, img.bytes, tail]) };
+  return {
+    name: img.name,
+    contentType: `multipart/form-data; boundary=${boundary}`,
+    body: Buffer.concat([head, img.bytes, tail]),
+  };
 }
 
 /**
@@ -65,10 +83,21 @@ export function multipartBody(img: Image): Body {
 export async function preprocessImages(): Promise<Image[]> {
   const [chelsea, coffee, rocket] = exampleImages();
   return [
-    chelsea!, coffee!, rocket!,
+    chelsea!,
+    coffee!,
+    rocket!,
     { name: 'rocket-srgb.jpg (no ICC profile)', bytes: await sharp(rocket!.bytes).jpeg({ quality: 90 }).toBuffer() },
-    { name: 'coffee-1000x872.jpg', bytes: await sharp(coffee!.bytes).resize(1000, 872, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer() },
+    {
+      name: 'coffee-1000x872.jpg',
+      bytes: await sharp(coffee!.bytes).resize(1000, 872, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer(),
+    },
     await largeJpeg(1920),
-    { name: 'rocket-4000x3000-progressive.jpg', bytes: await sharp(rocket!.bytes).resize(4000, 3000, { fit: 'fill' }).jpeg({ quality: 90, progressive: true }).toBuffer() },
+    {
+      name: 'rocket-4000x3000-progressive.jpg',
+      bytes: await sharp(rocket!.bytes)
+        .resize(4000, 3000, { fit: 'fill' })
+        .jpeg({ quality: 90, progressive: true })
+        .toBuffer(),
+    },
   ];
 }

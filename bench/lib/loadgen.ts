@@ -35,27 +35,51 @@ export class LoadClient {
   private next = 0;
 
   /** `path`: /predict (optionally ?model=) or an Open Inference Protocol /v2/models/{name}/infer. */
-  constructor(readonly origin: string, private readonly bodies: Body[], connections = 256, private readonly path = '/predict') {
-    this.pool = new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 60_000, bodyTimeout: 60_000 });
+  constructor(
+    readonly origin: string,
+    private readonly bodies: Body[],
+    connections = 256,
+    private readonly path = '/predict',
+  ) {
+    this.pool = new Pool(origin, {
+      connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: 60_000,
+      bodyTimeout: 60_000,
+    });
   }
 
   /** One POST /predict; resolves with its status (never rejects). */
   async post(signal?: AbortSignal): Promise<{ status: number | string; ok: boolean }> {
     const b = this.bodies[this.next++ % this.bodies.length]!;
     try {
-      const res = await this.pool.request({ path: this.path, method: 'POST', headers: { 'content-type': b.contentType, ...b.headers }, body: b.body, signal });
+      const res = await this.pool.request({
+        path: this.path,
+        method: 'POST',
+        headers: { 'content-type': b.contentType, ...b.headers },
+        body: b.body,
+        signal,
+      });
       const text = await res.body.text();
       let ok = false;
       if (res.statusCode === 200) {
         try {
           const j = JSON.parse(text) as { success?: boolean; predictions?: unknown[]; outputs?: unknown[] };
-          ok = (j.success === true && Array.isArray(j.predictions) && j.predictions.length > 0) || (Array.isArray(j.outputs) && j.outputs.length > 0);
-        } catch { /* not JSON */ }
+          ok =
+            (j.success === true && Array.isArray(j.predictions) && j.predictions.length > 0) ||
+            (Array.isArray(j.outputs) && j.outputs.length > 0);
+        } catch {
+          /* not JSON */
+        }
       }
       return { status: ok || res.statusCode !== 200 ? res.statusCode : '200-bad-body', ok };
     } catch (err) {
       const e = err as Error & { code?: string };
-      return { status: e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED' ? 'client-timeout' : (e.code ?? e.name), ok: false };
+      return {
+        status: e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED' ? 'client-timeout' : (e.code ?? e.name),
+        ok: false,
+      };
     }
   }
 
@@ -64,14 +88,20 @@ export class LoadClient {
   }
 }
 
-export function pointFrom(mode: PointResult['mode'], samples: Sample[], durationS: number, extra: Partial<PointResult>): PointResult {
+export function pointFrom(
+  mode: PointResult['mode'],
+  samples: Sample[],
+  durationS: number,
+  extra: Partial<PointResult>,
+): PointResult {
   const errorsByStatus: Record<string, number> = {};
   for (const s of samples) if (!s.ok) errorsByStatus[String(s.status)] = (errorsByStatus[String(s.status)] ?? 0) + 1;
   const okSamples = samples.filter((s) => s.ok);
   // Latency percentiles over all answered requests (errors included: a 503 is still a latency the client sees).
   const lat = summarize(samples.map((s) => s.ms));
   return {
-    mode, ...extra,
+    mode,
+    ...extra,
     requests: samples.length,
     ok: okSamples.length,
     errorsByStatus,
@@ -87,7 +117,13 @@ export function pointFrom(mode: PointResult['mode'], samples: Sample[], duration
  * window lasting `measureMs` and at least until `minSamples` answers (at most 20 s). Outstanding requests are
  * then awaited, so the next point starts on an idle server.
  */
-export async function closedLoop(client: LoadClient, concurrency: number, measureMs: number, minSamples: number, onTick?: (done: number) => void): Promise<PointResult> {
+export async function closedLoop(
+  client: LoadClient,
+  concurrency: number,
+  measureMs: number,
+  minSamples: number,
+  onTick?: (done: number) => void,
+): Promise<PointResult> {
   const samples: Sample[] = [];
   let phase: 'warmup' | 'measure' | 'stop' = 'warmup';
   let warmDone = 0;
@@ -124,7 +160,14 @@ export async function closedLoop(client: LoadClient, concurrency: number, measur
  * `rps` requests a second for `sendMs`, then up to `drainMs` for the last answers (the rest count as
  * client-timeout). Throughput = successes / (time from the first send to the last answer).
  */
-export async function openLoop(client: LoadClient, rps: number, sendMs: number, drainMs: number, mode: 'open' | 'stress' = 'open', onTick?: (done: number) => void): Promise<PointResult> {
+export async function openLoop(
+  client: LoadClient,
+  rps: number,
+  sendMs: number,
+  drainMs: number,
+  mode: 'open' | 'stress' = 'open',
+  onTick?: (done: number) => void,
+): Promise<PointResult> {
   const total = Math.max(1, Math.round((rps * sendMs) / 1000));
   const interval = 1000 / rps;
   const abort = new AbortController();
@@ -137,12 +180,14 @@ export async function openLoop(client: LoadClient, rps: number, sendMs: number, 
     const scheduled = t0 + i * interval;
     const wait = scheduled - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    inflight.push(client.post(abort.signal).then((r) => {
-      const now = performance.now();
-      lastDone = Math.max(lastDone, now);
-      samples.push({ at: scheduled - t0, ms: now - scheduled, ...r });
-      onTick?.(samples.length);
-    }));
+    inflight.push(
+      client.post(abort.signal).then((r) => {
+        const now = performance.now();
+        lastDone = Math.max(lastDone, now);
+        samples.push({ at: scheduled - t0, ms: now - scheduled, ...r });
+        onTick?.(samples.length);
+      }),
+    );
   }
   const timer = setTimeout(() => abort.abort(), drainMs);
   await Promise.all(inflight);

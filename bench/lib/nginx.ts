@@ -33,7 +33,11 @@ export interface RunningNginx {
 function killHard(pid: number): void {
   // Workers first found, then the master: a SIGKILLed master leaves its workers running.
   for (const p of [...childrenOf(pid), pid]) {
-    try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -46,8 +50,12 @@ function run(args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(NGINX_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
     child.once('error', reject);
     child.once('close', (code) => resolve({ code: code ?? 1, out }));
   });
@@ -93,26 +101,35 @@ export async function startNginxInFront(upstreamPort: number, upstreamHost = '12
     }
   };
   const errorLog = () => {
-    try { return readFileSync(join(prefix, 'logs', 'error.log'), 'utf8').slice(-2000); } catch { return ''; }
+    try {
+      return readFileSync(join(prefix, 'logs', 'error.log'), 'utf8').slice(-2000);
+    } catch {
+      return '';
+    }
   };
 
   let pid: number | undefined;
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= (async () => {
-    pid ??= readPid();
-    if (pid !== undefined && alive(pid)) {
-      // quit = graceful: stop accepting, finish the requests in progress, exit.
-      await run([...args, '-s', 'quit']).catch(() => undefined);
-      const master = pid;
-      await waitFor('nginx to exit', 10_000, () => !alive(master)).catch(() => killHard(master));
-      // A worker that outlived its master (it should not) goes too.
-      for (const w of childrenOf(master)) {
-        try { process.kill(w, 'SIGKILL'); } catch { /* gone */ }
+  const stop = () =>
+    (stopping ??= (async () => {
+      pid ??= readPid();
+      if (pid !== undefined && alive(pid)) {
+        // quit = graceful: stop accepting, finish the requests in progress, exit.
+        await run([...args, '-s', 'quit']).catch(() => undefined);
+        const master = pid;
+        await waitFor('nginx to exit', 10_000, () => !alive(master)).catch(() => killHard(master));
+        // A worker that outlived its master (it should not) goes too.
+        for (const w of childrenOf(master)) {
+          try {
+            process.kill(w, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+        live.delete(master);
       }
-      live.delete(master);
-    }
-    if (!process.env.KEEP_BENCH_NGINX) await rm(prefix, { recursive: true, force: true });
-  })());
+      if (!process.env.KEEP_BENCH_NGINX) await rm(prefix, { recursive: true, force: true });
+    })());
 
   try {
     const test = await run(['-t', '-q', ...args]);
@@ -132,10 +149,15 @@ export async function startNginxInFront(upstreamPort: number, upstreamHost = '12
       } catch {
         return false;
       }
-    }).catch((err: Error) => { throw new Error(`${err.message}\n${errorLog()}`); });
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${errorLog()}`);
+    });
     const master = pid;
     return {
-      url, prefix, pid: master, stop,
+      url,
+      prefix,
+      pid: master,
+      stop,
       rssMiB: () => [master, ...childrenOf(master)].reduce((sum, p) => sum + (rssMiBOf(p) || 0), 0),
     };
   } catch (err) {
@@ -152,7 +174,14 @@ export async function behindNginx(start: () => Promise<Running>): Promise<Runnin
     const host = upstream.hostname === '0.0.0.0' ? '127.0.0.1' : upstream.hostname;
     const nginx = await startNginxInFront(Number(upstream.port), host);
     // nginx's RSS is reported beside the service's, through the same Proc interface.
-    const nginxProc = { name: 'nginx', pid: nginx.pid, batches: [], tail: [], rssMiB: nginx.rssMiB, stop: nginx.stop } as unknown as Proc;
+    const nginxProc = {
+      name: 'nginx',
+      pid: nginx.pid,
+      batches: [],
+      tail: [],
+      rssMiB: nginx.rssMiB,
+      stop: nginx.stop,
+    } as unknown as Proc;
     return {
       url: nginx.url,
       hosts: inner.hosts,

@@ -28,40 +28,101 @@ export interface Candidate {
   run(bytes: Buffer, out: Float32Array): Promise<unknown> | unknown;
 }
 
-export async function preprocessCandidates(model: Pick<ModelMetadata, 'input' | 'preprocessing'>): Promise<Candidate[]> {
+export async function preprocessCandidates(
+  model: Pick<ModelMetadata, 'input' | 'preprocessing'>,
+): Promise<Candidate[]> {
   const f = slotFormat(model);
   const rule = { alignCorners: true, halfPixelCenters: false };
   const settings = { maxInputPixels: 40_000_000, maxJpegScans: 100, jpegDctScaling: false };
   const product = createPreprocessor(model, settings);
   const productDct = createPreprocessor(model, { ...settings, jpegDctScaling: true });
-  const legacy = createPreprocessor({ ...model, preprocessing: { ...model.preprocessing, resize: { method: 'lanczos3', alignCorners: false, halfPixelCenters: false, fit: 'fill' } } }, settings);
+  const legacy = createPreprocessor(
+    {
+      ...model,
+      preprocessing: {
+        ...model.preprocessing,
+        resize: { method: 'lanczos3', alignCorners: false, halfPixelCenters: false, fit: 'fill' },
+      },
+    },
+    settings,
+  );
   const bilinear = (rgb: Uint8Array, w: number, h: number, out: Float32Array, pixelBytes: 3 | 4 = 3) =>
     resizeBilinear(rgb, orientedView(w, h, 1), rule, out, 0, f, pixelBytes);
 
   // wasm codecs: compiled once from the package files (never fetched).
   const jsquashJpeg = await import('@jsquash/jpeg/decode.js');
-  await jsquashJpeg.init(await WebAssembly.compile(readFileSync(require.resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'))));
+  await jsquashJpeg.init(
+    await WebAssembly.compile(readFileSync(require.resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'))),
+  );
   const jsquashPng = await import('@jsquash/png/decode.js');
-  await jsquashPng.init(await WebAssembly.compile(readFileSync(require.resolve('@jsquash/png/codec/pkg/squoosh_png_bg.wasm'))));
+  await jsquashPng.init(
+    await WebAssembly.compile(readFileSync(require.resolve('@jsquash/png/codec/pkg/squoosh_png_bg.wasm'))),
+  );
   const arrayBuffer = (b: Buffer) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 
   return [
-    { name: 'product', about: 'src/preprocess as served: header checks, Skia (JPEG) / @napi-rs/image (PNG) / sharp (rest), our bilinear into the slot', formats: ['jpeg', 'png'], faithful: true, run: (b, out) => product(b, out, 0) },
-    { name: 'product, JPEG_DCT_SCALING=on', about: 'the same, large JPEGs decoded at 1/2–1/8 by libjpeg-turbo (changes pixels)', formats: ['jpeg', 'png'], faithful: false, run: (b, out) => productDct(b, out, 0) },
-    { name: 'sharp pipeline before issue 11', about: 'rotate, flatten, sRGB, lanczos3 fill resize, shrink-on-load (the service until now; not the model\'s rule)', formats: ['jpeg', 'png'], faithful: false, run: (b, out) => legacy(b, out, 0) },
     {
-      name: 'sharp linear kernel', about: 'sharp resize with kernel linear (libvips bilinear: not align-corners, not faithful)', formats: ['jpeg', 'png'], faithful: false,
-      run: async (b, out) => bilinear(await sharp(b).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb').resize(f.width, f.height, { fit: 'fill', kernel: 'linear' }).raw().toBuffer(), f.width, f.height, out),
+      name: 'product',
+      about:
+        'src/preprocess as served: header checks, Skia (JPEG) / @napi-rs/image (PNG) / sharp (rest), our bilinear into the slot',
+      formats: ['jpeg', 'png'],
+      faithful: true,
+      run: (b, out) => product(b, out, 0),
     },
     {
-      name: 'sharp decode + our bilinear', about: 'sharp decode only (rotate, flatten, sRGB, no resize), then our resize loop', formats: ['jpeg', 'png'], faithful: true,
+      name: 'product, JPEG_DCT_SCALING=on',
+      about: 'the same, large JPEGs decoded at 1/2–1/8 by libjpeg-turbo (changes pixels)',
+      formats: ['jpeg', 'png'],
+      faithful: false,
+      run: (b, out) => productDct(b, out, 0),
+    },
+    {
+      name: 'sharp pipeline before issue 11',
+      about:
+        "rotate, flatten, sRGB, lanczos3 fill resize, shrink-on-load (the service until now; not the model's rule)",
+      formats: ['jpeg', 'png'],
+      faithful: false,
+      run: (b, out) => legacy(b, out, 0),
+    },
+    {
+      name: 'sharp linear kernel',
+      about: 'sharp resize with kernel linear (libvips bilinear: not align-corners, not faithful)',
+      formats: ['jpeg', 'png'],
+      faithful: false,
+      run: async (b, out) =>
+        bilinear(
+          await sharp(b)
+            .rotate()
+            .flatten({ background: '#ffffff' })
+            .toColourspace('srgb')
+            .resize(f.width, f.height, { fit: 'fill', kernel: 'linear' })
+            .raw()
+            .toBuffer(),
+          f.width,
+          f.height,
+          out,
+        ),
+    },
+    {
+      name: 'sharp decode + our bilinear',
+      about: 'sharp decode only (rotate, flatten, sRGB, no resize), then our resize loop',
+      formats: ['jpeg', 'png'],
+      faithful: true,
       run: async (b, out) => {
-        const { data, info } = await sharp(b).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+        const { data, info } = await sharp(b)
+          .rotate()
+          .flatten({ background: '#ffffff' })
+          .toColourspace('srgb')
+          .raw()
+          .toBuffer({ resolveWithObject: true });
         bilinear(data, info.width, info.height, out);
       },
     },
     {
-      name: 'Skia drawImage to 224²', about: '@napi-rs/canvas decode + Skia\'s own scaled drawImage + getImageData (not the model\'s rule)', formats: ['jpeg', 'png'], faithful: false,
+      name: 'Skia drawImage to 224²',
+      about: "@napi-rs/canvas decode + Skia's own scaled drawImage + getImageData (not the model's rule)",
+      formats: ['jpeg', 'png'],
+      faithful: false,
       run: (b, out) => {
         const im = new Image();
         im.src = b;
@@ -71,7 +132,10 @@ export async function preprocessCandidates(model: Pick<ModelMetadata, 'input' | 
       },
     },
     {
-      name: 'Skia decode + our bilinear', about: '@napi-rs/canvas (libjpeg-turbo, libpng-equivalent) decode, canvas.data(), our resize', formats: ['jpeg', 'png'], faithful: true,
+      name: 'Skia decode + our bilinear',
+      about: '@napi-rs/canvas (libjpeg-turbo, libpng-equivalent) decode, canvas.data(), our resize',
+      formats: ['jpeg', 'png'],
+      faithful: true,
       run: (b, out) => {
         const im = new Image();
         im.src = b;
@@ -81,7 +145,10 @@ export async function preprocessCandidates(model: Pick<ModelMetadata, 'input' | 
       },
     },
     {
-      name: '@napi-rs/image decode + our bilinear', about: 'Rust image crate (zune-jpeg, png) decode, our resize; JPEG chroma upsampling differs from libjpeg-turbo', formats: ['jpeg', 'png'], faithful: false,
+      name: '@napi-rs/image decode + our bilinear',
+      about: 'Rust image crate (zune-jpeg, png) decode, our resize; JPEG chroma upsampling differs from libjpeg-turbo',
+      formats: ['jpeg', 'png'],
+      faithful: false,
       run: (b, out) => {
         const t = new Transformer(b);
         const { width, height, colorType } = t.metadataSync();
@@ -89,21 +156,32 @@ export async function preprocessCandidates(model: Pick<ModelMetadata, 'input' | 
       },
     },
     {
-      name: '@napi-rs/image decode + its resize', about: 'Rust decode + the crate\'s own bilinear (Triangle) resize to 224²', formats: ['jpeg', 'png'], faithful: false,
+      name: '@napi-rs/image decode + its resize',
+      about: "Rust decode + the crate's own bilinear (Triangle) resize to 224²",
+      formats: ['jpeg', 'png'],
+      faithful: false,
       run: (b, out) => {
-        const px = new Transformer(b).resize(f.width, f.height, ResizeFilterType.Triangle, ResizeFit.Fill).rawPixelsSync();
+        const px = new Transformer(b)
+          .resize(f.width, f.height, ResizeFilterType.Triangle, ResizeFit.Fill)
+          .rawPixelsSync();
         bilinear(px, f.width, f.height, out, (px.length / (f.width * f.height)) as 3 | 4);
       },
     },
     {
-      name: '@jsquash/jpeg (wasm mozjpeg) + our bilinear', about: 'wasm libjpeg-turbo fork, RGBA out, our resize', formats: ['jpeg'], faithful: true,
+      name: '@jsquash/jpeg (wasm mozjpeg) + our bilinear',
+      about: 'wasm libjpeg-turbo fork, RGBA out, our resize',
+      formats: ['jpeg'],
+      faithful: true,
       run: async (b, out) => {
         const img = await jsquashJpeg.default(arrayBuffer(b));
         bilinear(new Uint8Array(img.data.buffer), img.width, img.height, out, 4);
       },
     },
     {
-      name: '@jsquash/png (wasm) + our bilinear', about: 'wasm png decode, RGBA out, our resize', formats: ['png'], faithful: true,
+      name: '@jsquash/png (wasm) + our bilinear',
+      about: 'wasm png decode, RGBA out, our resize',
+      formats: ['png'],
+      faithful: true,
       run: async (b, out) => {
         const img = await jsquashPng.default(arrayBuffer(b));
         bilinear(new Uint8Array(img.data.buffer), img.width, img.height, out, 4);

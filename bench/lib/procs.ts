@@ -91,5 +91,11 @@ export async function startBenchRedis(): Promise<EmbeddedRedis> {
   const r = await startEmbeddedRedis();
   redises.add(r);
   const stop = r.stop;
-  return { ...r, stop: async () => { await stop(); redises.delete(r); } };
+  return {
+    ...r,
+    stop: async () => {
+      await stop();
+      redises.delete(r);
+    },
+  };
 }

@@ -12,7 +12,12 @@ process.on('message', async (msg) => {
   if (msg !== 'stats') return;
   const liveTensors = await host.liveTensors();
   const mem = process.memoryUsage();
-  process.send!({ rssMiB: mem.rss / 2 ** 20, heapUsedMiB: mem.heapUsed / 2 ** 20, externalMiB: mem.external / 2 ** 20, liveTensors });
+  process.send!({
+    rssMiB: mem.rss / 2 ** 20,
+    heapUsedMiB: mem.heapUsed / 2 ** 20,
+    externalMiB: mem.external / 2 ** 20,
+    liveTensors,
+  });
 });
 const stop = () => void host.close().finally(() => process.exit(0));
 process.on('SIGTERM', stop);

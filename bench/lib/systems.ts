@@ -26,17 +26,31 @@ export async function startService(name: string, env: Record<string, string>): P
 }
 
 /** A naive server; workers > 1 runs node:cluster with that many processes. */
-export async function startNaive(name: string, engine: 'onnx' | 'tfjs', workers: number, env: Record<string, string> = {}): Promise<Running> {
+export async function startNaive(
+  name: string,
+  engine: 'onnx' | 'tfjs',
+  workers: number,
+  env: Record<string, string> = {},
+): Promise<Running> {
   const port = workers > 1 ? await freePort() : 0;
   // ONNX Runtime's own default is one intra-op thread per core: give the single process all cores, each
   // cluster worker one (what a user gets by tuning it sensibly).
   const intra = String(workers > 1 ? 1 : cores);
-  const p = await startProc({ name, entry: `bench/naive/server-${engine}.ts`, env: { PORT: String(port), WORKERS: String(workers), INTRA_OP_THREADS: intra, ...env } });
+  const p = await startProc({
+    name,
+    entry: `bench/naive/server-${engine}.ts`,
+    env: { PORT: String(port), WORKERS: String(workers), INTRA_OP_THREADS: intra, ...env },
+  });
   return { url: p.url!, hosts: [], all: [p], stop: () => p.stop() };
 }
 
 /** Standalone processes against one private redis: `hosts` model hosts (src/host/main.ts) and one front end. */
-export async function startSplit(name: string, hosts: number, hostEnv: Record<string, string>, env: Record<string, string> = {}): Promise<Running> {
+export async function startSplit(
+  name: string,
+  hosts: number,
+  hostEnv: Record<string, string>,
+  env: Record<string, string> = {},
+): Promise<Running> {
   const redis = await startBenchRedis();
   const procs: Proc[] = [];
   const stop = async () => {
@@ -44,14 +58,22 @@ export async function startSplit(name: string, hosts: number, hostEnv: Record<st
     await redis.stop();
   };
   try {
-    const hostProcs = await Promise.all(Array.from({ length: hosts }, (_, i) => startProc({
-      name: `${name}-host${i}`, entry: 'src/host/main.ts', readyPattern: /model host ready/,
-      env: { REDIS_URL: redis.url, LOG_LEVEL: 'debug', ...env, ...hostEnv },
-    })));
+    const hostProcs = await Promise.all(
+      Array.from({ length: hosts }, (_, i) =>
+        startProc({
+          name: `${name}-host${i}`,
+          entry: 'src/host/main.ts',
+          readyPattern: /model host ready/,
+          env: { REDIS_URL: redis.url, LOG_LEVEL: 'debug', ...env, ...hostEnv },
+        }),
+      ),
+    );
     procs.push(...hostProcs);
     const port = await freePort();
     const fe = await startProc({
-      name: `${name}-frontend`, entry: 'src/frontend/main.ts', readyPattern: /front end listening/,
+      name: `${name}-frontend`,
+      entry: 'src/frontend/main.ts',
+      readyPattern: /front end listening/,
       env: { REDIS_URL: redis.url, PORT: String(port), LOG_LEVEL: 'info', ...env },
     });
     procs.push(fe);

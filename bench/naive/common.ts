@@ -68,9 +68,10 @@ export async function runNaiveServer(load: Loader): Promise<void> {
   const { scale, mean, std } = meta.preprocessing;
   const input = new Float32Array(width * height * 3);
   await engine.run(input, 1); // warm-up
-  const product = process.env.DECODER === 'product'
-    ? createPreprocessor(meta, { maxInputPixels: 40_000_000, maxJpegScans: 100, jpegDctScaling: false })
-    : undefined;
+  const product =
+    process.env.DECODER === 'product'
+      ? createPreprocessor(meta, { maxInputPixels: 40_000_000, maxJpegScans: 100, jpegDctScaling: false })
+      : undefined;
 
   const server = createServer(async (req, res) => {
     const send = (status: number, body: unknown) => {
@@ -86,13 +87,19 @@ export async function runNaiveServer(load: Loader): Promise<void> {
       if (product) {
         await product(image, x, 0);
       } else {
-        const { data } = await sharp(image).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb')
-          .resize(width, height, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+        const { data } = await sharp(image)
+          .rotate()
+          .flatten({ background: '#ffffff' })
+          .toColourspace('srgb')
+          .resize(width, height, { fit: 'fill' })
+          .raw()
+          .toBuffer({ resolveWithObject: true });
         for (let i = 0; i < x.length; i++) x[i] = (data[i]! * scale - mean[i % 3]!) / std[i % 3]!;
       }
       const scores = await engine.run(x, 1);
       const predictions = Array.from(scores, (p, i) => ({ label: meta.labels[i]!, probability: p }))
-        .sort((a, b) => b.probability - a.probability).slice(0, 5);
+        .sort((a, b) => b.probability - a.probability)
+        .slice(0, 5);
       send(200, { success: true, predictions });
     } catch (err) {
       send(500, { success: false, error: (err as Error).message });

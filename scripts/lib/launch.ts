@@ -47,7 +47,11 @@ export interface Launched {
   /** Calls `fn` for every later line; returns the unsubscribe. */
   onLine(fn: (raw: string, json: LogLine | undefined) => void): () => void;
   /** The first line (seen or later) that `match` accepts; rejects after timeoutMs or if the process exits first. */
-  waitForLine(match: (raw: string, json: LogLine | undefined) => boolean, timeoutMs: number, what: string): Promise<string>;
+  waitForLine(
+    match: (raw: string, json: LogLine | undefined) => boolean,
+    timeoutMs: number,
+    what: string,
+  ): Promise<string>;
   kill(signal?: NodeJS.Signals): void;
   /** SIGTERM, then SIGKILL (the whole group with `group`) if it has not exited after graceMs. Idempotent. */
   stop(graceMs?: number): Promise<void>;
@@ -109,7 +113,9 @@ export function launch(opts: LaunchOptions): Launched {
   };
   if (proc.stdout) createInterface({ input: proc.stdout }).on('line', onRaw);
   if (proc.stderr) createInterface({ input: proc.stderr }).on('line', onRaw);
-  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    proc.once('exit', (code, sig) => resolve(code ?? sig ?? -1)),
+  );
   const alive = () => proc.exitCode === null && proc.signalCode === null;
 
   let stopping: Promise<void> | undefined;
@@ -138,15 +144,23 @@ export function launch(opts: LaunchOptions): Launched {
           off();
           fn();
         };
-        const timer = setTimeout(() => settle(() => reject(
-          new Error(`${opts.name}: no ${what} after ${timeoutMs} ms; output:\n${tail.join('\n').slice(-2000)}`),
-        )), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            settle(() =>
+              reject(
+                new Error(`${opts.name}: no ${what} after ${timeoutMs} ms; output:\n${tail.join('\n').slice(-2000)}`),
+              ),
+            ),
+          timeoutMs,
+        );
         const off = launched.onLine((raw, json) => {
           if (match(raw, json)) settle(() => resolve(raw));
         });
-        void exited.then((code) => settle(() => reject(
-          new Error(`${opts.name} exited (${code}) before ${what}:\n${tail.join('\n').slice(-2000)}`),
-        )));
+        void exited.then((code) =>
+          settle(() =>
+            reject(new Error(`${opts.name} exited (${code}) before ${what}:\n${tail.join('\n').slice(-2000)}`)),
+          ),
+        );
       });
     },
     kill(sig = 'SIGTERM') {

@@ -12,7 +12,11 @@ export const redisConfPath = (redisDir: string) => join(redisDir, 'redis.conf');
  * Creates redisDir/redis.conf once (random password, `port` or a free one), then reuses it; its memory bound
  * follows MAX_QUEUE_BYTES at every `up` (noeviction: a full Redis refuses, never drops requests).
  */
-export async function ensureRedisConf(redisDir: string, port: number | undefined, maxQueueBytes: number): Promise<void> {
+export async function ensureRedisConf(
+  redisDir: string,
+  port: number | undefined,
+  maxQueueBytes: number,
+): Promise<void> {
   const file = redisConfPath(redisDir);
   if (!existsSync(file)) await createRedisConf(redisDir, port);
   const conf = await readFile(file, 'utf8');

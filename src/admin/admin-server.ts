@@ -18,7 +18,12 @@ import { runModelAction } from './model-actions.ts';
 
 /** What a model name may be (it becomes part of Redis keys and metric labels). */
 const MODEL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const OUTCOME_CODES = { 400: 'LOAD_FAILED', 404: 'NOT_FOUND', 503: 'NOT_READY', 504: 'DEADLINE_EXCEEDED' } as const satisfies Record<number, ErrorCode>;
+const OUTCOME_CODES = {
+  400: 'LOAD_FAILED',
+  404: 'NOT_FOUND',
+  503: 'NOT_READY',
+  504: 'DEADLINE_EXCEEDED',
+} as const satisfies Record<number, ErrorCode>;
 
 /** Request bodies here are small JSON (index filter, load parameters). */
 const ADMIN_BODY_LIMIT_BYTES = 64 * 1024;
@@ -36,12 +41,21 @@ export interface AdminServer {
 }
 
 /** The protocol's error shape; our code goes to the access line. */
-function protocolError(answer: Answer, code: ErrorCode, message: string = errorCodes[code].message, headers: Record<string, string> = {}): void {
+function protocolError(
+  answer: Answer,
+  code: ErrorCode,
+  message: string = errorCodes[code].message,
+  headers: Record<string, string> = {},
+): void {
   answer.json(errorCodes[code].status, { error: message }, { code }, headers);
 }
 
 /** Admits the request, or answers 401/403 and returns undefined. */
-function admit(ctx: AdminContext, req: IncomingRequest, res: ServerResponse): { answer: Answer; key: string } | undefined {
+function admit(
+  ctx: AdminContext,
+  req: IncomingRequest,
+  res: ServerResponse,
+): { answer: Answer; key: string } | undefined {
   const answer = new Answer(res, req, '/v2/repository', ctx);
   const result = ctx.guard.check(req.headers.authorization);
   if (result.keyName !== undefined) answer.keyName = result.keyName;
@@ -56,7 +70,9 @@ async function readJson(ctx: AdminContext, res: ServerResponse): Promise<Record<
   if (body.length === 0) return {};
   try {
     const value = JSON.parse(body.toString('utf8')) as unknown;
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -69,7 +85,12 @@ function registerAdminRoutes(http: HttpServer, ctx: AdminContext): void {
     const { answer } = admitted;
     void (async () => {
       const body = await readJson(ctx, res);
-      if (!body || (body.ready !== undefined && typeof body.ready !== 'boolean')) return protocolError(answer, 'BAD_REQUEST', 'The body must be a JSON object, optionally {"ready": true|false}.');
+      if (!body || (body.ready !== undefined && typeof body.ready !== 'boolean'))
+        return protocolError(
+          answer,
+          'BAD_REQUEST',
+          'The body must be a JSON object, optionally {"ready": true|false}.',
+        );
       const index = await readIndex(ctx.redis, ctx.keys);
       const entries = body.ready === true ? index.filter((e) => e.state === 'ready') : index;
       answer.json(200, entries, { models: entries.length });
@@ -85,16 +106,41 @@ function registerAdminRoutes(http: HttpServer, ctx: AdminContext): void {
       if (!admitted) return;
       const { answer, key } = admitted;
       const model = decodeURIComponent(req.params.name ?? '');
-      if (!MODEL_NAME.test(model)) return protocolError(answer, 'BAD_REQUEST', `Not a model name: it must match ${MODEL_NAME.source}.`);
+      if (!MODEL_NAME.test(model))
+        return protocolError(answer, 'BAD_REQUEST', `Not a model name: it must match ${MODEL_NAME.source}.`);
       void (async () => {
-        if (!(await readJson(ctx, res))) return protocolError(answer, 'BAD_REQUEST', 'The body must be empty or a JSON object.');
+        if (!(await readJson(ctx, res)))
+          return protocolError(answer, 'BAD_REQUEST', 'The body must be empty or a JSON object.');
         const log = ctx.log.child({ reqId: answer.id, key, model, action });
         log.info('management: action asked');
-        const outcome = await runModelAction(ctx.redis, ctx.keys, { model, action, by: key, timeoutMs: ctx.config.ADMIN_ACTION_TIMEOUT_MS });
-        const hosts = outcome.acks.map((a) => ({ host: a.host, served: a.served, ok: a.ok, versions: a.versions, ...(a.error ? { error: a.error } : {}) }));
-        log[outcome.status === 200 ? 'info' : 'warn']({ commandId: outcome.id, status: outcome.status, hosts, error: 'error' in outcome ? outcome.error : undefined }, `management: ${action} ${outcome.status === 200 ? 'done' : 'failed'}`);
+        const outcome = await runModelAction(ctx.redis, ctx.keys, {
+          model,
+          action,
+          by: key,
+          timeoutMs: ctx.config.ADMIN_ACTION_TIMEOUT_MS,
+        });
+        const hosts = outcome.acks.map((a) => ({
+          host: a.host,
+          served: a.served,
+          ok: a.ok,
+          versions: a.versions,
+          ...(a.error ? { error: a.error } : {}),
+        }));
+        log[outcome.status === 200 ? 'info' : 'warn'](
+          {
+            commandId: outcome.id,
+            status: outcome.status,
+            hosts,
+            error: 'error' in outcome ? outcome.error : undefined,
+          },
+          `management: ${action} ${outcome.status === 200 ? 'done' : 'failed'}`,
+        );
         if (outcome.status === 200) return void answer.json(200, { model, action, hosts }, { commandId: outcome.id });
-        answer.json(outcome.status, { error: outcome.error, hosts }, { commandId: outcome.id, code: OUTCOME_CODES[outcome.status] });
+        answer.json(
+          outcome.status,
+          { error: outcome.error, hosts },
+          { commandId: outcome.id, code: OUTCOME_CODES[outcome.status] },
+        );
       })().catch((err: Error) => {
         ctx.log.warn({ reqId: answer.id, err: err.message }, 'management: action failed');
         protocolError(answer, 'NOT_READY', 'Redis is unreachable.');

@@ -7,7 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
-import { managementKeys, parseAck, type ControlAck, type ControlAction, type ModelControl } from '../wire/management.ts';
+import {
+  managementKeys,
+  parseAck,
+  type ControlAck,
+  type ControlAction,
+  type ModelControl,
+} from '../wire/management.ts';
 
 const ACK_POLL_MS = 100;
 
@@ -24,7 +30,11 @@ export interface ActionRequest {
   timeoutMs: number;
 }
 
-export async function runModelAction(redis: RedisClient, keys: Keys, req: ActionRequest): Promise<ActionOutcome & { id: string }> {
+export async function runModelAction(
+  redis: RedisClient,
+  keys: Keys,
+  req: ActionRequest,
+): Promise<ActionOutcome & { id: string }> {
   const names = managementKeys(keys);
   const id = randomUUID();
   const liveAt = async () => new Set(await redis.zrangebyscore(keys.hosts, Date.now(), '+inf'));
@@ -42,12 +52,25 @@ export async function runModelAction(redis: RedisClient, keys: Keys, req: Action
     const live = await liveAt();
     const waiting = [...expected].filter((h) => live.has(h) && !answered.has(h));
     if (waiting.length === 0) break;
-    if (Date.now() > until) return { id, status: 504, error: `No answer within ${req.timeoutMs} ms from model host(s) ${waiting.join(', ')}.`, acks };
+    if (Date.now() > until)
+      return {
+        id,
+        status: 504,
+        error: `No answer within ${req.timeoutMs} ms from model host(s) ${waiting.join(', ')}.`,
+        acks,
+      };
     await sleep(ACK_POLL_MS);
   }
   const served = acks.filter((a) => a.served);
-  if (served.length === 0) return { id, status: 404, error: `No live model host serves a model named ${req.model}.`, acks };
+  if (served.length === 0)
+    return { id, status: 404, error: `No live model host serves a model named ${req.model}.`, acks };
   const failed = served.filter((a) => !a.ok);
-  if (failed.length > 0) return { id, status: 400, error: `Failed to ${req.action} ${req.model}: ${failed.map((a) => `${a.host}: ${a.error ?? 'failed'}`).join('; ')}`, acks };
+  if (failed.length > 0)
+    return {
+      id,
+      status: 400,
+      error: `Failed to ${req.action} ${req.model}: ${failed.map((a) => `${a.host}: ${a.error ?? 'failed'}`).join('; ')}`,
+      acks,
+    };
   return { id, status: 200, acks: served };
 }

@@ -49,7 +49,10 @@ function overall(hosts: Partial<Record<VersionState, number>>): VersionState {
   return 'failed';
 }
 
-export function buildIndex(perHost: ReadonlyArray<Record<string, VersionStatus[]>>, unloaded: ReadonlyMap<string, string>): IndexEntry[] {
+export function buildIndex(
+  perHost: ReadonlyArray<Record<string, VersionStatus[]>>,
+  unloaded: ReadonlyMap<string, string>,
+): IndexEntry[] {
   const entries = new Map<string, IndexEntry & { reasons: Set<string> }>();
   for (const models of perHost) {
     for (const [name, versions] of Object.entries(models)) {
@@ -57,7 +60,13 @@ export function buildIndex(perHost: ReadonlyArray<Record<string, VersionStatus[]
       for (const v of versions) {
         if (!Number.isInteger(v?.version) || !VERSION_STATES.includes(v.state)) continue;
         const key = `${name}\u0000${v.version}`;
-        const entry = entries.get(key) ?? { name, version: String(v.version), state: 'failed', hosts: {}, reasons: new Set<string>() };
+        const entry = entries.get(key) ?? {
+          name,
+          version: String(v.version),
+          state: 'failed',
+          hosts: {},
+          reasons: new Set<string>(),
+        };
         entry.hosts[v.state] = (entry.hosts[v.state] ?? 0) + 1;
         if (v.reason) entry.reasons.add(v.reason);
         entries.set(key, entry);
@@ -68,7 +77,8 @@ export function buildIndex(perHost: ReadonlyArray<Record<string, VersionStatus[]
     const state = overall(e.hosts);
     return { ...e, state, ...(state === 'failed' && reasons.size > 0 ? { reason: [...reasons].join('; ') } : {}) };
   });
-  for (const [name, reason] of unloaded) if (!list.some((e) => e.name === name)) list.push({ name, state: 'unavailable', reason, hosts: {} });
+  for (const [name, reason] of unloaded)
+    if (!list.some((e) => e.name === name)) list.push({ name, state: 'unavailable', reason, hosts: {} });
   return list.sort((a, b) => a.name.localeCompare(b.name) || Number(a.version ?? 0) - Number(b.version ?? 0));
 }
 
@@ -79,7 +89,8 @@ export async function readIndex(redis: RedisClient, keys: Keys): Promise<IndexEn
   const unloaded = new Map<string, string>();
   for (const [model, text] of Object.entries(controls)) {
     const control = parseControl(text);
-    if (control?.action === 'unload') unloaded.set(model, `unloaded by ${control.by} at ${new Date(control.at).toISOString()}`);
+    if (control?.action === 'unload')
+      unloaded.set(model, `unloaded by ${control.by} at ${new Date(control.at).toISOString()}`);
   }
   return buildIndex(infos.filter((i) => Object.keys(i).length > 0).map(hostVersions), unloaded);
 }

@@ -45,10 +45,14 @@ export function startAuth(config: Config, log: Logger): FrontendAuth {
       const file = openKeyFile(config.API_KEYS_FILE, 'API_KEYS_FILE', log);
       opened.push(file);
       inferenceKeys = file.store;
-      const limiter = config.KEY_RATE_LIMIT_RPS > 0 ? new TokenBuckets(config.KEY_RATE_LIMIT_RPS, config.KEY_RATE_BURST) : undefined;
+      const limiter =
+        config.KEY_RATE_LIMIT_RPS > 0 ? new TokenBuckets(config.KEY_RATE_LIMIT_RPS, config.KEY_RATE_BURST) : undefined;
       if (limiter) file.store.onReload((names) => limiter.keepOnly(names));
       inference = inferenceGuard(file.store, limiter);
-      log.info({ keysFile: config.API_KEYS_FILE, keys: file.store.size, ratePerS: config.KEY_RATE_LIMIT_RPS || undefined }, 'API keys required on inference endpoints');
+      log.info(
+        { keysFile: config.API_KEYS_FILE, keys: file.store.size, ratePerS: config.KEY_RATE_LIMIT_RPS || undefined },
+        'API keys required on inference endpoints',
+      );
     }
     let admin: Guard | undefined;
     if (config.ADMIN_KEYS_FILE) {

@@ -25,7 +25,12 @@ const REALM = 'Bearer realm="image-classify"';
 function unauthorized(reason: 'missing' | 'invalid'): AuthResult {
   // RFC 6750: no error attribute when no credential was sent, invalid_token when a wrong one was.
   const challenge = reason === 'missing' ? REALM : `${REALM}, error="invalid_token"`;
-  return { ok: false, code: 'UNAUTHORIZED', headers: { 'WWW-Authenticate': challenge }, reason: reason === 'missing' ? 'no bearer key' : 'unknown key' };
+  return {
+    ok: false,
+    code: 'UNAUTHORIZED',
+    headers: { 'WWW-Authenticate': challenge },
+    reason: reason === 'missing' ? 'no bearer key' : 'unknown key',
+  };
 }
 
 export const OPEN: Guard = { enabled: false, check: () => ({ ok: true }) };
@@ -41,7 +46,13 @@ export function inferenceGuard(store: KeyStore, limiter?: TokenBuckets): Guard {
       if (!entry) return unauthorized('invalid');
       const taken = limiter?.take(entry.name, nowMs);
       if (taken && !taken.ok) {
-        return { ok: false, code: 'RATE_LIMITED', keyName: entry.name, headers: { 'Retry-After': String(taken.retryAfterS) }, reason: 'key rate limit' };
+        return {
+          ok: false,
+          code: 'RATE_LIMITED',
+          keyName: entry.name,
+          headers: { 'Retry-After': String(taken.retryAfterS) },
+          reason: 'key rate limit',
+        };
       }
       return { ok: true, keyName: entry.name };
     },

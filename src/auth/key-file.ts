@@ -31,9 +31,17 @@ export function parseKeyFile(text: string): KeyFileParse {
     const at = `line ${i + 1}`;
     const colon = line.indexOf(':');
     const name = colon < 0 ? '' : line.slice(0, colon);
-    const hex = colon < 0 ? '' : line.slice(colon + 1).trim().toLowerCase();
-    if (!KEY_NAME.test(name)) return void problems.push(`${at}: the name must be 1-64 of A-Z a-z 0-9 . _ - before a ':'`);
-    if (!SHA256_HEX.test(hex)) return void problems.push(`${at} (${name}): after the ':' must come 64 hex digits (SHA-256)`);
+    const hex =
+      colon < 0
+        ? ''
+        : line
+            .slice(colon + 1)
+            .trim()
+            .toLowerCase();
+    if (!KEY_NAME.test(name))
+      return void problems.push(`${at}: the name must be 1-64 of A-Z a-z 0-9 . _ - before a ':'`);
+    if (!SHA256_HEX.test(hex))
+      return void problems.push(`${at} (${name}): after the ':' must come 64 hex digits (SHA-256)`);
     if (names.has(name)) return void problems.push(`${at}: the name ${name} appears twice`);
     if (hashes.has(hex)) return void problems.push(`${at} (${name}): the same key is listed under another name`);
     names.add(name);
@@ -51,7 +59,8 @@ export function hashKey(key: string): Buffer {
 
 /** A new random key (256 bits, base64url: valid in a Bearer header as is) and its key-file line. */
 export function newKey(name: string): { key: string; line: string } {
-  if (!KEY_NAME.test(name)) throw new Error(`the key name must be 1-64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(name)}`);
+  if (!KEY_NAME.test(name))
+    throw new Error(`the key name must be 1-64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(name)}`);
   const key = randomBytes(32).toString('base64url');
   return { key, line: `${name}:${hashKey(key).toString('hex')}` };
 }

@@ -22,7 +22,11 @@ export class KeyStore {
   private listeners: Array<(names: ReadonlySet<string>) => void> = [];
 
   /** Reads the file now; throws (start-up error) if it is missing or bad. `variable` names it in messages. */
-  constructor(path: string, private readonly log: Logger, readonly variable = 'API_KEYS_FILE') {
+  constructor(
+    path: string,
+    private readonly log: Logger,
+    readonly variable = 'API_KEYS_FILE',
+  ) {
     this.path = resolve(path);
     const problem = this.load();
     if (problem) throw new Error(`${variable}=${path}: ${problem}`);
@@ -54,7 +58,10 @@ export class KeyStore {
     const before = this.names();
     const problem = this.load();
     if (problem) {
-      this.log.error({ file: this.path, reason, problem, keys: before.size }, `${this.variable}: reload refused; keeping the previous keys`);
+      this.log.error(
+        { file: this.path, reason, problem, keys: before.size },
+        `${this.variable}: reload refused; keeping the previous keys`,
+      );
       return false;
     }
     const after = this.names();
@@ -79,7 +86,12 @@ export class KeyStore {
         if (this.readText() !== this.loadedText) this.reload('file changed');
       }, CHANGE_SETTLE_MS);
     });
-    this.watcher.on('error', (err) => this.log.error({ file: this.path, err: err.message }, `${this.variable}: cannot watch the file; reload with SIGHUP`));
+    this.watcher.on('error', (err) =>
+      this.log.error(
+        { file: this.path, err: err.message },
+        `${this.variable}: cannot watch the file; reload with SIGHUP`,
+      ),
+    );
   }
 
   close(): void {

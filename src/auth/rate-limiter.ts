@@ -12,7 +12,10 @@ interface Bucket {
 export class TokenBuckets {
   private readonly buckets = new Map<string, Bucket>();
 
-  constructor(private readonly ratePerS: number, private readonly burst: number) {
+  constructor(
+    private readonly ratePerS: number,
+    private readonly burst: number,
+  ) {
     if (!(ratePerS > 0) || !(burst >= 1)) throw new Error('a token bucket needs rate > 0 and burst >= 1');
   }
 

@@ -30,14 +30,30 @@ const schema = z.object({
   /** Front end's HTTP server: uws, node (Node's http module), or unset: uws, refusing to start if it does not load. */
   HTTP_SERVER: z.enum(['', 'uws', 'node']).default(''),
   /** Redis; unset in `npm start` means: start a private redis-server on loopback. */
-  REDIS_URL: z.string().regex(/^(rediss?|unix):\/\//, 'must start with redis://, rediss:// or unix://').optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^(rediss?|unix):\/\//, 'must start with redis://, rediss:// or unix://')
+    .optional(),
   /** Redis Cluster seed nodes (any one suffices): `redis[s]://[[user]:password@]host:port,host:port,...`. */
-  REDIS_CLUSTER_NODES: z.string().regex(/^((rediss?:\/\/)?[^,\s]+:\d+)(,\s*(rediss?:\/\/)?[^,\s]+:\d+)*$/,
-    'host:port list, the first may be a redis:// or rediss:// URL with credentials').optional(),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(
+      /^((rediss?:\/\/)?[^,\s]+:\d+)(,\s*(rediss?:\/\/)?[^,\s]+:\d+)*$/,
+      'host:port list, the first may be a redis:// or rediss:// URL with credentials',
+    )
+    .optional(),
   /** Sentinels watching the primary named REDIS_SENTINEL_MASTER, in the same list form (credentials: the primary's). */
-  REDIS_SENTINELS: z.string().regex(/^((rediss?:\/\/)?[^,\s]+:\d+)(,\s*(rediss?:\/\/)?[^,\s]+:\d+)*$/,
-    'host:port list, the first may be a redis:// or rediss:// URL with credentials').optional(),
-  REDIS_SENTINEL_MASTER: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('mymaster'),
+  REDIS_SENTINELS: z
+    .string()
+    .regex(
+      /^((rediss?:\/\/)?[^,\s]+:\d+)(,\s*(rediss?:\/\/)?[^,\s]+:\d+)*$/,
+      'host:port list, the first may be a redis:// or rediss:// URL with credentials',
+    )
+    .optional(),
+  REDIS_SENTINEL_MASTER: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .default('mymaster'),
   /** Password of the sentinels themselves, when they require one (requirepass in sentinel.conf). */
   REDIS_SENTINEL_PASSWORD: z.string().optional(),
   /** A Redis connection with commands outstanding and no reply this long is declared dead and reconnected. */
@@ -45,15 +61,24 @@ const schema = z.object({
   /** Request streams per deployment, each in its own cluster slot; 1 is the single-stream layout. */
   REQUEST_SHARDS: int(1, 64).default(1),
   /** Every key lives under {KEY_PREFIX}: hash-tagged so one deployment's keys share a Redis Cluster slot. */
-  KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('cls'),
+  KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
+    .default('cls'),
   /** One directory per model; the directory name is the model's name (src/model/repository.ts). */
   MODEL_REPOSITORY: z.string().min(1).default('models'),
   /** A single model directory: a repository of one model (wins over MODEL_REPOSITORY when set). */
   MODEL_DIR: z.string().min(1).optional(),
   /** The model /predict uses without ?model=; unset: `default` if the repository has it, else the first by name. */
-  DEFAULT_MODEL: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a model (directory) name').optional(),
+  DEFAULT_MODEL: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a model (directory) name')
+    .optional(),
   /** Comma-separated models this process serves (model host) or the deployment serves (front end); unset: all. */
-  MODELS: z.string().regex(/^[A-Za-z0-9_.-]{1,64}(,[A-Za-z0-9_.-]{1,64})*$/, 'comma-separated model names').optional(),
+  MODELS: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}(,[A-Za-z0-9_.-]{1,64})*$/, 'comma-separated model names')
+    .optional(),
   /** onnx when the model has one and onnxruntime-node loads, else tfjs. */
   ENGINE: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
   TFJS_BACKEND: z.enum(['', 'tensorflow', 'wasm', 'cpu']).default(''),
@@ -117,7 +142,10 @@ const schema = z.object({
   KEY_RATE_LIMIT_RPS: z.coerce.number().min(0).max(1_000_000).default(0),
   KEY_RATE_BURST: int(1, 1_000_000).default(20),
   /** Bearer key GET /metrics requires; unset: /metrics is open (as /healthz). */
-  METRICS_KEY: z.string().regex(/^[A-Za-z0-9\-._~+/]{16,256}$/, '16-256 characters of A-Z a-z 0-9 - . _ ~ + /').optional(),
+  METRICS_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9\-._~+/]{16,256}$/, '16-256 characters of A-Z a-z 0-9 - . _ ~ + /')
+    .optional(),
   /** Model hosts re-read their model directories this often for new or removed versions (0: only on a load call). */
   REPOSITORY_POLL_S: int(0, 24 * 3600).default(0),
   /** After a new version is ready, the old one keeps serving this long, while front ends move unpinned traffic. */
@@ -148,7 +176,9 @@ export function parseEnvironment<S extends z.ZodObject>(schema: S, env: NodeJS.P
   }
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${String(i.path[0])}=${JSON.stringify(input[String(i.path[0])])}: ${i.message}`);
+    const lines = parsed.error.issues.map(
+      (i) => `  ${String(i.path[0])}=${JSON.stringify(input[String(i.path[0])])}: ${i.message}`,
+    );
     throw new Error(`invalid configuration:\n${lines.join('\n')}`);
   }
   return parsed.data;
@@ -160,8 +190,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Each shard's byte bound must hold a couple of the largest bodies, else those could never be queued.
   const shardBytes = Math.ceil(parsed.MAX_QUEUE_BYTES / parsed.REQUEST_SHARDS);
   if (shardBytes < 2 * parsed.BODY_LIMIT_BYTES) {
-    throw new Error(`invalid configuration:\n  MAX_QUEUE_BYTES=${JSON.stringify(String(parsed.MAX_QUEUE_BYTES))}: each of ` +
-      `REQUEST_SHARDS=${parsed.REQUEST_SHARDS} shards gets ${shardBytes} bytes, less than 2 × BODY_LIMIT_BYTES (${parsed.BODY_LIMIT_BYTES})`);
+    throw new Error(
+      `invalid configuration:\n  MAX_QUEUE_BYTES=${JSON.stringify(String(parsed.MAX_QUEUE_BYTES))}: each of ` +
+        `REQUEST_SHARDS=${parsed.REQUEST_SHARDS} shards gets ${shardBytes} bytes, less than 2 × BODY_LIMIT_BYTES (${parsed.BODY_LIMIT_BYTES})`,
+    );
   }
   return Object.freeze({ ...parsed, PREPROCESS_THREADS: parsed.PREPROCESS_THREADS ?? defaultPreprocessThreads() });
 }

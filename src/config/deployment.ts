@@ -20,10 +20,17 @@ const deploymentShape = {
    * Model-host processes on this machine (each runs inference + preprocessing threads), each serving every model;
    * or hosts per model, `default:2,inception_v3:1`: one PM2 app per model whose hosts serve only that model.
    */
-  MODEL_HOSTS: z.union([
-    int(1, 1024),
-    z.string().regex(/^[A-Za-z0-9_.-]{1,64}:[1-9]\d{0,3}(,[A-Za-z0-9_.-]{1,64}:[1-9]\d{0,3})*$/, 'a number, or model:count,model:count'),
-  ]).default(Math.max(1, Math.floor(cores / 2))),
+  MODEL_HOSTS: z
+    .union([
+      int(1, 1024),
+      z
+        .string()
+        .regex(
+          /^[A-Za-z0-9_.-]{1,64}:[1-9]\d{0,3}(,[A-Za-z0-9_.-]{1,64}:[1-9]\d{0,3})*$/,
+          'a number, or model:count,model:count',
+        ),
+    ])
+    .default(Math.max(1, Math.floor(cores / 2))),
   /** How long PM2 waits for a model host's "ready" (model load + warm-up). */
   MODEL_LOAD_TIMEOUT_MS: int(1000, 60 * 60 * SECOND).default(180 * SECOND),
   /** Where pm2/, nginx/, redis/ state lives. */
@@ -39,7 +46,10 @@ const deploymentShape = {
     .optional(),
   NGINX_RATE_LIMIT: int(1, 10_000_000).default(10_000),
   NGINX_RATE_BURST: int(1, 10_000_000).default(20_000),
-  NGINX_WORKERS: z.string().regex(/^(auto|[1-9]\d*)$/, 'auto or a positive integer').default('auto'),
+  NGINX_WORKERS: z
+    .string()
+    .regex(/^(auto|[1-9]\d*)$/, 'auto or a positive integer')
+    .default('auto'),
   /** nginx `user` directive; unset: "nobody nogroup" when started by root, none otherwise; empty: none. */
   NGINX_USER: z.string().optional(),
   NGINX_ACCESS_LOG: z.string().min(1).optional(),
@@ -49,7 +59,10 @@ const deploymentShape = {
   NGINX_PREFIX: z.string().min(1).optional(),
 };
 const deploymentSchema = serviceSchema.extend(deploymentShape);
-type DeploymentSettings = Omit<z.infer<typeof deploymentSchema>, keyof z.infer<typeof serviceSchema> | 'MODEL_HOSTS'> & {
+type DeploymentSettings = Omit<
+  z.infer<typeof deploymentSchema>,
+  keyof z.infer<typeof serviceSchema> | 'MODEL_HOSTS'
+> & {
   /** Model-host processes on this machine, all apps together. */
   MODEL_HOSTS: number;
 };
@@ -79,7 +92,12 @@ export interface DeploymentConfig extends Readonly<DeploymentSettings> {
   readonly modelHostApps: readonly ModelHostApp[];
   /** NGINX_BIN, else nginx found on PATH or in an sbin directory. */
   readonly nginxBin: string;
-  readonly paths: { readonly varDir: string; readonly pm2Home: string; readonly nginxPrefix: string; readonly redisDir: string };
+  readonly paths: {
+    readonly varDir: string;
+    readonly pm2Home: string;
+    readonly nginxPrefix: string;
+    readonly redisDir: string;
+  };
 }
 
 /** Validates the service's and the topology's variables together; one Error lists every bad one. */

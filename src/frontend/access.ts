@@ -34,7 +34,12 @@ const QUIET: ReadonlySet<Route> = new Set(['/healthz', '/readyz', '/metrics']);
 /** 499: the client left before the answer (nginx's code for it). */
 export const CLIENT_GONE_STATUS = 499;
 
-export function writeAccessLine(access: Access, entry: AccessEntry, status: number, fields?: Record<string, unknown>): void {
+export function writeAccessLine(
+  access: Access,
+  entry: AccessEntry,
+  status: number,
+  fields?: Record<string, unknown>,
+): void {
   const ms = Date.now() - entry.startedAt;
   access.metrics.observe(entry.route, status, ms, entry.key);
   const level = status >= 500 && status !== CLIENT_GONE_STATUS ? 'warn' : QUIET.has(entry.route) ? 'debug' : 'info';

@@ -31,7 +31,15 @@ export interface QueueBounds {
 }
 
 interface AdmitCommand {
-  admitRequest(requests: string, hosts: string, now: number, maxQueue: number, maxBytes: number, field: string, envelope: Buffer): Promise<string>;
+  admitRequest(
+    requests: string,
+    hosts: string,
+    now: number,
+    maxQueue: number,
+    maxBytes: number,
+    field: string,
+    envelope: Buffer,
+  ): Promise<string>;
 }
 
 /** Redis refused a write for memory (maxmemory with noeviction): overload, not an outage. */
@@ -57,7 +65,12 @@ export function shardQueueBound(maxQueue: number, shards: number): number {
  * room; only when every shard refuses does the caller see 'full' or the error. A command that failed in flight may
  * have been queued anyway; a second copy is answered twice and the front end drops the later answer.
  */
-export async function admitRequest(redis: RedisClient, keys: Keys, bounds: QueueBounds, envelope: Buffer): Promise<Admission> {
+export async function admitRequest(
+  redis: RedisClient,
+  keys: Keys,
+  bounds: QueueBounds,
+  envelope: Buffer,
+): Promise<Admission> {
   let picker = pickers.get(keys);
   if (!picker) pickers.set(keys, (picker = new ShardPicker(keys.shards.length)));
   const bound = shardQueueBound(bounds.MAX_QUEUE, keys.shards.length);
@@ -67,7 +80,15 @@ export async function admitRequest(redis: RedisClient, keys: Keys, bounds: Queue
   for (const index of picker.order()) {
     const shard = keys.shards[index]!;
     try {
-      const reply = await (redis as unknown as AdmitCommand).admitRequest(shard.requests, shard.hosts, Date.now(), bound, byteBound, ENVELOPE_FIELD, envelope);
+      const reply = await (redis as unknown as AdmitCommand).admitRequest(
+        shard.requests,
+        shard.hosts,
+        Date.now(),
+        bound,
+        byteBound,
+        ENVELOPE_FIELD,
+        envelope,
+      );
       picker.succeeded(index);
       if (reply === 'NOHOST') return 'no-host';
       if (reply !== 'FULL') return 'queued';

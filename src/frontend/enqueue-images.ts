@@ -66,14 +66,25 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
   const { items, model, topk, deadline, log } = request;
   const keys = modelKeys(ctx.keys, model);
   const scores: Array<Uint8Array | undefined> = [];
-  const results: Array<ImageResult | undefined> = items.map((item) => (item.ok ? undefined : itemError(item.code, item.message)));
+  const results: Array<ImageResult | undefined> = items.map((item) =>
+    item.ok ? undefined : itemError(item.code, item.message),
+  );
   const timings: Array<ResultTimings | undefined> = [];
   const queued: Array<{ index: number; id: string; envelope: Buffer }> = [];
   items.forEach((item, index) => {
     if (!item.ok) return;
     const id = randomUUID();
-    const common = { v: WIRE_VERSION as typeof WIRE_VERSION, id, topk, deadline, replyTo: ctx.replyStream, ...(request.scores && { scores: true }) };
-    const envelope = packEnvelope('tensor' in item ? { ...common, tensor: item.tensor } : { ...common, image: item.image });
+    const common = {
+      v: WIRE_VERSION as typeof WIRE_VERSION,
+      id,
+      topk,
+      deadline,
+      replyTo: ctx.replyStream,
+      ...(request.scores && { scores: true }),
+    };
+    const envelope = packEnvelope(
+      'tensor' in item ? { ...common, tensor: item.tensor } : { ...common, image: item.image },
+    );
     queued.push({ index, id, envelope });
   });
   if (queued.length === 0) return { results: results as ImageResult[], timings, scores };
@@ -81,7 +92,9 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
 
   let waiting = queued.length;
   let allIn!: (done: QueuedImages | undefined) => void;
-  const finished = new Promise<QueuedImages | undefined>((resolve) => { allIn = resolve; });
+  const finished = new Promise<QueuedImages | undefined>((resolve) => {
+    allIn = resolve;
+  });
   const settleOne = (index: number, result: ImageResult) => {
     results[index] = result;
     if (--waiting === 0) allIn({ results: results as ImageResult[], timings, scores });
@@ -114,10 +127,14 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
   });
 
   // Each envelope is admitted on its own (the admission script is per entry); the calls are pipelined.
-  const admissions = await Promise.all(queued.map(({ envelope }) => admitRequest(ctx.redis, keys, ctx.bounds, envelope).then(
-    (a) => ({ a, err: undefined as Error | undefined }),
-    (err: Error) => ({ a: undefined, err }),
-  )));
+  const admissions = await Promise.all(
+    queued.map(({ envelope }) =>
+      admitRequest(ctx.redis, keys, ctx.bounds, envelope).then(
+        (a) => ({ a, err: undefined as Error | undefined }),
+        (err: Error) => ({ a: undefined, err }),
+      ),
+    ),
+  );
   admissions.forEach(({ a, err }, k) => {
     if (a === 'queued') return;
     const { index, id } = queued[k]!;
@@ -126,7 +143,14 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
       ctx.metrics.redisErrors.inc();
       log.warn({ err: err.message, image: index }, 'admission failed');
     }
-    settleOne(index, err ? itemError('NOT_READY', 'Redis is unreachable.') : a === 'no-host' ? itemError('NOT_READY', `No live model host serves model ${model}.`) : itemError('OVERLOADED'));
+    settleOne(
+      index,
+      err
+        ? itemError('NOT_READY', 'Redis is unreachable.')
+        : a === 'no-host'
+          ? itemError('NOT_READY', `No live model host serves model ${model}.`)
+          : itemError('OVERLOADED'),
+    );
   });
   return finished;
 }

@@ -6,7 +6,13 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
-import { BLOCKING_READ_MS, connectRedis, deadConnectionOptions, whenReady, type RedisTarget } from '../redis/connect.ts';
+import {
+  BLOCKING_READ_MS,
+  connectRedis,
+  deadConnectionOptions,
+  whenReady,
+  type RedisTarget,
+} from '../redis/connect.ts';
 import { keysFor } from '../wire/keys.ts';
 import { openRepository } from '../model/repository.ts';
 import { defineAdmission } from './admission.ts';
@@ -53,8 +59,12 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   // Also before any connection: a bad key file stops the start.
   const auth = startAuth(config, log);
   const redis = connectRedis(redisTarget, `frontend:${id}`, log, deadConnectionOptions(config.REDIS_TIMEOUT_MS));
-  const blocking = connectRedis(redisTarget, `frontend:${id}:replies`, log,
-    deadConnectionOptions(config.REDIS_TIMEOUT_MS, BLOCKING_READ_MS));
+  const blocking = connectRedis(
+    redisTarget,
+    `frontend:${id}:replies`,
+    log,
+    deadConnectionOptions(config.REDIS_TIMEOUT_MS, BLOCKING_READ_MS),
+  );
   defineAdmission(redis);
   const pending = new PendingRequests();
   const replyStream = keys.replies(id);
@@ -63,7 +73,15 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   const metrics = new FrontendMetrics(() => pending.size);
   for (const conn of [redis, blocking]) conn.on('error', () => metrics.redisErrors.inc());
   const metricsId = `frontend-${id}`;
-  const metricsPublisher = new MetricsPublisher(redis, keys, metricsId, metrics.registry, config.METRICS_PUSH_MS, log, () => metrics.redisErrors.inc());
+  const metricsPublisher = new MetricsPublisher(
+    redis,
+    keys,
+    metricsId,
+    metrics.registry,
+    config.METRICS_PUSH_MS,
+    log,
+    () => metrics.redisErrors.inc(),
+  );
   let admin: AdminServer | undefined;
   const versions = new VersionView(redis, keys, config.VERSION_REFRESH_MS, log);
   // Everything this front end holds, in release order: close() runs it after draining, a failed start at once.
@@ -77,7 +95,8 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     ['admin server', () => admin?.close()],
     ['auth', () => auth.close()],
   ];
-  const onStepFailure = (step: string, err: Error) => log.warn({ err: err.message, step }, 'front end close step failed');
+  const onStepFailure = (step: string, err: Error) =>
+    log.warn({ err: err.message, step }, 'front end close step failed');
   const releaseAll = () => runSteps(release, onStepFailure);
 
   let port: number;
@@ -86,11 +105,24 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     await replies.start();
     await versions.start();
     registerRoutes(http, {
-      config, redis, keys, replyStream, pending, log, metrics, bounds: { MAX_QUEUE: config.MAX_QUEUE, MAX_QUEUE_BYTES: config.MAX_QUEUE_BYTES },
+      config,
+      redis,
+      keys,
+      replyStream,
+      pending,
+      log,
+      metrics,
+      bounds: { MAX_QUEUE: config.MAX_QUEUE, MAX_QUEUE_BYTES: config.MAX_QUEUE_BYTES },
       isDraining: () => draining,
       repository,
       versions,
-      scrapeMetrics: () => scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }, repository.models.map((m) => m.name)),
+      scrapeMetrics: () =>
+        scrapeDeployment(
+          redis,
+          keys,
+          { id: metricsId, registry: metrics.registry },
+          repository.models.map((m) => m.name),
+        ),
       bodyBudget: new BodyBudget(config.MAX_INFLIGHT_BODY_BYTES),
       onRedisError: () => metrics.redisErrors.inc(),
       inferenceGuard: auth.inference,
@@ -103,16 +135,32 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     await releaseAll();
     throw err;
   }
-  log.info({
-    frontendId: id, servedBy: SERVED_BY, host: config.HOST, port, adminPort: admin?.port, httpServer: http.kind, httpServerDetail: http.detail,
-    models: repository.models.map((m) => m.name), defaultModel: repository.defaultModel,
-  }, 'front end listening');
+  log.info(
+    {
+      frontendId: id,
+      servedBy: SERVED_BY,
+      host: config.HOST,
+      port,
+      adminPort: admin?.port,
+      httpServer: http.kind,
+      httpServerDetail: http.detail,
+      models: repository.models.map((m) => m.name),
+      defaultModel: repository.defaultModel,
+    },
+    'front end listening',
+  );
   metricsPublisher.start();
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      await runSteps([['stop accepting', () => http.stopAccepting()], ['admin server', () => admin?.close()]], onStepFailure);
+      await runSteps(
+        [
+          ['stop accepting', () => http.stopAccepting()],
+          ['admin server', () => admin?.close()],
+        ],
+        onStepFailure,
+      );
       // Requests still arriving on kept-alive connections (a proxy's pooled ones) are served for a short while,
       // each answer closing its connection; refusing them at once (503 SHUTTING_DOWN) would fail one request per
       // pooled connection. Then draining: new requests are refused and /readyz reports not ready.
@@ -127,5 +175,13 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     return closing;
   };
 
-  return { id, port, adminPort: admin?.port, httpServer: http.kind, pendingCount: () => pending.size, discardedResults: () => replies.discarded, close };
+  return {
+    id,
+    port,
+    adminPort: admin?.port,
+    httpServer: http.kind,
+    pendingCount: () => pending.size,
+    discardedResults: () => replies.discarded,
+    close,
+  };
 }

@@ -54,9 +54,19 @@ export function groupModels(hosts: readonly LiveHost[]): ModelInfo[] {
 /** GET /v1/models: the grouped entries, each with every version of its model and the versions' states. */
 export async function readModels(redis: RedisClient, keys: Keys): Promise<ModelInfo[]> {
   const hosts = await readLiveHosts(redis, keys);
-  const index = buildIndex(hosts.map((h) => h.versions ?? {}), new Map());
+  const index = buildIndex(
+    hosts.map((h) => h.versions ?? {}),
+    new Map(),
+  );
   return groupModels(hosts).map((m) => ({
     ...m,
-    versions: index.filter((e) => e.name === m.name).map((e) => ({ version: Number(e.version), state: e.state, ...(e.reason && { reason: e.reason }), hosts: e.hosts })),
+    versions: index
+      .filter((e) => e.name === m.name)
+      .map((e) => ({
+        version: Number(e.version),
+        state: e.state,
+        ...(e.reason && { reason: e.reason }),
+        hosts: e.hosts,
+      })),
   }));
 }

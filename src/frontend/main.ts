@@ -8,7 +8,10 @@ import { startFrontend, type Frontend } from './frontend.ts';
 try {
   const config = loadConfig();
   const redis = configuredRedisTarget(config);
-  if (!redis) throw new Error('REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is required for a standalone front end (npm start embeds Redis instead)');
+  if (!redis)
+    throw new Error(
+      'REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is required for a standalone front end (npm start embeds Redis instead)',
+    );
   const log = createLogger('frontend', config.LOG_LEVEL);
   // Handlers first: a SIGTERM right after 'front end listening' must find them in place.
   let frontend: Frontend | undefined;

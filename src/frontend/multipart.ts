@@ -45,11 +45,15 @@ function partOf(body: Buffer, chunks: Buffer[]): Buffer {
     }
     before += chunk.byteLength;
   }
-  if (offset < body.byteOffset || offset + total > body.byteOffset + body.byteLength) return Buffer.concat(chunks, total);
+  if (offset < body.byteOffset || offset + total > body.byteOffset + body.byteLength)
+    return Buffer.concat(chunks, total);
   const part = Buffer.from(body.buffer, offset, total);
   let at = 0;
   for (const chunk of chunks) {
-    const same = chunk.buffer === body.buffer ? chunk.byteOffset === offset + at : chunk.equals(part.subarray(at, at + chunk.byteLength));
+    const same =
+      chunk.buffer === body.buffer
+        ? chunk.byteOffset === offset + at
+        : chunk.equals(part.subarray(at, at + chunk.byteLength));
     if (!same) return Buffer.concat(chunks, total);
     at += chunk.byteLength;
   }
@@ -57,7 +61,12 @@ function partOf(body: Buffer, chunks: Buffer[]): Buffer {
 }
 
 /** `boundary` comes from the request's Content-Type, already parsed (image-input.ts). */
-export async function readMultipartImages(body: Buffer, boundary: string, field: string, limits: MultipartLimits): Promise<MultipartImages> {
+export async function readMultipartImages(
+  body: Buffer,
+  boundary: string,
+  field: string,
+  limits: MultipartLimits,
+): Promise<MultipartImages> {
   let parser: busboy.Busboy;
   try {
     parser = busboy({
@@ -89,15 +98,24 @@ export async function readMultipartImages(body: Buffer, boundary: string, field:
     if (index === undefined) return void stream.resume();
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('end', () => { images[index] = partOf(body, chunks); });
+    stream.on('end', () => {
+      images[index] = partOf(body, chunks);
+    });
   });
   parser.on('field', (name, value) => {
     if (name !== field) return;
     const index = take();
     if (index !== undefined) images[index] = Buffer.from(value, 'latin1');
   });
-  parser.on('partsLimit', () => { failure ??= 'too-many-parts'; });
-  const done = finished(parser).then(() => undefined, () => { failure ??= 'malformed'; });
+  parser.on('partsLimit', () => {
+    failure ??= 'too-many-parts';
+  });
+  const done = finished(parser).then(
+    () => undefined,
+    () => {
+      failure ??= 'malformed';
+    },
+  );
 
   let sliceStarted = performance.now();
   for (let offset = 0; offset < body.byteLength && failure === undefined; offset += SLICE_BYTES) {

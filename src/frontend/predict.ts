@@ -60,7 +60,11 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
     answer.error('BAD_REQUEST', '"version" must be a positive integer.');
     return;
   }
-  const choice = ctx.versions?.choose(model, versionParam === null ? undefined : Number(versionParam)) ?? { ok: true, version: 1, serving: model };
+  const choice = ctx.versions?.choose(model, versionParam === null ? undefined : Number(versionParam)) ?? {
+    ok: true,
+    version: 1,
+    serving: model,
+  };
   if (!choice.ok) {
     answer.error(choice.code, choice.message);
     return;
@@ -88,7 +92,14 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
     const input = await extractImages(await body, contentType, limits);
     if (!input.ok) return answer.error(input.code, input.message);
     const deadline = answer.startedAt + ctx.config.REQUEST_TIMEOUT_MS;
-    const queued = await queueImages(ctx, { items: input.images, model: serving, topk, deadline, log, onAbort: (l) => res.onAbort(l) });
+    const queued = await queueImages(ctx, {
+      items: input.images,
+      model: serving,
+      topk,
+      deadline,
+      log,
+      onAbort: (l) => res.onAbort(l),
+    });
     if (queued) answerResults(answer, queued);
   })().catch((err: Error) => {
     if (err instanceof BodyError) {
@@ -106,8 +117,11 @@ function answerResults(answer: Answer, { results, timings }: QueuedImages): void
     const result = results[0]!;
     if (!result.success) return void answer.error(result.error.code, result.error.message);
     const t = timings[0];
-    answer.json(200, { success: true, predictions: result.predictions },
-      { batchSize: t?.batchSize, inferenceMs: t?.inferenceMs, preprocessMs: t?.preprocessMs });
+    answer.json(
+      200,
+      { success: true, predictions: result.predictions },
+      { batchSize: t?.batchSize, inferenceMs: t?.inferenceMs, preprocessMs: t?.preprocessMs },
+    );
     return;
   }
   const failures = results.filter((r): r is Extract<ImageResult, { success: false }> => !r.success);
@@ -117,6 +131,9 @@ function answerResults(answer: Answer, { results, timings }: QueuedImages): void
     return void answer.error(code, message, { detail: `all ${results.length} images failed` });
   }
   const batchSizes = timings.flatMap((t) => (t ? [t.batchSize] : []));
-  answer.json(200, { success: true, results },
-    { images: results.length, failed: failures.length, failedCodes: [...codes], batchSizes });
+  answer.json(
+    200,
+    { success: true, results },
+    { images: results.length, failed: failures.length, failedCodes: [...codes], batchSizes },
+  );
 }

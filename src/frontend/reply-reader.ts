@@ -41,7 +41,15 @@ export class ReplyReader {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        const reply = (await this.blocking.xreadBuffer('COUNT', 1000, 'BLOCK', BLOCKING_READ_MS, 'STREAMS', this.stream, this.lastId)) as Array<[Buffer, RawEntry[]]> | null;
+        const reply = (await this.blocking.xreadBuffer(
+          'COUNT',
+          1000,
+          'BLOCK',
+          BLOCKING_READ_MS,
+          'STREAMS',
+          this.stream,
+          this.lastId,
+        )) as Array<[Buffer, RawEntry[]]> | null;
         for (const [rawId, fields] of reply?.[0]?.[1] ?? []) {
           this.lastId = rawId.toString();
           const [field, value] = fields;

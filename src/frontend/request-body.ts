@@ -17,7 +17,12 @@ export function tooLargeMessage(limit: number): string {
   return `The request body is larger than ${limit} bytes.`;
 }
 
-export function claimBody(ctx: BodyContext, req: IncomingRequest, res: ServerResponse, answer: Answer): Promise<Buffer> | undefined {
+export function claimBody(
+  ctx: BodyContext,
+  req: IncomingRequest,
+  res: ServerResponse,
+  answer: Answer,
+): Promise<Buffer> | undefined {
   const lengthHeader = req.headers['content-length'];
   const declaredLength = lengthHeader ? Number(lengthHeader) : undefined;
   if (declaredLength !== undefined && !Number.isSafeInteger(declaredLength)) {
@@ -35,7 +40,9 @@ export function claimBody(ctx: BodyContext, req: IncomingRequest, res: ServerRes
   if (!ctx.bodyBudget.take(reserved)) {
     // Refused before reading: close, the client may still be sending the body.
     answer.closeConnection = true;
-    answer.error('OVERLOADED', 'Too many request bodies are being received; retry later.', { inflightBodyBytes: ctx.bodyBudget.inUse });
+    answer.error('OVERLOADED', 'Too many request bodies are being received; retry later.', {
+      inflightBodyBytes: ctx.bodyBudget.inUse,
+    });
     return undefined;
   }
   // Claimed before returning: uWS hands body bytes only to a reader registered by then.

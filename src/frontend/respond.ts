@@ -29,7 +29,12 @@ export class Answer {
   /** Fields every access line of this request carries (e.g. the model). */
   private context: Fields = {};
 
-  constructor(private readonly res: ServerResponse, req: IncomingRequest, route: Route, private readonly access: Access) {
+  constructor(
+    private readonly res: ServerResponse,
+    req: IncomingRequest,
+    route: Route,
+    private readonly access: Access,
+  ) {
     this.id = requestId(req.headers['x-request-id']);
     this.entry = { route, method: req.method, reqId: this.id, startedAt: this.startedAt };
     res.onAbort(() => writeAccessLine(access, this.entry, CLIENT_GONE_STATUS, this.context));
@@ -54,7 +59,13 @@ export class Answer {
     return this.write(status, 'application/json', JSON.stringify(body), fields, headers);
   }
 
-  text(status: number, contentType: string, body: string | Buffer, fields?: Fields, headers: Record<string, string> = {}): boolean {
+  text(
+    status: number,
+    contentType: string,
+    body: string | Buffer,
+    fields?: Fields,
+    headers: Record<string, string> = {},
+  ): boolean {
     return this.write(status, contentType, body, fields, headers);
   }
 
@@ -66,10 +77,24 @@ export class Answer {
     return this.write(entry.status, 'application/json', JSON.stringify(body), { code, ...fields }, all);
   }
 
-  private write(status: number, contentType: string, body: string | Buffer, fields: Fields | undefined, headers: Record<string, string>): boolean {
-    const sent = this.res.send(status, {
-      'Content-Type': contentType, 'X-Request-Id': this.id, 'X-Served-By': SERVED_BY, ...headers,
-    }, body, this.closeConnection);
+  private write(
+    status: number,
+    contentType: string,
+    body: string | Buffer,
+    fields: Fields | undefined,
+    headers: Record<string, string>,
+  ): boolean {
+    const sent = this.res.send(
+      status,
+      {
+        'Content-Type': contentType,
+        'X-Request-Id': this.id,
+        'X-Served-By': SERVED_BY,
+        ...headers,
+      },
+      body,
+      this.closeConnection,
+    );
     if (sent) writeAccessLine(this.access, this.entry, status, { ...this.context, ...fields });
     return sent;
   }

@@ -17,7 +17,10 @@ export interface ServerContext extends PredictContext, InfoContext {
 }
 
 /** Readiness: Redis answers and every model this deployment serves has a live host (a fresh heartbeat). */
-async function readiness(ctx: ServerContext, http: HttpServer): Promise<{ ready: boolean; body: Record<string, unknown> }> {
+async function readiness(
+  ctx: ServerContext,
+  http: HttpServer,
+): Promise<{ ready: boolean; body: Record<string, unknown> }> {
   try {
     // One entry per host and model; the models' labels, input and preprocessing are for GET /v1/models.
     const live = (await readLiveHosts(ctx.redis, ctx.keys)).flatMap((h) => readinessEntries(h.id, h));
@@ -25,8 +28,11 @@ async function readiness(ctx: ServerContext, http: HttpServer): Promise<{ ready:
     return {
       ready: live.length > 0 && missing.length === 0 && !ctx.isDraining(),
       body: {
-        redis: 'ok', modelHosts: live, ...(missing.length > 0 && { modelsWithoutHost: missing }),
-        ...serverInfo(http), draining: ctx.isDraining(),
+        redis: 'ok',
+        modelHosts: live,
+        ...(missing.length > 0 && { modelsWithoutHost: missing }),
+        ...serverInfo(http),
+        draining: ctx.isDraining(),
       },
     };
   } catch (err) {
@@ -56,7 +62,11 @@ export function registerRoutes(server: HttpServer, ctx: ServerContext): void {
       if (ready) return answer.json(200, { ready: true, ...details });
       const { modelHosts, ...reason } = body;
       const hosts = Array.isArray(modelHosts) ? modelHosts.length : 0;
-      answer.json(503, { ...errorBody('NOT_READY'), ready: false, ...details }, { code: 'NOT_READY', ...reason, modelHosts: hosts });
+      answer.json(
+        503,
+        { ...errorBody('NOT_READY'), ready: false, ...details },
+        { code: 'NOT_READY', ...reason, modelHosts: hosts },
+      );
     });
   });
 

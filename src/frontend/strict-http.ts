@@ -26,22 +26,33 @@ function routeOf(pattern: string): Route {
 
 /** `http` with every route guarded as above; route through the result only. */
 export function strictHttp(http: HttpServer, access: Access): HttpServer {
-  const guard = (pattern: string, handler: Handler): Handler => (req, res) => {
-    const problem = framingProblem(req.headers);
-    if (problem === undefined) return handler(req, res);
-    const route = routeOf(pattern);
-    if (http.kind === 'uws') {
-      // uWS goes on parsing this connection's bytes after any answer: only cutting it stops a smuggled request.
-      // (node:http never gets here: its parser answers these 400 itself.)
-      res.destroy();
-      const entry = { route, method: req.method, reqId: requestId(req.headers['x-request-id']), startedAt: Date.now() };
-      writeAccessLine(access, entry, 400, { code: 'BAD_REQUEST', detail: problem, connection: 'closed without an answer' });
-      return;
-    }
-    const answer = new Answer(res, req, route, access);
-    answer.closeConnection = true;
-    answer.error('BAD_REQUEST', problem);
-  };
+  const guard =
+    (pattern: string, handler: Handler): Handler =>
+    (req, res) => {
+      const problem = framingProblem(req.headers);
+      if (problem === undefined) return handler(req, res);
+      const route = routeOf(pattern);
+      if (http.kind === 'uws') {
+        // uWS goes on parsing this connection's bytes after any answer: only cutting it stops a smuggled request.
+        // (node:http never gets here: its parser answers these 400 itself.)
+        res.destroy();
+        const entry = {
+          route,
+          method: req.method,
+          reqId: requestId(req.headers['x-request-id']),
+          startedAt: Date.now(),
+        };
+        writeAccessLine(access, entry, 400, {
+          code: 'BAD_REQUEST',
+          detail: problem,
+          connection: 'closed without an answer',
+        });
+        return;
+      }
+      const answer = new Answer(res, req, route, access);
+      answer.closeConnection = true;
+      answer.error('BAD_REQUEST', problem);
+    };
   return {
     kind: http.kind,
     detail: http.detail,

@@ -21,14 +21,16 @@ export type VersionReports = ReadonlyMap<string, readonly VersionStatus[]>;
 export function chooseVersion(reports: VersionReports, model: string, pinned?: number): VersionChoice {
   const statuses = reports.get(model);
   // A model no host reports versions for is served unversioned (version 1), as before versions existed.
-  if (!statuses || statuses.length === 0) return pinned === undefined || pinned === 1 ? { ok: true, version: 1, serving: model } : notFound(model, pinned);
+  if (!statuses || statuses.length === 0)
+    return pinned === undefined || pinned === 1 ? { ok: true, version: 1, serving: model } : notFound(model, pinned);
   if (pinned === undefined) {
     const newest = newestReady(statuses);
     if (newest !== undefined) return { ok: true, version: newest, serving: versionedModelName(model, newest) };
     return { ok: false, code: 'NOT_READY', message: `No version of model ${model} is ready yet.` };
   }
   const mine = statuses.filter((s) => s.version === pinned);
-  if (mine.some((s) => s.state === 'ready')) return { ok: true, version: pinned, serving: versionedModelName(model, pinned) };
+  if (mine.some((s) => s.state === 'ready'))
+    return { ok: true, version: pinned, serving: versionedModelName(model, pinned) };
   if (mine.some((s) => s.state === 'loading' || s.state === 'unloading')) {
     return { ok: false, code: 'NOT_READY', message: `Version ${pinned} of model ${model} is ${mine[0]!.state}.` };
   }
@@ -37,7 +39,11 @@ export function chooseVersion(reports: VersionReports, model: string, pinned?: n
 }
 
 function notFound(model: string, version: number, reason?: string): VersionChoice {
-  return { ok: false, code: 'MODEL_NOT_FOUND', message: `Version ${version} of model ${model} is not served${reason ? ` (it failed to load: ${reason})` : ''}.` };
+  return {
+    ok: false,
+    code: 'MODEL_NOT_FOUND',
+    message: `Version ${version} of model ${model} is not served${reason ? ` (it failed to load: ${reason})` : ''}.`,
+  };
 }
 
 export function mergeReports(perHost: ReadonlyArray<Record<string, VersionStatus[]>>): Map<string, VersionStatus[]> {
@@ -57,7 +63,12 @@ export class VersionView {
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
 
-  constructor(private readonly redis: RedisClient, private readonly keys: Keys, private readonly refreshMs: number, private readonly log: Logger) {}
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+    private readonly refreshMs: number,
+    private readonly log: Logger,
+  ) {}
 
   choose(model: string, pinned?: number): VersionChoice {
     return chooseVersion(this.reports, model, pinned);

@@ -114,7 +114,11 @@ export class Batcher {
 
   /** Requests that can be taken right now without waiting for a buffer. */
   capacity(): number {
-    const free = this.filling ? this.maxBatch - this.filling.slots.length : this.deps.buffers.freeCount > 0 ? this.maxBatch : 0;
+    const free = this.filling
+      ? this.maxBatch - this.filling.slots.length
+      : this.deps.buffers.freeCount > 0
+        ? this.maxBatch
+        : 0;
     return Math.max(0, free - this.backlog.length);
   }
 
@@ -127,7 +131,9 @@ export class Batcher {
   /** Requests held: in slots of filling, closed or running batches. */
   get inFlight(): number {
     const count = (b: Batch | undefined) => (b ? b.slots.filter((s) => s.state !== 'finished').length : 0);
-    return count(this.filling) + this.closed.reduce((n, b) => n + count(b), 0) + count(this.running) + this.backlog.length;
+    return (
+      count(this.filling) + this.closed.reduce((n, b) => n + count(b), 0) + count(this.running) + this.backlog.length
+    );
   }
 
   /** Takes jobs; the caller reads no more than capacity() from Redis. Jobs beyond a free buffer wait in the backlog. */
@@ -138,7 +144,7 @@ export class Batcher {
         this.finishAlone(job, this.failure(job, 'DEADLINE_EXCEEDED'));
         continue;
       }
-      const batch = this.backlog.length > 0 ? undefined : this.filling ?? this.open(now);
+      const batch = this.backlog.length > 0 ? undefined : (this.filling ?? this.open(now));
       if (!batch) {
         this.backlog.push(job);
         continue;
@@ -146,9 +152,17 @@ export class Batcher {
       const slot: Slot = { job, state: 'prepping', preprocessMs: 0 };
       const index = batch.slots.push(slot) - 1;
       batch.prepping++;
-      this.deps.preprocess({ env: job.env, buffer: batch.buffer, slot: index, deadline: job.env.deadline })
+      this.deps
+        .preprocess({ env: job.env, buffer: batch.buffer, slot: index, deadline: job.env.deadline })
         .then((outcome) => this.onPrepared(batch, slot, outcome))
-        .catch((err: Error) => this.onPrepared(batch, slot, { ok: false, code: 'INTERNAL', message: errorCodes.INTERNAL.message, detail: err.message }));
+        .catch((err: Error) =>
+          this.onPrepared(batch, slot, {
+            ok: false,
+            code: 'INTERNAL',
+            message: errorCodes.INTERNAL.message,
+            detail: err.message,
+          }),
+        );
       if (batch.slots.length === this.maxBatch) this.close(batch);
     }
     this.pump();
@@ -189,7 +203,11 @@ export class Batcher {
       // Its slot stays a hole in the buffer; the batch still runs for the others.
       slot.state = 'finished';
       if (outcome.code === 'INTERNAL') this.deps.onError(new Error(outcome.detail), `preprocess ${slot.job.env.id}`);
-      this.finishAlone(slot.job, { id: slot.job.env.id, ok: false, code: outcome.code, message: outcome.message }, outcome.detail);
+      this.finishAlone(
+        slot.job,
+        { id: slot.job.env.id, ok: false, code: outcome.code, message: outcome.message },
+        outcome.detail,
+      );
     }
     this.pump();
   }
@@ -213,8 +231,8 @@ export class Batcher {
       }
     }
     if (!this.running) {
-      const next = this.closed.find((b) => b.prepping === 0) ??
-        this.closed.find((b) => this.hasReady(b) && this.overdue(b, now));
+      const next =
+        this.closed.find((b) => b.prepping === 0) ?? this.closed.find((b) => this.hasReady(b) && this.overdue(b, now));
       if (next) {
         this.closed.splice(this.closed.indexOf(next), 1);
         void this.run(next);
@@ -280,7 +298,10 @@ export class Batcher {
           const predictions = topK(scores, row, this.deps.labels, slot.job.env.topk);
           const all = slot.job.env.scores ? scoreRow(scores, row, this.deps.labels.length) : undefined;
           const timings = { preprocessMs: slot.preprocessMs, inferenceMs: ms, batchSize: n };
-          done.push({ job: slot.job, result: { id: slot.job.env.id, ok: true, predictions, ...(all && { scores: all }), timings } });
+          done.push({
+            job: slot.job,
+            result: { id: slot.job.env.id, ok: true, predictions, ...(all && { scores: all }), timings },
+          });
         });
       }
     } catch (err) {
@@ -309,8 +330,11 @@ export class Batcher {
   }
 
   private finishAlone(job: Job, result: Result, detail?: string): void {
-    const publish = this.deps.complete([{ job, result }])
-      .catch((err: Error) => this.deps.onError(err, `publishing result of ${job.env.id}${detail ? ` (${detail})` : ''}`))
+    const publish = this.deps
+      .complete([{ job, result }])
+      .catch((err: Error) =>
+        this.deps.onError(err, `publishing result of ${job.env.id}${detail ? ` (${detail})` : ''}`),
+      )
       .finally(() => this.soloPublishes.delete(publish));
     this.soloPublishes.add(publish);
   }

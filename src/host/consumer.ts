@@ -51,7 +51,9 @@ export class RequestConsumer {
   async stop(): Promise<void> {
     this.stopped = true;
     let bound: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => { bound = setTimeout(() => resolve(true), this.opts.blockMs + 3000); });
+    const timedOut = new Promise<boolean>((resolve) => {
+      bound = setTimeout(() => resolve(true), this.opts.blockMs + 3000);
+    });
     const hung = await Promise.race([this.loop?.then(() => false), timedOut]);
     clearTimeout(bound);
     // Only if a read hangs (e.g. Redis half-open) are the connections cut.
@@ -70,8 +72,14 @@ export class RequestConsumer {
     for (const shard of this.keys.shards) {
       // ID 0 reads this consumer's own delivered-but-unacknowledged history; no BLOCK, so any connection will do.
       const reply = (await command.xreadgroupBuffer(
-        'GROUP', CONSUMER_GROUP, this.opts.consumerName, 'COUNT', this.batcher.capacity() || 1,
-        'STREAMS', shard.requests, '0',
+        'GROUP',
+        CONSUMER_GROUP,
+        this.opts.consumerName,
+        'COUNT',
+        this.batcher.capacity() || 1,
+        'STREAMS',
+        shard.requests,
+        '0',
       )) as Array<[Buffer, RawEntry[]]> | null;
       const entries = reply?.[0]?.[1] ?? [];
       taken += entries.length;
@@ -112,18 +120,31 @@ export class RequestConsumer {
 
   private async read(blocking: RedisClient, shard: ShardKeys, count: number): Promise<RawEntry[]> {
     const reply = (await blocking.xreadgroupBuffer(
-      'GROUP', CONSUMER_GROUP, this.opts.consumerName, 'COUNT', count, 'BLOCK', this.opts.blockMs,
-      'STREAMS', shard.requests, '>',
+      'GROUP',
+      CONSUMER_GROUP,
+      this.opts.consumerName,
+      'COUNT',
+      count,
+      'BLOCK',
+      this.opts.blockMs,
+      'STREAMS',
+      shard.requests,
+      '>',
     )) as Array<[Buffer, RawEntry[]]> | null;
     return reply?.[0]?.[1] ?? [];
   }
 
   private async reclaim(blocking: RedisClient, shard: ShardKeys, count: number): Promise<RawEntry[]> {
     const { entries, from } = await reclaimFromDeadHosts(blocking, shard, {
-      consumer: this.opts.consumerName, minIdleMs: this.opts.claimIdleMs, count,
+      consumer: this.opts.consumerName,
+      minIdleMs: this.opts.claimIdleMs,
+      count,
     });
     if (entries.length > 0) {
-      this.log.warn({ count: entries.length, from, shard: shard.index }, 'claimed requests of a model host with no fresh heartbeat (dead)');
+      this.log.warn(
+        { count: entries.length, from, shard: shard.index },
+        'claimed requests of a model host with no fresh heartbeat (dead)',
+      );
       this.onClaimed(entries.length);
     }
     return entries;

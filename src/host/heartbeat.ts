@@ -30,7 +30,9 @@ export class Heartbeat {
   }
 
   private setsOf(models: readonly ServedModel[]): string[] {
-    return models.flatMap((m) => modelKeys(this.keys, versionedModelName(m.name, m.version ?? 1)).shards.map((shard) => shard.hosts));
+    return models.flatMap((m) =>
+      modelKeys(this.keys, versionedModelName(m.name, m.version ?? 1)).shards.map((shard) => shard.hosts),
+    );
   }
 
   /**
@@ -52,16 +54,20 @@ export class Heartbeat {
     await this.beat();
     // One warning per outage, one line when the host is registered again (Redis may have lost the registry).
     let failing = false;
-    this.timer = setInterval(() => this.beat().then(
-      () => {
-        if (failing) this.log.info({ hostId: this.hostId }, 'heartbeat restored: host registered again');
-        failing = false;
-      },
-      (err: Error) => {
-        if (!failing) this.log.warn({ err: err.message }, 'heartbeat failed; retrying every beat');
-        failing = true;
-      },
-    ), this.intervalMs);
+    this.timer = setInterval(
+      () =>
+        this.beat().then(
+          () => {
+            if (failing) this.log.info({ hostId: this.hostId }, 'heartbeat restored: host registered again');
+            failing = false;
+          },
+          (err: Error) => {
+            if (!failing) this.log.warn({ err: err.message }, 'heartbeat failed; retrying every beat');
+            failing = true;
+          },
+        ),
+      this.intervalMs,
+    );
     this.timer.unref();
   }
 
@@ -84,16 +90,28 @@ export class Heartbeat {
     const now = Date.now();
     const ttl = this.intervalMs * 3;
     const info = this.keys.hostInfo(this.hostId);
-    const fields = encodeHeartbeat({ startedAt: this.startedAt, heartbeatAt: now, models: [...this.models], ...(this.versions && { versions: this.versions }) });
+    const fields = encodeHeartbeat({
+      startedAt: this.startedAt,
+      heartbeatAt: now,
+      models: [...this.models],
+      ...(this.versions && { versions: this.versions }),
+    });
     // One MULTI per key (or slot): a cluster refuses a transaction whose keys span slots.
     const results = await Promise.all([
-      this.redis.multi()
+      this.redis
+        .multi()
         .zadd(this.keys.hosts, now + ttl, this.hostId)
         .zremrangebyscore(this.keys.hosts, '-inf', now)
         .hset(info, fields)
         .pexpire(info, ttl)
         .exec(),
-      ...this.liveSets.map((set) => this.redis.multi().zadd(set, now + ttl, this.hostId).zremrangebyscore(set, '-inf', now).exec()),
+      ...this.liveSets.map((set) =>
+        this.redis
+          .multi()
+          .zadd(set, now + ttl, this.hostId)
+          .zremrangebyscore(set, '-inf', now)
+          .exec(),
+      ),
     ]);
     const failed = results.flatMap((r) => r ?? []).find(([err]) => err);
     if (failed) throw failed[0];

@@ -38,10 +38,14 @@ export class InferenceClient {
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (msg: FromInference) => {
         switch (msg.type) {
-          case 'ready': return resolve(msg);
-          case 'result': return this.settle(msg.batchId, (w) => w.resolve({ scores: msg.scores, ms: msg.ms }));
-          case 'failed': return this.settle(msg.batchId, (w) => w.reject(new Error(msg.message)));
-          case 'stats': return this.statsWaiters.shift()?.resolve(msg.liveTensors);
+          case 'ready':
+            return resolve(msg);
+          case 'result':
+            return this.settle(msg.batchId, (w) => w.resolve({ scores: msg.scores, ms: msg.ms }));
+          case 'failed':
+            return this.settle(msg.batchId, (w) => w.reject(new Error(msg.message)));
+          case 'stats':
+            return this.statsWaiters.shift()?.resolve(msg.liveTensors);
           case 'fatal': {
             const err = new Error(`inference thread failed: ${msg.message}`);
             reject(err);
@@ -49,7 +53,10 @@ export class InferenceClient {
           }
         }
       });
-      this.worker.on('error', (err) => { reject(err); this.die(err); });
+      this.worker.on('error', (err) => {
+        reject(err);
+        this.die(err);
+      });
       this.worker.on('exit', (code) => {
         const err = new Error(`inference thread exited with code ${code}`);
         reject(err);
@@ -87,7 +94,10 @@ export class InferenceClient {
     this.worker.postMessage(msg);
   }
 
-  private settle(batchId: number, fn: (w: { resolve: (r: BatchScores) => void; reject: (e: Error) => void }) => void): void {
+  private settle(
+    batchId: number,
+    fn: (w: { resolve: (r: BatchScores) => void; reject: (e: Error) => void }) => void,
+  ): void {
     const w = this.waiting.get(batchId);
     if (!w) return;
     this.waiting.delete(batchId);

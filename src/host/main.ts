@@ -8,7 +8,10 @@ import { startModelHost } from './model-host.ts';
 try {
   const config = loadConfig();
   const redis = configuredRedisTarget(config);
-  if (!redis) throw new Error('REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is required for a standalone model host (npm start embeds Redis instead)');
+  if (!redis)
+    throw new Error(
+      'REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is required for a standalone model host (npm start embeds Redis instead)',
+    );
   const log = createLogger('model-host', config.LOG_LEVEL);
   const host = await startModelHost(config, redis, log);
   onShutdownSignal(log, shutdownGraceMs(config), () => host.close());

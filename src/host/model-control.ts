@@ -6,7 +6,14 @@
 import type { Logger } from '../observability/logger.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
-import { ACK_TTL_S, managementKeys, parseCommand, parseControl, type ControlAck, type ControlCommand } from '../wire/management.ts';
+import {
+  ACK_TTL_S,
+  managementKeys,
+  parseCommand,
+  parseControl,
+  type ControlAck,
+  type ControlCommand,
+} from '../wire/management.ts';
 import type { VersionStatus } from '../wire/versions.ts';
 
 /** What the host does with a command; thrown errors become the acknowledgement's `error`. */
@@ -84,16 +91,31 @@ export class ModelControlListener {
         const versions = await (cmd.action === 'load' ? this.target.load(cmd.model) : this.target.unload(cmd.model));
         const failed = versions.filter((v) => v.state === 'failed');
         ack = { id: cmd.id, host: this.hostId, served: true, ok: failed.length === 0, versions };
-        if (failed.length > 0) ack.error = failed.map((v) => `version ${v.version}: ${v.reason ?? 'failed'}`).join('; ');
-        log[ack.ok ? 'info' : 'warn']({ versions, error: ack.error }, `model control: ${cmd.action} ${ack.ok ? 'done' : 'failed'}`);
+        if (failed.length > 0)
+          ack.error = failed.map((v) => `version ${v.version}: ${v.reason ?? 'failed'}`).join('; ');
+        log[ack.ok ? 'info' : 'warn'](
+          { versions, error: ack.error },
+          `model control: ${cmd.action} ${ack.ok ? 'done' : 'failed'}`,
+        );
       } catch (err) {
-        ack = { id: cmd.id, host: this.hostId, served: true, ok: false, versions: this.target.versions(cmd.model), error: (err as Error).message };
+        ack = {
+          id: cmd.id,
+          host: this.hostId,
+          served: true,
+          ok: false,
+          versions: this.target.versions(cmd.model),
+          error: (err as Error).message,
+        };
         log.warn({ error: ack.error }, `model control: ${cmd.action} failed`);
       }
     }
     if (!acknowledge) return;
     const key = this.names.ack(cmd.id);
-    await this.command.multi().rpush(key, JSON.stringify(ack)).expire(key, ACK_TTL_S).exec()
+    await this.command
+      .multi()
+      .rpush(key, JSON.stringify(ack))
+      .expire(key, ACK_TTL_S)
+      .exec()
       .catch((err: Error) => log.warn({ err: err.message }, 'model control: acknowledgement not filed'));
   }
 }

@@ -53,7 +53,12 @@ export interface LaneDeps {
 function copyTensor(tensor: Uint8Array, view: Float32Array, slot: number, elements: number): PreprocessOutcome {
   const started = performance.now();
   if (tensor.byteLength !== elements * 4) {
-    return { ok: false, code: 'BAD_REQUEST', message: 'The tensor does not have the model input\'s size.', detail: `${tensor.byteLength} bytes for ${elements} float32` };
+    return {
+      ok: false,
+      code: 'BAD_REQUEST',
+      message: "The tensor does not have the model input's size.",
+      detail: `${tensor.byteLength} bytes for ${elements} float32`,
+    };
   }
   const bytes = new Uint8Array(view.buffer, slot * elements * 4, elements * 4);
   bytes.set(tensor);
@@ -67,25 +72,47 @@ export async function startModelLane(model: RepositoryModel, deps: LaneDeps): Pr
   const buffers = new BatchBuffers({ maxBatch: config.MAX_BATCH, slotElements: elements, count: config.BATCH_BUFFERS });
   const views = buffers.buffers.map((b) => new Float32Array(b));
   const inference = new InferenceClient({
-    modelDir: model.dir, engine: config.ENGINE, intraOpThreads: config.INTRA_OP_THREADS, tfjsBackend: config.TFJS_BACKEND,
-    buffers: buffers.buffers, maxBatch: config.MAX_BATCH,
+    modelDir: model.dir,
+    engine: config.ENGINE,
+    intraOpThreads: config.INTRA_OP_THREADS,
+    tfjsBackend: config.TFJS_BACKEND,
+    buffers: buffers.buffers,
+    maxBatch: config.MAX_BATCH,
   });
   const pool = new PreprocessPool(
     {
-      threads: config.PREPROCESS_THREADS, stragglerThreads: config.STRAGGLER_THREADS, stragglerMs: config.STRAGGLER_WAIT_MS,
-      slotsPerBuffer: config.MAX_BATCH, decodeTimeoutMs: config.DECODE_TIMEOUT_MS,
+      threads: config.PREPROCESS_THREADS,
+      stragglerThreads: config.STRAGGLER_THREADS,
+      stragglerMs: config.STRAGGLER_WAIT_MS,
+      slotsPerBuffer: config.MAX_BATCH,
+      decodeTimeoutMs: config.DECODE_TIMEOUT_MS,
     },
-    { buffers: buffers.buffers, input: model.meta.input, preprocessing: model.meta.preprocessing, settings: preprocessSettings(config) },
+    {
+      buffers: buffers.buffers,
+      input: model.meta.input,
+      preprocessing: model.meta.preprocessing,
+      settings: preprocessSettings(config),
+    },
   );
   const keys = modelKeys(deps.keys, name);
   // One blocking connection per request shard of this model: each shard's read loop blocks on its own.
-  const blocking = keys.shards.map((shard) => deps.connectBlocking(`host:${deps.hostId}:read:${name}${shard.index || ''}`));
+  const blocking = keys.shards.map((shard) =>
+    deps.connectBlocking(`host:${deps.hostId}:read:${name}${shard.index || ''}`),
+  );
   for (const conn of blocking) conn.on('error', () => deps.metrics.redisErrors.inc());
 
   let engine: InferenceReady;
   try {
     engine = await inference.ready;
-    log.info({ ...engine.info, fallbackReason: engine.fallbackReason, loadMs: Math.round(engine.loadMs), warmupMs: Math.round(engine.warmupMs) }, 'model loaded');
+    log.info(
+      {
+        ...engine.info,
+        fallbackReason: engine.fallbackReason,
+        loadMs: Math.round(engine.loadMs),
+        warmupMs: Math.round(engine.warmupMs),
+      },
+      'model loaded',
+    );
     if (engine.fallbackReason) log.warn({ reason: engine.fallbackReason }, `engine fell back to ${engine.info.engine}`);
     await ensureGroup(deps.command, keys);
   } catch (err) {
@@ -95,9 +122,10 @@ export async function startModelLane(model: RepositoryModel, deps: LaneDeps): Pr
   deps.metrics.addModel(name, engine.info);
 
   const publisher = new ResultPublisher(deps.command, keys, config.REPLY_TTL_S, name);
-  const preprocess = ({ env, buffer, slot, deadline }: SlotFill): Promise<PreprocessOutcome> => env.tensor
-    ? Promise.resolve(copyTensor(env.tensor, views[buffer]!, slot, elements))
-    : pool.run({ image: env.image, buffer, slot, deadline });
+  const preprocess = ({ env, buffer, slot, deadline }: SlotFill): Promise<PreprocessOutcome> =>
+    env.tensor
+      ? Promise.resolve(copyTensor(env.tensor, views[buffer]!, slot, elements))
+      : pool.run({ image: env.image, buffer, slot, deadline });
   const batcher = new Batcher({
     buffers,
     labels: model.meta.labels,
@@ -114,8 +142,14 @@ export async function startModelLane(model: RepositoryModel, deps: LaneDeps): Pr
     onPreprocess: (ms, ok) => deps.metrics.onPreprocess(name, ms, ok),
     onError: (err, context) => log.error({ err: err.message }, context),
   });
-  const consumer = new RequestConsumer(blocking, keys, batcher, publisher,
-    { consumerName: deps.hostId, claimIdleMs: config.CLAIM_IDLE_MS, blockMs: BLOCKING_READ_MS }, log);
+  const consumer = new RequestConsumer(
+    blocking,
+    keys,
+    batcher,
+    publisher,
+    { consumerName: deps.hostId, claimIdleMs: config.CLAIM_IDLE_MS, blockMs: BLOCKING_READ_MS },
+    log,
+  );
   const onClaimed = consumer.onClaimed;
   consumer.onClaimed = (count) => {
     deps.metrics.claimed.labels(name).inc(count);
@@ -129,8 +163,13 @@ export async function startModelLane(model: RepositoryModel, deps: LaneDeps): Pr
     inFlight: () => batcher.inFlight,
     start: () => consumer.start(),
     finishQueued: async () => {
-      const done = await untilDelivered(deps.command, keys.shards.map((s) => s.requests), config.REQUEST_TIMEOUT_MS);
-      if (!done) log.warn('requests were still arriving when the version stopped reading; other hosts serving it read them');
+      const done = await untilDelivered(
+        deps.command,
+        keys.shards.map((s) => s.requests),
+        config.REQUEST_TIMEOUT_MS,
+      );
+      if (!done)
+        log.warn('requests were still arriving when the version stopped reading; other hosts serving it read them');
     },
     stopReading: () => consumer.stop(),
     drain: async () => {

@@ -73,7 +73,9 @@ export class ModelVersions<L extends VersionLane = VersionLane> {
 
   /** The lanes that take requests: ready versions, and unloading ones until their grace is over. */
   admitting(): Array<{ version: number; lane: L }> {
-    return [...this.held.values()].flatMap((h) => (h.lane && h.admitting ? [{ version: h.version, lane: h.lane }] : []));
+    return [...this.held.values()].flatMap((h) =>
+      h.lane && h.admitting ? [{ version: h.version, lane: h.lane }] : [],
+    );
   }
 
   /** Every loaded lane, ready or unloading (for in-flight counts and the host's close). */
@@ -110,7 +112,11 @@ export class ModelVersions<L extends VersionLane = VersionLane> {
   private async syncNow(retryFailed: boolean): Promise<VersionStatus[]> {
     const { log } = this.opts;
     const scan = await scanModelVersions(this.opts.dir);
-    if (scan.missing.length > 0) log.warn({ model: this.opts.name, missing: scan.missing }, 'version policy names versions the repository does not hold');
+    if (scan.missing.length > 0)
+      log.warn(
+        { model: this.opts.name, missing: scan.missing },
+        'version policy names versions the repository does not hold',
+      );
     const wanted = new Set(scan.selected.map((v) => v.version));
     const toLoad = scan.selected.filter((v) => {
       const h = this.held.get(v.version);
@@ -124,7 +130,10 @@ export class ModelVersions<L extends VersionLane = VersionLane> {
       if (toLoad.length > 0) await new Promise((r) => setTimeout(r, this.opts.switchGraceMs));
       await Promise.all(leaving.map((h) => this.unload(h)));
     } else if (leaving.some((h) => h.state === 'ready')) {
-      log.warn({ model: this.opts.name, keeping: leaving.map((h) => h.version) }, 'no selected version is ready: the previous versions keep serving');
+      log.warn(
+        { model: this.opts.name, keeping: leaving.map((h) => h.version) },
+        'no selected version is ready: the previous versions keep serving',
+      );
     }
     // Failed versions no longer wanted are simply forgotten.
     for (const h of leaving) if (h.state === 'failed') this.held.delete(h.version);
@@ -148,7 +157,10 @@ export class ModelVersions<L extends VersionLane = VersionLane> {
       held.state = 'failed';
       // The first line: the engine's message, without the stack the inference thread may append.
       held.reason = (err as Error).message.split('\n')[0]!.slice(0, 500);
-      log.error({ model: name, version: v.version, reason: held.reason }, 'model version failed to load; it takes no traffic');
+      log.error(
+        { model: name, version: v.version, reason: held.reason },
+        'model version failed to load; it takes no traffic',
+      );
     }
     void this.changed();
   }

@@ -29,7 +29,10 @@ export interface PreprocessRequest {
   deadline: number;
 }
 
-export type PoolWorkerData = Omit<PreprocessWorkerData, 'slotsPerBuffer' | 'slotClaims' | 'slotStarts' | 'decodeTimeoutMs'>;
+export type PoolWorkerData = Omit<
+  PreprocessWorkerData,
+  'slotsPerBuffer' | 'slotClaims' | 'slotStarts' | 'decodeTimeoutMs'
+>;
 
 export interface PreprocessPoolOptions {
   /** Decodes running at once, not counting slow ones. */
@@ -67,8 +70,12 @@ export class PreprocessPool {
       // The batcher never has more tasks out than it has slots, so this bound is never hit in practice.
       maxQueue: opts.slotsPerBuffer * data.buffers.length,
       workerData: {
-        ...data, entry: ENTRY, slotsPerBuffer: opts.slotsPerBuffer, decodeTimeoutMs: opts.decodeTimeoutMs,
-        slotClaims: this.claims.claims, slotStarts: this.claims.starts,
+        ...data,
+        entry: ENTRY,
+        slotsPerBuffer: opts.slotsPerBuffer,
+        decodeTimeoutMs: opts.decodeTimeoutMs,
+        slotClaims: this.claims.claims,
+        slotStarts: this.claims.starts,
       },
     });
   }

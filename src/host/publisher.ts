@@ -64,12 +64,23 @@ export class ResultPublisher {
       if (list) list.push(d);
       else byStream.set(d.job.env.replyTo, [d]);
     }
-    await Promise.all([...byStream].map(async ([stream, results]) => {
-      const tx = this.redis.multi();
-      for (const { result } of results) tx.xadd(stream, 'MAXLEN', '~', REPLY_STREAM_MAXLEN, '*', ENVELOPE_FIELD, packResult(this.model ? { ...result, model: this.model } : result));
-      tx.expire(stream, this.replyTtlSeconds);
-      check(await tx.exec());
-    }));
+    await Promise.all(
+      [...byStream].map(async ([stream, results]) => {
+        const tx = this.redis.multi();
+        for (const { result } of results)
+          tx.xadd(
+            stream,
+            'MAXLEN',
+            '~',
+            REPLY_STREAM_MAXLEN,
+            '*',
+            ENVELOPE_FIELD,
+            packResult(this.model ? { ...result, model: this.model } : result),
+          );
+        tx.expire(stream, this.replyTtlSeconds);
+        check(await tx.exec());
+      }),
+    );
   }
 
   /** Retries what failed, then the acknowledgements, every RETRY_EVERY_MS for at most RETRY_FOR_MS. */
@@ -109,9 +120,17 @@ export class ResultPublisher {
       if (ids) ids.push(entryId);
       else byShard.set(shard, [entryId]);
     }
-    await Promise.all([...byShard].map(async ([shard, ids]) => {
-      const stream = this.keys.shards[shard]!.requests;
-      check(await this.redis.multi().xack(stream, CONSUMER_GROUP, ...ids).xdel(stream, ...ids).exec());
-    }));
+    await Promise.all(
+      [...byShard].map(async ([shard, ids]) => {
+        const stream = this.keys.shards[shard]!.requests;
+        check(
+          await this.redis
+            .multi()
+            .xack(stream, CONSUMER_GROUP, ...ids)
+            .xdel(stream, ...ids)
+            .exec(),
+        );
+      }),
+    );
   }
 }

@@ -56,8 +56,17 @@ export async function reclaimFromDeadHosts(
   opts: { consumer: string; minIdleMs: number; count: number },
 ): Promise<Reclaimed> {
   const reply = (await redis.callBuffer(
-    'EVAL', RECLAIM_SCRIPT, 2, target.requests, target.hosts,
-    CONSUMER_GROUP, opts.consumer, opts.minIdleMs, opts.count, Date.now(), SCAN,
+    'EVAL',
+    RECLAIM_SCRIPT,
+    2,
+    target.requests,
+    target.hosts,
+    CONSUMER_GROUP,
+    opts.consumer,
+    opts.minIdleMs,
+    opts.count,
+    Date.now(),
+    SCAN,
   )) as [Buffer[], RawEntry[]];
   // An entry deleted while pending comes back without fields; there is nothing left to answer.
   const entries = reply[1].filter((e) => e?.[1]);

@@ -23,13 +23,19 @@ export async function hasUndelivered(redis: RedisClient, stream: string): Promis
   for (const g of groups) {
     const fields = new Map<string, unknown>();
     for (let i = 0; i + 1 < g.length; i += 2) fields.set(String(g[i]), g[i + 1]);
-    if (fields.get('name') === CONSUMER_GROUP) return compareIds(newest, String(fields.get('last-delivered-id') ?? '0-0')) > 0;
+    if (fields.get('name') === CONSUMER_GROUP)
+      return compareIds(newest, String(fields.get('last-delivered-id') ?? '0-0')) > 0;
   }
   return true;
 }
 
 /** Polls until no entry is left undelivered on any of the streams, or the time is up. */
-export async function untilDelivered(redis: RedisClient, streams: readonly string[], timeoutMs: number, pollMs = 50): Promise<boolean> {
+export async function untilDelivered(
+  redis: RedisClient,
+  streams: readonly string[],
+  timeoutMs: number,
+  pollMs = 50,
+): Promise<boolean> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const left = await Promise.all(streams.map((s) => hasUndelivered(redis, s).catch(() => false)));

@@ -6,7 +6,9 @@ export function topK(scores: Float32Array, row: number, labels: readonly string[
   const base = row * classes;
   const order = Array.from({ length: classes }, (_, i) => i);
   order.sort((a, b) => scores[base + b]! - scores[base + a]!);
-  return order.slice(0, Math.max(1, Math.min(k, classes))).map((i) => ({ label: labels[i]!, probability: scores[base + i]! }));
+  return order
+    .slice(0, Math.max(1, Math.min(k, classes)))
+    .map((i) => ({ label: labels[i]!, probability: scores[base + i]! }));
 }
 
 /** One row of class scores as float32 little-endian bytes (a copy), for results that carry every probability. */

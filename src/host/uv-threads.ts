@@ -8,7 +8,10 @@
 export const UV_THREADPOOL_FOR_HOSTS = 64;
 
 /** libuv threads a host needs: every decode thread of every model lane, plus a few for inference and files. */
-export function uvThreadsNeeded(lanes: number, config: { PREPROCESS_THREADS: number; STRAGGLER_THREADS: number }): number {
+export function uvThreadsNeeded(
+  lanes: number,
+  config: { PREPROCESS_THREADS: number; STRAGGLER_THREADS: number },
+): number {
   return lanes * (config.PREPROCESS_THREADS + config.STRAGGLER_THREADS) + 4;
 }
 

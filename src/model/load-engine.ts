@@ -57,6 +57,9 @@ export async function loadEngine(opts: LoadEngineOptions): Promise<LoadedEngine>
   const onnx = await tryOnnx(engineOpts);
   if ('engine' in onnx) return { engine: onnx.engine };
   if (choice === 'onnx') throw new Error(`engine "onnx" was requested but is not possible: ${onnx.reason}`);
-  if (!engineOpts.meta.tfjs) throw new Error(`no engine can run model ${engineOpts.meta.name}: ${onnx.reason}, and metadata has no "tfjs" entry`);
+  if (!engineOpts.meta.tfjs)
+    throw new Error(
+      `no engine can run model ${engineOpts.meta.name}: ${onnx.reason}, and metadata has no "tfjs" entry`,
+    );
   return { engine: await loadTfjs(engineOpts), fallbackReason: onnx.reason };
 }

@@ -21,8 +21,12 @@ export const resizeSchema = z
     /** fill: stretch to the input size; cover: scale to cover it and crop the centre. */
     fit: z.enum(['fill', 'cover']).default('fill'),
   })
-  .refine((r) => !(r.alignCorners && r.halfPixelCenters), { message: 'alignCorners and halfPixelCenters exclude each other' })
-  .refine((r) => r.method === 'bilinear' || (!r.alignCorners && !r.halfPixelCenters), { message: 'alignCorners and halfPixelCenters apply to bilinear only' });
+  .refine((r) => !(r.alignCorners && r.halfPixelCenters), {
+    message: 'alignCorners and halfPixelCenters exclude each other',
+  })
+  .refine((r) => r.method === 'bilinear' || (!r.alignCorners && !r.halfPixelCenters), {
+    message: 'alignCorners and halfPixelCenters apply to bilinear only',
+  });
 
 export const LEGACY_RESIZE = { method: 'lanczos3', alignCorners: false, halfPixelCenters: false, fit: 'fill' } as const;
 
@@ -30,7 +34,10 @@ const preprocessingSchema = z.object({
   /** Channel order the model was trained on. */
   channelOrder: z.enum(['RGB', 'BGR']).default('RGB'),
   /** value = (pixel * scale - mean[c]) / std[c], with pixel in 0..255 */
-  scale: z.number().positive().default(1 / 255),
+  scale: z
+    .number()
+    .positive()
+    .default(1 / 255),
   mean: z.tuple([z.number(), z.number(), z.number()]).default([0, 0, 0]),
   std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default([1, 1, 1]),
   resize: resizeSchema.default(LEGACY_RESIZE),
@@ -46,13 +53,25 @@ export const metadataSchema = z.object({
     /** Memory layout of the input tensor the preprocessing writes. */
     layout: z.enum(['NHWC', 'NCHW']).default('NHWC'),
   }),
-  preprocessing: preprocessingSchema.default({ channelOrder: 'RGB', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], resize: LEGACY_RESIZE }),
+  preprocessing: preprocessingSchema.default({
+    channelOrder: 'RGB',
+    scale: 1 / 255,
+    mean: [0, 0, 0],
+    std: [1, 1, 1],
+    resize: LEGACY_RESIZE,
+  }),
   /** Whether the model's output is already a probability distribution or needs a softmax. */
   output: z.enum(['probabilities', 'logits']).default('probabilities'),
   /** A TF.js model: model.json (layers or graph) with its weight shards. */
   tfjs: z.object({ modelJson: z.string().default('model.json'), format: z.enum(['layers', 'graph']) }).optional(),
   /** An ONNX model, written by our converter or brought by the user. Its input layout is `input.layout`. */
-  onnx: z.object({ file: z.string().default('model.onnx'), inputName: z.string().optional(), outputName: z.string().optional() }).optional(),
+  onnx: z
+    .object({
+      file: z.string().default('model.onnx'),
+      inputName: z.string().optional(),
+      outputName: z.string().optional(),
+    })
+    .optional(),
 });
 
 export type ModelMetadata = z.infer<typeof metadataSchema>;

@@ -56,9 +56,11 @@ export class OnnxEngine implements InferenceEngine {
     const inputName = meta.onnx.inputName ?? session.inputNames[0];
     const outputName = meta.onnx.outputName ?? session.outputNames[0];
     const problem =
-      !inputName || !session.inputNames.includes(inputName) ? `input "${inputName}" (model has ${session.inputNames.join(', ')})`
-      : !outputName || !session.outputNames.includes(outputName) ? `output "${outputName}" (model has ${session.outputNames.join(', ')})`
-      : undefined;
+      !inputName || !session.inputNames.includes(inputName)
+        ? `input "${inputName}" (model has ${session.inputNames.join(', ')})`
+        : !outputName || !session.outputNames.includes(outputName)
+          ? `output "${outputName}" (model has ${session.outputNames.join(', ')})`
+          : undefined;
     if (problem) {
       await session.release();
       throw new Error(`ONNX model ${meta.onnx.file} has no ${problem}`);

@@ -46,7 +46,12 @@ async function modelDirs(settings: RepositorySettings): Promise<Array<{ name: st
     throw new Error(`cannot read the model repository ${root}: ${(err as Error).message} (run npm run setup)`);
   }
   return entries
-    .filter((e) => e.isDirectory() && MODEL_NAME.test(e.name) && (existsSync(join(root, e.name, METADATA_FILE)) || hasVersionDir(join(root, e.name))))
+    .filter(
+      (e) =>
+        e.isDirectory() &&
+        MODEL_NAME.test(e.name) &&
+        (existsSync(join(root, e.name, METADATA_FILE)) || hasVersionDir(join(root, e.name))),
+    )
     .map((e) => ({ name: e.name, dir: join(root, e.name) }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
@@ -54,18 +59,27 @@ async function modelDirs(settings: RepositorySettings): Promise<Array<{ name: st
 /** Reads the repository and checks MODELS and DEFAULT_MODEL against it; throws naming every problem. */
 export async function openRepository(settings: RepositorySettings): Promise<ModelRepository> {
   const found = await modelDirs(settings);
-  if (found.length === 0) throw new Error(`the model repository ${resolve(settings.MODEL_REPOSITORY)} holds no model directory with a ${METADATA_FILE}`);
+  if (found.length === 0)
+    throw new Error(
+      `the model repository ${resolve(settings.MODEL_REPOSITORY)} holds no model directory with a ${METADATA_FILE}`,
+    );
   const badName = found.find((m) => !MODEL_NAME.test(m.name));
   if (badName) throw new Error(`model directory ${badName.dir}: its name is not a valid model name (${MODEL_NAME})`);
   const wanted = settings.MODELS ? settings.MODELS.split(',') : found.map((m) => m.name);
   const unknown = wanted.filter((name) => !found.some((m) => m.name === name));
-  if (unknown.length > 0) throw new Error(`MODELS names models the repository does not hold: ${unknown.join(', ')} (it holds ${found.map((m) => m.name).join(', ')})`);
+  if (unknown.length > 0)
+    throw new Error(
+      `MODELS names models the repository does not hold: ${unknown.join(', ')} (it holds ${found.map((m) => m.name).join(', ')})`,
+    );
   const served = found.filter((m) => wanted.includes(m.name));
   // A versioned model's metadata here is its newest version's (labels and input for front ends and defaults).
-  const models = await Promise.all(served.map(async (m) => ({ ...m, meta: await readMetadata(newestVersionDir(m.dir)) })));
+  const models = await Promise.all(
+    served.map(async (m) => ({ ...m, meta: await readMetadata(newestVersionDir(m.dir)) })),
+  );
   const names = models.map((m) => m.name);
   const defaultModel = settings.DEFAULT_MODEL ?? (names.includes('default') ? 'default' : names[0]!);
-  if (!names.includes(defaultModel)) throw new Error(`DEFAULT_MODEL=${defaultModel} is not among the models served (${names.join(', ')})`);
+  if (!names.includes(defaultModel))
+    throw new Error(`DEFAULT_MODEL=${defaultModel} is not among the models served (${names.join(', ')})`);
   const byName = new Map(models.map((m) => [m.name, m]));
   return { models, defaultModel, get: (name) => byName.get(name) };
 }

@@ -51,7 +51,8 @@ export class TfjsEngine implements InferenceEngine {
     if (!meta.tfjs) throw new Error(`model ${meta.name} has no TF.js model (metadata has no "tfjs" entry)`);
     const backend = await selectBackend(opts.tfjsBackend || undefined);
     const handler = await readTfjsModelDir(modelDir, meta.tfjs.modelJson);
-    const model = meta.tfjs.format === 'layers' ? await tfl.loadLayersModel(handler) : await tfc.loadGraphModel(handler);
+    const model =
+      meta.tfjs.format === 'layers' ? await tfl.loadLayersModel(handler) : await tfc.loadGraphModel(handler);
     return new TfjsEngine({ engine: 'tfjs', backend, format: meta.tfjs.format }, model as Predictor, meta);
   }
 

@@ -37,7 +37,10 @@ export async function writeLayersModelDir(model: LayersModel, dir: string): Prom
       const weights = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
       await writeFile(join(dir, 'weights.bin'), new Uint8Array(weights));
       const manifest = [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }];
-      await writeFile(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: artifacts.modelTopology, weightsManifest: manifest }));
+      await writeFile(
+        join(dir, 'model.json'),
+        JSON.stringify({ format: 'layers-model', modelTopology: artifacts.modelTopology, weightsManifest: manifest }),
+      );
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
   );

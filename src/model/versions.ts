@@ -24,9 +24,11 @@ const policySchema = z.union([
   z.object({ specific: z.object({ versions: z.array(z.number().int().min(1)).min(1) }).strict() }).strict(),
 ]);
 
-export const modelConfigSchema = z.object({
-  version_policy: policySchema.default({ latest: { num_versions: 1 } }),
-}).strict();
+export const modelConfigSchema = z
+  .object({
+    version_policy: policySchema.default({ latest: { num_versions: 1 } }),
+  })
+  .strict();
 
 export type VersionPolicy = z.infer<typeof policySchema>;
 
@@ -48,7 +50,10 @@ export interface ModelVersions {
 }
 
 /** The versions the policy selects among those present, ascending. */
-export function applyPolicy(present: readonly number[], policy: VersionPolicy): { selected: number[]; missing: number[] } {
+export function applyPolicy(
+  present: readonly number[],
+  policy: VersionPolicy,
+): { selected: number[]; missing: number[] } {
   const sorted = [...new Set(present)].sort((a, b) => a - b);
   if ('all' in policy) return { selected: sorted, missing: [] };
   if ('latest' in policy) return { selected: sorted.slice(-policy.latest.num_versions), missing: [] };
@@ -73,7 +78,10 @@ export async function readModelConfig(modelDir: string): Promise<{ version_polic
     throw new Error(`${file}: not JSON (${(err as Error).message})`);
   }
   const parsed = modelConfigSchema.safeParse(json);
-  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(
+      `${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
   return parsed.data;
 }
 
@@ -99,8 +107,16 @@ export async function isModelDir(dir: string): Promise<boolean> {
 
 export async function scanModelVersions(modelDir: string): Promise<ModelVersions> {
   const [versions, config] = await Promise.all([listVersionDirs(modelDir), readModelConfig(modelDir)]);
-  const { selected, missing } = applyPolicy(versions.map((v) => v.version), config.version_policy);
-  return { versions, policy: config.version_policy, selected: versions.filter((v) => selected.includes(v.version)), missing };
+  const { selected, missing } = applyPolicy(
+    versions.map((v) => v.version),
+    config.version_policy,
+  );
+  return {
+    versions,
+    policy: config.version_policy,
+    selected: versions.filter((v) => selected.includes(v.version)),
+    missing,
+  };
 }
 
 /** Whether the directory holds a numbered version directory with a metadata.json (a versioned model). */
@@ -114,7 +130,8 @@ export function newestVersionDir(dir: string): string {
   let newest = 0;
   try {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (e.isDirectory() && VERSION_DIR.test(e.name) && existsSync(join(dir, e.name, METADATA_FILE))) newest = Math.max(newest, Number(e.name));
+      if (e.isDirectory() && VERSION_DIR.test(e.name) && existsSync(join(dir, e.name, METADATA_FILE)))
+        newest = Math.max(newest, Number(e.name));
     }
   } catch {
     return dir;

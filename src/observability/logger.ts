@@ -8,10 +8,26 @@ export type { Logger };
  * Credentials are never logged; these paths are censored should a header object or a key ever reach a log call.
  * Access lines carry the key's name (`key`), which is not a secret.
  */
-const REDACT = ['authorization', 'Authorization', '*.authorization', '*.Authorization', 'headers.authorization', '*.headers.authorization', 'apiKey', '*.apiKey', 'token', '*.token'];
+const REDACT = [
+  'authorization',
+  'Authorization',
+  '*.authorization',
+  '*.Authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'apiKey',
+  '*.apiKey',
+  'token',
+  '*.token',
+];
 
 /** `level` is the validated LOG_LEVEL; `destination` defaults to stdout; tests pass a stream to read lines back. */
 export function createLogger(role: string, level: Config['LOG_LEVEL'], destination?: DestinationStream): Logger {
-  const options = { level, base: { role, pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, redact: { paths: REDACT, censor: '[redacted]' } };
+  const options = {
+    level,
+    base: { role, pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACT, censor: '[redacted]' },
+  };
   return destination ? pino(options, destination) : pino(options);
 }

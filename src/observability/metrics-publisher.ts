@@ -31,10 +31,11 @@ export class MetricsPublisher {
   }
 
   start(): void {
-    const push = () => this.push().catch((err: Error) => {
-      this.onError();
-      this.log.debug({ err: err.message }, 'metrics push failed');
-    });
+    const push = () =>
+      this.push().catch((err: Error) => {
+        this.onError();
+        this.log.debug({ err: err.message }, 'metrics push failed');
+      });
     void push();
     this.timer = setInterval(push, this.intervalMs);
     this.timer.unref();
@@ -44,7 +45,12 @@ export class MetricsPublisher {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.redis.multi().zrem(this.k.procs, this.processId).del(this.k.snapshot(this.processId)).exec().catch(() => {});
+    await this.redis
+      .multi()
+      .zrem(this.k.procs, this.processId)
+      .del(this.k.snapshot(this.processId))
+      .exec()
+      .catch(() => {});
   }
 
   async push(): Promise<void> {
@@ -52,7 +58,8 @@ export class MetricsPublisher {
     const snapshot = encodeSnapshot(await this.registry.getMetricsAsJSON());
     const now = Date.now();
     const ttl = Math.max(this.intervalMs * 3, 1000);
-    await this.redis.multi()
+    await this.redis
+      .multi()
       .set(this.k.snapshot(this.processId), snapshot, 'PX', ttl)
       .zadd(this.k.procs, now + ttl, this.processId)
       .zremrangebyscore(this.k.procs, '-inf', now)
@@ -72,7 +79,10 @@ export interface ScrapeResult {
  * unreachable it still answers, with this process's own metrics and classify_metrics_processes 1.
  */
 export async function scrapeDeployment(
-  redis: RedisClient, keys: Keys, own: { id: string; registry: Registry }, models: readonly string[],
+  redis: RedisClient,
+  keys: Keys,
+  own: { id: string; registry: Registry },
+  models: readonly string[],
 ): Promise<ScrapeResult> {
   const k = metricsKeys(keys);
   const snapshots: MetricsSnapshot[] = [await own.registry.getMetricsAsJSON()];
@@ -81,7 +91,8 @@ export async function scrapeDeployment(
     if (value === undefined) return;
     new Gauge({ name: `${METRIC_PREFIX}${name}`, help, registers: [scrape] }).set(value);
   };
-  const perModel = (name: string, help: string) => new Gauge({ name: `${METRIC_PREFIX}${name}`, help, labelNames: ['model'] as const, registers: [scrape] });
+  const perModel = (name: string, help: string) =>
+    new Gauge({ name: `${METRIC_PREFIX}${name}`, help, labelNames: ['model'] as const, registers: [scrape] });
   let liveHosts: number | undefined;
   try {
     const now = Date.now();
@@ -90,13 +101,21 @@ export async function scrapeDeployment(
     const perShard = models.flatMap((model) => modelKeys(keys, model).shards.map((shard) => ({ model, shard })));
     const [registry, ...shards] = await Promise.all([
       redis.multi().zrangebyscore(k.procs, now, '+inf').zcount(keys.hosts, now, '+inf').exec(),
-      ...perShard.map(({ shard }) => redis.multi().xlen(shard.requests).xpending(shard.requests, CONSUMER_GROUP).exec()),
+      ...perShard.map(({ shard }) =>
+        redis.multi().xlen(shard.requests).xpending(shard.requests, CONSUMER_GROUP).exec(),
+      ),
     ]);
     if (registry?.length !== 2) throw new Error('MULTI answered without its two replies');
     const [[, ids], [, hosts]] = registry as [Reply, Reply];
     liveHosts = Number(hosts);
-    const depth = perModel('queue_depth', 'Entries in a model\'s request stream (queued or being processed, not yet acknowledged): XLEN.');
-    const pending = perModel('queue_pending', 'Requests of a model delivered to a model host and not yet acknowledged: XPENDING count.');
+    const depth = perModel(
+      'queue_depth',
+      "Entries in a model's request stream (queued or being processed, not yet acknowledged): XLEN.",
+    );
+    const pending = perModel(
+      'queue_pending',
+      'Requests of a model delivered to a model host and not yet acknowledged: XPENDING count.',
+    );
     for (const model of models) {
       depth.labels(model).set(0);
       pending.labels(model).set(0);

@@ -17,9 +17,19 @@ export type Component = 'frontend' | 'model-host';
 
 /** The routes /metrics counts by; anything else is `other`, so a scanner cannot blow up the label set. */
 export const ROUTES = [
-  '/', '/predict', '/healthz', '/readyz', '/metrics', '/v1/models', '/openapi.json', '/v2/repository',
+  '/',
+  '/predict',
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/v1/models',
+  '/openapi.json',
+  '/v2/repository',
   // Open Inference Protocol: server metadata, health, model metadata / readiness, inference.
-  '/v2', '/v2/health', '/v2/models', '/v2/infer',
+  '/v2',
+  '/v2/health',
+  '/v2/models',
+  '/v2/infer',
 ] as const;
 export type Route = (typeof ROUTES)[number] | 'other';
 
@@ -82,7 +92,7 @@ export class FrontendMetrics {
     });
     this.keyRequests = new Counter({
       name: `${METRIC_PREFIX}key_requests_total`,
-      help: 'Requests made with an API key, by the key\'s name (never the key), route and status.',
+      help: "Requests made with an API key, by the key's name (never the key), route and status.",
       labelNames: ['key', 'route', 'status'] as const,
       registers,
     });
@@ -127,7 +137,7 @@ export class HostMetrics {
     });
     this.forming = new Histogram({
       name: `${METRIC_PREFIX}batch_forming_duration_seconds`,
-      help: 'Time from a batch\'s first request to the start of its inference, by model.',
+      help: "Time from a batch's first request to the start of its inference, by model.",
       labelNames,
       buckets: STAGE_BUCKETS,
       registers,

@@ -36,7 +36,10 @@ export interface DecodedRgb {
 }
 
 export async function decodeRgb(
-  bytes: Uint8Array, header: ImageHeader, settings: DecodeSettings, target: { width: number; height: number },
+  bytes: Uint8Array,
+  header: ImageHeader,
+  settings: DecodeSettings,
+  target: { width: number; height: number },
 ): Promise<DecodedRgb> {
   const foreignProfile = header.kind !== 'other' && header.icc !== undefined && !isSrgbProfile(header.icc);
   if (header.kind === 'jpeg' && settings.jpegDctScaling) {
@@ -53,7 +56,10 @@ export async function decodeRgb(
   return decodeSharp(bytes, settings);
 }
 
-function decodeNapi(bytes: Uint8Array, header: ImageHeader & { width: number; height: number; orientation: number }): DecodedRgb {
+function decodeNapi(
+  bytes: Uint8Array,
+  header: ImageHeader & { width: number; height: number; orientation: number },
+): DecodedRgb {
   let pixels: Buffer;
   let colorType: number;
   let width: number;
@@ -66,10 +72,18 @@ function decodeNapi(bytes: Uint8Array, header: ImageHeader & { width: number; he
     throw PreprocessError.invalid(`napi-image: ${(err as Error).message}`);
   }
   // The header's size was checked against the pixel limit; the decoder must agree with it.
-  if (width !== header.width || height !== header.height) throw PreprocessError.invalid(`decoded ${width}x${height}, header says ${header.width}x${header.height}`);
+  if (width !== header.width || height !== header.height)
+    throw PreprocessError.invalid(`decoded ${width}x${height}, header says ${header.width}x${header.height}`);
   const format = NAPI_COLOR_TYPES[colorType];
   if (!format) throw PreprocessError.invalid(`napi-image colour type ${colorType}`);
-  return { data: toRgb8(pixels, width * height, format), pixelBytes: 3, width, height, orientation: header.orientation, decoder: 'napi-image' };
+  return {
+    data: toRgb8(pixels, width * height, format),
+    pixelBytes: 3,
+    width,
+    height,
+    orientation: header.orientation,
+    decoder: 'napi-image',
+  };
 }
 
 async function decodeSharp(bytes: Uint8Array, { maxInputPixels, decodeTimeoutS }: DecodeSettings): Promise<DecodedRgb> {
@@ -89,7 +103,10 @@ async function decodeSharp(bytes: Uint8Array, { maxInputPixels, decodeTimeoutS }
 }
 
 /** The largest DCT scale-down (2, 4 or 8) whose result still covers the target in both displayed dimensions. */
-export function dctFactor(header: { width: number; height: number; orientation: number }, target: { width: number; height: number }): number {
+export function dctFactor(
+  header: { width: number; height: number; orientation: number },
+  target: { width: number; height: number },
+): number {
   const turned = header.orientation >= 5;
   const needW = turned ? target.height : target.width;
   const needH = turned ? target.width : target.height;
@@ -99,7 +116,12 @@ export function dctFactor(header: { width: number; height: number; orientation: 
   return 1;
 }
 
-async function decodeJpegScaled(bytes: Uint8Array, header: ImageHeader & { width: number; height: number; orientation: number }, k: number, settings: DecodeSettings): Promise<DecodedRgb> {
+async function decodeJpegScaled(
+  bytes: Uint8Array,
+  header: ImageHeader & { width: number; height: number; orientation: number },
+  k: number,
+  settings: DecodeSettings,
+): Promise<DecodedRgb> {
   const width = Math.floor(header.width / k);
   const height = Math.floor(header.height / k);
   try {
@@ -112,7 +134,14 @@ async function decodeJpegScaled(bytes: Uint8Array, header: ImageHeader & { width
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw PreprocessError.invalid(`sharp decoded ${info.channels} channels`);
-    return { data, pixelBytes: 3, width: info.width, height: info.height, orientation: header.orientation, decoder: 'sharp-dct' };
+    return {
+      data,
+      pixelBytes: 3,
+      width: info.width,
+      height: info.height,
+      orientation: header.orientation,
+      decoder: 'sharp-dct',
+    };
   } catch (err) {
     throw PreprocessError.fromDecoder(err, settings.maxInputPixels);
   }

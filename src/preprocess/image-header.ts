@@ -26,9 +26,20 @@ export function inspectImage(bytes: Uint8Array, limits: HeaderLimits): ImageHead
     const jpeg = readJpegHeader(bytes, limits.maxJpegScans);
     if (typeof jpeg === 'string') throw PreprocessError.invalid(`jpeg header: ${jpeg}`);
     if (jpeg.scans > limits.maxJpegScans) {
-      throw new PreprocessError('IMAGE_TOO_COMPLEX', `The JPEG has more than ${limits.maxJpegScans} scans.`, `jpeg scans > ${limits.maxJpegScans}`);
+      throw new PreprocessError(
+        'IMAGE_TOO_COMPLEX',
+        `The JPEG has more than ${limits.maxJpegScans} scans.`,
+        `jpeg scans > ${limits.maxJpegScans}`,
+      );
     }
-    header = { kind: 'jpeg', width: jpeg.width, height: jpeg.height, orientation: jpeg.orientation, icc: jpeg.icc, jpeg };
+    header = {
+      kind: 'jpeg',
+      width: jpeg.width,
+      height: jpeg.height,
+      orientation: jpeg.orientation,
+      icc: jpeg.icc,
+      jpeg,
+    };
   } else if (isPng(bytes)) {
     const png = readPngHeader(bytes);
     if (typeof png === 'string') throw PreprocessError.invalid(`png header: ${png}`);
@@ -37,8 +48,13 @@ export function inspectImage(bytes: Uint8Array, limits: HeaderLimits): ImageHead
     return { kind: 'other' };
   }
   if (header.width * header.height > limits.maxInputPixels) {
-    throw new PreprocessError('IMAGE_TOO_LARGE', `The image has more than ${limits.maxInputPixels} pixels.`, `${header.width}x${header.height}`);
+    throw new PreprocessError(
+      'IMAGE_TOO_LARGE',
+      `The image has more than ${limits.maxInputPixels} pixels.`,
+      `${header.width}x${header.height}`,
+    );
   }
-  if (header.kind === 'jpeg' && !header.jpeg.complete) throw PreprocessError.invalid('jpeg: no end-of-image marker (truncated)');
+  if (header.kind === 'jpeg' && !header.jpeg.complete)
+    throw PreprocessError.invalid('jpeg: no end-of-image marker (truncated)');
   return header;
 }

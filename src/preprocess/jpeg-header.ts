@@ -35,7 +35,15 @@ const standalone = (m: number) => m === 0x01 || (m >= 0xd0 && m <= 0xd9);
 /** Returns the header, or a string saying why the bytes are not a decodable JPEG. Stops counting past maxScans. */
 export function readJpegHeader(bytes: Uint8Array, maxScans: number): JpegHeader | string {
   if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== SOI) return 'not a JPEG';
-  const h: JpegHeader = { width: 0, height: 0, components: 0, progressive: false, scans: 0, orientation: 1, complete: false };
+  const h: JpegHeader = {
+    width: 0,
+    height: 0,
+    components: 0,
+    progressive: false,
+    scans: 0,
+    orientation: 1,
+    complete: false,
+  };
   let sawFrame = false;
   const iccChunks: Uint8Array[] = [];
   let p = 2;
@@ -65,7 +73,11 @@ export function readJpegHeader(bytes: Uint8Array, maxScans: number): JpegHeader 
       h.progressive = marker === 0xc2 || marker === 0xc6 || marker === 0xca || marker === 0xce;
     } else if (marker === APP1 && length > 8 && String.fromCharCode(...bytes.subarray(body, body + 4)) === 'Exif') {
       h.orientation = exifOrientation(bytes.subarray(body + 6, end));
-    } else if (marker === APP2 && length > 16 && String.fromCharCode(...bytes.subarray(body, body + 11)) === 'ICC_PROFILE') {
+    } else if (
+      marker === APP2 &&
+      length > 16 &&
+      String.fromCharCode(...bytes.subarray(body, body + 11)) === 'ICC_PROFILE'
+    ) {
       iccChunks.push(bytes.subarray(body + 14, end)); // after "ICC_PROFILE\0", sequence number, chunk count
     } else if (marker === SOS) {
       if (!sawFrame) return 'scan before frame';

@@ -17,14 +17,22 @@ export function orientedView(width: number, height: number, orientation: number)
   const W = width;
   const last = (height - 1) * W;
   switch (orientation) {
-    case 2: return { width, height, origin: W - 1, xStride: -1, yStride: W }; // mirrored horizontally
-    case 3: return { width, height, origin: last + W - 1, xStride: -1, yStride: -W }; // turned 180°
-    case 4: return { width, height, origin: last, xStride: 1, yStride: -W }; // mirrored vertically
-    case 5: return { width: height, height: width, origin: 0, xStride: W, yStride: 1 }; // transposed
-    case 6: return { width: height, height: width, origin: last, xStride: -W, yStride: 1 }; // turn 90° clockwise
-    case 7: return { width: height, height: width, origin: last + W - 1, xStride: -W, yStride: -1 }; // transverse
-    case 8: return { width: height, height: width, origin: W - 1, xStride: W, yStride: -1 }; // turn 90° anticlockwise
-    default: return { width, height, origin: 0, xStride: 1, yStride: W };
+    case 2:
+      return { width, height, origin: W - 1, xStride: -1, yStride: W }; // mirrored horizontally
+    case 3:
+      return { width, height, origin: last + W - 1, xStride: -1, yStride: -W }; // turned 180°
+    case 4:
+      return { width, height, origin: last, xStride: 1, yStride: -W }; // mirrored vertically
+    case 5:
+      return { width: height, height: width, origin: 0, xStride: W, yStride: 1 }; // transposed
+    case 6:
+      return { width: height, height: width, origin: last, xStride: -W, yStride: 1 }; // turn 90° clockwise
+    case 7:
+      return { width: height, height: width, origin: last + W - 1, xStride: -W, yStride: -1 }; // transverse
+    case 8:
+      return { width: height, height: width, origin: W - 1, xStride: W, yStride: -1 }; // turn 90° anticlockwise
+    default:
+      return { width, height, origin: 0, xStride: 1, yStride: W };
   }
 }
 

@@ -2,7 +2,11 @@
 import type { ErrorCode } from '../wire/errors.ts';
 
 export class PreprocessError extends Error {
-  constructor(readonly code: ErrorCode, readonly clientMessage: string, readonly detail: string) {
+  constructor(
+    readonly code: ErrorCode,
+    readonly clientMessage: string,
+    readonly detail: string,
+  ) {
     super(detail);
   }
 

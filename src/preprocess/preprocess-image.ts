@@ -31,14 +31,22 @@ export type DecoderUsed = DecodedRgb['decoder'] | 'sharp-lanczos3';
  * Decodes `image` into out[offset…]. `mayWrite` is asked just before the slot is written; when it says no (the
  * decode was abandoned and the slot may belong to another request now) nothing is written and undefined returned.
  */
-export type Preprocessor = (image: Uint8Array, out: Float32Array, offset: number, mayWrite?: () => boolean) => Promise<DecoderUsed | undefined>;
+export type Preprocessor = (
+  image: Uint8Array,
+  out: Float32Array,
+  offset: number,
+  mayWrite?: () => boolean,
+) => Promise<DecoderUsed | undefined>;
 
 export function slotFormat({ input, preprocessing }: ModelInput): SlotFormat {
   // value = (pixel * scale - mean[c]) / std[c], folded into pixel * mul[c] + add[c]; BGR reads channels reversed.
   const order = preprocessing.channelOrder === 'BGR' ? ([2, 1, 0] as const) : ([0, 1, 2] as const);
   const per = (f: (c: number) => number) => [f(0), f(1), f(2)] as const;
   return {
-    width: input.width, height: input.height, layout: input.layout, order,
+    width: input.width,
+    height: input.height,
+    layout: input.layout,
+    order,
     mul: per((c) => preprocessing.scale / preprocessing.std[c]!),
     add: per((c) => -preprocessing.mean[c]! / preprocessing.std[c]!),
   };
@@ -56,7 +64,14 @@ export function createPreprocessor(model: ModelInput, settings: PreprocessSettin
       const rgb = await legacySharp(image, settings.maxInputPixels, timeoutS, rule.fit, format);
       if (!mayWrite()) return undefined;
       // Already at the input size: a bilinear pass at scale 1 is an exact copy with normalisation and layout.
-      resizeBilinear(rgb, orientedView(format.width, format.height, 1), { alignCorners: false, halfPixelCenters: false }, out, offset, format);
+      resizeBilinear(
+        rgb,
+        orientedView(format.width, format.height, 1),
+        { alignCorners: false, halfPixelCenters: false },
+        out,
+        offset,
+        format,
+      );
       return 'sharp-lanczos3';
     }
     const decoded = await decodeRgb(image, header, { ...settings, decodeTimeoutS: timeoutS }, target);
@@ -70,7 +85,13 @@ export function createPreprocessor(model: ModelInput, settings: PreprocessSettin
 }
 
 /** The pipeline models without a declared resize rule were served with: sharp rotate, flatten, sRGB, lanczos3. */
-async function legacySharp(image: Uint8Array, maxInputPixels: number, timeoutS: number, fit: 'fill' | 'cover', f: SlotFormat): Promise<Buffer> {
+async function legacySharp(
+  image: Uint8Array,
+  maxInputPixels: number,
+  timeoutS: number,
+  fit: 'fill' | 'cover',
+  f: SlotFormat,
+): Promise<Buffer> {
   try {
     const { data, info } = await sharp(image, { limitInputPixels: maxInputPixels, failOn: 'error', pages: 1 })
       .timeout({ seconds: timeoutS })
@@ -90,6 +111,14 @@ async function legacySharp(image: Uint8Array, maxInputPixels: number, timeoutS: 
 }
 
 /** The preprocessing settings from the service configuration. */
-export function preprocessSettings(config: { MAX_INPUT_PIXELS: number; MAX_JPEG_SCANS: number; JPEG_DCT_SCALING: 'on' | 'off' }): PreprocessSettings {
-  return { maxInputPixels: config.MAX_INPUT_PIXELS, maxJpegScans: config.MAX_JPEG_SCANS, jpegDctScaling: config.JPEG_DCT_SCALING === 'on' };
+export function preprocessSettings(config: {
+  MAX_INPUT_PIXELS: number;
+  MAX_JPEG_SCANS: number;
+  JPEG_DCT_SCALING: 'on' | 'off';
+}): PreprocessSettings {
+  return {
+    maxInputPixels: config.MAX_INPUT_PIXELS,
+    maxJpegScans: config.MAX_JPEG_SCANS,
+    jpegDctScaling: config.JPEG_DCT_SCALING === 'on',
+  };
 }

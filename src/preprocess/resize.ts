@@ -60,7 +60,15 @@ function bilinearAxis(inSize: number, outSize: number, rule: BilinearRule) {
 }
 
 /** `rgb` holds 3 bytes per pixel, or 4 (RGBA from an opaque decode: alpha is ignored) when pixelBytes is 4. */
-export function resizeBilinear(rgb: Uint8Array, view: PixelView, rule: BilinearRule, out: Float32Array, offset: number, f: SlotFormat, pixelBytes = 3): void {
+export function resizeBilinear(
+  rgb: Uint8Array,
+  view: PixelView,
+  rule: BilinearRule,
+  out: Float32Array,
+  offset: number,
+  f: SlotFormat,
+  pixelBytes = 3,
+): void {
   const xs = bilinearAxis(view.width, f.width, rule);
   const ys = bilinearAxis(view.height, f.height, rule);
   const colLo = new Int32Array(f.width);
@@ -116,7 +124,14 @@ function areaAxis(inSize: number, outSize: number) {
   return { starts, index: Int32Array.from(index), weight: Float64Array.from(weight) };
 }
 
-export function resizeArea(rgb: Uint8Array, view: PixelView, out: Float32Array, offset: number, f: SlotFormat, pixelBytes = 3): void {
+export function resizeArea(
+  rgb: Uint8Array,
+  view: PixelView,
+  out: Float32Array,
+  offset: number,
+  f: SlotFormat,
+  pixelBytes = 3,
+): void {
   const xs = areaAxis(view.width, f.width);
   const ys = areaAxis(view.height, f.height);
   const [s0, s1, s2] = f.order;
@@ -129,7 +144,9 @@ export function resizeArea(rgb: Uint8Array, view: PixelView, out: Float32Array, 
       const base = view.origin + ys.index[k]! * view.yStride;
       const wy = ys.weight[k]!;
       for (let x = 0; x < f.width; x++) {
-        let r0 = 0, r1 = 0, r2 = 0;
+        let r0 = 0,
+          r1 = 0,
+          r2 = 0;
         for (let j = xs.starts[x]!; j < xs.starts[x + 1]!; j++) {
           const i = (base + xs.index[j]! * view.xStride) * pixelBytes;
           const w = xs.weight[j]!;

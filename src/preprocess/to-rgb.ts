@@ -21,7 +21,8 @@ export const NAPI_COLOR_TYPES: Record<number, PixelFormat> = {
 export function toRgb8(data: Uint8Array, pixels: number, format: PixelFormat): Uint8Array {
   const { channels, sample } = format;
   const bytesPerSample = sample === 'u8' ? 1 : sample === 'u16' ? 2 : 4;
-  if (data.length < pixels * channels * bytesPerSample) throw new Error(`decoder returned ${data.length} bytes for ${pixels} pixels`);
+  if (data.length < pixels * channels * bytesPerSample)
+    throw new Error(`decoder returned ${data.length} bytes for ${pixels} pixels`);
   if (sample === 'u8') return channels === 3 ? data : u8ToRgb(data, pixels, channels);
   // Samples as 0…255 floats; the decoders return native-endian (little-endian here) 16-bit and float samples.
   let read: (i: number) => number;

@@ -41,18 +41,22 @@ interface NodeAuth {
  */
 export function parseNodeList(list: string): { nodes: Array<{ host: string; port: number }>; auth: NodeAuth } {
   const auth: NodeAuth = { tls: false };
-  const nodes = list.split(',').map((s) => s.trim()).filter(Boolean).map((entry, i) => {
-    const url = new URL(/^[a-z]+:\/\//.test(entry) ? entry : `redis://${entry}`);
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`not a redis:// node: ${entry}`);
-    if (i === 0) {
-      auth.tls = url.protocol === 'rediss:';
-      if (url.username) auth.username = decodeURIComponent(url.username);
-      if (url.password) auth.password = decodeURIComponent(url.password);
-    }
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    if (!host || !url.port) throw new Error(`node needs host:port: ${entry}`);
-    return { host, port: Number(url.port) };
-  });
+  const nodes = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry, i) => {
+      const url = new URL(/^[a-z]+:\/\//.test(entry) ? entry : `redis://${entry}`);
+      if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`not a redis:// node: ${entry}`);
+      if (i === 0) {
+        auth.tls = url.protocol === 'rediss:';
+        if (url.username) auth.username = decodeURIComponent(url.username);
+        if (url.password) auth.password = decodeURIComponent(url.password);
+      }
+      const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      if (!host || !url.port) throw new Error(`node needs host:port: ${entry}`);
+      return { host, port: Number(url.port) };
+    });
   if (nodes.length === 0) throw new Error('empty node list');
   return { nodes, auth };
 }
@@ -69,7 +73,10 @@ export function configuredRedisTarget(config: {
   if (config.REDIS_SENTINELS) {
     const { nodes, auth } = parseNodeList(config.REDIS_SENTINELS);
     return {
-      kind: 'sentinel', sentinels: nodes, name: config.REDIS_SENTINEL_MASTER, auth,
+      kind: 'sentinel',
+      sentinels: nodes,
+      name: config.REDIS_SENTINEL_MASTER,
+      auth,
       ...(config.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: config.REDIS_SENTINEL_PASSWORD } : {}),
     };
   }
@@ -79,7 +86,9 @@ export function configuredRedisTarget(config: {
 /** For logs: where Redis is, without credentials. */
 export function describeTarget(target: RedisTarget): string {
   if (typeof target === 'string') return target.replace(/\/\/[^@/]*@/, '//');
-  const nodes = (target.kind === 'cluster' ? target.nodes : target.sentinels).map((n) => `${n.host}:${n.port}`).join(',');
+  const nodes = (target.kind === 'cluster' ? target.nodes : target.sentinels)
+    .map((n) => `${n.host}:${n.port}`)
+    .join(',');
   return target.kind === 'cluster' ? `cluster ${nodes}` : `sentinel ${nodes} (${target.name})`;
 }
 

@@ -26,8 +26,17 @@ export function privateRedisMaxmemory(maxQueueBytes: number): number {
 }
 
 /** redis.conf lines of a private Redis; values are quoted, so a password cannot add a directive. */
-export function privateRedisConf(opts: { port: number; password: string; maxmemoryBytes: number; dir: string }): string {
-  const quoted = (v: string) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\r/g, '\\r').replace(/\n/g, '\\n')}"`;
+export function privateRedisConf(opts: {
+  port: number;
+  password: string;
+  maxmemoryBytes: number;
+  dir: string;
+}): string {
+  const quoted = (v: string) =>
+    `"${v
+      .replace(/[\\"]/g, (c) => `\\${c}`)
+      .replace(/\r/g, '\\r')
+      .replace(/\n/g, '\\n')}"`;
   return [
     `port ${opts.port}`,
     'bind 127.0.0.1',
@@ -84,7 +93,9 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promi
     };
     child.stdout!.on('data', onOutput);
     child.stderr!.on('data', onOutput);
-    child.once('error', (err) => reject(new Error(`cannot start redis-server (is it installed? npm run setup): ${err.message}`)));
+    child.once('error', (err) =>
+      reject(new Error(`cannot start redis-server (is it installed? npm run setup): ${err.message}`)),
+    );
     child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output.trim()}`)));
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

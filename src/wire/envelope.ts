@@ -26,7 +26,8 @@ interface EnvelopeCommon {
  *   tensor  a ready model input (an Open Inference Protocol FP32 tensor): one image's float32 values,
  *           little-endian, in the model's input layout and size; copied into the batch without decoding.
  */
-export type RequestEnvelope = EnvelopeCommon & ({ image: Uint8Array; tensor?: undefined } | { tensor: Uint8Array; image?: undefined });
+export type RequestEnvelope = EnvelopeCommon &
+  ({ image: Uint8Array; tensor?: undefined } | { tensor: Uint8Array; image?: undefined });
 
 export interface Prediction {
   label: string;
@@ -35,12 +36,15 @@ export interface Prediction {
 
 export type Result =
   | {
-    id: string; ok: true; predictions: Prediction[]; timings?: ResultTimings;
-    /** Every class's probability as float32 little-endian bytes, when the envelope asked for `scores`. */
-    scores?: Uint8Array;
-    /** The model that answered (stamped by the host's publisher); a front end refuses a result from another. */
-    model?: string;
-  }
+      id: string;
+      ok: true;
+      predictions: Prediction[];
+      timings?: ResultTimings;
+      /** Every class's probability as float32 little-endian bytes, when the envelope asked for `scores`. */
+      scores?: Uint8Array;
+      /** The model that answered (stamped by the host's publisher); a front end refuses a result from another. */
+      model?: string;
+    }
   | { id: string; ok: false; code: ErrorCode; message: string; model?: string };
 
 export interface ResultTimings {
@@ -67,10 +71,16 @@ export function unpackEnvelope(buf: Uint8Array): RequestEnvelope | undefined {
     return undefined;
   }
   if (
-    env === null || typeof env !== 'object' || env.v !== WIRE_VERSION ||
-    typeof env.id !== 'string' || (env.image instanceof Uint8Array) === (env.tensor instanceof Uint8Array) ||
-    typeof env.topk !== 'number' || typeof env.deadline !== 'number' || typeof env.replyTo !== 'string'
-  ) return undefined;
+    env === null ||
+    typeof env !== 'object' ||
+    env.v !== WIRE_VERSION ||
+    typeof env.id !== 'string' ||
+    env.image instanceof Uint8Array === env.tensor instanceof Uint8Array ||
+    typeof env.topk !== 'number' ||
+    typeof env.deadline !== 'number' ||
+    typeof env.replyTo !== 'string'
+  )
+    return undefined;
   return env as RequestEnvelope;
 }
 

@@ -4,7 +4,11 @@
  * carries `Retry-After` (seconds), for refusals a client should simply retry.
  */
 export const errorCodes = {
-  MISSING_IMAGE: { status: 400, message: 'No image in the request: send multipart/form-data with an "image" field, or the image as the raw body with an image/* Content-Type.' },
+  MISSING_IMAGE: {
+    status: 400,
+    message:
+      'No image in the request: send multipart/form-data with an "image" field, or the image as the raw body with an image/* Content-Type.',
+  },
   INVALID_IMAGE: { status: 400, message: 'The image could not be decoded.' },
   BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
   TOO_MANY_IMAGES: { status: 400, message: 'Too many images in one request.' },
@@ -17,12 +21,19 @@ export const errorCodes = {
   BODY_TIMEOUT: { status: 408, message: 'The request body did not arrive in time.' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit.' },
   IMAGE_TOO_LARGE: { status: 413, message: 'The image has more pixels than the limit.' },
-  IMAGE_TOO_COMPLEX: { status: 422, message: 'The image needs more decoding work than the limit allows (too many JPEG scans, or too long to decode).' },
+  IMAGE_TOO_COMPLEX: {
+    status: 422,
+    message: 'The image needs more decoding work than the limit allows (too many JPEG scans, or too long to decode).',
+  },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Not a supported image type (JPEG, PNG, WebP, GIF, TIFF, AVIF).' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; slow down.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
   BAD_GATEWAY: { status: 502, message: 'The service behind the proxy is unavailable.' },
-  NOT_READY: { status: 503, message: 'The service is not ready: no model host is live or Redis is unreachable.', retryAfterS: 1 },
+  NOT_READY: {
+    status: 503,
+    message: 'The service is not ready: no model host is live or Redis is unreachable.',
+    retryAfterS: 1,
+  },
   OVERLOADED: { status: 503, message: 'The service is at capacity; retry later.', retryAfterS: 1 },
   SHUTTING_DOWN: { status: 503, message: 'The server is shutting down; retry.', retryAfterS: 1 },
   DEADLINE_EXCEEDED: { status: 504, message: 'The request was not answered within its deadline.' },

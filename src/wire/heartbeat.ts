@@ -50,10 +50,22 @@ export interface HostHeartbeat {
 }
 
 /** The fields /readyz lists for each host and model: the identity ones, without labels, input and preprocessing. */
-export const READINESS_FIELDS = ['model', 'engine', 'backend', 'format', 'maxBatch', 'startedAt', 'heartbeatAt'] as const;
+export const READINESS_FIELDS = [
+  'model',
+  'engine',
+  'backend',
+  'format',
+  'maxBatch',
+  'startedAt',
+  'heartbeatAt',
+] as const;
 
 export function encodeHeartbeat(h: HostHeartbeat): Record<string, string> {
-  const fields: Record<string, string> = { startedAt: String(h.startedAt), heartbeatAt: String(h.heartbeatAt), models: JSON.stringify(h.models) };
+  const fields: Record<string, string> = {
+    startedAt: String(h.startedAt),
+    heartbeatAt: String(h.heartbeatAt),
+    models: JSON.stringify(h.models),
+  };
   if (h.versions) fields.versions = JSON.stringify(h.versions);
   return fields;
 }
@@ -73,13 +85,27 @@ export function decodeHeartbeat(fields: Record<string, string> | null | undefine
   } catch {
     versions = undefined;
   }
-  return { startedAt: Number(fields?.startedAt), heartbeatAt: Number(fields?.heartbeatAt), models: models as ServedModel[], ...(versions && { versions }) };
+  return {
+    startedAt: Number(fields?.startedAt),
+    heartbeatAt: Number(fields?.heartbeatAt),
+    models: models as ServedModel[],
+    ...(versions && { versions }),
+  };
 }
 
 /** /readyz's entries for one host, one per model it serves, with the readiness fields as strings. */
-export function readinessEntries(id: string, h: HostHeartbeat): Array<Record<(typeof READINESS_FIELDS)[number] | 'id', string>> {
+export function readinessEntries(
+  id: string,
+  h: HostHeartbeat,
+): Array<Record<(typeof READINESS_FIELDS)[number] | 'id', string>> {
   return h.models.map((m) => ({
-    id, model: m.name, engine: m.engine, backend: m.backend, format: m.format, maxBatch: String(m.maxBatch),
-    startedAt: String(h.startedAt), heartbeatAt: String(h.heartbeatAt),
+    id,
+    model: m.name,
+    engine: m.engine,
+    backend: m.backend,
+    format: m.format,
+    maxBatch: String(m.maxBatch),
+    startedAt: String(h.startedAt),
+    heartbeatAt: String(h.heartbeatAt),
   }));
 }

@@ -97,7 +97,11 @@ export function modelKeys(keys: Keys, model: string): Keys {
   if (!views) modelViews.set(keys, (views = new Map()));
   let view = views.get(model);
   if (!view) {
-    const shards = keys.shards.map((s) => ({ index: s.index, requests: `${s.requests}:${model}`, hosts: `${s.hosts}:${model}` }));
+    const shards = keys.shards.map((s) => ({
+      index: s.index,
+      requests: `${s.requests}:${model}`,
+      hosts: `${s.hosts}:${model}`,
+    }));
     views.set(model, (view = { ...keys, shards, requests: shards[0]!.requests }));
   }
   return view;

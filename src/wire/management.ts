@@ -56,21 +56,36 @@ export function managementKeys(keys: Keys) {
 function parse<T>(text: string, check: (v: Record<string, unknown>) => boolean): T | undefined {
   try {
     const value = JSON.parse(text) as unknown;
-    return value !== null && typeof value === 'object' && check(value as Record<string, unknown>) ? (value as T) : undefined;
+    return value !== null && typeof value === 'object' && check(value as Record<string, unknown>)
+      ? (value as T)
+      : undefined;
   } catch {
     return undefined;
   }
 }
 
 export function parseCommand(text: string): ControlCommand | undefined {
-  return parse<ControlCommand>(text, (v) => typeof v.model === 'string' && typeof v.id === 'string' &&
-    typeof v.by === 'string' && (CONTROL_ACTIONS as readonly unknown[]).includes(v.action));
+  return parse<ControlCommand>(
+    text,
+    (v) =>
+      typeof v.model === 'string' &&
+      typeof v.id === 'string' &&
+      typeof v.by === 'string' &&
+      (CONTROL_ACTIONS as readonly unknown[]).includes(v.action),
+  );
 }
 
 export function parseControl(text: string): ModelControl | undefined {
-  return parse<ModelControl>(text, (v) => typeof v.id === 'string' && (CONTROL_ACTIONS as readonly unknown[]).includes(v.action));
+  return parse<ModelControl>(
+    text,
+    (v) => typeof v.id === 'string' && (CONTROL_ACTIONS as readonly unknown[]).includes(v.action),
+  );
 }
 
 export function parseAck(text: string): ControlAck | undefined {
-  return parse<ControlAck>(text, (v) => typeof v.id === 'string' && typeof v.host === 'string' && typeof v.ok === 'boolean' && Array.isArray(v.versions));
+  return parse<ControlAck>(
+    text,
+    (v) =>
+      typeof v.id === 'string' && typeof v.host === 'string' && typeof v.ok === 'boolean' && Array.isArray(v.versions),
+  );
 }

@@ -25,7 +25,13 @@ import { closedLoop, closeLoadAgent, postRaw, smallPng, summarize, type Sample }
 import { sleep, waitUntil } from '../helpers/processes.ts';
 import { startRedisProcess, type RedisNode } from './redis-topology.ts';
 import {
-  createNetwork, delayTo, netemAvailable, netnsAvailable, startDelayRelay, type Machine, type Network,
+  createNetwork,
+  delayTo,
+  netemAvailable,
+  netnsAvailable,
+  startDelayRelay,
+  type Machine,
+  type Network,
 } from './netns.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -50,11 +56,17 @@ function watch(child: ChildProcess): Proc {
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
   return {
-    child, lines,
-    waitFor: (re, timeoutMs) => waitUntil(() => {
-      if (child.exitCode !== null) throw new Error(`process exited: ${lines.slice(-5).join('\n')}`);
-      return lines.some((l) => re.test(l));
-    }, timeoutMs, String(re)),
+    child,
+    lines,
+    waitFor: (re, timeoutMs) =>
+      waitUntil(
+        () => {
+          if (child.exitCode !== null) throw new Error(`process exited: ${lines.slice(-5).join('\n')}`);
+          return lines.some((l) => re.test(l));
+        },
+        timeoutMs,
+        String(re),
+      ),
   };
 }
 
@@ -87,7 +99,12 @@ describe('machines in network namespaces', { skip, timeout: 240_000 }, () => {
     try {
       await conn.connect();
       const stream = modelKeys(keysFor(String(env.KEY_PREFIX)), 'default').shards[0]!.requests;
-      const summary = (await conn.xpending(stream, CONSUMER_GROUP)) as [number, unknown, unknown, Array<[string, string]> | null];
+      const summary = (await conn.xpending(stream, CONSUMER_GROUP)) as [
+        number,
+        unknown,
+        unknown,
+        Array<[string, string]> | null,
+      ];
       return Number(summary[3]?.find(([name]) => name === consumer)?.[1] ?? 0);
     } finally {
       conn.disconnect();
@@ -97,33 +114,87 @@ describe('machines in network namespaces', { skip, timeout: 240_000 }, () => {
   before(async () => {
     net = await createNetwork();
     machines = {
-      redis: await net.add('redis'), fe: await net.add('fe'), h1: await net.add('h1'), h2: await net.add('h2'),
+      redis: await net.add('redis'),
+      fe: await net.add('fe'),
+      h1: await net.add('h1'),
+      h2: await net.add('h2'),
     };
     const password = randomBytes(12).toString('hex');
-    redis = await startRedisProcess(['--port', '6379', '--bind', machines.redis.ip, '--requirepass', password,
-      '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'notice'],
-      { host: machines.redis.ip, port: 6379, netns: machines.redis.ns });
+    redis = await startRedisProcess(
+      [
+        '--port',
+        '6379',
+        '--bind',
+        machines.redis.ip,
+        '--requirepass',
+        password,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--protected-mode',
+        'no',
+        '--loglevel',
+        'notice',
+      ],
+      { host: machines.redis.ip, port: 6379, netns: machines.redis.ns },
+    );
     env = {
-      ...process.env, REDIS_URL: `redis://:${password}@${machines.redis.ip}:6379`, KEY_PREFIX: `n${randomBytes(3).toString('hex')}`,
-      LOG_LEVEL: 'info', REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), REDIS_TIMEOUT_MS: String(REDIS_TIMEOUT_MS),
-      CLAIM_IDLE_MS: '2000', HEARTBEAT_MS: '300', PREPROCESS_THREADS: '1', INTRA_OP_THREADS: '1',
+      ...process.env,
+      REDIS_URL: `redis://:${password}@${machines.redis.ip}:6379`,
+      KEY_PREFIX: `n${randomBytes(3).toString('hex')}`,
+      LOG_LEVEL: 'info',
+      REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+      REDIS_TIMEOUT_MS: String(REDIS_TIMEOUT_MS),
+      CLAIM_IDLE_MS: '2000',
+      HEARTBEAT_MS: '300',
+      PREPROCESS_THREADS: '1',
+      INTRA_OP_THREADS: '1',
     };
     const node = (entry: string) => [process.execPath, '--import', 'tsx', `${ROOT}${entry}`];
     h1 = watch(net.spawn(machines.h1, node('src/host/main.ts'), env));
     h2 = watch(net.spawn(machines.h2, node('src/host/main.ts'), env));
     fe = watch(net.spawn(machines.fe, node('src/frontend/main.ts'), { ...env, HOST: machines.fe.ip, PORT: '8080' }));
-    await Promise.all([h1.waitFor(/model host ready/, 90_000), h2.waitFor(/model host ready/, 90_000), fe.waitFor(/front end listening/, 60_000)]);
+    await Promise.all([
+      h1.waitFor(/model host ready/, 90_000),
+      h2.waitFor(/model host ready/, 90_000),
+      fe.waitFor(/front end listening/, 60_000),
+    ]);
     // nginx on the front end's machine, with the project's own configuration, in front of the front end.
     nginxPrefix = await mkdtemp(join(tmpdir(), 'cls-netns-nginx-'));
     await chmod(nginxPrefix, 0o755);
-    await writeNginxConf(nginxSettingsFromEnv(nginxPrefix, {
-      ...env, HOST: machines.fe.ip, PORT: '8080', NGINX_HOST: machines.fe.ip, NGINX_PORT: '8000', NGINX_UPSTREAMS: '',
-      NGINX_WORKERS: '1', NGINX_ACCESS_LOG: '',
-    }));
+    await writeNginxConf(
+      nginxSettingsFromEnv(nginxPrefix, {
+        ...env,
+        HOST: machines.fe.ip,
+        PORT: '8080',
+        NGINX_HOST: machines.fe.ip,
+        NGINX_PORT: '8000',
+        NGINX_UPSTREAMS: '',
+        NGINX_WORKERS: '1',
+        NGINX_ACCESS_LOG: '',
+      }),
+    );
     // It daemonizes inside the namespace; the network's destroy() kills whatever runs in its namespaces.
-    await net.exec(machines.fe, [loadDeploymentConfig().nginxBin, '-p', `${nginxPrefix}/`, '-c', 'conf/nginx.conf', '-e', 'logs/error.log']);
+    await net.exec(machines.fe, [
+      loadDeploymentConfig().nginxBin,
+      '-p',
+      `${nginxPrefix}/`,
+      '-c',
+      'conf/nginx.conf',
+      '-e',
+      'logs/error.log',
+    ]);
     url = `http://${machines.fe.ip}:8000`;
-    await waitUntil(async () => (await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) === 200, 30_000, 'nginx to reach the front end');
+    await waitUntil(
+      async () =>
+        (await fetch(`${url}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        )) === 200,
+      30_000,
+      'nginx to reach the front end',
+    );
     image = await smallPng(64);
   });
   after(async () => {
@@ -147,16 +218,29 @@ describe('machines in network namespaces', { skip, timeout: 240_000 }, () => {
     await net!.setLink(machines.h1, false);
     // What the cut host held at that moment (its pending list, read over the bridge): the other host must take it.
     const heldAtCut = await pendingOf(hostIdOf(h1));
-    await waitUntil(() => load.samples.filter((s) => s.startedAt > cutAt + REQUEST_TIMEOUT_MS && s.status === 200).length >= 10,
-      REQUEST_TIMEOUT_MS + 30_000, 'service on the remaining host');
+    await waitUntil(
+      () => load.samples.filter((s) => s.startedAt > cutAt + REQUEST_TIMEOUT_MS && s.status === 200).length >= 10,
+      REQUEST_TIMEOUT_MS + 30_000,
+      'service on the remaining host',
+    );
     const samples = await load.stop();
-    const claimed = h2.lines.filter((l) => /"msg":"claimed requests/.test(l))
+    const claimed = h2.lines
+      .filter((l) => /"msg":"claimed requests/.test(l))
       .reduce((n, l) => n + Number((JSON.parse(l) as { count?: number }).count ?? 0), 0);
-    console.log(`# host link cut: ${samples.length} requests ${JSON.stringify(summarize(samples))}; ` +
-      `held by the cut host: ${heldAtCut}; re-claimed by the other host: ${claimed}; ` +
-      `slowest ${Math.max(...samples.map((s) => s.ms))} ms`);
-    assert.deepEqual(samples.filter((s) => s.status !== 200), [], 'every request answered 200');
-    assert.ok(samples.every((s) => s.ms <= REQUEST_TIMEOUT_MS + 1500), 'none past its deadline');
+    console.log(
+      `# host link cut: ${samples.length} requests ${JSON.stringify(summarize(samples))}; ` +
+        `held by the cut host: ${heldAtCut}; re-claimed by the other host: ${claimed}; ` +
+        `slowest ${Math.max(...samples.map((s) => s.ms))} ms`,
+    );
+    assert.deepEqual(
+      samples.filter((s) => s.status !== 200),
+      [],
+      'every request answered 200',
+    );
+    assert.ok(
+      samples.every((s) => s.ms <= REQUEST_TIMEOUT_MS + 1500),
+      'none past its deadline',
+    );
     // Whatever the cut host held when unplugged, the other took over (it may, rarely, have held nothing).
     assert.ok(claimed >= heldAtCut, `the other host re-claimed the cut host's ${heldAtCut} requests (${claimed})`);
     assert.equal(await pendingOf(hostIdOf(h1)), 0, 'nothing is left with the cut host');
@@ -174,19 +258,31 @@ describe('machines in network namespaces', { skip, timeout: 240_000 }, () => {
     const ready = await fetch(`${url}/readyz`);
     await net!.partition(machines.fe, machines.redis, false);
     const healedAt = Date.now();
-    await waitUntil(() => load.samples.some((s) => s.startedAt > healedAt && s.status === 200), 20_000, 'a 200 after healing');
+    await waitUntil(
+      () => load.samples.some((s) => s.startedAt > healedAt && s.status === 200),
+      20_000,
+      'a 200 after healing',
+    );
     const resumedMs = Date.now() - healedAt;
     const samples = await load.stop();
-    console.log(`# front end partitioned from Redis: probes ${probes.map((p) => `${p.status} ${p.code} ${p.ms}ms`).join(', ')}; ` +
-      `load ${JSON.stringify(summarize(samples))}; resumed ${resumedMs} ms after healing (partition lasted ${healedAt - cutAt} ms)`);
+    console.log(
+      `# front end partitioned from Redis: probes ${probes.map((p) => `${p.status} ${p.code} ${p.ms}ms`).join(', ')}; ` +
+        `load ${JSON.stringify(summarize(samples))}; resumed ${resumedMs} ms after healing (partition lasted ${healedAt - cutAt} ms)`,
+    );
     for (const p of probes) {
       assert.equal(p.status, 503);
       assert.equal(p.code, 'NOT_READY');
       assert.ok(p.ms < 1000, `503 took ${p.ms} ms`);
     }
     assert.equal(ready.status, 503);
-    assert.ok(samples.every((s) => [200, 503, 504].includes(s.status)), JSON.stringify(summarize(samples)));
-    assert.ok(samples.every((s) => s.ms <= REQUEST_TIMEOUT_MS + 1500), 'none past its deadline');
+    assert.ok(
+      samples.every((s) => [200, 503, 504].includes(s.status)),
+      JSON.stringify(summarize(samples)),
+    );
+    assert.ok(
+      samples.every((s) => s.ms <= REQUEST_TIMEOUT_MS + 1500),
+      'none past its deadline',
+    );
   });
 
   it('50 ms between front end and Redis: deadlines hold; throughput reported', async () => {
@@ -203,16 +299,20 @@ describe('machines in network namespaces', { skip, timeout: 240_000 }, () => {
     let how: string;
     if (await netemAvailable(net!, machines.fe)) {
       await delayTo(net!, machines.fe, machines.redis, 50);
-      how = 'tc netem on the front end\'s link, front end direct';
+      how = "tc netem on the front end's link, front end direct";
       delayed = await measure(direct, 5000);
     } else {
       // This kernel lacks sch_netem: a relay that adds 50 ms per round trip, and a second front end behind it.
       const relay = await startDelayRelay(net!.bridgeIp, { host: machines.redis.ip, port: 6379 }, 50);
       try {
-        const fe2 = watch(net!.spawn(machines.fe, [process.execPath, '--import', 'tsx', `${ROOT}src/frontend/main.ts`], {
-          ...env, HOST: machines.fe.ip, PORT: '8081',
-          REDIS_URL: String(env.REDIS_URL).replace(`${machines.redis.ip}:6379`, `${net!.bridgeIp}:${relay.port}`),
-        }));
+        const fe2 = watch(
+          net!.spawn(machines.fe, [process.execPath, '--import', 'tsx', `${ROOT}src/frontend/main.ts`], {
+            ...env,
+            HOST: machines.fe.ip,
+            PORT: '8081',
+            REDIS_URL: String(env.REDIS_URL).replace(`${machines.redis.ip}:6379`, `${net!.bridgeIp}:${relay.port}`),
+          }),
+        );
         await fe2.waitFor(/front end listening/, 60_000);
         how = 'a 50 ms relay (no sch_netem in this kernel), front ends direct';
         delayed = await measure(`http://${machines.fe.ip}:8081`, 5000);
@@ -221,9 +321,14 @@ describe('machines in network namespaces', { skip, timeout: 240_000 }, () => {
         await relay.close();
       }
     }
-    console.log(`# 50 ms front end↔Redis via ${how}: ${throughput(delayed, 5000)} ${JSON.stringify(summarize(delayed))}; ` +
-      `undelayed: ${throughput(plain, 5000)}`);
+    console.log(
+      `# 50 ms front end↔Redis via ${how}: ${throughput(delayed, 5000)} ${JSON.stringify(summarize(delayed))}; ` +
+        `undelayed: ${throughput(plain, 5000)}`,
+    );
     assert.ok(delayed.length > 0 && delayed.every((s) => s.status === 200), JSON.stringify(summarize(delayed)));
-    assert.ok(delayed.every((s) => s.ms <= REQUEST_TIMEOUT_MS + 1500), 'deadlines hold');
+    assert.ok(
+      delayed.every((s) => s.ms <= REQUEST_TIMEOUT_MS + 1500),
+      'deadlines hold',
+    );
   });
 });

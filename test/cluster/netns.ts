@@ -33,7 +33,10 @@ export async function netnsAvailable(): Promise<string | undefined> {
 /** SIGKILLs every process inside a namespace (daemons such as nginx included). */
 async function killInside(ns: string): Promise<void> {
   const pids = await sh('ip', ['netns', 'pids', ns]).catch(() => '');
-  for (const pid of pids.split('\n').map(Number).filter((p) => p > 0)) {
+  for (const pid of pids
+    .split('\n')
+    .map(Number)
+    .filter((p) => p > 0)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -98,7 +101,11 @@ export async function createNetwork(): Promise<Network> {
     // (their sockets would keep the namespace, and its veth, alive after `ip netns del`).
     for (const m of machines.values()) await sh('ip', ['link', 'set', m.hostLink, 'up']).catch(() => {});
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await Promise.all([...children].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    await Promise.all(
+      [...children].map((c) =>
+        c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined,
+      ),
+    );
     for (const m of machines.values()) {
       await killInside(m.ns);
       await sh('ip', ['netns', 'del', m.ns]).catch(() => {});
@@ -173,17 +180,51 @@ export async function netemAvailable(network: Network, machine: Machine): Promis
 export async function delayTo(network: Network, machine: Machine, to: Machine, delayMs: number): Promise<void> {
   const dev = machine.nsLink;
   await network.exec(machine, ['tc', 'qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'prio']);
-  await network.exec(machine, ['tc', 'qdisc', 'add', 'dev', dev, 'parent', '1:3', 'handle', '30:', 'netem', 'delay', `${delayMs}ms`]);
-  await network.exec(machine, ['tc', 'filter', 'add', 'dev', dev, 'protocol', 'ip', 'parent', '1:0', 'prio', '3', 'u32',
-    'match', 'ip', 'dst', `${to.ip}/32`, 'flowid', '1:3']);
+  await network.exec(machine, [
+    'tc',
+    'qdisc',
+    'add',
+    'dev',
+    dev,
+    'parent',
+    '1:3',
+    'handle',
+    '30:',
+    'netem',
+    'delay',
+    `${delayMs}ms`,
+  ]);
+  await network.exec(machine, [
+    'tc',
+    'filter',
+    'add',
+    'dev',
+    dev,
+    'protocol',
+    'ip',
+    'parent',
+    '1:0',
+    'prio',
+    '3',
+    'u32',
+    'match',
+    'ip',
+    'dst',
+    `${to.ip}/32`,
+    'flowid',
+    '1:3',
+  ]);
 }
 
 /**
  * Where netem is missing: a TCP relay on the bridge address that holds every chunk delayMs / 2 in each direction
  * (order kept: equal timeouts fire in order), so a round trip through it takes delayMs longer.
  */
-export async function startDelayRelay(listenIp: string, target: { host: string; port: number }, delayMs: number):
-  Promise<{ port: number; close(): Promise<void> }> {
+export async function startDelayRelay(
+  listenIp: string,
+  target: { host: string; port: number },
+  delayMs: number,
+): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const half = delayMs / 2;
   const server = createServer((client) => {
@@ -202,9 +243,10 @@ export async function startDelayRelay(listenIp: string, target: { host: string; 
   await new Promise<void>((resolve) => server.listen(0, listenIp, resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -40,14 +40,25 @@ it('acknowledges in the background what failed to be acknowledged, writing the r
   host = connectRedis(`redis://host:pw@127.0.0.1:${redis.port}`, 'host', createLogger('test', 'silent'));
   await whenReady(host);
   const publisher = new ResultPublisher(host, keys, 60);
-  const env: RequestEnvelope = { v: WIRE_VERSION, id: randomUUID(), topk: 1, deadline: Date.now() + 30_000, replyTo, image: new Uint8Array(1) };
+  const env: RequestEnvelope = {
+    v: WIRE_VERSION,
+    id: randomUUID(),
+    topk: 1,
+    deadline: Date.now() + 30_000,
+    replyTo,
+    image: new Uint8Array(1),
+  };
   const done = [{ job: { entryId, env, shard: 1 }, result: { id: env.id, ok: true as const, predictions: [] } }];
 
   await assert.rejects(publisher.publish(done), /NOPERM|EXECABORT/);
   assert.equal(await admin.xlen(replyTo), 1, 'the reply was written');
   assert.equal(publisher.retrying, 1);
   await admin.call('ACL', 'SETUSER', 'host', '+xack');
-  await waitUntil(async () => (await admin.xlen(shard.requests)) === 0, 10_000, 'the entry to be acknowledged and deleted');
+  await waitUntil(
+    async () => (await admin.xlen(shard.requests)) === 0,
+    10_000,
+    'the entry to be acknowledged and deleted',
+  );
   assert.equal(((await admin.xpending(shard.requests, CONSUMER_GROUP)) as [number])[0], 0);
   assert.equal(await admin.xlen(replyTo), 1, 'the reply was not written twice');
   assert.equal(publisher.retrying, 0);

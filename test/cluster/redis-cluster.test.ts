@@ -31,8 +31,11 @@ describe('Redis Cluster: 3 primaries + 3 replicas', { timeout: 150_000 }, () => 
     const replica = cluster.nodes.find((n) => !primaries.has(n.port))!;
     // Seeded with one replica only: the client discovers the rest (and follows MOVED) by itself.
     svc = await startServiceOn({
-      REDIS_CLUSTER_NODES: seed(replica.port), REQUEST_SHARDS: '3', REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
-      CLAIM_IDLE_MS: '2000', HEARTBEAT_MS: '300',
+      REDIS_CLUSTER_NODES: seed(replica.port),
+      REQUEST_SHARDS: '3',
+      REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+      CLAIM_IDLE_MS: '2000',
+      HEARTBEAT_MS: '300',
     });
   });
   after(async () => {
@@ -62,13 +65,21 @@ describe('Redis Cluster: 3 primaries + 3 replicas', { timeout: 150_000 }, () => 
     for (let i = 0; i < 30; i++) assert.equal((await postRaw(svc!.url, image)).status, 200);
     for (const node of primaries) {
       const info = await cluster!.nodeClient(node).info('commandstats');
-      const stats = { evalsha: commandCalls(info, 'evalsha'), xadd: commandCalls(info, 'xadd'), xreadgroup: commandCalls(info, 'xreadgroup'), xack: commandCalls(info, 'xack') };
+      const stats = {
+        evalsha: commandCalls(info, 'evalsha'),
+        xadd: commandCalls(info, 'xadd'),
+        xreadgroup: commandCalls(info, 'xreadgroup'),
+        xack: commandCalls(info, 'xack'),
+      };
       console.log(`# primary ${node.port}: ${JSON.stringify(stats)}`);
-      assert.ok(stats.xadd > 0 && stats.xack > 0 && stats.xreadgroup > 0, `primary ${node.port} carried requests: ${JSON.stringify(stats)}`);
+      assert.ok(
+        stats.xadd > 0 && stats.xack > 0 && stats.xreadgroup > 0,
+        `primary ${node.port} carried requests: ${JSON.stringify(stats)}`,
+      );
     }
   });
 
-  it('kill -9 of a busy shard\'s primary under load: answered 200/503/504 by the deadline, normal again after promotion', async () => {
+  it("kill -9 of a busy shard's primary under load: answered 200/503/504 by the deadline, normal again after promotion", async () => {
     const keys = keysFor(svc!.config.KEY_PREFIX, 3);
     // Shard 0's primary also holds the host registry: the hardest one to lose.
     const slot = slotOf(keys.shards[0]!.requests);
@@ -78,16 +89,26 @@ describe('Redis Cluster: 3 primaries + 3 replicas', { timeout: 150_000 }, () => 
     const busy = load.samples.length;
     const killedAt = Date.now();
     victim.kill();
-    await waitUntil(async () => (await cluster!.primaryOf(slot).catch(() => victim)).port !== victim.port, 30_000, 'a replica to be promoted');
+    await waitUntil(
+      async () => (await cluster!.primaryOf(slot).catch(() => victim)).port !== victim.port,
+      30_000,
+      'a replica to be promoted',
+    );
     const promotedAt = Date.now();
-    await waitUntil(() => servingNormally(load.samples, promotedAt), 20_000, '20 answers in a row to be 200 after the promotion');
+    await waitUntil(
+      () => servingNormally(load.samples, promotedAt),
+      20_000,
+      '20 answers in a row to be 200 after the promotion',
+    );
     const normalAt = Date.now();
     await sleep(1000);
     const samples = await load.stop();
     const report = failoverReport(samples, killedAt, REQUEST_TIMEOUT_MS);
-    console.log(`# cluster failover: ${samples.length} requests (${busy} before the kill) ${JSON.stringify(report.counts)}; ` +
-      `promoted after ${promotedAt - killedAt} ms; normal again ${normalAt - killedAt} ms after the kill; ` +
-      `non-200 window ${report.window ? `${report.window.fromMs}..${report.window.toMs} ms` : 'none'}; slowest ${report.slowestMs} ms`);
+    console.log(
+      `# cluster failover: ${samples.length} requests (${busy} before the kill) ${JSON.stringify(report.counts)}; ` +
+        `promoted after ${promotedAt - killedAt} ms; normal again ${normalAt - killedAt} ms after the kill; ` +
+        `non-200 window ${report.window ? `${report.window.fromMs}..${report.window.toMs} ms` : 'none'}; slowest ${report.slowestMs} ms`,
+    );
     assert.deepEqual(report.unexpected, [], 'only 200, 503 and 504');
     assert.deepEqual(report.beyondDeadline, [], 'none answered past its deadline');
     assert.ok(samples.some((s) => s.startedAt > promotedAt && s.status === 200));

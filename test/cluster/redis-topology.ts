@@ -27,7 +27,10 @@ export interface RedisNode {
 }
 
 /** Starts `redis-server <args>` (optionally through `ip netns exec <ns>`) and waits for it to accept connections. */
-export async function startRedisProcess(args: string[], opts: { host?: string; port: number; netns?: string; binary?: string }): Promise<RedisNode> {
+export async function startRedisProcess(
+  args: string[],
+  opts: { host?: string; port: number; netns?: string; binary?: string },
+): Promise<RedisNode> {
   const binary = opts.binary ?? 'redis-server';
   const base = opts.netns ? ['ip', 'netns', 'exec', opts.netns, binary] : [binary];
   const argv = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', ...base, ...args] : [...base, ...args];
@@ -59,7 +62,18 @@ export async function startRedisProcess(args: string[], opts: { host?: string; p
   };
 }
 
-const COMMON = ['--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'notice', '--protected-mode', 'no'];
+const COMMON = [
+  '--save',
+  '',
+  '--appendonly',
+  'no',
+  '--daemonize',
+  'no',
+  '--loglevel',
+  'notice',
+  '--protected-mode',
+  'no',
+];
 
 export interface RedisCluster {
   password: string;
@@ -91,32 +105,80 @@ export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): 
   };
   try {
     for (const { port, bus } of await clusterPorts(6)) {
-      nodes.push(await startRedisProcess([
-        '--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', ...COMMON,
-        '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`),
-        '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 1000), '--requirepass', password, '--masterauth', password,
-        // Replicas never refuse to take over because they lagged (the test kills a primary under load).
-        '--cluster-replica-validity-factor', '0', '--dir', dir,
-      ], { port }));
+      nodes.push(
+        await startRedisProcess(
+          [
+            '--port',
+            String(port),
+            '--cluster-port',
+            String(bus),
+            '--bind',
+            '127.0.0.1',
+            ...COMMON,
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            join(dir, `nodes-${port}.conf`),
+            '--cluster-node-timeout',
+            String(opts.nodeTimeoutMs ?? 1000),
+            '--requirepass',
+            password,
+            '--masterauth',
+            password,
+            // Replicas never refuse to take over because they lagged (the test kills a primary under load).
+            '--cluster-replica-validity-factor',
+            '0',
+            '--dir',
+            dir,
+          ],
+          { port },
+        ),
+      );
     }
-    await run('redis-cli', ['--no-auth-warning', '-a', password, '--cluster', 'create',
-      ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
+    await run(
+      'redis-cli',
+      [
+        '--no-auth-warning',
+        '-a',
+        password,
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        '1',
+        '--cluster-yes',
+      ],
+      { timeout: 30_000 },
+    );
     const nodeClient = (node: RedisNode) => {
-      const c = new Redis({ host: node.host, port: node.port, password, lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: () => null });
+      const c = new Redis({
+        host: node.host,
+        port: node.port,
+        password,
+        lazyConnect: false,
+        maxRetriesPerRequest: 1,
+        retryStrategy: () => null,
+      });
       c.on('error', () => {});
       clients.push(c);
       return c;
     };
     const probes = nodes.map(nodeClient);
-    await waitUntil(async () => {
-      const infos = await Promise.all(probes.map((c) => c.cluster('INFO').catch(() => '')));
-      return infos.every((i) => /cluster_state:ok/.test(String(i)) && /cluster_known_nodes:6/.test(String(i)));
-    }, 30_000, 'the cluster to be ok on every node');
+    await waitUntil(
+      async () => {
+        const infos = await Promise.all(probes.map((c) => c.cluster('INFO').catch(() => '')));
+        return infos.every((i) => /cluster_state:ok/.test(String(i)) && /cluster_known_nodes:6/.test(String(i)));
+      },
+      30_000,
+      'the cluster to be ok on every node',
+    );
     const slotsFromAnyNode = async () => {
       for (const node of nodes) {
         if (node.proc.exitCode !== null || node.proc.signalCode !== null) continue;
         const c = probes[nodes.indexOf(node)]!;
-        const slots = (await c.cluster('SLOTS').catch(() => undefined)) as Array<[number, number, [string, number]]> | undefined;
+        const slots = (await c.cluster('SLOTS').catch(() => undefined)) as
+          | Array<[number, number, [string, number]]>
+          | undefined;
         if (slots) return slots;
       }
       throw new Error('no live node answers CLUSTER SLOTS');
@@ -164,10 +226,24 @@ export async function startSentinels(opts: { downAfterMs?: number } = {}): Promi
   };
   try {
     const [pPort, rPort] = [await freePort(), await freePort()];
-    const data = (port: number, extra: string[] = []) => startRedisProcess([
-      '--port', String(port), '--bind', '127.0.0.1', ...COMMON, '--requirepass', password, '--masterauth', password,
-      '--dir', dir, ...extra,
-    ], { port });
+    const data = (port: number, extra: string[] = []) =>
+      startRedisProcess(
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          ...COMMON,
+          '--requirepass',
+          password,
+          '--masterauth',
+          password,
+          '--dir',
+          dir,
+          ...extra,
+        ],
+        { port },
+      );
     const primary = await data(pPort);
     started.push(primary);
     const replica = await data(rPort, ['--replicaof', '127.0.0.1', String(pPort)]);
@@ -177,14 +253,21 @@ export async function startSentinels(opts: { downAfterMs?: number } = {}): Promi
       const port = await freePort();
       const conf = join(dir, `sentinel-${port}.conf`);
       // Sentinel rewrites its config file, so each gets its own.
-      await writeFile(conf, [
-        `port ${port}`, 'bind 127.0.0.1', 'protected-mode no', `dir ${dir}`,
-        `sentinel monitor ${masterName} 127.0.0.1 ${pPort} 2`,
-        `sentinel auth-pass ${masterName} ${password}`,
-        `sentinel down-after-milliseconds ${masterName} ${opts.downAfterMs ?? 1000}`,
-        `sentinel failover-timeout ${masterName} 5000`,
-        `sentinel parallel-syncs ${masterName} 1`, '',
-      ].join('\n'));
+      await writeFile(
+        conf,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          'protected-mode no',
+          `dir ${dir}`,
+          `sentinel monitor ${masterName} 127.0.0.1 ${pPort} 2`,
+          `sentinel auth-pass ${masterName} ${password}`,
+          `sentinel down-after-milliseconds ${masterName} ${opts.downAfterMs ?? 1000}`,
+          `sentinel failover-timeout ${masterName} 5000`,
+          `sentinel parallel-syncs ${masterName} 1`,
+          '',
+        ].join('\n'),
+      );
       const node = await startRedisProcess([conf, '--sentinel'], { port });
       started.push(node);
       sentinels.push(node);
@@ -192,7 +275,13 @@ export async function startSentinels(opts: { downAfterMs?: number } = {}): Promi
     const ask = async () => {
       for (const s of sentinels) {
         if (s.proc.exitCode !== null) continue;
-        const c = new Redis({ host: s.host, port: s.port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+        const c = new Redis({
+          host: s.host,
+          port: s.port,
+          lazyConnect: true,
+          maxRetriesPerRequest: 1,
+          retryStrategy: () => null,
+        });
         c.on('error', () => {});
         try {
           await c.connect();
@@ -207,20 +296,30 @@ export async function startSentinels(opts: { downAfterMs?: number } = {}): Promi
       throw new Error('no sentinel answers');
     };
     // Sentinels know each other and the replica before the test relies on a failover.
-    await waitUntil(async () => {
-      const c = new Redis({ host: '127.0.0.1', port: sentinels[0]!.port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-      c.on('error', () => {});
-      try {
-        await c.connect();
-        const info = (await c.call('SENTINEL', 'MASTER', masterName)) as string[];
-        const field = (name: string) => Number(info[info.indexOf(name) + 1]);
-        return field('num-other-sentinels') === 2 && field('num-slaves') === 1;
-      } catch {
-        return false;
-      } finally {
-        c.disconnect();
-      }
-    }, 30_000, 'the sentinels to discover each other and the replica');
+    await waitUntil(
+      async () => {
+        const c = new Redis({
+          host: '127.0.0.1',
+          port: sentinels[0]!.port,
+          lazyConnect: true,
+          maxRetriesPerRequest: 1,
+          retryStrategy: () => null,
+        });
+        c.on('error', () => {});
+        try {
+          await c.connect();
+          const info = (await c.call('SENTINEL', 'MASTER', masterName)) as string[];
+          const field = (name: string) => Number(info[info.indexOf(name) + 1]);
+          return field('num-other-sentinels') === 2 && field('num-slaves') === 1;
+        } catch {
+          return false;
+        } finally {
+          c.disconnect();
+        }
+      },
+      30_000,
+      'the sentinels to discover each other and the replica',
+    );
     return { password, primary, replica, sentinels, masterName, currentPrimaryPort: ask, stop };
   } catch (err) {
     await stop();

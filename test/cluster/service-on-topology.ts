@@ -23,8 +23,11 @@ export interface ServiceOnTopology {
 
 export async function startServiceOn(env: Record<string, string>): Promise<ServiceOnTopology> {
   const base = {
-    PORT: '0', KEY_PREFIX: `t${randomBytes(3).toString('hex')}`, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    PREPROCESS_THREADS: '1', ...env,
+    PORT: '0',
+    KEY_PREFIX: `t${randomBytes(3).toString('hex')}`,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    PREPROCESS_THREADS: '1',
+    ...env,
   };
   const config = loadConfig(base);
   const target = configuredRedisTarget(config);
@@ -42,17 +45,21 @@ export async function startServiceOn(env: Record<string, string>): Promise<Servi
   let closing: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${frontend.port}`,
-    config, target, host, frontend,
+    config,
+    target,
+    host,
+    frontend,
     async addFrontend(more) {
       const c = loadConfig({ ...base, ...more });
       const fe = await startFrontend(c, configuredRedisTarget(c)!, log);
       extra.push(fe);
       return fe;
     },
-    close: () => (closing ??= (async () => {
-      await Promise.allSettled([frontend.close(), ...extra.map((fe) => fe.close())]);
-      await host.close();
-    })()),
+    close: () =>
+      (closing ??= (async () => {
+        await Promise.allSettled([frontend.close(), ...extra.map((fe) => fe.close())]);
+        await host.close();
+      })()),
   };
 }
 
@@ -66,7 +73,12 @@ export interface FailoverReport {
 }
 
 /** Classifies the samples of a failover run: only 200, 503 and 504 are allowed, none later than the deadline. */
-export function failoverReport(samples: Sample[], killedAt: number, deadlineMs: number, slackMs = 1500): FailoverReport {
+export function failoverReport(
+  samples: Sample[],
+  killedAt: number,
+  deadlineMs: number,
+  slackMs = 1500,
+): FailoverReport {
   const bad = samples.filter((s) => s.status !== 200);
   const report: FailoverReport = {
     counts: summarize(samples),

@@ -40,7 +40,13 @@ describe('request shards on one Redis', { timeout: 90_000 }, () => {
   });
 
   it('bounds each shard at its share of MAX_QUEUE and passes a request on when a shard is full', async () => {
-    const config = testConfig({ PORT: '0', KEY_PREFIX: 'shards-adm', REQUEST_SHARDS: '3', MAX_QUEUE: '6', REQUEST_TIMEOUT_MS: '1500' });
+    const config = testConfig({
+      PORT: '0',
+      KEY_PREFIX: 'shards-adm',
+      REQUEST_SHARDS: '3',
+      MAX_QUEUE: '6',
+      REQUEST_TIMEOUT_MS: '1500',
+    });
     const keys = modelKeys(keysFor(config.KEY_PREFIX, 3), 'default');
     frontend = await startFrontend(config, redis.url, log);
     // A heartbeat with no host behind it, in every shard: requests are admitted and wait.
@@ -53,13 +59,23 @@ describe('request shards on one Redis', { timeout: 90_000 }, () => {
     console.log(`# shard lengths ${JSON.stringify(lengths)}; answers ${JSON.stringify(summarize(samples))}`);
     assert.deepEqual(lengths, [2, 2, 2], 'the full shard took none; the others took their share each');
     assert.equal(samples.filter((s) => s.status === 504).length, 4, 'four admitted (answered at their deadline)');
-    assert.deepEqual(samples.filter((s) => s.status === 503).map((s) => s.code), ['OVERLOADED'], 'the fifth refused');
+    assert.deepEqual(
+      samples.filter((s) => s.status === 503).map((s) => s.code),
+      ['OVERLOADED'],
+      'the fifth refused',
+    );
     await frontend.close();
     frontend = undefined;
   });
 
   it('a model host reads every shard: a short shard is served while a long one still has a backlog', async () => {
-    const config = testConfig({ PORT: '0', KEY_PREFIX: 'shards-fair', REQUEST_SHARDS: '3', PREPROCESS_THREADS: '1', MAX_BATCH: '8' });
+    const config = testConfig({
+      PORT: '0',
+      KEY_PREFIX: 'shards-fair',
+      REQUEST_SHARDS: '3',
+      PREPROCESS_THREADS: '1',
+      MAX_BATCH: '8',
+    });
     const keys = modelKeys(keysFor(config.KEY_PREFIX, 3), 'default');
     const replyTo = keysFor(config.KEY_PREFIX, 3).replies('test');
     const queue = async (shard: number, count: number) => {
@@ -77,17 +93,26 @@ describe('request shards on one Redis', { timeout: 90_000 }, () => {
     host = await startModelHost(config, redis.url, log);
     const order: string[] = [];
     let last = '0-0';
-    await waitUntil(async () => {
-      const reply = (await client.xreadBuffer('COUNT', 200, 'STREAMS', replyTo, last)) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
-      for (const [rawId, fields] of reply?.[0]?.[1] ?? []) {
-        last = rawId.toString();
-        const result = unpackResult(fields[1]!);
-        if (result) order.push(result.id);
-      }
-      return order.length >= long.length + short.length;
-    }, 60_000, 'every queued request to be answered');
+    await waitUntil(
+      async () => {
+        const reply = (await client.xreadBuffer('COUNT', 200, 'STREAMS', replyTo, last)) as Array<
+          [Buffer, Array<[Buffer, Buffer[]]>]
+        > | null;
+        for (const [rawId, fields] of reply?.[0]?.[1] ?? []) {
+          last = rawId.toString();
+          const result = unpackResult(fields[1]!);
+          if (result) order.push(result.id);
+        }
+        return order.length >= long.length + short.length;
+      },
+      60_000,
+      'every queued request to be answered',
+    );
     const positions = short.map((id) => order.indexOf(id));
     console.log(`# answers of the short shard at positions ${positions.join(', ')} of ${order.length}`);
-    assert.ok(positions.every((p) => p >= 0 && p < 40), `short shard answered early: ${positions}`);
+    assert.ok(
+      positions.every((p) => p >= 0 && p < 40),
+      `short shard answered early: ${positions}`,
+    );
   });
 });

@@ -25,11 +25,25 @@ describe('demo page in headless chromium', () => {
   before(async () => {
     // Each is kept as soon as it exists, so that after() stops it even if the other failed to start.
     await Promise.all([
-      startTestService().then((s) => { svc = s; }),
-      chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      }).then((b) => { browser = b; }),
+      startTestService().then((s) => {
+        svc = s;
+      }),
+      chromium
+        .launch({
+          executablePath: CHROMIUM,
+          args: [
+            '--headless',
+            '--no-sandbox',
+            '--disable-gpu',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+            '--no-first-run',
+          ],
+        })
+        .then((b) => {
+          browser = b;
+        }),
     ]);
     await mkdir(OUT, { recursive: true });
   });
@@ -60,7 +74,9 @@ describe('demo page in headless chromium', () => {
     const labels = await page.locator('#predictions .prediction .label').allTextContents();
     assert.equal(labels[0], 'Neutral');
     assert.equal(labels.length, 5);
-    const widths = await page.locator('#predictions .bar > span').evaluateAll((spans) => spans.map((s) => parseFloat((s as HTMLElement).style.width)));
+    const widths = await page
+      .locator('#predictions .bar > span')
+      .evaluateAll((spans) => spans.map((s) => parseFloat((s as HTMLElement).style.width)));
     assert.ok(widths[0]! > 50, `top bar ${widths[0]}%`);
     for (let i = 1; i < widths.length; i++) assert.ok(widths[i - 1]! >= widths[i]!, 'bars are ranked');
     assert.equal(await page.isVisible('#error'), false);

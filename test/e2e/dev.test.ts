@@ -12,7 +12,10 @@ import { CHELSEA, PROJECT_DIR, classify } from './prod-helpers.ts';
 
 function groupMembers(pgid: number): number[] {
   try {
-    return execFileSync('pgrep', ['-g', String(pgid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    return execFileSync('pgrep', ['-g', String(pgid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }
@@ -26,7 +29,8 @@ describe('npm run dev', () => {
   const waitServing = async (n: number) => {
     const until = Date.now() + 60_000;
     while (servingCount() < n) {
-      if (Date.now() > until || child.exitCode !== null) throw new Error(`dev did not serve (${n}):\n${output.slice(-3000)}`);
+      if (Date.now() > until || child.exitCode !== null)
+        throw new Error(`dev did not serve (${n}):\n${output.slice(-3000)}`);
       await sleep(200);
     }
   };
@@ -36,11 +40,17 @@ describe('npm run dev', () => {
     url = `http://127.0.0.1:${port}`;
     // detached: its own process group, signalled as a terminal's Ctrl-C would.
     child = spawn('npm', ['run', '-s', 'dev'], {
-      cwd: PROJECT_DIR, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: PROJECT_DIR,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', PREPROCESS_THREADS: '1', REDIS_URL: '' },
     });
-    child.stdout!.on('data', (b: Buffer) => { output += b.toString(); });
-    child.stderr!.on('data', (b: Buffer) => { output += b.toString(); });
+    child.stdout!.on('data', (b: Buffer) => {
+      output += b.toString();
+    });
+    child.stderr!.on('data', (b: Buffer) => {
+      output += b.toString();
+    });
     await waitServing(1);
   });
 

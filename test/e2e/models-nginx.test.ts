@@ -20,7 +20,9 @@ async function probabilities(res: Response): Promise<number[]> {
   const body = await res.json();
   assert.equal(res.status, 200, JSON.stringify(body).slice(0, 300));
   if (body.predictions) {
-    const byLabel = new Map((body.predictions as Array<{ label: string; probability: number }>).map((p) => [p.label, p.probability]));
+    const byLabel = new Map(
+      (body.predictions as Array<{ label: string; probability: number }>).map((p) => [p.label, p.probability]),
+    );
     return LABELS.map((l) => byLabel.get(l)!);
   }
   return body.outputs[0].data as number[];
@@ -38,11 +40,18 @@ describe('two models under load at once, through nginx, with hosts per model', (
     return fetch(`${d.nginxUrl}/predict?model=${model}&topk=5`, { method: 'POST', body: form });
   };
   const v2 = (model: Model) => {
-    const head = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: 4 + chelsea.length } }] }));
+    const head = Buffer.from(
+      JSON.stringify({
+        inputs: [
+          { name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: 4 + chelsea.length } },
+        ],
+      }),
+    );
     const len = Buffer.alloc(4);
     len.writeUInt32LE(chelsea.length);
     return fetch(`${d.nginxUrl}/v2/models/${model}/infer`, {
-      method: 'POST', body: Buffer.concat([head, len, chelsea]) as unknown as BodyInit,
+      method: 'POST',
+      body: Buffer.concat([head, len, chelsea]) as unknown as BodyInit,
       headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(head.length) },
     });
   };
@@ -50,7 +59,14 @@ describe('two models under load at once, through nginx, with hosts per model', (
   before(async () => {
     chelsea = await readFile(CHELSEA);
     // MODEL_DIR unset: the whole repository (models/), one PM2 app of hosts per model.
-    d = await makeDeployment({ METRICS_KEY: OPERATOR_KEY, FRONTENDS: '2', MODEL_HOSTS: 'default:1,inception_v3:1', MODEL_DIR: '', MAX_BATCH: '4', REQUEST_TIMEOUT_MS: '20000' });
+    d = await makeDeployment({
+      METRICS_KEY: OPERATOR_KEY,
+      FRONTENDS: '2',
+      MODEL_HOSTS: 'default:1,inception_v3:1',
+      MODEL_DIR: '',
+      MAX_BATCH: '4',
+      REQUEST_TIMEOUT_MS: '20000',
+    });
     const up = await npmRun(d, 'prod:up');
     assert.equal(up.code, 0, `prod:up failed:\n${up.out}`);
   });
@@ -65,7 +81,9 @@ describe('two models under load at once, through nginx, with hosts per model', (
     const { out } = await pm2(d, ['jlist']);
     const names = (JSON.parse(out.slice(out.indexOf('['))) as Array<{ name: string }>).map((p) => p.name);
     for (const model of MODELS) assert.ok(names.includes(`model-host-${model}`), names.join(', '));
-    const ready = await (await fetch(`${d.nginxUrl}/readyz`, { headers: { authorization: `Bearer ${OPERATOR_KEY}` } })).json();
+    const ready = await (
+      await fetch(`${d.nginxUrl}/readyz`, { headers: { authorization: `Bearer ${OPERATOR_KEY}` } })
+    ).json();
     assert.deepEqual(ready.modelHosts.map((h: { model: string }) => h.model).sort(), [...MODELS]);
   });
 
@@ -85,7 +103,8 @@ describe('two models under load at once, through nginx, with hosts per model', (
         const got = await probabilities(await (api === 'predict' ? predict(model) : v2(model)));
         const own = distance(got, reference.get(model)!);
         const other = distance(got, reference.get(model === 'default' ? 'inception_v3' : 'default')!);
-        if (!(own < 1e-3 && own < other)) wrong.push(`${api} ${model}: off by ${own} from its model, ${other} from the other`);
+        if (!(own < 1e-3 && own < other))
+          wrong.push(`${api} ${model}: off by ${own} from its model, ${other} from the other`);
       }
     };
     await Promise.all(Array.from({ length: 16 }, worker));

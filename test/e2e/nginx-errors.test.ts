@@ -36,10 +36,18 @@ describe('nginx errors in the service JSON shape', () => {
     const upstreamPort = await freePort();
     await new Promise<void>((resolve) => upstream.listen(upstreamPort, '127.0.0.1', resolve));
     const nginxPort = await freePort();
-    await writeNginxConf(nginxSettingsFromEnv(prefix, {
-      PORT: String(upstreamPort), NGINX_PORT: String(nginxPort), FRONTENDS: '2', NGINX_WORKERS: '1',
-      BODY_LIMIT_BYTES: '2048', REQUEST_TIMEOUT_MS: '100', NGINX_RATE_LIMIT: '2', NGINX_RATE_BURST: '4',
-    }));
+    await writeNginxConf(
+      nginxSettingsFromEnv(prefix, {
+        PORT: String(upstreamPort),
+        NGINX_PORT: String(nginxPort),
+        FRONTENDS: '2',
+        NGINX_WORKERS: '1',
+        BODY_LIMIT_BYTES: '2048',
+        REQUEST_TIMEOUT_MS: '100',
+        NGINX_RATE_LIMIT: '2',
+        NGINX_RATE_BURST: '4',
+      }),
+    );
     await run(NGINX, ['-t', '-q', ...args()]);
     await run(NGINX, args());
     url = `http://127.0.0.1:${nginxPort}`;
@@ -84,12 +92,19 @@ describe('nginx errors in the service JSON shape', () => {
 
   it('413 BODY_TOO_LARGE above BODY_LIMIT_BYTES, without reaching the front end', async () => {
     const before = resets;
-    await expectError(await fetch(`${url}/predict`, { method: 'POST', body: new Uint8Array(4096) }), 413, 'BODY_TOO_LARGE');
+    await expectError(
+      await fetch(`${url}/predict`, { method: 'POST', body: new Uint8Array(4096) }),
+      413,
+      'BODY_TOO_LARGE',
+    );
     assert.equal(resets, before);
   });
 
   it('errors on the Open Inference Protocol\'s paths come in its shape, {"error": "CODE: ..."}', async () => {
-    for (const [path, status, code] of [['/v2/models/m/infer', 413, 'BODY_TOO_LARGE'], ['/v2/models/m/infer?hang', 504, 'DEADLINE_EXCEEDED']] as const) {
+    for (const [path, status, code] of [
+      ['/v2/models/m/infer', 413, 'BODY_TOO_LARGE'],
+      ['/v2/models/m/infer?hang', 504, 'DEADLINE_EXCEEDED'],
+    ] as const) {
       const res = await fetch(`${url}${path}`, { method: 'POST', body: status === 413 ? new Uint8Array(4096) : 'x' });
       assert.equal(res.status, status, path);
       assert.match(res.headers.get('content-type') ?? '', /application\/json/);
@@ -103,7 +118,9 @@ describe('nginx errors in the service JSON shape', () => {
   // (client_max_body_size is checked before limit_req, so these bodies are small: the upstream resets them, 502.)
   it('429 RATE_LIMITED with Retry-After beyond rate + burst', async () => {
     await sleep(2500); // let the bucket refill
-    const results = await Promise.all(Array.from({ length: 12 }, () => fetch(`${url}/predict`, { method: 'POST', body: 'x' })));
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () => fetch(`${url}/predict`, { method: 'POST', body: 'x' })),
+    );
     const limited = results.filter((r) => r.status === 429);
     assert.ok(limited.length >= 5, `statuses: ${results.map((r) => r.status).join(',')}`);
     assert.equal(limited[0]!.headers.get('retry-after'), '1');

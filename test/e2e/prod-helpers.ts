@@ -46,12 +46,25 @@ export async function makeDeployment(overrides: Record<string, string> = {}): Pr
 }
 
 /** Runs `npm run -s <script> -- args` with the deployment's environment; resolves with exit code and output. */
-export function npmRun(d: Deployment, script: string, args: string[] = [], timeoutMs = 240_000): Promise<{ code: number; out: string }> {
+export function npmRun(
+  d: Deployment,
+  script: string,
+  args: string[] = [],
+  timeoutMs = 240_000,
+): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn('npm', ['run', '-s', script, ...(args.length ? ['--', ...args] : [])], { cwd: PROJECT_DIR, env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('npm', ['run', '-s', script, ...(args.length ? ['--', ...args] : [])], {
+      cwd: PROJECT_DIR,
+      env: d.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
     const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
     child.once('close', (code) => {
       clearTimeout(timer);
@@ -63,10 +76,18 @@ export function npmRun(d: Deployment, script: string, args: string[] = [], timeo
 /** Runs the project's pm2 against the deployment's PM2_HOME. */
 export function pm2(d: Deployment, args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(join(PROJECT_DIR, 'node_modules/.bin/pm2'), args, { cwd: PROJECT_DIR, env: { ...d.env, PM2_HOME: join(d.varDir, 'pm2') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(join(PROJECT_DIR, 'node_modules/.bin/pm2'), args, {
+      cwd: PROJECT_DIR,
+      env: { ...d.env, PM2_HOME: join(d.varDir, 'pm2') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
     child.once('close', (code) => resolve({ code: code ?? 1, out }));
   });
 }
@@ -96,7 +117,11 @@ export async function teardown(d: Deployment | undefined): Promise<{ downCode: n
   // With their children (nginx workers, a PM2 app's own children), found before the parents are killed.
   const leftovers = [...found, ...found.flatMap(childrenOf)];
   for (const pid of leftovers) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
   // nginx workers and PM2 apps exit with their parents; give them a moment before removing their files.
   if (leftovers.length > 0) await sleep(500);

@@ -9,9 +9,22 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CHELSEA, classify, jsonLines, makeDeployment, npmRun, pm2, teardown, type Deployment } from './prod-helpers.ts';
+import {
+  CHELSEA,
+  classify,
+  jsonLines,
+  makeDeployment,
+  npmRun,
+  pm2,
+  teardown,
+  type Deployment,
+} from './prod-helpers.ts';
 
-interface Proc { name: string; pid: number; pm2_env: { status: string; restart_time: number } }
+interface Proc {
+  name: string;
+  pid: number;
+  pm2_env: { status: string; restart_time: number };
+}
 
 async function processes(d: Deployment): Promise<Proc[]> {
   const { out } = await pm2(d, ['jlist']);
@@ -19,7 +32,10 @@ async function processes(d: Deployment): Promise<Proc[]> {
 }
 
 async function onlinePids(d: Deployment, name: string): Promise<number[]> {
-  return (await processes(d)).filter((p) => p.name === name && p.pm2_env.status === 'online').map((p) => p.pid).sort();
+  return (await processes(d))
+    .filter((p) => p.name === name && p.pm2_env.status === 'online')
+    .map((p) => p.pid)
+    .sort();
 }
 
 describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private Redis, nginx', () => {
@@ -28,7 +44,12 @@ describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private R
   const accessLog = () => jsonLines(join(d.varDir, 'nginx', 'logs', 'access.log'));
 
   before(async () => {
-    d = await makeDeployment({ FRONTENDS: '2', MODEL_HOSTS: '2', LOG_LEVEL: 'debug', BODY_LIMIT_BYTES: String(1024 * 1024) });
+    d = await makeDeployment({
+      FRONTENDS: '2',
+      MODEL_HOSTS: '2',
+      LOG_LEVEL: 'debug',
+      BODY_LIMIT_BYTES: String(1024 * 1024),
+    });
     chelsea = await readFile(CHELSEA);
     const up = await npmRun(d, 'prod:up');
     assert.equal(up.code, 0, `prod:up failed:\n${up.out}`);
@@ -43,7 +64,11 @@ describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private R
   it('classifies chelsea.png through nginx (Neutral first), passing X-Request-Id through both ways', async () => {
     const form = new FormData();
     form.append('image', new Blob([chelsea as Uint8Array<ArrayBuffer>], { type: 'image/png' }), 'chelsea.png');
-    const res = await fetch(`${d.nginxUrl}/predict`, { method: 'POST', body: form, headers: { 'x-request-id': 'e2e-chelsea-1' } });
+    const res = await fetch(`${d.nginxUrl}/predict`, {
+      method: 'POST',
+      body: form,
+      headers: { 'x-request-id': 'e2e-chelsea-1' },
+    });
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.equal(body.success, true);
@@ -62,7 +87,11 @@ describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private R
   it('refuses an oversize body in nginx itself with the service JSON error (413 BODY_TOO_LARGE)', async () => {
     const form = new FormData();
     form.append('image', new Blob([new Uint8Array(2 * 1024 * 1024)]), 'big.bin');
-    const res = await fetch(`${d.nginxUrl}/predict`, { method: 'POST', body: form, headers: { 'x-request-id': 'e2e-big-1' } });
+    const res = await fetch(`${d.nginxUrl}/predict`, {
+      method: 'POST',
+      body: form,
+      headers: { 'x-request-id': 'e2e-big-1' },
+    });
     assert.equal(res.status, 413);
     assert.match(res.headers.get('content-type') ?? '', /application\/json/);
     const body = await res.json();
@@ -85,7 +114,10 @@ describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private R
     const hostPids = new Set<number>();
     for (let round = 0; round < 4 && (frontends.size < 2 || hostPids.size < 2); round++) {
       const results = await Promise.all(Array.from({ length: 16 }, () => classify(d.nginxUrl, chelsea)));
-      assert.deepEqual(results.map((r) => r.status).filter((s) => s !== 200), []);
+      assert.deepEqual(
+        results.map((r) => r.status).filter((s) => s !== 200),
+        [],
+      );
       await Promise.all(results.map((r) => r.arrayBuffer()));
       for (const l of await accessLog()) if (l.served_by) frontends.add(String(l.served_by));
       // Each model host logs one debug line 'batch' per batch into its own PM2 log file.
@@ -142,7 +174,7 @@ describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private R
     };
     const answered = () => [...statuses.values()].reduce((a, b) => a + b, 0);
     const waitAnswered = async (n: number) => {
-      for (const until = Date.now() + 60_000; answered() < n && Date.now() < until;) await sleep(20);
+      for (const until = Date.now() + 60_000; answered() < n && Date.now() < until; ) await sleep(20);
     };
     const clients = Array.from({ length: 4 }, client);
     await waitAnswered(8); // the load is flowing before the reload
@@ -153,7 +185,11 @@ describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private R
     assert.equal(reload.code, 0, reload.out);
     const after = await onlinePids(d, 'frontend');
     assert.equal(after.length, 2);
-    assert.deepEqual(after.filter((p) => before.includes(p)), [], 'every front end was replaced');
+    assert.deepEqual(
+      after.filter((p) => before.includes(p)),
+      [],
+      'every front end was replaced',
+    );
     assert.deepEqual([...statuses.keys()], ['200'], JSON.stringify(Object.fromEntries(statuses)));
     assert.ok(statuses.get('200')! > 20, `only ${statuses.get('200')} requests during the reload`);
   });

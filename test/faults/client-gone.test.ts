@@ -20,7 +20,14 @@ describe('client gone', () => {
   let host: ModelHost | undefined;
   let client: Redis;
   let url: string;
-  const config = testConfig({ PORT: '0', KEY_PREFIX: 'gone', REQUEST_TIMEOUT_MS: '30000', BODY_TIMEOUT_MS: '20000', PREPROCESS_THREADS: '1', LOG_LEVEL: 'debug' });
+  const config = testConfig({
+    PORT: '0',
+    KEY_PREFIX: 'gone',
+    REQUEST_TIMEOUT_MS: '30000',
+    BODY_TIMEOUT_MS: '20000',
+    PREPROCESS_THREADS: '1',
+    LOG_LEVEL: 'debug',
+  });
   const keys = keysFor(config.KEY_PREFIX);
   const fe = captureLogger();
 
@@ -42,7 +49,14 @@ describe('client gone', () => {
     const image = await smallPng(64);
     await client.zadd(modelKeys(keys, 'default').shards[0]!.hosts, Date.now() + 60_000, 'ghost');
     const controllers = Array.from({ length: 3 }, () => new AbortController());
-    const requests = controllers.map((c) => fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image as unknown as BodyInit, signal: c.signal }).catch((e: Error) => e));
+    const requests = controllers.map((c) =>
+      fetch(`${url}/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: image as unknown as BodyInit,
+        signal: c.signal,
+      }).catch((e: Error) => e),
+    );
     await waitUntil(() => frontend.pendingCount() === 3, 5000, 'three pending requests');
     const abortedAt = Date.now();
     for (const c of controllers) c.abort();
@@ -67,7 +81,11 @@ describe('client gone', () => {
     host = await startModelHost(config, redis.url, captureLogger('warn').log);
     await waitUntil(() => frontend.discardedResults() === 3, 20_000, 'the late results to be discarded');
     assert.ok(fe.lines.some((l) => l.msg === 'discarded a result nobody waits for'));
-    assert.deepEqual(fe.lines.filter((l) => l.level >= 50), [], 'no errors logged');
+    assert.deepEqual(
+      fe.lines.filter((l) => l.level >= 50),
+      [],
+      'no errors logged',
+    );
 
     const ok = await postRaw(url, image);
     assert.equal(ok.status, 200);

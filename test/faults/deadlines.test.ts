@@ -19,7 +19,13 @@ describe('deadlines end to end', () => {
   let frontend: Frontend;
   let host: ModelHost | undefined;
   let client: Redis;
-  const config = testConfig({ PORT: '0', KEY_PREFIX: 'deadlines', REQUEST_TIMEOUT_MS: '600', PREPROCESS_THREADS: '1', LOG_LEVEL: 'debug' });
+  const config = testConfig({
+    PORT: '0',
+    KEY_PREFIX: 'deadlines',
+    REQUEST_TIMEOUT_MS: '600',
+    PREPROCESS_THREADS: '1',
+    LOG_LEVEL: 'debug',
+  });
   const keys = keysFor(config.KEY_PREFIX);
   const fe = captureLogger();
   const hostLog = captureLogger();
@@ -53,7 +59,11 @@ describe('deadlines end to end', () => {
 
     const batches: number[] = [];
     host = await startModelHost(config, redis.url, hostLog.log, { onBatch: (s) => batches.push(s.size) });
-    await waitUntil(async () => (await client.xlen(modelKeys(keys, 'default').requests)) === 0, 15_000, 'the host to answer the expired requests');
+    await waitUntil(
+      async () => (await client.xlen(modelKeys(keys, 'default').requests)) === 0,
+      15_000,
+      'the host to answer the expired requests',
+    );
     await waitUntil(() => frontend.discardedResults() === 6, 5000, 'the late results to reach the front end');
     assert.deepEqual(batches, [], 'no inference was spent on expired requests');
 
@@ -62,6 +72,10 @@ describe('deadlines end to end', () => {
     assert.equal(ok.status, 200);
     assert.deepEqual(batches, [1]);
     assert.equal(frontend.pendingCount(), 0);
-    assert.deepEqual([...fe.lines, ...hostLog.lines].filter((l) => l.level >= 50), [], 'no errors logged');
+    assert.deepEqual(
+      [...fe.lines, ...hostLog.lines].filter((l) => l.level >= 50),
+      [],
+      'no errors logged',
+    );
   });
 });

@@ -20,7 +20,13 @@ describe('graceful shutdown (SIGTERM)', () => {
   let url: string;
   let image: Buffer;
   const hosts: Child[] = [];
-  const env = () => ({ REDIS_URL: redis.url, KEY_PREFIX: PREFIX, REQUEST_TIMEOUT_MS: '20000', MAX_BATCH: '8', HEARTBEAT_MS: '500' });
+  const env = () => ({
+    REDIS_URL: redis.url,
+    KEY_PREFIX: PREFIX,
+    REQUEST_TIMEOUT_MS: '20000',
+    MAX_BATCH: '8',
+    HEARTBEAT_MS: '500',
+  });
 
   before(async () => {
     redis = await startEmbeddedRedis();
@@ -57,9 +63,19 @@ describe('graceful shutdown (SIGTERM)', () => {
     const samples = await load.stop();
     assert.deepEqual(Object.keys(summarize(samples)), ['200'], JSON.stringify(summarize(samples)));
     // Nothing was left behind for another host to re-claim.
-    const pending = (await client.xpending(modelKeys(keysFor(PREFIX), 'default').requests, CONSUMER_GROUP, '-', '+', 100, hostId)) as unknown[];
+    const pending = (await client.xpending(
+      modelKeys(keysFor(PREFIX), 'default').requests,
+      CONSUMER_GROUP,
+      '-',
+      '+',
+      100,
+      hostId,
+    )) as unknown[];
     assert.equal(pending.length, 0, 'the stopped host left no unacknowledged requests');
-    assert.ok(!b.logs.some((l) => /^claimed requests/.test(l.msg)), `nothing had to be re-claimed: ${JSON.stringify(b.logs.filter((l) => l.level >= 40))} ${JSON.stringify(a.logs.slice(-8))}`);
+    assert.ok(
+      !b.logs.some((l) => /^claimed requests/.test(l.msg)),
+      `nothing had to be re-claimed: ${JSON.stringify(b.logs.filter((l) => l.level >= 40))} ${JSON.stringify(a.logs.slice(-8))}`,
+    );
     assert.ok(a.logs.some((l) => l.msg === 'shutting down gracefully'));
     console.log(`# host SIGTERM: ${samples.length} requests all 200; host exited 0 after ${exitMs} ms`);
   });

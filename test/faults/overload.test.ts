@@ -24,7 +24,13 @@ describe('overload', () => {
   before(async () => {
     redis = await startEmbeddedRedis();
     image = await smallPng(64);
-    const env = { REDIS_URL: redis.url, KEY_PREFIX: 'overload', REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), MAX_QUEUE: String(MAX_QUEUE), MAX_BATCH: '16' };
+    const env = {
+      REDIS_URL: redis.url,
+      KEY_PREFIX: 'overload',
+      REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+      MAX_QUEUE: String(MAX_QUEUE),
+      MAX_BATCH: '16',
+    };
     const [fe, h] = await Promise.all([startFrontendProcess('frontend', env), startHostProcess('host', env)]);
     frontend = fe.child;
     url = fe.url;
@@ -60,16 +66,28 @@ describe('overload', () => {
     const refusedMs = refused.map((s) => s.ms).sort((a, b) => a - b);
     const peak = (xs: number[]) => Math.max(...xs) / MiB;
     const firstHalf = (xs: number[]) => xs.slice(0, xs.length >> 1);
-    console.log(`# overload: capacity ~${measured.toFixed(0)}/s, offered ${rate}/s for 20 s: ${JSON.stringify(counts)}; ` +
-      `503 median ${refusedMs[refusedMs.length >> 1]} ms, max ${refusedMs.at(-1)} ms; ` +
-      `peak RSS front end ${peak(rss.frontend).toFixed(0)} MiB, host ${peak(rss.host).toFixed(0)} MiB`);
+    console.log(
+      `# overload: capacity ~${measured.toFixed(0)}/s, offered ${rate}/s for 20 s: ${JSON.stringify(counts)}; ` +
+        `503 median ${refusedMs[refusedMs.length >> 1]} ms, max ${refusedMs.at(-1)} ms; ` +
+        `peak RSS front end ${peak(rss.frontend).toFixed(0)} MiB, host ${peak(rss.host).toFixed(0)} MiB`,
+    );
 
-    for (const key of Object.keys(counts)) assert.ok(['200', '503 OVERLOADED', '504 DEADLINE_EXCEEDED'].includes(key), `unexpected ${key}: ${JSON.stringify(counts)}`);
+    for (const key of Object.keys(counts))
+      assert.ok(
+        ['200', '503 OVERLOADED', '504 DEADLINE_EXCEEDED'].includes(key),
+        `unexpected ${key}: ${JSON.stringify(counts)}`,
+      );
     // The offered rate is capped at 400/s, so on a fast machine the excess is less than 90%: expect at least half of it.
     const excessShare = Math.max(0, 1 - measured / rate);
-    assert.ok(refused.length >= (samples.length * excessShare) / 2, `most of the excess was refused (${excessShare.toFixed(2)} offered)`);
+    assert.ok(
+      refused.length >= (samples.length * excessShare) / 2,
+      `most of the excess was refused (${excessShare.toFixed(2)} offered)`,
+    );
     assert.ok(accepted.length > 0);
-    assert.ok(accepted.every((s) => s.ms <= REQUEST_TIMEOUT_MS + 1500), `accepted answered by the deadline; slowest ${Math.max(...accepted.map((s) => s.ms))} ms`);
+    assert.ok(
+      accepted.every((s) => s.ms <= REQUEST_TIMEOUT_MS + 1500),
+      `accepted answered by the deadline; slowest ${Math.max(...accepted.map((s) => s.ms))} ms`,
+    );
     assert.ok(refusedMs[refusedMs.length >> 1]! < 250, 'refusals are immediate');
     assert.ok(refusedMs.at(-1)! < 3000, 'no refusal waited');
     // Bounded: well under any leak's growth, and not growing in the second half of the run.

@@ -16,24 +16,40 @@ const ALLOWED = new Set(['ok', 'INVALID_IMAGE', 'UNSUPPORTED_MEDIA_TYPE', 'IMAGE
 describe('preprocessing fuzz (truncated and bit-flipped images of every format)', () => {
   it('survives every case and answers each with ok or a 4xx code', async (t) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/fuzz-child.ts', String(PER_SEED)], {
-      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('exit', (c, s) => r([c, s])));
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+      child.on('exit', (c, s) => r([c, s])),
+    );
     clearTimeout(timer);
     assert.equal(signal, null, `the fuzz child died of ${signal}: ${stderr.slice(-2000)}`);
     assert.equal(code, 0, `the fuzz child exited ${code}: ${stderr.slice(-2000)}`);
-    const summary = JSON.parse(stdout.trim().split('\n').pop()!) as { cases: number; outcomes: Record<string, number>; results: Array<{ name: string; outcome: string }> };
+    const summary = JSON.parse(stdout.trim().split('\n').pop()!) as {
+      cases: number;
+      outcomes: Record<string, number>;
+      results: Array<{ name: string; outcome: string }>;
+    };
     assert.equal(summary.results.length, summary.cases);
     assert.equal(summary.cases, 14 * PER_SEED);
     const bad = summary.results.filter((r) => !ALLOWED.has(r.outcome));
     assert.deepEqual(bad, [], 'every failure is a 4xx image code');
-    assert.ok((summary.outcomes.INVALID_IMAGE ?? 0) > 0 && (summary.outcomes.ok ?? 0) > 0, 'the mutations reach both outcomes');
+    assert.ok(
+      (summary.outcomes.INVALID_IMAGE ?? 0) > 0 && (summary.outcomes.ok ?? 0) > 0,
+      'the mutations reach both outcomes',
+    );
     console.log(`# ${summary.cases} fuzzed images: ${JSON.stringify(summary.outcomes)}`);
   });
 });

@@ -21,7 +21,10 @@ describe('Redis restarted under load', () => {
 
   before(async () => {
     redis = await startEmbeddedRedis();
-    svc = await startTestService({ REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), HEARTBEAT_MS: '300', MAX_BATCH: '8' }, redis);
+    svc = await startTestService(
+      { REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), HEARTBEAT_MS: '300', MAX_BATCH: '8' },
+      redis,
+    );
     image = await smallPng(64);
   });
   after(async () => {
@@ -53,10 +56,18 @@ describe('Redis restarted under load', () => {
 
     redis = await startEmbeddedRedis({ port, password });
     const backAt = Date.now();
-    await waitUntil(() => load.samples.some((s) => s.startedAt > backAt && s.status === 200), 15_000, 'a request to succeed after Redis returned');
+    await waitUntil(
+      () => load.samples.some((s) => s.startedAt > backAt && s.status === 200),
+      15_000,
+      'a request to succeed after Redis returned',
+    );
     const recoveredAt = Date.now();
     const recoveredMs = recoveredAt - backAt;
-    await waitUntil(() => answeredSince(load.samples, recoveredAt) >= 20, 30_000, '20 requests answered after recovery');
+    await waitUntil(
+      () => answeredSince(load.samples, recoveredAt) >= 20,
+      30_000,
+      '20 requests answered after recovery',
+    );
     const samples = await load.stop();
 
     const duringOutage = samples.filter((s) => s.startedAt > stoppedAt + 300 && s.startedAt < backAt - 300);
@@ -67,17 +78,30 @@ describe('Redis restarted under load', () => {
     }
     // Requests queued in the Redis that died are answered 504 at their deadline; nothing else but 200 / 503.
     const counts = summarize(samples);
-    for (const key of Object.keys(counts)) assert.ok(['200', '503 NOT_READY', '504 DEADLINE_EXCEEDED'].includes(key), `unexpected ${key}: ${JSON.stringify(counts)}`);
-    assert.ok(samples.every((s) => s.ms <= REQUEST_TIMEOUT_MS + 1500), 'every request answered by its deadline');
+    for (const key of Object.keys(counts))
+      assert.ok(
+        ['200', '503 NOT_READY', '504 DEADLINE_EXCEEDED'].includes(key),
+        `unexpected ${key}: ${JSON.stringify(counts)}`,
+      );
+    assert.ok(
+      samples.every((s) => s.ms <= REQUEST_TIMEOUT_MS + 1500),
+      'every request answered by its deadline',
+    );
     const afterReturn = samples.filter((s) => s.startedAt > backAt + recoveredMs);
-    assert.ok(afterReturn.length > 0 && afterReturn.every((s) => s.status === 200), `after recovery: ${JSON.stringify(summarize(afterReturn))}`);
+    assert.ok(
+      afterReturn.length > 0 && afterReturn.every((s) => s.status === 200),
+      `after recovery: ${JSON.stringify(summarize(afterReturn))}`,
+    );
     console.log(`# redis restart: ${JSON.stringify(counts)}; serving again ${recoveredMs} ms after Redis returned`);
     assert.ok(recoveredMs < 10_000);
     assert.equal((await fetch(`${svc.url}/readyz`)).status, 200);
     // The host recreated its consumer group in the new, empty Redis; its heartbeat re-registered it.
     const client = new Redis(redis.url);
     try {
-      const groups = (await client.xinfo('GROUPS', modelKeys(keysFor(svc.config.KEY_PREFIX), 'default').requests)) as unknown[][];
+      const groups = (await client.xinfo(
+        'GROUPS',
+        modelKeys(keysFor(svc.config.KEY_PREFIX), 'default').requests,
+      )) as unknown[][];
       assert.equal(groups.length, 1);
       assert.ok((await client.zscore(keysFor(svc.config.KEY_PREFIX).hosts, svc.host.id)) !== null);
     } finally {

@@ -19,9 +19,11 @@ import { uvThreadpoolSize, uvThreadsNeeded } from '../../src/host/uv-threads.ts'
 
 const DECODE_TIMEOUT_MS = 1500;
 
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+const quantile = (xs: number[], q: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 const ms = (xs: Sample[]) => xs.map((s) => s.ms);
-const report = (xs: Sample[]) => `p50 ${quantile(ms(xs), 0.5)} p95 ${quantile(ms(xs), 0.95)} max ${Math.max(...ms(xs))} ms`;
+const report = (xs: Sample[]) =>
+  `p50 ${quantile(ms(xs), 0.5)} p95 ${quantile(ms(xs), 0.95)} max ${Math.max(...ms(xs))} ms`;
 
 describe('slow-to-decode images under normal traffic', () => {
   let svc: TestService;
@@ -58,7 +60,10 @@ describe('slow-to-decode images under normal traffic', () => {
   }
 
   it('the slowest images the default limits allow, one decoding at all times: photos unaffected', async () => {
-    const attacks: Array<[Buffer, string]> = [[manyScanJpeg({ scans: 99 }), 'image/jpeg'], [tallPng(), 'image/png']];
+    const attacks: Array<[Buffer, string]> = [
+      [manyScanJpeg({ scans: 99 }), 'image/jpeg'],
+      [tallPng(), 'image/png'],
+    ];
     const slow = await photosDuring(async () => {
       const samples: Sample[] = [];
       const stopAt = Date.now() + 6000;
@@ -66,7 +71,10 @@ describe('slow-to-decode images under normal traffic', () => {
       return samples;
     });
     // Allowed images: answered 200, or 422 when a loaded machine stretches one past DECODE_TIMEOUT_MS.
-    assert.ok(slow.every((s) => s.status === 200 || s.code === 'IMAGE_TOO_COMPLEX'), JSON.stringify(summarize(slow)));
+    assert.ok(
+      slow.every((s) => s.status === 200 || s.code === 'IMAGE_TOO_COMPLEX'),
+      JSON.stringify(summarize(slow)),
+    );
   });
 
   it('two images of seconds of uninterruptible decoding: abandoned with 422, photos unaffected', async () => {

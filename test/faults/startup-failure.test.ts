@@ -27,7 +27,8 @@ async function handlesBackTo(baseline: Map<string, number>, timeoutMs = 10_000):
   let now = handles();
   while (Date.now() < deadline) {
     now = handles();
-    if ([...new Set([...baseline.keys(), ...now.keys()])].every((k) => (baseline.get(k) ?? 0) === (now.get(k) ?? 0))) break;
+    if ([...new Set([...baseline.keys(), ...now.keys()])].every((k) => (baseline.get(k) ?? 0) === (now.get(k) ?? 0)))
+      break;
     await sleep(50);
   }
   return now;
@@ -50,7 +51,10 @@ describe('a failed start-up releases everything', () => {
 
   it('a front end whose port is in use rejects and leaves no handle open', async () => {
     const config = loadConfig({
-      PORT: String(takenPort), KEY_PREFIX: 'startup-failure', LOG_LEVEL: 'silent', HTTP_SERVER: process.env.HTTP_SERVER ?? '',
+      PORT: String(takenPort),
+      KEY_PREFIX: 'startup-failure',
+      LOG_LEVEL: 'silent',
+      HTTP_SERVER: process.env.HTTP_SERVER ?? '',
     });
     const baseline = handles();
     await assert.rejects(startFrontend(config, redis.url, createLogger('test', 'silent')), /cannot listen/);

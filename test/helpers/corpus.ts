@@ -140,11 +140,18 @@ export async function buildCorpus(opts: { maxInputPixels: number }): Promise<Cor
   const alpha = await base.clone().ensureAlpha(0.3).png().toBuffer();
   const grayAlpha = await base.clone().toColourspace('b-w').ensureAlpha(0.5).png().toBuffer();
   const progressive = await base.clone().jpeg({ progressive: true }).toBuffer();
-  const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#808080' } }).png().toBuffer();
-  const wide = await sharp({ create: { width: 4000, height: 2, channels: 3, background: '#336699' } }).png().toBuffer();
+  const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#808080' } })
+    .png()
+    .toBuffer();
+  const wide = await sharp({ create: { width: 4000, height: 2, channels: 3, background: '#336699' } })
+    .png()
+    .toBuffer();
   const avif = await base.clone().avif({ quality: 50, effort: 0 }).toBuffer();
   const frames = 3;
-  const tall = await sharp({ create: { width: 160, height: 120 * frames, channels: 3, background: '#204060' } }).composite([{ input: png, top: 0, left: 0 }]).raw().toBuffer({ resolveWithObject: true });
+  const tall = await sharp({ create: { width: 160, height: 120 * frames, channels: 3, background: '#204060' } })
+    .composite([{ input: png, top: 0, left: 0 }])
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const pages = { width: 160, height: 120 * frames, channels: 3 as const, pageHeight: 120 };
   const animatedGif = await sharp(tall.data, { raw: pages }).gif({ loop: 0, delay: 100 }).toBuffer();
   const multiTiff = await sharp(tall.data, { raw: pages }).tiff().toBuffer();
@@ -152,22 +159,33 @@ export async function buildCorpus(opts: { maxInputPixels: number }): Promise<Cor
   // Orientation: EXIF 6 means "rotate 90° clockwise to display"; store the pixels 90° counter-clockwise.
   const q = { quality: 98, chromaSubsampling: '4:4:4' };
   // A real photo (synthetic shapes make the model's scores jumpy), sides multiples of 16 to keep the JPEG grid.
-  const photo = sharp(await readFile(new URL('../../examples/chelsea.png', import.meta.url))).resize(320, 224, { fit: 'fill' });
+  const photo = sharp(await readFile(new URL('../../examples/chelsea.png', import.meta.url))).resize(320, 224, {
+    fit: 'fill',
+  });
   const upright = await photo.clone().jpeg(q).toBuffer();
   const sideways = await photo.clone().rotate(-90).jpeg(q).toBuffer();
   const exifRotated = await photo.clone().rotate(-90).withMetadata({ orientation: 6 }).jpeg(q).toBuffer();
 
   // Bigger than the pixel limit, for real (a solid colour: a few KB encoded).
   const side = Math.ceil(Math.sqrt(opts.maxInputPixels)) + 100;
-  const realBomb = await sharp({ create: { width: side, height: side, channels: 3, background: '#000000' } }).png({ compressionLevel: 9 }).toBuffer();
+  const realBomb = await sharp({ create: { width: side, height: side, channels: 3, background: '#000000' } })
+    .png({ compressionLevel: 9 })
+    .toBuffer();
 
-  const svg = Buffer.from('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><rect width="100" height="100" fill="red"/></svg>');
-  const svgNoDecl = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"><circle r="50"/></svg>');
+  const svg = Buffer.from(
+    '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><rect width="100" height="100" fill="red"/></svg>',
+  );
+  const svgNoDecl = Buffer.from(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"><circle r="50"/></svg>',
+  );
   const html = Buffer.from('<!doctype html><html><body><script>alert(1)</script></body></html>');
   const json = Buffer.from(JSON.stringify({ image: 'aGVsbG8=', url: 'http://169.254.169.254/' }));
   const text = Buffer.from('hello, this is not an image\n'.repeat(20));
 
-  const mp = (bytes: Uint8Array, type = 'application/octet-stream', field = 'image') => ({ kind: 'multipart' as const, parts: [{ field, bytes, type }] });
+  const mp = (bytes: Uint8Array, type = 'application/octet-stream', field = 'image') => ({
+    kind: 'multipart' as const,
+    parts: [{ field, bytes, type }],
+  });
   const raw = (bytes: Uint8Array, type: string) => ({ kind: 'raw' as const, bytes, type });
   const INVALID = err(400, 'INVALID_IMAGE');
   const UNSUPPORTED = err(415, 'UNSUPPORTED_MEDIA_TYPE');
@@ -178,21 +196,45 @@ export async function buildCorpus(opts: { maxInputPixels: number }): Promise<Cor
     // Nothing, or not an image at all.
     { name: 'zero bytes (multipart)', body: mp(new Uint8Array(0)), expect: [MISSING] },
     { name: 'zero bytes (raw image/png)', body: raw(new Uint8Array(0), 'image/png'), expect: [MISSING] },
-    { name: 'no body, no content type', body: { kind: 'custom', bytes: new Uint8Array(0), type: '' }, expect: [MISSING, UNSUPPORTED] },
+    {
+      name: 'no body, no content type',
+      body: { kind: 'custom', bytes: new Uint8Array(0), type: '' },
+      expect: [MISSING, UNSUPPORTED],
+    },
     { name: 'random bytes 1 KiB', body: mp(randomBytes(1024)), expect: [UNSUPPORTED] },
     { name: 'random bytes 256 KiB (raw)', body: raw(randomBytes(256 * 1024), 'image/jpeg'), expect: [UNSUPPORTED] },
     { name: 'text as image', body: mp(text, 'image/png'), expect: [UNSUPPORTED] },
     { name: 'HTML as image (raw)', body: raw(html, 'image/jpeg'), expect: [UNSUPPORTED] },
     { name: 'JSON as image', body: mp(json, 'image/png'), expect: [UNSUPPORTED] },
     { name: 'JSON body', body: raw(json, 'application/json'), expect: [UNSUPPORTED] },
-    { name: 'random bytes behind a JPEG magic number', body: mp(Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(2000)])), expect: [INVALID] },
-    { name: 'random bytes behind a PNG signature', body: mp(Buffer.concat([png.subarray(0, 8), randomBytes(2000)])), expect: [INVALID] },
+    {
+      name: 'random bytes behind a JPEG magic number',
+      body: mp(Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(2000)])),
+      expect: [INVALID],
+    },
+    {
+      name: 'random bytes behind a PNG signature',
+      body: mp(Buffer.concat([png.subarray(0, 8), randomBytes(2000)])),
+      expect: [INVALID],
+    },
     { name: 'PNG signature only', body: mp(png.subarray(0, 8)), expect: [INVALID] },
     { name: 'GIF header only', body: mp(Buffer.from('GIF89a')), expect: [INVALID] },
     { name: 'JPEG SOI only', body: mp(Buffer.from([0xff, 0xd8, 0xff])), expect: [INVALID] },
-    { name: 'RIFF/WEBP header only', body: mp(Buffer.concat([Buffer.from('RIFF'), Buffer.from([4, 0, 0, 0]), Buffer.from('WEBP')])), expect: [INVALID] },
-    { name: 'TIFF header only', body: mp(Buffer.from([0x49, 0x49, 0x2a, 0x00, 8, 0, 0, 0])), expect: [INVALID, UNSUPPORTED] },
-    { name: 'AVIF ftyp box only', body: mp(Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypavif'), Buffer.alloc(12)])), expect: [INVALID, UNSUPPORTED] },
+    {
+      name: 'RIFF/WEBP header only',
+      body: mp(Buffer.concat([Buffer.from('RIFF'), Buffer.from([4, 0, 0, 0]), Buffer.from('WEBP')])),
+      expect: [INVALID],
+    },
+    {
+      name: 'TIFF header only',
+      body: mp(Buffer.from([0x49, 0x49, 0x2a, 0x00, 8, 0, 0, 0])),
+      expect: [INVALID, UNSUPPORTED],
+    },
+    {
+      name: 'AVIF ftyp box only',
+      body: mp(Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypavif'), Buffer.alloc(12)])),
+      expect: [INVALID, UNSUPPORTED],
+    },
 
     // Truncated and corrupted images.
     { name: 'truncated JPEG', body: mp(truncate(jpeg)), expect: [INVALID] },
@@ -206,15 +248,27 @@ export async function buildCorpus(opts: { maxInputPixels: number }): Promise<Cor
     { name: 'corrupted PNG data (bad CRC / zlib)', body: mp(corrupt(png)), expect: [INVALID] },
     { name: 'corrupted GIF data', body: mp(corrupt(gif)), expect: [OK, INVALID] },
     { name: 'corrupted WebP data', body: mp(corrupt(webp)), expect: [OK, INVALID] },
-    { name: 'PNG with a bad IHDR CRC', body: mp(Buffer.concat([png.subarray(0, 29), Buffer.from([0, 0, 0, 0]), png.subarray(33)])), expect: [INVALID] },
+    {
+      name: 'PNG with a bad IHDR CRC',
+      body: mp(Buffer.concat([png.subarray(0, 29), Buffer.from([0, 0, 0, 0]), png.subarray(33)])),
+      expect: [INVALID],
+    },
 
     // Decompression bombs: tiny files declaring huge images, refused from the header.
     { name: 'PNG bomb (IHDR 100000×100000)', body: mp(pngDeclaring(100_000, 100_000)), expect: [TOO_LARGE] },
-    { name: 'PNG bomb (IHDR 2^31-1 × 2^31-1)', body: mp(pngDeclaring(0x7fffffff, 0x7fffffff)), expect: [TOO_LARGE, INVALID] },
+    {
+      name: 'PNG bomb (IHDR 2^31-1 × 2^31-1)',
+      body: mp(pngDeclaring(0x7fffffff, 0x7fffffff)),
+      expect: [TOO_LARGE, INVALID],
+    },
     { name: 'JPEG bomb (SOF 65000×65000)', body: mp(jpegDeclaring(jpeg, 65000, 65000)), expect: [TOO_LARGE] },
     { name: 'GIF bomb (screen and frame 65535×65535)', body: mp(gifDeclaring(gif, 65535, 65535)), expect: [TOO_LARGE] },
     { name: 'WebP bomb (VP8L 16383×16383)', body: mp(webpDeclaring(webpLossless, 16383, 16383)), expect: [TOO_LARGE] },
-    { name: `real PNG over the pixel limit (${side}×${side}, ${realBomb.length} bytes)`, body: mp(realBomb), expect: [TOO_LARGE] },
+    {
+      name: `real PNG over the pixel limit (${side}×${side}, ${realBomb.length} bytes)`,
+      body: mp(realBomb),
+      expect: [TOO_LARGE],
+    },
 
     // SVG is refused however it is labelled.
     { name: 'SVG (raw image/svg+xml)', body: raw(svg, 'image/svg+xml'), expect: [UNSUPPORTED] },
@@ -244,17 +298,69 @@ export async function buildCorpus(opts: { maxInputPixels: number }): Promise<Cor
 
     // Multipart trouble.
     { name: 'multipart without an image field', body: mp(png, 'image/png', 'file'), expect: [MISSING] },
-    { name: 'multipart with two image fields', body: { kind: 'multipart', parts: [{ field: 'image', bytes: png }, { field: 'image', bytes: jpeg }] }, expect: [err(400, 'TOO_MANY_IMAGES'), OK] },
-    { name: 'multipart with 2000 empty fields and no image (over MAX_MULTIPART_PARTS)', body: { kind: 'multipart', parts: Array.from({ length: 2000 }, (_, i) => ({ field: `f${i}`, bytes: new Uint8Array(0) })) }, expect: [err(400, 'BAD_REQUEST')] },
-    { name: 'multipart with a wrong boundary', body: { kind: 'custom', bytes: Buffer.from(`--real\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n${'x'.repeat(10)}\r\n--real--\r\n`), type: 'multipart/form-data; boundary=other' }, expect: [err(400, 'BAD_REQUEST'), MISSING] },
-    { name: 'multipart without a boundary', body: { kind: 'custom', bytes: png, type: 'multipart/form-data' }, expect: [err(400, 'BAD_REQUEST')] },
-    { name: 'multipart body that is garbage', body: { kind: 'custom', bytes: randomBytes(4096), type: 'multipart/form-data; boundary=xyz' }, expect: [err(400, 'BAD_REQUEST'), MISSING] },
-    { name: 'multipart never closed', body: { kind: 'custom', bytes: Buffer.concat([Buffer.from('--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'), png]), type: 'multipart/form-data; boundary=b' }, expect: [err(400, 'BAD_REQUEST'), MISSING, OK, INVALID] },
+    {
+      name: 'multipart with two image fields',
+      body: {
+        kind: 'multipart',
+        parts: [
+          { field: 'image', bytes: png },
+          { field: 'image', bytes: jpeg },
+        ],
+      },
+      expect: [err(400, 'TOO_MANY_IMAGES'), OK],
+    },
+    {
+      name: 'multipart with 2000 empty fields and no image (over MAX_MULTIPART_PARTS)',
+      body: {
+        kind: 'multipart',
+        parts: Array.from({ length: 2000 }, (_, i) => ({ field: `f${i}`, bytes: new Uint8Array(0) })),
+      },
+      expect: [err(400, 'BAD_REQUEST')],
+    },
+    {
+      name: 'multipart with a wrong boundary',
+      body: {
+        kind: 'custom',
+        bytes: Buffer.from(
+          `--real\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n${'x'.repeat(10)}\r\n--real--\r\n`,
+        ),
+        type: 'multipart/form-data; boundary=other',
+      },
+      expect: [err(400, 'BAD_REQUEST'), MISSING],
+    },
+    {
+      name: 'multipart without a boundary',
+      body: { kind: 'custom', bytes: png, type: 'multipart/form-data' },
+      expect: [err(400, 'BAD_REQUEST')],
+    },
+    {
+      name: 'multipart body that is garbage',
+      body: { kind: 'custom', bytes: randomBytes(4096), type: 'multipart/form-data; boundary=xyz' },
+      expect: [err(400, 'BAD_REQUEST'), MISSING],
+    },
+    {
+      name: 'multipart never closed',
+      body: {
+        kind: 'custom',
+        bytes: Buffer.concat([
+          Buffer.from(
+            '--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n',
+          ),
+          png,
+        ]),
+        type: 'multipart/form-data; boundary=b',
+      },
+      expect: [err(400, 'BAD_REQUEST'), MISSING, OK, INVALID],
+    },
 
     // Wrong content types.
     { name: 'PNG as application/octet-stream', body: raw(png, 'application/octet-stream'), expect: [UNSUPPORTED] },
     { name: 'PNG as text/plain', body: raw(png, 'text/plain'), expect: [UNSUPPORTED] },
-    { name: 'PNG as application/x-www-form-urlencoded', body: raw(png, 'application/x-www-form-urlencoded'), expect: [UNSUPPORTED] },
+    {
+      name: 'PNG as application/x-www-form-urlencoded',
+      body: raw(png, 'application/x-www-form-urlencoded'),
+      expect: [UNSUPPORTED],
+    },
     { name: 'PNG without a content type', body: { kind: 'custom', bytes: png, type: '' }, expect: [UNSUPPORTED] },
     { name: 'JPEG bytes labelled image/png (sniffed, fine)', body: raw(jpeg, 'image/png'), expect: [OK] },
 

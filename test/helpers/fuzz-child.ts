@@ -14,16 +14,23 @@ const perSeed = Number(process.argv[2] ?? 20);
 const meta = await readMetadata(resolve('models/default'));
 const SLOTS = 2;
 const buffers = new BatchBuffers({ maxBatch: SLOTS, slotElements: imageElements(meta), count: 1 });
-const pool = new PreprocessPool({ threads: 2, slotsPerBuffer: SLOTS, decodeTimeoutMs: 5000 }, {
-  buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing,
-  settings: { maxInputPixels: 40_000_000, maxJpegScans: 100, jpegDctScaling: false },
-});
+const pool = new PreprocessPool(
+  { threads: 2, slotsPerBuffer: SLOTS, decodeTimeoutMs: 5000 },
+  {
+    buffers: buffers.buffers,
+    input: meta.input,
+    preprocessing: meta.preprocessing,
+    settings: { maxInputPixels: 40_000_000, maxJpegScans: 100, jpegDctScaling: false },
+  },
+);
 const cases = mutations(await fuzzSeeds(), perSeed);
 const outcomes: Record<string, number> = {};
 const results: Array<{ name: string; outcome: string }> = [];
 for (let i = 0; i < cases.length; i += SLOTS) {
   const batch = cases.slice(i, i + SLOTS);
-  const done = await Promise.all(batch.map((c, slot) => pool.run({ image: c.bytes, buffer: 0, slot, deadline: Date.now() + 30_000 })));
+  const done = await Promise.all(
+    batch.map((c, slot) => pool.run({ image: c.bytes, buffer: 0, slot, deadline: Date.now() + 30_000 })),
+  );
   done.forEach((o, k) => {
     const outcome = o.ok ? 'ok' : o.code;
     outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;

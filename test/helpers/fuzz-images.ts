@@ -12,7 +12,7 @@ export interface FuzzCase {
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32;
 }
 
 export async function fuzzSeeds(): Promise<FuzzCase[]> {
@@ -23,9 +23,15 @@ export async function fuzzSeeds(): Promise<FuzzCase[]> {
     { name: 'png-interlaced-alpha', bytes: await q.clone().ensureAlpha(0.5).png({ progressive: true }).toBuffer() },
     { name: 'png-palette', bytes: await q.clone().png({ palette: true, colours: 16 }).toBuffer() },
     { name: 'png-16bit', bytes: await q.clone().toColourspace('rgb16').png().toBuffer() },
-    { name: 'png-grey-exif', bytes: await q.clone().toColourspace('b-w').png().withMetadata({ orientation: 6 }).toBuffer() },
+    {
+      name: 'png-grey-exif',
+      bytes: await q.clone().toColourspace('b-w').png().withMetadata({ orientation: 6 }).toBuffer(),
+    },
     { name: 'jpeg', bytes: await q.clone().jpeg().toBuffer() },
-    { name: 'jpeg-progressive-exif', bytes: await q.clone().jpeg({ progressive: true }).withMetadata({ orientation: 8 }).toBuffer() },
+    {
+      name: 'jpeg-progressive-exif',
+      bytes: await q.clone().jpeg({ progressive: true }).withMetadata({ orientation: 8 }).toBuffer(),
+    },
     { name: 'jpeg-grey', bytes: await q.clone().toColourspace('b-w').jpeg().toBuffer() },
     { name: 'jpeg-cmyk', bytes: await q.clone().toColourspace('cmyk').jpeg().toBuffer() },
     { name: 'webp', bytes: await q.clone().webp().toBuffer() },
@@ -43,7 +49,10 @@ export function mutations(seeds: FuzzCase[], perSeed: number, seed = 20261125): 
   for (const s of seeds) {
     const truncations = [0.05, 0.3, 0.6, 0.95, 0.999];
     for (const f of truncations.slice(0, Math.min(truncations.length, Math.ceil(perSeed / 4)))) {
-      out.push({ name: `${s.name} truncated at ${Math.floor(f * 100)}%`, bytes: s.bytes.subarray(0, Math.max(1, Math.floor(s.bytes.length * f))) });
+      out.push({
+        name: `${s.name} truncated at ${Math.floor(f * 100)}%`,
+        bytes: s.bytes.subarray(0, Math.max(1, Math.floor(s.bytes.length * f))),
+      });
     }
     for (let i = out.filter((c) => c.name.startsWith(`${s.name} `)).length; i < perSeed; i++) {
       const bytes = Buffer.from(s.bytes);

@@ -19,7 +19,9 @@ export interface Sample {
 export async function smallPng(size = 64, seed = 0): Promise<Buffer> {
   const raw = Buffer.alloc(size * size * 3);
   for (let i = 0; i < raw.length; i++) raw[i] = (i * 31 + seed * 17 + ((i / 3) | 0)) & 0xff;
-  return sharp(raw, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
+  return sharp(raw, { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 const agent = new Agent({ connections: 512, pipelining: 1, keepAliveTimeout: 10_000 });
@@ -27,7 +29,12 @@ const agent = new Agent({ connections: 512, pipelining: 1, keepAliveTimeout: 10_
 export async function postRaw(url: string, body: Buffer, type = 'image/png', path = '/predict'): Promise<Sample> {
   const startedAt = Date.now();
   try {
-    const res = await request(`${url}${path}`, { method: 'POST', body, headers: { 'content-type': type }, dispatcher: agent });
+    const res = await request(`${url}${path}`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': type },
+      dispatcher: agent,
+    });
     const text = await res.body.text();
     let code: string | undefined;
     let ok: boolean | undefined;
@@ -40,12 +47,21 @@ export async function postRaw(url: string, body: Buffer, type = 'image/png', pat
     }
     return { status: res.statusCode, code, ok, ms: Date.now() - startedAt, startedAt };
   } catch (err) {
-    return { status: 0, code: (err as { code?: string }).code ?? (err as Error).message, ms: Date.now() - startedAt, startedAt };
+    return {
+      status: 0,
+      code: (err as { code?: string }).code ?? (err as Error).message,
+      ms: Date.now() - startedAt,
+      startedAt,
+    };
   }
 }
 
 /** `clients` loops, each posting until stop() is called; resolves with every sample once all are answered. */
-export function closedLoop(url: string, body: Buffer, clients: number): { samples: Sample[]; stop(): Promise<Sample[]> } {
+export function closedLoop(
+  url: string,
+  body: Buffer,
+  clients: number,
+): { samples: Sample[]; stop(): Promise<Sample[]> } {
   const samples: Sample[] = [];
   let stopped = false;
   const loops = Array.from({ length: clients }, async () => {

@@ -27,7 +27,11 @@ export interface Child {
   rss(): number;
 }
 
-export function spawnService(name: string, entry: 'src/host/main.ts' | 'src/frontend/main.ts', env: Record<string, string>): Child {
+export function spawnService(
+  name: string,
+  entry: 'src/host/main.ts' | 'src/frontend/main.ts',
+  env: Record<string, string>,
+): Child {
   const launched = launch({
     name,
     entry,
@@ -41,7 +45,11 @@ export function spawnService(name: string, entry: 'src/host/main.ts' | 'src/fron
     text: launched.text,
     exited: launched.exited,
     async waitForLog(match, timeoutMs = 30_000) {
-      const raw = await launched.waitForLine((_, json) => json !== undefined && match.test(json.msg), timeoutMs, `log line matching ${match}`);
+      const raw = await launched.waitForLine(
+        (_, json) => json !== undefined && match.test(json.msg),
+        timeoutMs,
+        `log line matching ${match}`,
+      );
       return JSON.parse(raw) as LogLine;
     },
     kill: (signal) => launched.kill(signal),
@@ -62,7 +70,10 @@ export async function startHostProcess(name: string, env: Record<string, string>
 }
 
 /** A front-end child; resolves with its URL once it logged 'front end listening'. */
-export async function startFrontendProcess(name: string, env: Record<string, string>): Promise<{ child: Child; url: string }> {
+export async function startFrontendProcess(
+  name: string,
+  env: Record<string, string>,
+): Promise<{ child: Child; url: string }> {
   const child = spawnService(name, 'src/frontend/main.ts', { PORT: '0', ...env });
   try {
     const line = await child.waitForLog(/^front end listening$/, 30_000);
@@ -81,7 +92,11 @@ export async function killAll(): Promise<void> {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls until check() is truthy; rejects after timeoutMs. */
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what = 'condition',
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -42,7 +42,12 @@ export function parseResponses(raw: string, headRequests: boolean[] = []): { res
     const isHead = headRequests[responses.length] ?? false;
     const length = isHead ? 0 : Number(headers['content-length'] ?? 0);
     if (rest.length < end + 4 + length) break;
-    responses.push({ status: Number(lines[0]!.split(' ')[1]), headers, headerLines: lines.slice(1), body: rest.slice(end + 4, end + 4 + length) });
+    responses.push({
+      status: Number(lines[0]!.split(' ')[1]),
+      headers,
+      headerLines: lines.slice(1),
+      body: rest.slice(end + 4, end + 4 + length),
+    });
     rest = rest.slice(end + 4 + length);
   }
   return { responses, rest };

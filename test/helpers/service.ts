@@ -31,10 +31,17 @@ export function testConfig(env: Record<string, string>): Config {
  * Starts redis + model host + front end. `env` overrides settings (strings, as in process.env); the HTTP server
  * is HTTP_SERVER from the environment, so one suite runs against either server (npm run test:http-node).
  */
-export async function startTestService(env: Record<string, string> = {}, existingRedis?: EmbeddedRedis, events: ModelHostEvents = {}): Promise<TestService> {
+export async function startTestService(
+  env: Record<string, string> = {},
+  existingRedis?: EmbeddedRedis,
+  events: ModelHostEvents = {},
+): Promise<TestService> {
   const config = testConfig({
-    PORT: '0', KEY_PREFIX: `test-${randomBytes(4).toString('hex')}`, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    PREPROCESS_THREADS: '2', ...env,
+    PORT: '0',
+    KEY_PREFIX: `test-${randomBytes(4).toString('hex')}`,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    PREPROCESS_THREADS: '2',
+    ...env,
   });
   const redis = existingRedis ?? (await startEmbeddedRedis({ maxQueueBytes: config.MAX_QUEUE_BYTES }));
   const log = createLogger('test', config.LOG_LEVEL);
@@ -45,12 +52,16 @@ export async function startTestService(env: Record<string, string> = {}, existin
     let closing: Promise<void> | undefined;
     return {
       url: `http://127.0.0.1:${frontend.port}`,
-      config, redis, host, frontend,
-      close: () => (closing ??= (async () => {
-        await frontend.close();
-        await host!.close();
-        if (!existingRedis) await redis.stop();
-      })()),
+      config,
+      redis,
+      host,
+      frontend,
+      close: () =>
+        (closing ??= (async () => {
+          await frontend.close();
+          await host!.close();
+          if (!existingRedis) await redis.stop();
+        })()),
     };
   } catch (err) {
     await host?.close();
@@ -62,8 +73,16 @@ export async function startTestService(env: Record<string, string> = {}, existin
 export const EXAMPLES = new URL('../../examples/', import.meta.url);
 
 /** Posts one file as multipart field `image`, the original API's contract. */
-export async function postImage(url: string, bytes: Uint8Array, opts: { filename?: string; type?: string; query?: string; field?: string } = {}): Promise<Response> {
+export async function postImage(
+  url: string,
+  bytes: Uint8Array,
+  opts: { filename?: string; type?: string; query?: string; field?: string } = {},
+): Promise<Response> {
   const form = new FormData();
-  form.append(opts.field ?? 'image', new Blob([bytes as Uint8Array<ArrayBuffer>], { type: opts.type ?? 'application/octet-stream' }), opts.filename ?? 'upload');
+  form.append(
+    opts.field ?? 'image',
+    new Blob([bytes as Uint8Array<ArrayBuffer>], { type: opts.type ?? 'application/octet-stream' }),
+    opts.filename ?? 'upload',
+  );
   return fetch(`${url}/predict${opts.query ?? ''}`, { method: 'POST', body: form });
 }

@@ -20,7 +20,10 @@ class BitWriter {
 
   /** Many zero bits at once (the DC scan is half a million of them). */
   zeros(bits: number): void {
-    while (this.count !== 0 && bits > 0) { this.write(0, 1); bits--; }
+    while (this.count !== 0 && bits > 0) {
+      this.write(0, 1);
+      bits--;
+    }
     for (; bits >= 8; bits -= 8) this.bytes.push(0);
     this.write(0, bits);
   }
@@ -69,7 +72,7 @@ export function manyScanJpeg(opts: { width?: number; height?: number; scans?: nu
   dc.zeros(blocks);
   const dcData = dc.finish();
   const ac = new BitWriter();
-  for (let left = blocks; left > 0;) {
+  for (let left = blocks; left > 0; ) {
     if (left >= 32767) {
       ac.write(0, 1);
       ac.write(32767 - (1 << 14), 14);
@@ -83,8 +86,13 @@ export function manyScanJpeg(opts: { width?: number; height?: number; scans?: nu
   const acData = ac.finish();
   const acScan = Buffer.concat([scanHeader(1, 1), acData]);
   return Buffer.concat([
-    Buffer.from([0xff, 0xd8]), dqt, sof2, dcTable, acTable,
-    scanHeader(0, 0), dcData,
+    Buffer.from([0xff, 0xd8]),
+    dqt,
+    sof2,
+    dcTable,
+    acTable,
+    scanHeader(0, 0),
+    dcData,
     ...new Array<Buffer>(scans).fill(acScan),
     Buffer.from([0xff, 0xd9]),
   ]);

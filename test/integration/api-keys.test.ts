@@ -59,9 +59,14 @@ describe('API keys', () => {
       startFrontendProcess('frontend-watched', { ...env, API_KEYS_FILE: join(dir, 'plain', 'keys') }),
     ]);
     const nginxPort = await freePort();
-    await writeNginxConf(nginxSettingsFromEnv(join(dir, 'nginx'), {
-      PORT: new URL(fe.url).port, NGINX_PORT: String(nginxPort), FRONTENDS: '1', NGINX_WORKERS: '1',
-    }));
+    await writeNginxConf(
+      nginxSettingsFromEnv(join(dir, 'nginx'), {
+        PORT: new URL(fe.url).port,
+        NGINX_PORT: String(nginxPort),
+        FRONTENDS: '1',
+        NGINX_WORKERS: '1',
+      }),
+    );
     await run(NGINX, ['-t', '-q', ...nginxArgs()]);
     await run(NGINX, nginxArgs());
     nginxUrl = `http://127.0.0.1:${nginxPort}`;
@@ -82,7 +87,11 @@ describe('API keys', () => {
   const predict = (url: string, key?: string, extra: Record<string, string> = {}) => {
     if (key !== undefined) sent.add(key);
     const auth: Record<string, string> = key === undefined ? {} : { authorization: `Bearer ${key}` };
-    return fetch(`${url}/predict`, { method: 'POST', body: new Uint8Array(image), headers: { 'content-type': 'image/png', ...auth, ...extra } });
+    return fetch(`${url}/predict`, {
+      method: 'POST',
+      body: new Uint8Array(image),
+      headers: { 'content-type': 'image/png', ...auth, ...extra },
+    });
   };
 
   async function expectError(res: Response, status: number, code: string): Promise<void> {
@@ -99,7 +108,9 @@ describe('API keys', () => {
     res = await predict(fe.url, newKey('x').key);
     assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer .*error="invalid_token"/);
     await expectError(res, 401, 'UNAUTHORIZED');
-    res = await predict(fe.url, undefined, { authorization: `Basic ${Buffer.from(`alice:${keys.alice.key}`).toString('base64')}` });
+    res = await predict(fe.url, undefined, {
+      authorization: `Basic ${Buffer.from(`alice:${keys.alice.key}`).toString('base64')}`,
+    });
     await expectError(res, 401, 'UNAUTHORIZED');
     res = await predict(fe.url, keys.alice.key);
     assert.equal(res.status, 200, await res.clone().text());
@@ -107,9 +118,16 @@ describe('API keys', () => {
   });
 
   it('the Open Inference Protocol: infer and model metadata need a key (401 in its error shape); health does not', async () => {
-    for (const path of ['/v2/health/live', '/v2/health/ready', '/v2']) assert.equal((await fetch(`${fe.url}${path}`)).status, 200, path);
-    const tensor = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 224, 224, 3], datatype: 'FP32', data: new Array(224 * 224 * 3).fill(0.5) }] });
-    for (const [method, path] of [['POST', '/v2/models/default/infer'], ['GET', '/v2/models/default'], ['GET', '/v2/models/default/ready']] as const) {
+    for (const path of ['/v2/health/live', '/v2/health/ready', '/v2'])
+      assert.equal((await fetch(`${fe.url}${path}`)).status, 200, path);
+    const tensor = JSON.stringify({
+      inputs: [{ name: 'input', shape: [1, 224, 224, 3], datatype: 'FP32', data: new Array(224 * 224 * 3).fill(0.5) }],
+    });
+    for (const [method, path] of [
+      ['POST', '/v2/models/default/infer'],
+      ['GET', '/v2/models/default'],
+      ['GET', '/v2/models/default/ready'],
+    ] as const) {
       const res = await fetch(`${fe.url}${path}`, { method, body: method === 'POST' ? tensor : undefined });
       assert.equal(res.status, 401, path);
       assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer/);
@@ -117,7 +135,11 @@ describe('API keys', () => {
       assert.deepEqual(Object.keys(body), ['error'], path);
       assert.match(body.error, /UNAUTHORIZED/);
     }
-    const ok = await fetch(`${fe.url}/v2/models/default/infer`, { method: 'POST', body: tensor, headers: { authorization: `Bearer ${keys.alice.key}` } });
+    const ok = await fetch(`${fe.url}/v2/models/default/infer`, {
+      method: 'POST',
+      body: tensor,
+      headers: { authorization: `Bearer ${keys.alice.key}` },
+    });
     assert.equal(ok.status, 200);
     assert.equal((await ok.json()).model_name, 'default');
   });
@@ -132,9 +154,19 @@ describe('API keys', () => {
 
   it('/metrics needs METRICS_KEY and counts requests by key name, never the key', async () => {
     await expectError(await fetch(`${fe.url}/metrics`), 401, 'UNAUTHORIZED');
-    await expectError(await fetch(`${fe.url}/metrics`, { headers: { authorization: `Bearer ${keys.alice.key}` } }), 401, 'UNAUTHORIZED');
-    const scrape = async () => (await fetch(`${fe.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_KEY}` } })).text();
-    await waitUntil(async () => /classify_key_requests_total\{key="alice",route="\/predict",status="200"\} [1-9]/.test(await scrape()), 10_000, 'alice counted');
+    await expectError(
+      await fetch(`${fe.url}/metrics`, { headers: { authorization: `Bearer ${keys.alice.key}` } }),
+      401,
+      'UNAUTHORIZED',
+    );
+    const scrape = async () =>
+      (await fetch(`${fe.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_KEY}` } })).text();
+    await waitUntil(
+      async () =>
+        /classify_key_requests_total\{key="alice",route="\/predict",status="200"\} [1-9]/.test(await scrape()),
+      10_000,
+      'alice counted',
+    );
     const text = await scrape();
     for (const key of sent) assert.ok(!text.includes(key), 'no key in the metrics');
   });
@@ -153,7 +185,11 @@ describe('API keys', () => {
     await writeFile(join(dir, 'real', 'keys'), `${keys.carol.line}\n${keys.burst.line}\n`);
     const reloaded = fe.child.logs.length;
     fe.child.kill('SIGHUP');
-    await waitUntil(() => fe.child.logs.slice(reloaded).some((l) => l.msg === 'API_KEYS_FILE: keys reloaded'), 10_000, 'reload');
+    await waitUntil(
+      () => fe.child.logs.slice(reloaded).some((l) => l.msg === 'API_KEYS_FILE: keys reloaded'),
+      10_000,
+      'reload',
+    );
     const line = fe.child.logs.slice(reloaded).find((l) => l.msg === 'API_KEYS_FILE: keys reloaded')!;
     assert.deepEqual([line.reason, line.added, line.removed], ['SIGHUP', ['carol'], ['alice']]);
     assert.equal((await predict(fe.url, keys.carol.key)).status, 200);
@@ -168,7 +204,10 @@ describe('API keys', () => {
   });
 
   it('rotation when the file changes: `npm run keys:add` prints a key that works without a restart', async () => {
-    const out = await run('npm', ['run', '-s', 'keys:add', '--', 'dave'], { cwd: ROOT, env: { ...process.env, API_KEYS_FILE: join(dir, 'plain', 'keys') } });
+    const out = await run('npm', ['run', '-s', 'keys:add', '--', 'dave'], {
+      cwd: ROOT,
+      env: { ...process.env, API_KEYS_FILE: join(dir, 'plain', 'keys') },
+    });
     script.push(out.stderr);
     const key = out.stdout.trim();
     sent.add(key);
@@ -185,7 +224,9 @@ describe('API keys', () => {
   it('no key appears in any log line; access lines carry the key name', async () => {
     await sleep(300); // the last access lines are written just after their responses
     const logs = [host, fe.child, watched.child].flatMap((c) => [...c.logs.map((l) => JSON.stringify(l)), ...c.text]);
-    const nginxLogs = await Promise.all(['access.log', 'error.log'].map((f) => readFile(join(dir, 'nginx', 'logs', f), 'utf8').catch(() => '')));
+    const nginxLogs = await Promise.all(
+      ['access.log', 'error.log'].map((f) => readFile(join(dir, 'nginx', 'logs', f), 'utf8').catch(() => '')),
+    );
     const all = [...logs, ...script, ...nginxLogs.flatMap((t) => t.split('\n'))];
     assert.ok(nginxLogs[0]!.split('\n').length > 2, 'nginx logged its requests');
     for (const key of sent) {
@@ -193,7 +234,10 @@ describe('API keys', () => {
       assert.equal(hit, undefined, `a key appears in a log line: ${hit?.replace(key, '<KEY>')}`);
     }
     const named = fe.child.logs.filter((l) => l.route === '/predict' && l.status === 200);
-    assert.ok(named.length > 0 && named.every((l) => typeof l.key === 'string'), 'each /predict access line names its key');
+    assert.ok(
+      named.length > 0 && named.every((l) => typeof l.key === 'string'),
+      'each /predict access line names its key',
+    );
     assert.ok(fe.child.logs.some((l) => l.route === '/predict' && l.status === 429 && l.key === 'burst'));
   });
 });

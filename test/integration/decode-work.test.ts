@@ -34,7 +34,10 @@ describe('decode work is bounded before decoding', () => {
   it('answers the 1 × 40,000,000 PNG, then a photo', async () => {
     const res = await postImage(svc.url, tallPng());
     const text = await res.text();
-    assert.ok(res.status === 200 || (res.status === 422 && text.includes('IMAGE_TOO_COMPLEX')), `${res.status} ${text}`);
+    assert.ok(
+      res.status === 200 || (res.status === 422 && text.includes('IMAGE_TOO_COMPLEX')),
+      `${res.status} ${text}`,
+    );
     assert.equal((await postImage(svc.url, photo)).status, 200);
   });
 });

@@ -15,7 +15,11 @@ const MiB = 1024 * 1024;
 function emptyParts(boundary: string, bytes: number): Buffer {
   const part = Buffer.from(`\r\n--${boundary}\r\n\r\n`);
   const n = Math.floor((bytes - 64) / part.length);
-  return Buffer.concat([Buffer.from(`--${boundary}\r\n\r\n`), Buffer.alloc(part.length * n, part), Buffer.from(`\r\n--${boundary}--\r\n`)]);
+  return Buffer.concat([
+    Buffer.from(`--${boundary}\r\n\r\n`),
+    Buffer.alloc(part.length * n, part),
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
 }
 
 describe('multipart through HTTP: valid spellings, and a flood of empty parts (BODY_LIMIT_BYTES of them)', () => {
@@ -33,13 +37,20 @@ describe('multipart through HTTP: valid spellings, and a flood of empty parts (B
       ['upper-case media type', 'Multipart/Form-Data; boundary=0f1e2d3c-aaaa'],
     ];
     const body = Buffer.concat([
-      Buffer.from('--0f1e2d3c-aaaa\r\nContent-Disposition: form-data; name=image; filename=a.png\r\nContent-Type: image/png\r\n\r\n'),
-      png, Buffer.from('\r\n--0f1e2d3c-aaaa--\r\n'),
+      Buffer.from(
+        '--0f1e2d3c-aaaa\r\nContent-Disposition: form-data; name=image; filename=a.png\r\nContent-Type: image/png\r\n\r\n',
+      ),
+      png,
+      Buffer.from('\r\n--0f1e2d3c-aaaa--\r\n'),
     ]);
     for (const [name, type] of spellings) {
       const res = await fetch(`${svc.url}/predict`, { method: 'POST', headers: { 'content-type': type! }, body });
       assert.equal(res.status, 200, `${name}: ${await res.clone().text()}`);
-      assert.equal(((await res.json()) as { predictions: Array<{ label: string }> }).predictions[0]!.label, 'Neutral', name);
+      assert.equal(
+        ((await res.json()) as { predictions: Array<{ label: string }> }).predictions[0]!.label,
+        'Neutral',
+        name,
+      );
     }
   });
 
@@ -57,15 +68,22 @@ describe('multipart through HTTP: valid spellings, and a flood of empty parts (B
       }
     })();
     const started = Date.now();
-    const attacks = await Promise.all([0, 1, 2, 3].map(() => exchange(svc.frontend.port, [head, body], { expect: 1, timeoutMs: 20_000 })));
+    const attacks = await Promise.all(
+      [0, 1, 2, 3].map(() => exchange(svc.frontend.port, [head, body], { expect: 1, timeoutMs: 20_000 })),
+    );
     attacking = false;
     await probing;
     for (const a of attacks) {
       assert.equal(a.responses[0]?.status, 400);
-      assert.equal((JSON.parse(a.responses[0]!.body) as { error: { code: string; message: string } }).error.code, 'BAD_REQUEST');
+      assert.equal(
+        (JSON.parse(a.responses[0]!.body) as { error: { code: string; message: string } }).error.code,
+        'BAD_REQUEST',
+      );
     }
     const slowest = Math.max(...probes);
-    console.log(`# 4 × 10 MiB of empty parts answered 400 in ${Date.now() - started} ms; /healthz: ${probes.length} probes, slowest ${slowest} ms`);
+    console.log(
+      `# 4 × 10 MiB of empty parts answered 400 in ${Date.now() - started} ms; /healthz: ${probes.length} probes, slowest ${slowest} ms`,
+    );
     assert.ok(probes.length > 0);
     // Generous for a shared 2-core machine; before the fix the stall was 6.7 s.
     assert.ok(slowest < 1500, `/healthz stalled ${slowest} ms`);

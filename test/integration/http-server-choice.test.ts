@@ -30,7 +30,10 @@ describe('HTTP_SERVER choice', () => {
 
   const start = async (httpServer: string) => {
     const child = spawnService(`frontend-${httpServer || 'unset'}`, 'src/frontend/main.ts', {
-      REDIS_URL: redis.url, PORT: '0', KEY_PREFIX: 'choice', HTTP_SERVER: httpServer,
+      REDIS_URL: redis.url,
+      PORT: '0',
+      KEY_PREFIX: 'choice',
+      HTTP_SERVER: httpServer,
     });
     return child;
   };
@@ -50,7 +53,10 @@ describe('HTTP_SERVER choice', () => {
     const first = await start('node');
     const port = String((await first.waitForLog(/^front end listening$/)).port);
     const second = spawnService('frontend-node-2', 'src/frontend/main.ts', {
-      REDIS_URL: redis.url, PORT: port, KEY_PREFIX: 'choice', HTTP_SERVER: 'node',
+      REDIS_URL: redis.url,
+      PORT: port,
+      KEY_PREFIX: 'choice',
+      HTTP_SERVER: 'node',
     });
     const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
     if (major > 22 || (major === 22 && minor >= 12)) {

@@ -13,7 +13,14 @@ describe('InferenceClient', () => {
   before(async () => {
     const meta = await readMetadata(MODEL_DIR);
     const buffer = new SharedArrayBuffer(bufferBytes({ slotsPerBuffer: 1, slotElements: imageElements(meta) }));
-    client = new InferenceClient({ modelDir: MODEL_DIR, engine: 'auto', intraOpThreads: 1, tfjsBackend: '', buffers: [buffer], maxBatch: 1 });
+    client = new InferenceClient({
+      modelDir: MODEL_DIR,
+      engine: 'auto',
+      intraOpThreads: 1,
+      tfjsBackend: '',
+      buffers: [buffer],
+      maxBatch: 1,
+    });
     await client.ready;
   });
   after(() => client?.close());
@@ -27,6 +34,9 @@ describe('InferenceClient', () => {
   it('refuses liveTensors() once closed instead of leaving the caller waiting', async () => {
     const pending = client.liveTensors();
     await client.close();
-    await assert.rejects(pending.then(() => client.liveTensors()), /closed/);
+    await assert.rejects(
+      pending.then(() => client.liveTensors()),
+      /closed/,
+    );
   });
 });

@@ -31,7 +31,13 @@ describe('access logs', () => {
         done();
       },
     });
-    const config = testConfig({ PORT: '0', KEY_PREFIX: `test-${randomBytes(4).toString('hex')}`, LOG_LEVEL: 'debug', PREPROCESS_THREADS: '2', BODY_TIMEOUT_MS: '2000' });
+    const config = testConfig({
+      PORT: '0',
+      KEY_PREFIX: `test-${randomBytes(4).toString('hex')}`,
+      LOG_LEVEL: 'debug',
+      PREPROCESS_THREADS: '2',
+      BODY_TIMEOUT_MS: '2000',
+    });
     const log = createLogger('test', config.LOG_LEVEL, sink);
     redis = await startEmbeddedRedis();
     host = await startModelHost(config, redis.url, log);
@@ -68,7 +74,12 @@ describe('access logs', () => {
       ['predict ok', () => postImage(url, chelsea), 200, '/predict'],
       ['predict multi', () => fetch(`${url}/predict`, { method: 'POST', body: multi }), 200, '/predict'],
       ['predict 415', () => postImage(url, Buffer.from('hello')), 415, '/predict'],
-      ['predict 400 (image decode fails in the host)', () => postImage(url, chelsea.subarray(0, 2000)), 400, '/predict'],
+      [
+        'predict 400 (image decode fails in the host)',
+        () => postImage(url, chelsea.subarray(0, 2000)),
+        400,
+        '/predict',
+      ],
       ['predict bad topk', () => postImage(url, chelsea, { query: '?topk=0' }), 400, '/predict'],
       ['predict 405', () => fetch(`${url}/predict`), 405, '/predict'],
       ['demo page', () => fetch(`${url}/`), 200, '/'],
@@ -117,7 +128,9 @@ describe('access logs', () => {
     const id = `abort-${randomBytes(6).toString('hex')}`;
     const socket = connect(frontend.port, '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));
-    socket.write(`POST /predict HTTP/1.1\r\nHost: x\r\nX-Request-Id: ${id}\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n`);
+    socket.write(
+      `POST /predict HTTP/1.1\r\nHost: x\r\nX-Request-Id: ${id}\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n`,
+    );
     socket.write(chelsea.subarray(0, 1000));
     await new Promise((r) => setTimeout(r, 100));
     socket.destroy();

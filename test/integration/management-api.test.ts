@@ -25,7 +25,11 @@ import { captureLogger, waitUntil } from '../helpers/processes.ts';
 class StandInHost implements ControlTarget {
   readonly asked: string[] = [];
   readonly models = new Map<string, VersionStatus[]>();
-  constructor(readonly id: string, private readonly served: string[], private readonly broken = new Map<string, string>()) {
+  constructor(
+    readonly id: string,
+    private readonly served: string[],
+    private readonly broken = new Map<string, string>(),
+  ) {
     for (const m of served) this.models.set(m, [{ version: 1, state: 'ready' }]);
   }
   serves(model: string) {
@@ -34,7 +38,15 @@ class StandInHost implements ControlTarget {
   async load(model: string) {
     this.asked.push(`load ${model}`);
     const reason = this.broken.get(model);
-    this.models.set(model, reason ? [{ version: 1, state: 'ready' }, { version: 2, state: 'failed', reason }] : [{ version: 2, state: 'ready' }]);
+    this.models.set(
+      model,
+      reason
+        ? [
+            { version: 1, state: 'ready' },
+            { version: 2, state: 'failed', reason },
+          ]
+        : [{ version: 2, state: 'ready' }],
+    );
     return this.versions(model);
   }
   async unload(model: string) {
@@ -58,15 +70,21 @@ describe('management API', () => {
   const root = newKey('root');
   const alice = newKey('alice');
   const { log, lines } = captureLogger('info');
-  const hosts = [new StandInHost('host-a', ['cats', 'dogs'], new Map([['dogs', 'model.onnx: wrong input shape']])), new StandInHost('host-b', ['cats'])];
+  const hosts = [
+    new StandInHost('host-a', ['cats', 'dogs'], new Map([['dogs', 'model.onnx: wrong input shape']])),
+    new StandInHost('host-b', ['cats']),
+  ];
   const listeners: ModelControlListener[] = [];
   const conns: Redis[] = [];
 
   /** What a heartbeat would publish: the host live for a while, with its versions. */
   async function beat(host: StandInHost) {
     const versions = Object.fromEntries(host.models);
-    await client.multi().zadd(keys.hosts, Date.now() + 60_000, host.id)
-      .hset(keys.hostInfo(host.id), { model: 'cats', [HOST_VERSIONS_FIELD]: JSON.stringify(versions) }).exec();
+    await client
+      .multi()
+      .zadd(keys.hosts, Date.now() + 60_000, host.id)
+      .hset(keys.hostInfo(host.id), { model: 'cats', [HOST_VERSIONS_FIELD]: JSON.stringify(versions) })
+      .exec();
   }
 
   before(async () => {
@@ -76,7 +94,11 @@ describe('management API', () => {
     await writeFile(join(dir, 'admins'), `${root.line}\n`);
     await writeFile(join(dir, 'keys'), `${alice.line}\n`);
     const config = loadConfig({
-      PORT: '0', ADMIN_PORT: '0', KEY_PREFIX: prefix, ADMIN_KEYS_FILE: join(dir, 'admins'), API_KEYS_FILE: join(dir, 'keys'),
+      PORT: '0',
+      ADMIN_PORT: '0',
+      KEY_PREFIX: prefix,
+      ADMIN_KEYS_FILE: join(dir, 'admins'),
+      API_KEYS_FILE: join(dir, 'keys'),
       ADMIN_ACTION_TIMEOUT_MS: '5000',
     });
     frontend = await startFrontend(config, redis.url, log);
@@ -101,17 +123,27 @@ describe('management API', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const post = (path: string, key?: string, body?: string) => fetch(`${admin}${path}`, {
-    method: 'POST', body, headers: key === undefined ? {} : { authorization: `Bearer ${key}` },
-  });
+  const post = (path: string, key?: string, body?: string) =>
+    fetch(`${admin}${path}`, {
+      method: 'POST',
+      body,
+      headers: key === undefined ? {} : { authorization: `Bearer ${key}` },
+    });
 
   it('is off on the inference port and on its own port when ADMIN_KEYS_FILE is set', async () => {
-    assert.equal((await fetch(`http://127.0.0.1:${frontend.port}/v2/repository/index`, { method: 'POST' })).status, 404);
+    assert.equal(
+      (await fetch(`http://127.0.0.1:${frontend.port}/v2/repository/index`, { method: 'POST' })).status,
+      404,
+    );
     assert.notEqual(frontend.adminPort, frontend.port);
   });
 
   it('401 without a key or with an unknown one, 403 FORBIDDEN for an inference key; protocol error shape', async () => {
-    for (const [key, status] of [[undefined, 401], ['wrong-key-000000000000', 401], [alice.key, 403]] as const) {
+    for (const [key, status] of [
+      [undefined, 401],
+      ['wrong-key-000000000000', 401],
+      [alice.key, 403],
+    ] as const) {
       const res = await post('/v2/repository/index', key);
       assert.equal(res.status, status);
       const body = await res.json();
@@ -136,7 +168,10 @@ describe('management API', () => {
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.deepEqual(body.hosts.map((h: { host: string }) => h.host).sort(), ['host-a', 'host-b']);
-    assert.deepEqual(hosts.map((h) => h.asked), [['load cats'], ['load cats']]);
+    assert.deepEqual(
+      hosts.map((h) => h.asked),
+      [['load cats'], ['load cats']],
+    );
   });
 
   it('a version that fails to load is reported with its reason (400), the others keep serving', async () => {
@@ -147,16 +182,22 @@ describe('management API', () => {
     assert.deepEqual(hosts[1]!.asked, ['load cats'], 'host-b does not serve dogs');
     await beat(hosts[0]!);
     const index = await (await post('/v2/repository/index', root.key)).json();
-    assert.deepEqual(index.filter((e: { name: string }) => e.name === 'dogs'), [
-      { name: 'dogs', version: '1', state: 'ready', hosts: { ready: 1 } },
-      { name: 'dogs', version: '2', state: 'failed', reason: 'model.onnx: wrong input shape', hosts: { failed: 1 } },
-    ]);
+    assert.deepEqual(
+      index.filter((e: { name: string }) => e.name === 'dogs'),
+      [
+        { name: 'dogs', version: '1', state: 'ready', hosts: { ready: 1 } },
+        { name: 'dogs', version: '2', state: 'failed', reason: 'model.onnx: wrong input shape', hosts: { failed: 1 } },
+      ],
+    );
   });
 
   it('unload acts on every host; the model is listed unavailable; a host starting later honours it', async () => {
     const res = await post('/v2/repository/models/cats/unload', root.key);
     assert.equal(res.status, 200);
-    assert.deepEqual(hosts.map((h) => h.asked.at(-1)), ['unload cats', 'unload cats']);
+    assert.deepEqual(
+      hosts.map((h) => h.asked.at(-1)),
+      ['unload cats', 'unload cats'],
+    );
     for (const h of hosts) await beat(h);
     const index = await (await post('/v2/repository/index', root.key)).json();
     const cats = index.filter((e: { name: string }) => e.name === 'cats');

@@ -29,7 +29,11 @@ async function scrape(url: string): Promise<{ text: string; m: Map<string, numbe
 }
 
 /** Polls until `check` passes on a scrape (snapshots arrive every METRICS_PUSH_MS). */
-async function eventually(url: string, check: (m: Map<string, number>) => boolean, what: string): Promise<Map<string, number>> {
+async function eventually(
+  url: string,
+  check: (m: Map<string, number>) => boolean,
+  what: string,
+): Promise<Map<string, number>> {
   const until = Date.now() + 5000;
   let last = new Map<string, number>();
   while (Date.now() < until) {
@@ -60,11 +64,22 @@ describe('GET /metrics', () => {
     const { text } = await scrape(svc.url);
     const types = Object.fromEntries([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));
     const expected: Record<string, string> = {
-      classify_http_requests_total: 'counter', classify_http_request_duration_seconds: 'histogram', classify_images_total: 'counter',
-      classify_images_per_request: 'histogram', classify_frontend_in_flight: 'gauge', classify_redis_errors_total: 'counter',
-      classify_batch_size: 'histogram', classify_inference_duration_seconds: 'histogram', classify_batch_forming_duration_seconds: 'histogram',
-      classify_preprocess_duration_seconds: 'histogram', classify_requests_reclaimed_total: 'counter', classify_host_in_flight: 'gauge',
-      classify_queue_depth: 'gauge', classify_queue_pending: 'gauge', classify_model_hosts_live: 'gauge', classify_metrics_processes: 'gauge',
+      classify_http_requests_total: 'counter',
+      classify_http_request_duration_seconds: 'histogram',
+      classify_images_total: 'counter',
+      classify_images_per_request: 'histogram',
+      classify_frontend_in_flight: 'gauge',
+      classify_redis_errors_total: 'counter',
+      classify_batch_size: 'histogram',
+      classify_inference_duration_seconds: 'histogram',
+      classify_batch_forming_duration_seconds: 'histogram',
+      classify_preprocess_duration_seconds: 'histogram',
+      classify_requests_reclaimed_total: 'counter',
+      classify_host_in_flight: 'gauge',
+      classify_queue_depth: 'gauge',
+      classify_queue_pending: 'gauge',
+      classify_model_hosts_live: 'gauge',
+      classify_metrics_processes: 'gauge',
       classify_model_host_info: 'gauge',
     };
     for (const [name, type] of Object.entries(expected)) assert.equal(types[name], type, name);
@@ -93,7 +108,10 @@ describe('GET /metrics', () => {
       assert.equal(m.get('classify_images_per_request_count'), 3);
       assert.equal(m.get('classify_preprocess_duration_seconds_count{model="default",outcome="ok"}'), 4);
       assert.ok((m.get('classify_batch_size_count{model="default"}') ?? 0) >= 2, 'at least two batches');
-      assert.equal(m.get('classify_batch_size_bucket{le="+Inf",model="default"}'), m.get('classify_batch_size_count{model="default"}'));
+      assert.equal(
+        m.get('classify_batch_size_bucket{le="+Inf",model="default"}'),
+        m.get('classify_batch_size_count{model="default"}'),
+      );
       assert.ok((m.get('classify_inference_duration_seconds_sum{model="default"}') ?? 0) > 0);
       assert.equal(m.get('classify_model_hosts_live'), 1);
       // The default model runs on ONNX Runtime's CPU execution provider after setup's conversion.
@@ -108,10 +126,19 @@ describe('GET /metrics', () => {
   it('counts the other routes too, and a closed front end leaves the sum', async () => {
     await fetch(`${secondUrl}/healthz`);
     await fetch(`${secondUrl}/nope`);
-    await eventually(svc.url, (m) => m.get('classify_http_requests_total{route="/healthz",status="200"}') === 1 &&
-      m.get('classify_http_requests_total{route="other",status="404"}') === 1, 'healthz and 404 counted');
+    await eventually(
+      svc.url,
+      (m) =>
+        m.get('classify_http_requests_total{route="/healthz",status="200"}') === 1 &&
+        m.get('classify_http_requests_total{route="other",status="404"}') === 1,
+      'healthz and 404 counted',
+    );
     await second.close();
-    const m = await eventually(svc.url, (x) => x.get('classify_metrics_processes') === 2, 'the closed front end is withdrawn');
+    const m = await eventually(
+      svc.url,
+      (x) => x.get('classify_metrics_processes') === 2,
+      'the closed front end is withdrawn',
+    );
     assert.equal(m.get('classify_http_requests_total{route="/healthz",status="200"}'), undefined);
   });
 });

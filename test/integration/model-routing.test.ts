@@ -26,13 +26,25 @@ describe('several models by name', () => {
   let frontend: Frontend | undefined;
   let url: string;
   let chelsea: Buffer;
-  const env = { PORT: '0', KEY_PREFIX: `routing-${randomBytes(3).toString('hex')}`, MODEL_REPOSITORY: 'models', MAX_BATCH: '2', PREPROCESS_THREADS: '1', LOG_LEVEL: 'silent', METRICS_KEY: OPERATOR_KEY };
+  const env = {
+    PORT: '0',
+    KEY_PREFIX: `routing-${randomBytes(3).toString('hex')}`,
+    MODEL_REPOSITORY: 'models',
+    MAX_BATCH: '2',
+    PREPROCESS_THREADS: '1',
+    LOG_LEVEL: 'silent',
+    METRICS_KEY: OPERATOR_KEY,
+  };
 
   before(async () => {
     chelsea = await readFile(new URL('chelsea.png', EXAMPLES));
     redis = await startEmbeddedRedis();
     // The front end serves the whole repository; this host only two of its models, so the third has no host.
-    host = await startModelHost(loadConfig({ ...env, MODELS: 'default,inception_v3' }), redis.url, createLogger('test', 'silent'));
+    host = await startModelHost(
+      loadConfig({ ...env, MODELS: 'default,inception_v3' }),
+      redis.url,
+      createLogger('test', 'silent'),
+    );
     frontend = await startFrontend(loadConfig(env), redis.url, createLogger('test', 'silent'));
     url = `http://127.0.0.1:${frontend.port}`;
   });
@@ -43,11 +55,11 @@ describe('several models by name', () => {
   });
 
   it('routes ?model= to that model; without it /predict answers with the default model', async () => {
-    const plain = await (await postImage(url, chelsea)).json() as { success: boolean; predictions: Prediction[] };
-    const byDefault = await (await postImage(url, chelsea, { query: '?model=default' })).json() as typeof plain;
+    const plain = (await (await postImage(url, chelsea)).json()) as { success: boolean; predictions: Prediction[] };
+    const byDefault = (await (await postImage(url, chelsea, { query: '?model=default' })).json()) as typeof plain;
     const inception = await postImage(url, chelsea, { query: '?model=inception_v3' });
     assert.equal(inception.status, 200);
-    const other = await inception.json() as typeof plain;
+    const other = (await inception.json()) as typeof plain;
     assert.deepEqual(Object.keys(plain), ['success', 'predictions'], 'the original shape, nothing added');
     assert.deepEqual(plain, byDefault);
     assert.equal(other.predictions.length, plain.predictions.length);
@@ -81,7 +93,11 @@ describe('several models by name', () => {
   });
 
   it('a second host serving the graph model on TF.js makes it routable and the deployment ready', async (t) => {
-    const second = await startModelHost(loadConfig({ ...env, MODELS: 'mobilenet_v2_mid' }), redis.url, createLogger('test', 'silent'));
+    const second = await startModelHost(
+      loadConfig({ ...env, MODELS: 'mobilenet_v2_mid' }),
+      redis.url,
+      createLogger('test', 'silent'),
+    );
     t.after(() => second.close());
     assert.equal(second.engine.info.engine, 'tfjs');
     assert.equal(second.engine.info.format, 'graph');
@@ -91,8 +107,17 @@ describe('several models by name', () => {
     assert.equal(res.status, 200);
     assert.equal((await res.json()).predictions.length, 2);
 
-    const models = (await (await fetch(`${url}/v1/models`)).json()).models as Array<{ name: string; engine: string; format: string; input: { height: number }; hosts: number }>;
-    assert.deepEqual(models.map((m) => m.name), MODELS);
+    const models = (await (await fetch(`${url}/v1/models`)).json()).models as Array<{
+      name: string;
+      engine: string;
+      format: string;
+      input: { height: number };
+      hosts: number;
+    }>;
+    assert.deepEqual(
+      models.map((m) => m.name),
+      MODELS,
+    );
     const byName = new Map(models.map((m) => [m.name, m]));
     assert.equal(byName.get('inception_v3')!.input.height, 299);
     assert.equal(byName.get('inception_v3')!.engine, 'onnx');
@@ -108,14 +133,18 @@ describe('several models by name', () => {
 
     // Each host pushes its metrics every METRICS_PUSH_MS: wait for the second host's batch to be in the sum.
     let metrics = '';
-    for (const until = Date.now() + 15_000; Date.now() < until;) {
+    for (const until = Date.now() + 15_000; Date.now() < until; ) {
       metrics = await (await fetch(`${url}/metrics`, operator)).text();
       if (/classify_batch_size_count\{model="mobilenet_v2_mid"\} [1-9]/.test(metrics)) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     for (const model of ['default', 'inception_v3', 'mobilenet_v2_mid']) {
       assert.match(metrics, new RegExp(`classify_batch_size_count\\{model="${model}"\\} [1-9]`), `batches of ${model}`);
-      assert.match(metrics, new RegExp(`classify_images_total\\{model="${model}",outcome="ok"\\} [1-9]`), `images of ${model}`);
+      assert.match(
+        metrics,
+        new RegExp(`classify_images_total\\{model="${model}",outcome="ok"\\} [1-9]`),
+        `images of ${model}`,
+      );
       assert.match(metrics, new RegExp(`classify_queue_depth\\{model="${model}"\\} 0`), `queue depth of ${model}`);
     }
   });

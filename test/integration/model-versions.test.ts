@@ -24,7 +24,13 @@ const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 const V1_TOP = 'Neutral';
 const V2_TOP = 'Porn';
 
-interface IndexEntry { name: string; version?: string; state: string; reason?: string; hosts: Record<string, number> }
+interface IndexEntry {
+  name: string;
+  version?: string;
+  state: string;
+  reason?: string;
+  hosts: Record<string, number>;
+}
 
 describe('model versions', () => {
   let redis: EmbeddedRedis;
@@ -46,8 +52,16 @@ describe('model versions', () => {
     chelsea = await readFile(new URL('chelsea.png', EXAMPLES));
     redis = await startEmbeddedRedis();
     const env = {
-      REDIS_URL: redis.url, KEY_PREFIX: 'versions', MODEL_REPOSITORY: join(dir, 'repo'), MODEL_DIR: '', DEFAULT_MODEL: 'cats',
-      REPOSITORY_POLL_S: '1', VERSION_SWITCH_GRACE_MS: '1500', HEARTBEAT_MS: '500', ENGINE: 'onnx', REQUEST_TIMEOUT_MS: '20000',
+      REDIS_URL: redis.url,
+      KEY_PREFIX: 'versions',
+      MODEL_REPOSITORY: join(dir, 'repo'),
+      MODEL_DIR: '',
+      DEFAULT_MODEL: 'cats',
+      REPOSITORY_POLL_S: '1',
+      VERSION_SWITCH_GRACE_MS: '1500',
+      HEARTBEAT_MS: '500',
+      ENGINE: 'onnx',
+      REQUEST_TIMEOUT_MS: '20000',
     };
     const [a, b] = await Promise.all([startHostProcess('host-a', env), startHostProcess('host-b', env)]);
     hosts.push(a, b);
@@ -55,9 +69,14 @@ describe('model versions', () => {
     const listening = fe.child.logs.find((l) => l.msg === 'front end listening')!;
     admin = `http://127.0.0.1:${listening.adminPort as number}`;
     const nginxPort = await freePort();
-    await writeNginxConf(nginxSettingsFromEnv(join(dir, 'nginx'), {
-      PORT: new URL(fe.url).port, NGINX_PORT: String(nginxPort), FRONTENDS: '1', NGINX_WORKERS: '1',
-    }));
+    await writeNginxConf(
+      nginxSettingsFromEnv(join(dir, 'nginx'), {
+        PORT: new URL(fe.url).port,
+        NGINX_PORT: String(nginxPort),
+        FRONTENDS: '1',
+        NGINX_WORKERS: '1',
+      }),
+    );
     await run(NGINX, ['-t', '-q', ...nginxArgs()]);
     await run(NGINX, nginxArgs());
     nginxUrl = `http://127.0.0.1:${nginxPort}`;
@@ -75,14 +94,33 @@ describe('model versions', () => {
   });
 
   async function classify(url: string, query = ''): Promise<{ status: number; top?: string; error?: string }> {
-    const res = await fetch(`${url}/predict${query}`, { method: 'POST', body: new Uint8Array(chelsea), headers: { 'content-type': 'image/png' } });
-    const body = await res.json() as { predictions?: Array<{ label: string }>; error?: { code: string; message: string } };
-    return { status: res.status, top: body.predictions?.[0]?.label, error: body.error && `${body.error.code}: ${body.error.message}` };
+    const res = await fetch(`${url}/predict${query}`, {
+      method: 'POST',
+      body: new Uint8Array(chelsea),
+      headers: { 'content-type': 'image/png' },
+    });
+    const body = (await res.json()) as {
+      predictions?: Array<{ label: string }>;
+      error?: { code: string; message: string };
+    };
+    return {
+      status: res.status,
+      top: body.predictions?.[0]?.label,
+      error: body.error && `${body.error.code}: ${body.error.message}`,
+    };
   }
 
-  const index = async (): Promise<IndexEntry[]> => (await fetch(`${admin}/v2/repository/index`, { method: 'POST', headers: { authorization: `Bearer ${root.key}` } })).json();
-  const state = async (version: number) => (await index()).find((e) => e.name === 'cats' && e.version === String(version));
-  const manage = (action: string) => fetch(`${admin}/v2/repository/models/cats/${action}`, { method: 'POST', headers: { authorization: `Bearer ${root.key}` } });
+  const index = async (): Promise<IndexEntry[]> =>
+    (
+      await fetch(`${admin}/v2/repository/index`, { method: 'POST', headers: { authorization: `Bearer ${root.key}` } })
+    ).json();
+  const state = async (version: number) =>
+    (await index()).find((e) => e.name === 'cats' && e.version === String(version));
+  const manage = (action: string) =>
+    fetch(`${admin}/v2/repository/models/cats/${action}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${root.key}` },
+    });
 
   it('a one-version model serves version 1', async () => {
     assert.deepEqual(await classify(fe.url), { status: 200, top: V1_TOP, error: undefined });
@@ -102,15 +140,26 @@ describe('model versions', () => {
       await waitUntil(() => samples.length >= 10, 30_000, 'load flowing');
       const published = Date.now();
       await publishVersion(cats, 2, 'rotated');
-      await waitUntil(() => samples.some((s) => s.at > published && s.top === V2_TOP), 60_000, 'answers from version 2');
+      await waitUntil(
+        () => samples.some((s) => s.at > published && s.top === V2_TOP),
+        60_000,
+        'answers from version 2',
+      );
       await waitUntil(async () => (await state(1)) === undefined, 30_000, 'version 1 unloaded');
       const switched = Date.now();
       await sleep(500);
-      assert.ok(samples.filter((s) => s.at > switched).every((s) => s.top === V2_TOP), 'only version 2 once version 1 is gone');
+      assert.ok(
+        samples.filter((s) => s.at > switched).every((s) => s.top === V2_TOP),
+        'only version 2 once version 1 is gone',
+      );
 
       const rolledBack = Date.now();
       await withdrawVersion(cats, 2);
-      await waitUntil(() => samples.some((s) => s.at > rolledBack && s.top === V1_TOP), 60_000, 'answers from version 1 again');
+      await waitUntil(
+        () => samples.some((s) => s.at > rolledBack && s.top === V1_TOP),
+        60_000,
+        'answers from version 1 again',
+      );
       await waitUntil(async () => (await state(2)) === undefined, 30_000, 'version 2 unloaded');
       await sleep(500);
     } finally {
@@ -118,8 +167,16 @@ describe('model versions', () => {
       await Promise.all(loops);
     }
     const bad = samples.filter((s) => s.status !== 200);
-    const events = [...hosts, fe.child].flatMap((c) => c.logs.filter((l) => l.level >= 40 || /version|reclaim|claimed/.test(l.msg)).map((l) => `${c.name} ${l.time} ${l.msg} ${l.model ?? ''}@${l.version ?? ''}`));
-    assert.equal(bad.length, 0, `${bad.length} of ${samples.length} failed: ${JSON.stringify(bad.slice(0, 5))}\n${events.join('\n')}`);
+    const events = [...hosts, fe.child].flatMap((c) =>
+      c.logs
+        .filter((l) => l.level >= 40 || /version|reclaim|claimed/.test(l.msg))
+        .map((l) => `${c.name} ${l.time} ${l.msg} ${l.model ?? ''}@${l.version ?? ''}`),
+    );
+    assert.equal(
+      bad.length,
+      0,
+      `${bad.length} of ${samples.length} failed: ${JSON.stringify(bad.slice(0, 5))}\n${events.join('\n')}`,
+    );
     assert.ok(samples.length > 50, `steady load: ${samples.length} requests`);
     assert.equal(samples.at(-1)!.top, V1_TOP);
   });
@@ -155,14 +212,27 @@ describe('model versions', () => {
     assert.equal((await classify(fe.url, '?version=0')).status, 400);
     assert.equal((await classify(fe.url, '?version=9')).status, 404);
     // The Open Inference Protocol's pinned route: the answer names the version that ran.
-    const tensor = { inputs: [{ name: 'input', shape: [1, 224, 224, 3], datatype: 'FP32', data: new Array(224 * 224 * 3).fill(0.5) }] };
-    for (const [path, version] of [['/v2/models/cats/versions/1/infer', '1'], ['/v2/models/cats/versions/2/infer', '2'], ['/v2/models/cats/infer', '2']]) {
-      const res = await fetch(`${fe.url}${path!}`, { method: 'POST', body: JSON.stringify(tensor), headers: { 'content-type': 'application/json' } });
+    const tensor = {
+      inputs: [{ name: 'input', shape: [1, 224, 224, 3], datatype: 'FP32', data: new Array(224 * 224 * 3).fill(0.5) }],
+    };
+    for (const [path, version] of [
+      ['/v2/models/cats/versions/1/infer', '1'],
+      ['/v2/models/cats/versions/2/infer', '2'],
+      ['/v2/models/cats/infer', '2'],
+    ]) {
+      const res = await fetch(`${fe.url}${path!}`, {
+        method: 'POST',
+        body: JSON.stringify(tensor),
+        headers: { 'content-type': 'application/json' },
+      });
       const body = await res.json();
       assert.equal(res.status, 200, JSON.stringify(body));
       assert.equal(body.model_version, version, path);
     }
-    const unknown = await fetch(`${fe.url}/v2/models/cats/versions/9/infer`, { method: 'POST', body: JSON.stringify(tensor) });
+    const unknown = await fetch(`${fe.url}/v2/models/cats/versions/9/infer`, {
+      method: 'POST',
+      body: JSON.stringify(tensor),
+    });
     assert.equal(unknown.status, 404);
     assert.match((await unknown.json()).error, /MODEL_NOT_FOUND/);
     const meta = await (await fetch(`${fe.url}/v2/models/cats`)).json();
@@ -173,7 +243,10 @@ describe('model versions', () => {
     let res = await manage('unload');
     let body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
-    assert.deepEqual(body.hosts.map((h: { host: string }) => h.host).sort(), hosts.map((h) => String(h.logs.find((l) => l.msg === 'model host ready')!.hostId)).sort());
+    assert.deepEqual(
+      body.hosts.map((h: { host: string }) => h.host).sort(),
+      hosts.map((h) => String(h.logs.find((l) => l.msg === 'model host ready')!.hostId)).sort(),
+    );
     for (const h of body.hosts) assert.deepEqual(h.versions, []);
     const unloaded = (await index()).filter((e) => e.name === 'cats');
     assert.equal(unloaded.length, 1);
@@ -185,7 +258,11 @@ describe('model versions', () => {
     body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.equal(body.hosts.length, 2);
-    for (const h of body.hosts) assert.deepEqual(h.versions.map((v: { state: string }) => v.state), ['ready', 'ready']);
+    for (const h of body.hosts)
+      assert.deepEqual(
+        h.versions.map((v: { state: string }) => v.state),
+        ['ready', 'ready'],
+      );
     await sleep(500);
     assert.deepEqual(await classify(fe.url), { status: 200, top: V2_TOP, error: undefined });
     for (const h of hosts) assert.ok(h.logs.some((l) => l.msg === 'model control: unload done' && l.by === 'root'));

@@ -17,7 +17,13 @@ describe('front end without a working model host', () => {
   let frontend: Frontend;
   let client: Redis;
   let url: string;
-  const config = testConfig({ PORT: '0', KEY_PREFIX: 'nohost', REQUEST_TIMEOUT_MS: '400', MAX_QUEUE: '1', LOG_LEVEL: 'silent' });
+  const config = testConfig({
+    PORT: '0',
+    KEY_PREFIX: 'nohost',
+    REQUEST_TIMEOUT_MS: '400',
+    MAX_QUEUE: '1',
+    LOG_LEVEL: 'silent',
+  });
   const keys = keysFor(config.KEY_PREFIX);
   let image: Buffer;
 
@@ -47,7 +53,7 @@ describe('front end without a working model host', () => {
     const started = Date.now();
     const first = postImage(url, image);
     // Until the first request is queued: then the queue (MAX_QUEUE 1) is full.
-    for (const until = Date.now() + 10_000; (await client.xlen(modelKeys(keys, 'default').requests)) < 1;) {
+    for (const until = Date.now() + 10_000; (await client.xlen(modelKeys(keys, 'default').requests)) < 1; ) {
       assert.ok(Date.now() < until, 'the first request was never queued');
       await new Promise((r) => setTimeout(r, 10));
     }

@@ -33,7 +33,11 @@ let batch: Float32Array;
 
 async function preprocess(file: string, m: ModelMetadata): Promise<Float32Array> {
   const { height, width } = m.input;
-  const raw = await sharp(join(EXAMPLES_DIR, file)).removeAlpha().resize(width, height, { fit: 'fill' }).raw().toBuffer();
+  const raw = await sharp(join(EXAMPLES_DIR, file))
+    .removeAlpha()
+    .resize(width, height, { fit: 'fill' })
+    .raw()
+    .toBuffer();
   return Float32Array.from(raw, (v) => v / 255);
 }
 
@@ -88,7 +92,8 @@ describe('default model: OnnxEngine vs TfjsEngine', () => {
     const diff = maxAbsDiff(expected, actual);
     assert.ok(diff <= PROBABILITY_TOLERANCE, `probabilities differ by ${diff}`);
     t.diagnostic(`max |tfjs - onnx| probability difference: ${diff.toExponential(2)}`);
-    for (let row = 0; row < 3; row++) assert.equal(top1(actual, row, meta.labels), top1(expected, row, meta.labels), EXAMPLES[row]);
+    for (let row = 0; row < 3; row++)
+      assert.equal(top1(actual, row, meta.labels), top1(expected, row, meta.labels), EXAMPLES[row]);
     assert.equal(top1(actual, 0, meta.labels), 'Neutral');
     assert.equal(top1(actual, 1, meta.labels), 'Neutral');
   });
@@ -128,12 +133,21 @@ describe('loadEngine', () => {
   });
 
   test('forced engines: onnx impossible throws, tfjs is honoured, tfjs without a tfjs entry throws', async () => {
-    await assert.rejects(loadEngine({ ...base(), meta: { ...meta, onnx: { file: 'absent.onnx' } }, engine: 'onnx' }), /engine "onnx" was requested but is not possible: .*absent\.onnx/);
+    await assert.rejects(
+      loadEngine({ ...base(), meta: { ...meta, onnx: { file: 'absent.onnx' } }, engine: 'onnx' }),
+      /engine "onnx" was requested but is not possible: .*absent\.onnx/,
+    );
     const forced = await loadEngine({ ...base(), meta, engine: 'tfjs' });
     assert.equal(forced.engine.info.engine, 'tfjs');
     assert.equal(forced.fallbackReason, undefined);
     await forced.engine.dispose();
-    await assert.rejects(loadEngine({ ...base(), meta: { ...meta, tfjs: undefined }, engine: 'tfjs' }), /no TF\.js model/);
-    await assert.rejects(loadEngine({ ...base(), meta: { ...meta, tfjs: undefined, onnx: undefined }, engine: 'auto' }), /no engine can run/);
+    await assert.rejects(
+      loadEngine({ ...base(), meta: { ...meta, tfjs: undefined }, engine: 'tfjs' }),
+      /no TF\.js model/,
+    );
+    await assert.rejects(
+      loadEngine({ ...base(), meta: { ...meta, tfjs: undefined, onnx: undefined }, engine: 'auto' }),
+      /no engine can run/,
+    );
   });
 });

@@ -15,7 +15,9 @@ describe('POST /predict', () => {
   const batchSizes: number[] = [];
   let chelsea: Buffer;
   before(async () => {
-    svc = await startTestService({ BODY_LIMIT_BYTES: String(1024 * 1024), METRICS_KEY: OPERATOR_KEY }, undefined, { onBatch: (s) => batchSizes.push(s.size) });
+    svc = await startTestService({ BODY_LIMIT_BYTES: String(1024 * 1024), METRICS_KEY: OPERATOR_KEY }, undefined, {
+      onBatch: (s) => batchSizes.push(s.size),
+    });
     chelsea = await readFile(new URL('chelsea.png', EXAMPLES));
   });
   after(() => svc?.close());
@@ -30,7 +32,8 @@ describe('POST /predict', () => {
     assert.equal(body.predictions.length, 5);
     assert.equal(body.predictions[0].label, 'Neutral');
     assert.ok(body.predictions[0].probability > 0.5);
-    for (let i = 1; i < body.predictions.length; i++) assert.ok(body.predictions[i - 1].probability >= body.predictions[i].probability);
+    for (let i = 1; i < body.predictions.length; i++)
+      assert.ok(body.predictions[i - 1].probability >= body.predictions[i].probability);
     assert.deepEqual([...body.predictions.map((p: { label: string }) => p.label)].sort(), LABELS);
     const sum = body.predictions.reduce((s: number, p: { probability: number }) => s + p.probability, 0);
     assert.ok(Math.abs(sum - 1) < 1e-3, `probabilities sum to ${sum}`);
@@ -38,7 +41,11 @@ describe('POST /predict', () => {
 
   it('classifies a raw image/* body, and coffee.png is Neutral too', async () => {
     const coffee = await readFile(new URL('coffee.png', EXAMPLES));
-    const res = await fetch(`${svc.url}/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: coffee });
+    const res = await fetch(`${svc.url}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: coffee,
+    });
     assert.equal(res.status, 200);
     const body = await res.json();
     assert.equal(body.predictions[0].label, 'Neutral');
@@ -56,10 +63,34 @@ describe('POST /predict', () => {
 
   it('answers each bad input with its status and error code, never a stack', async () => {
     const cases: Array<[string, () => Promise<Response>, number, string]> = [
-      ['no image field', async () => { const f = new FormData(); f.append('other', 'x'); return fetch(`${svc.url}/predict`, { method: 'POST', body: f }); }, 400, 'MISSING_IMAGE'],
+      [
+        'no image field',
+        async () => {
+          const f = new FormData();
+          f.append('other', 'x');
+          return fetch(`${svc.url}/predict`, { method: 'POST', body: f });
+        },
+        400,
+        'MISSING_IMAGE',
+      ],
       ['undecodable (truncated PNG)', () => postImage(svc.url, chelsea.subarray(0, 2000)), 400, 'INVALID_IMAGE'],
-      ['not an image', () => postImage(svc.url, Buffer.from('<html><body>hello</body></html>')), 415, 'UNSUPPORTED_MEDIA_TYPE'],
-      ['JSON body', () => fetch(`${svc.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [
+        'not an image',
+        () => postImage(svc.url, Buffer.from('<html><body>hello</body></html>')),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      ],
+      [
+        'JSON body',
+        () =>
+          fetch(`${svc.url}/predict`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: '{"a":1}',
+          }),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      ],
       ['too large', () => postImage(svc.url, Buffer.alloc(2 * 1024 * 1024, 1)), 413, 'BODY_TOO_LARGE'],
       ['GET /predict', () => fetch(`${svc.url}/predict`), 405, 'METHOD_NOT_ALLOWED'],
       ['unknown path', () => fetch(`${svc.url}/nope`), 404, 'NOT_FOUND'],
@@ -82,7 +113,10 @@ describe('POST /predict', () => {
     batchSizes.length = 0;
     const small = await sharp(chelsea).resize(128).png().toBuffer();
     const results = await Promise.all(Array.from({ length: 48 }, () => postImage(svc.url, small)));
-    assert.deepEqual(results.map((r) => r.status).filter((s) => s !== 200), []);
+    assert.deepEqual(
+      results.map((r) => r.status).filter((s) => s !== 200),
+      [],
+    );
     assert.ok(Math.max(...batchSizes) > 1, `batch sizes seen: ${batchSizes.join(',')}`);
   });
 
@@ -95,13 +129,17 @@ describe('POST /predict', () => {
     const pub = await fetch(`${svc.url}/readyz`);
     assert.equal(pub.status, 200);
     assert.deepEqual(await pub.json(), { ready: true });
-    assert.deepEqual(await (await fetch(`${svc.url}/readyz`, { headers: { authorization: 'Bearer wrong-key-wrong-key' } })).json(), { ready: true });
+    assert.deepEqual(
+      await (await fetch(`${svc.url}/readyz`, { headers: { authorization: 'Bearer wrong-key-wrong-key' } })).json(),
+      { ready: true },
+    );
     const ready = await fetch(`${svc.url}/readyz`, { headers: { authorization: `Bearer ${OPERATOR_KEY}` } });
     assert.equal(ready.status, 200);
     const body = await ready.json();
     assert.equal(body.ready, true);
     assert.equal(body.httpServer, process.env.HTTP_SERVER || 'uws');
-    if (body.httpServer === 'uws') assert.match(body.uws, /\.node$/, 'the native uWS binary must be serving, not the JS fallback');
+    if (body.httpServer === 'uws')
+      assert.match(body.uws, /\.node$/, 'the native uWS binary must be serving, not the JS fallback');
     const models = await (await fetch(`${svc.url}/v1/models`)).json();
     assert.equal(models.httpServer, body.httpServer);
     assert.ok(['onnx', 'tfjs'].includes(body.modelHosts[0].engine));

@@ -20,12 +20,20 @@ const MODEL_DIR = resolve('models/default');
 const TOLERANCE = 0.01;
 
 async function reference(engine: TfjsEngine, meta: ModelMetadata, bytes: Buffer): Promise<number[]> {
-  const { data, info } = await sharp(bytes).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(bytes)
+    .rotate()
+    .flatten({ background: '#ffffff' })
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
   const { height, width } = meta.input;
   const input = tf.tidy(() => {
     const img = tf.tensor3d(Float32Array.from(data), [info.height, info.width, 3]);
     const normalized = tf.div(img, tf.scalar(255));
-    const resized = info.height !== height || info.width !== width ? tf.image.resizeBilinear(normalized as tf.Tensor3D, [height, width], true) : normalized;
+    const resized =
+      info.height !== height || info.width !== width
+        ? tf.image.resizeBilinear(normalized as tf.Tensor3D, [height, width], true)
+        : normalized;
     return resized.dataSync() as Float32Array;
   });
   return Array.from(await engine.run(input, 1));
@@ -40,9 +48,15 @@ describe('preprocessing fidelity: the service answers what nsfwjs answers', () =
     meta = await readMetadata(MODEL_DIR);
     // Each is kept as soon as it exists, so that after() releases it even if another one failed.
     await Promise.all([
-      startTestService({ MODEL_DIR }).then((s) => { svc = s; }),
-      TfjsEngine.load({ modelDir: MODEL_DIR, meta, intraOpThreads: 1 }).then((e) => { engine = e; }),
-      fidelityImages().then((i) => { images = i; }),
+      startTestService({ MODEL_DIR }).then((s) => {
+        svc = s;
+      }),
+      TfjsEngine.load({ modelDir: MODEL_DIR, meta, intraOpThreads: 1 }).then((e) => {
+        engine = e;
+      }),
+      fidelityImages().then((i) => {
+        images = i;
+      }),
     ]);
   });
   after(async () => {
@@ -50,8 +64,13 @@ describe('preprocessing fidelity: the service answers what nsfwjs answers', () =
     await engine?.dispose();
   });
 
-  it('declares nsfwjs\'s resize rule in the default model\'s metadata', () => {
-    assert.deepEqual(meta.preprocessing.resize, { method: 'bilinear', alignCorners: true, halfPixelCenters: false, fit: 'fill' });
+  it("declares nsfwjs's resize rule in the default model's metadata", () => {
+    assert.deepEqual(meta.preprocessing.resize, {
+      method: 'bilinear',
+      alignCorners: true,
+      halfPixelCenters: false,
+      fit: 'fill',
+    });
   });
 
   it(`gives nsfwjs's probabilities within ${TOLERANCE} and its top-1`, async () => {
@@ -67,7 +86,10 @@ describe('preprocessing fidelity: the service answers what nsfwjs answers', () =
       worst = Math.max(worst, diff);
       const top = (xs: number[]) => meta.labels[xs.indexOf(Math.max(...xs))];
       report.push(`${img.name}: max |diff| ${diff.toFixed(4)}, top-1 ${top(served)} / reference ${top(ref)}`);
-      assert.ok(diff <= TOLERANCE, `${img.name}: probabilities differ by ${diff.toFixed(4)} (served ${served.map((p) => p.toFixed(3))}, reference ${ref.map((p) => p.toFixed(3))})`);
+      assert.ok(
+        diff <= TOLERANCE,
+        `${img.name}: probabilities differ by ${diff.toFixed(4)} (served ${served.map((p) => p.toFixed(3))}, reference ${ref.map((p) => p.toFixed(3))})`,
+      );
       assert.equal(top(served), top(ref), `${img.name}: top-1`);
     }
     console.log(`# ${images.length} images, worst |diff| ${worst.toFixed(4)}\n# ${report.join('\n# ')}`);

@@ -27,13 +27,18 @@ describe('PreprocessPool abandons slow decodes', () => {
     meta = await readMetadata(resolve('models/default'));
     buffers = new BatchBuffers({ maxBatch: 4, slotElements: imageElements(meta), count: 2 });
     // One thread, no spare: a photo can only decode if the slow image's thread really comes back.
-    pool = new PreprocessPool({ threads: 1, stragglerThreads: 0, stragglerMs: 100, slotsPerBuffer: 4, decodeTimeoutMs: 500 }, workerData());
+    pool = new PreprocessPool(
+      { threads: 1, stragglerThreads: 0, stragglerMs: 100, slotsPerBuffer: 4, decodeTimeoutMs: 500 },
+      workerData(),
+    );
     photo = await readFile(new URL('chelsea.png', EXAMPLES));
   });
   after(() => pool?.close());
 
   const workerData = () => ({
-    buffers: buffers.buffers, input: meta.input, preprocessing: meta.preprocessing,
+    buffers: buffers.buffers,
+    input: meta.input,
+    preprocessing: meta.preprocessing,
     // The scan limit would refuse the slow JPEG before decoding; raised here so the decode runs and is abandoned.
     settings: { maxInputPixels: 40_000_000, maxJpegScans: 1_000_000, jpegDctScaling: false },
   });
@@ -49,17 +54,26 @@ describe('PreprocessPool abandons slow decodes', () => {
     // The only thread decodes the photo once the native decode has returned (it cannot be interrupted).
     const good = await pool.run({ image: photo, buffer: 0, slot: 2, deadline: Date.now() + 60_000 });
     assert.ok(good.ok, JSON.stringify(good));
-    assert.ok(slotView(0, 2).some((v) => v !== 0), 'the photo was written into its slot');
-    assert.ok(slotView(0, 1).every((v) => v === SENTINEL), 'the abandoned decode wrote nothing into its slot');
+    assert.ok(
+      slotView(0, 2).some((v) => v !== 0),
+      'the photo was written into its slot',
+    );
+    assert.ok(
+      slotView(0, 1).every((v) => v === SENTINEL),
+      'the abandoned decode wrote nothing into its slot',
+    );
   });
 
   it('a decode slower than STRAGGLER_WAIT_MS leaves its place to the next image, on a spare thread', async () => {
     const spare = new PreprocessPool(
-      { threads: 1, stragglerThreads: 1, stragglerMs: 100, slotsPerBuffer: 4, decodeTimeoutMs: 1000 }, workerData(),
+      { threads: 1, stragglerThreads: 1, stragglerMs: 100, slotsPerBuffer: 4, decodeTimeoutMs: 1000 },
+      workerData(),
     );
     try {
       let slowDone = false;
-      const slowRun = spare.run({ image: slow, buffer: 1, slot: 3, deadline: Date.now() + 60_000 }).finally(() => (slowDone = true));
+      const slowRun = spare
+        .run({ image: slow, buffer: 1, slot: 3, deadline: Date.now() + 60_000 })
+        .finally(() => (slowDone = true));
       await new Promise((r) => setTimeout(r, 200)); // the slow image holds the only regular thread
       const good = await spare.run({ image: photo, buffer: 1, slot: 2, deadline: Date.now() + 60_000 });
       assert.ok(good.ok, JSON.stringify(good));

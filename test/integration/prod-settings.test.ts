@@ -16,7 +16,10 @@ function run(args: string[], env: Record<string, string>): { status: number | nu
   const varDir = mkdtempSync(join(tmpdir(), 'prod-settings-'));
   try {
     const r = spawnSync(process.execPath, args, {
-      cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, PROD_VAR_DIR: varDir, ...env },
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, PROD_VAR_DIR: varDir, ...env },
     });
     return { status: r.status, output: r.stdout + r.stderr };
   } finally {
@@ -36,18 +39,26 @@ describe('production settings', () => {
   });
 
   it('the ecosystem file (what `pm2 start ecosystem.config.cjs` loads) refuses them the same way', () => {
-    const { status, output } = run(['-e', 'require("./ecosystem.config.cjs")'], { ...BAD, REDIS_URL: 'redis://127.0.0.1:1' });
+    const { status, output } = run(['-e', 'require("./ecosystem.config.cjs")'], {
+      ...BAD,
+      REDIS_URL: 'redis://127.0.0.1:1',
+    });
     assert.notEqual(status, 0);
     assert.match(output, everyBadVariable);
   });
 
   it('the ecosystem file gives each model host the validated settings', () => {
-    const { status, output } = run(
-      ['-e', 'process.stdout.write(JSON.stringify(require("./ecosystem.config.cjs")))'],
-      { REDIS_URL: 'redis://127.0.0.1:1', FRONTENDS: '3', MODEL_HOSTS: '2', PREPROCESS_THREADS: '2', REQUEST_TIMEOUT_MS: '4000' },
-    );
+    const { status, output } = run(['-e', 'process.stdout.write(JSON.stringify(require("./ecosystem.config.cjs")))'], {
+      REDIS_URL: 'redis://127.0.0.1:1',
+      FRONTENDS: '3',
+      MODEL_HOSTS: '2',
+      PREPROCESS_THREADS: '2',
+      REQUEST_TIMEOUT_MS: '4000',
+    });
     assert.equal(status, 0, output);
-    const { apps } = JSON.parse(output) as { apps: Array<{ name: string; instances: number; kill_timeout: number; env: Record<string, string> }> };
+    const { apps } = JSON.parse(output) as {
+      apps: Array<{ name: string; instances: number; kill_timeout: number; env: Record<string, string> }>;
+    };
     const byName = new Map(apps.map((a) => [a.name, a]));
     assert.equal(byName.has('redis'), false, 'REDIS_URL set: no private redis-server');
     assert.equal(byName.get('frontend')?.instances, 3);

@@ -14,7 +14,12 @@ import { Redis } from 'ioredis';
 import { admitRequest, defineAdmission } from '../../src/frontend/admission.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { connectRedis, whenReady } from '../../src/redis/connect.ts';
-import { privateRedisConf, privateRedisMaxmemory, startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
+import {
+  privateRedisConf,
+  privateRedisMaxmemory,
+  startEmbeddedRedis,
+  type EmbeddedRedis,
+} from '../../src/redis/embedded.ts';
 import { keysFor } from '../../src/wire/keys.ts';
 import { EXAMPLES, startTestService, type TestService } from '../helpers/service.ts';
 
@@ -28,7 +33,10 @@ describe('the private Redis', () => {
     // A stand-in binary that records how the settings file was handed over, then becomes redis-server.
     scratch = await mkdtemp(join(tmpdir(), 'queue-bytes-test-'));
     const wrapper = join(scratch, 'redis-wrapper.sh');
-    await writeFile(wrapper, `#!/bin/sh\nstat -c '%a' "$1" "$(dirname "$1")" > "${join(scratch, 'modes')}"\nexec redis-server "$@"\n`);
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\nstat -c '%a' "$1" "$(dirname "$1")" > "${join(scratch, 'modes')}"\nexec redis-server "$@"\n`,
+    );
     await chmod(wrapper, 0o755);
     redis = await startEmbeddedRedis({ maxQueueBytes: 32 * MiB, binary: wrapper });
   });
@@ -41,7 +49,10 @@ describe('the private Redis', () => {
     const password = decodeURIComponent(new URL(redis.url).password);
     assert.ok(password.length >= 20);
     const cmdline = readFileSync(`/proc/${redis.process.pid}/cmdline`, 'utf8').split('\0');
-    assert.ok(cmdline.some((arg) => /redis-server|redis-wrapper/.test(arg)), cmdline.join(' '));
+    assert.ok(
+      cmdline.some((arg) => /redis-server|redis-wrapper/.test(arg)),
+      cmdline.join(' '),
+    );
     assert.ok(!cmdline.join(' ').includes(password), `password on the command line: ${cmdline.join(' ')}`);
     assert.deepEqual((await readFile(join(scratch, 'modes'), 'utf8')).trim().split('\n'), ['600', '700']);
     const client = new Redis(redis.url, { lazyConnect: true });
@@ -122,7 +133,10 @@ describe('admission in bytes (MAX_QUEUE_BYTES) and Redis OOM', () => {
     await client.zadd(keys.hosts, Date.now() + 60_000, 'a-live-host');
     await client.config('SET', 'maxmemory', '1');
     try {
-      assert.equal(await admitRequest(client, keys, { MAX_QUEUE: 1000, MAX_QUEUE_BYTES: 64 * MiB }, Buffer.alloc(10)), 'full');
+      assert.equal(
+        await admitRequest(client, keys, { MAX_QUEUE: 1000, MAX_QUEUE_BYTES: 64 * MiB }, Buffer.alloc(10)),
+        'full',
+      );
     } finally {
       await client.config('SET', 'maxmemory', String(privateRedisMaxmemory(256 * MiB)));
     }
@@ -138,7 +152,8 @@ describe('a Redis out of memory, through HTTP', () => {
 
   it('answers 503 OVERLOADED with Retry-After, not NOT_READY, and 200 again once memory is back', async () => {
     const image = readFileSync(new URL('chelsea.png', EXAMPLES));
-    const post = () => fetch(`${svc.url}/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
+    const post = () =>
+      fetch(`${svc.url}/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
     assert.equal((await post()).status, 200);
     const admin = new Redis(svc.redis.url);
     try {

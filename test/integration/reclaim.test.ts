@@ -42,16 +42,30 @@ describe('re-claim takes only entries of dead hosts', () => {
     await conn.zadd(keys.hosts, now + 60_000, 'live-host', now + 60_000, 'me', now - 1, 'dead-host');
     await sleep(100);
     const got = await reclaimFromDeadHosts(conn, keys, { consumer: 'me', minIdleMs: 50, count: 10 });
-    assert.deepEqual(got.entries.map(([id]) => id.toString()), [ids['dead-host']]);
+    assert.deepEqual(
+      got.entries.map(([id]) => id.toString()),
+      [ids['dead-host']],
+    );
     assert.deepEqual(got.from, ['dead-host']);
-    const owners = ((await conn.xpending(keys.requests, CONSUMER_GROUP, '-', '+', 10)) as Array<[string, string]>)
-      .map(([id, owner]) => [id, owner]);
-    assert.deepEqual(owners, [[ids['dead-host'], 'me'], [ids['live-host'], 'live-host'], [ids.me, 'me']]);
+    const owners = ((await conn.xpending(keys.requests, CONSUMER_GROUP, '-', '+', 10)) as Array<[string, string]>).map(
+      ([id, owner]) => [id, owner],
+    );
+    assert.deepEqual(owners, [
+      [ids['dead-host'], 'me'],
+      [ids['live-host'], 'live-host'],
+      [ids.me, 'me'],
+    ]);
     // A host missing from the registry altogether is dead too; nothing idle enough is taken.
     await conn.zrem(keys.hosts, 'live-host');
-    assert.deepEqual((await reclaimFromDeadHosts(conn, keys, { consumer: 'me', minIdleMs: 60_000, count: 10 })).entries, []);
+    assert.deepEqual(
+      (await reclaimFromDeadHosts(conn, keys, { consumer: 'me', minIdleMs: 60_000, count: 10 })).entries,
+      [],
+    );
     const late = await reclaimFromDeadHosts(conn, keys, { consumer: 'me', minIdleMs: 50, count: 10 });
-    assert.deepEqual(late.entries.map(([id]) => id.toString()), [ids['live-host']]);
+    assert.deepEqual(
+      late.entries.map(([id]) => id.toString()),
+      [ids['live-host']],
+    );
   });
 });
 
@@ -59,8 +73,12 @@ describe('a live host holding a slow request past CLAIM_IDLE_MS', () => {
   let svc: TestService;
   before(async () => {
     svc = await startTestService({
-      CLAIM_IDLE_MS: '1000', HEARTBEAT_MS: '200', METRICS_PUSH_MS: '200', DECODE_TIMEOUT_MS: '4000',
-      REQUEST_TIMEOUT_MS: '15000', MAX_JPEG_SCANS: '10000',
+      CLAIM_IDLE_MS: '1000',
+      HEARTBEAT_MS: '200',
+      METRICS_PUSH_MS: '200',
+      DECODE_TIMEOUT_MS: '4000',
+      REQUEST_TIMEOUT_MS: '15000',
+      MAX_JPEG_SCANS: '10000',
     });
   });
   after(() => svc?.close());

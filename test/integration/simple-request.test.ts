@@ -11,7 +11,10 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 async function request(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'scripts/simple-request.ts', ...args], { cwd: ROOT, timeout: 20_000 });
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'scripts/simple-request.ts', ...args], {
+      cwd: ROOT,
+      timeout: 20_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -27,7 +30,14 @@ describe('scripts/simple-request.ts', () => {
   after(() => svc?.close());
 
   it('prints ranked predictions for several files, honouring --topk', async () => {
-    const { code, stdout } = await request(['--url', svc.url, '--topk', '3', 'examples/chelsea.png', 'examples/coffee.png']);
+    const { code, stdout } = await request([
+      '--url',
+      svc.url,
+      '--topk',
+      '3',
+      'examples/chelsea.png',
+      'examples/coffee.png',
+    ]);
     assert.equal(code, 0, stdout);
     const lines = stdout.trimEnd().split('\n');
     assert.equal(lines[0], 'examples/chelsea.png');

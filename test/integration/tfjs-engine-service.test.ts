@@ -18,14 +18,21 @@ describe('ENGINE=tfjs', () => {
   it('serves on TF.js and agrees with the default engine on the top labels', async () => {
     const { models } = await (await fetch(`${svc.url}/v1/models`)).json();
     assert.equal(models[0].engine, 'tfjs');
-    for (const [file, top] of [['chelsea.png', 'Neutral'], ['coffee.png', 'Neutral'], ['rocket.jpg', 'Drawing']] as const) {
+    for (const [file, top] of [
+      ['chelsea.png', 'Neutral'],
+      ['coffee.png', 'Neutral'],
+      ['rocket.jpg', 'Drawing'],
+    ] as const) {
       const body = await (await postImage(svc.url, await readFile(new URL(file, EXAMPLES)))).json();
       assert.equal(body.predictions[0].label, top, file);
     }
   });
 
   it('leaks no tensors over 200 requests', async () => {
-    const small = await sharp(await readFile(new URL('chelsea.png', EXAMPLES))).resize(160).jpeg().toBuffer();
+    const small = await sharp(await readFile(new URL('chelsea.png', EXAMPLES)))
+      .resize(160)
+      .jpeg()
+      .toBuffer();
     await postImage(svc.url, small);
     const before = await svc.host.liveTensors();
     for (let round = 0; round < 10; round++) {

@@ -13,7 +13,9 @@ import { createPreprocessor, preprocessSettings } from '../../src/preprocess/pre
 import { readMetadata } from '../../src/model/metadata.ts';
 import { EXAMPLES, postImage, startTestService, type TestService } from '../helpers/service.ts';
 
-const schemas = JSON.parse(await readFile(new URL('../protocol/open-inference-rest.schemas.json', import.meta.url), 'utf8'));
+const schemas = JSON.parse(
+  await readFile(new URL('../protocol/open-inference-rest.schemas.json', import.meta.url), 'utf8'),
+);
 const ajv = new Ajv({ strict: false, allErrors: true });
 ajv.addSchema({ $id: 'oip', components: schemas.components });
 /** The binary extension omits `data` from outputs sent as binary: the same schema without that requirement. */
@@ -37,17 +39,22 @@ const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
 
 /** The binary data extension's BYTES layout: per element a 4-byte little-endian length, then the bytes. */
 function bytesTensor(items: Uint8Array[]): Buffer {
-  return Buffer.concat(items.flatMap((b) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(b.length);
-    return [len, Buffer.from(b)];
-  }));
+  return Buffer.concat(
+    items.flatMap((b) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(b.length);
+      return [len, Buffer.from(b)];
+    }),
+  );
 }
 
 /** A request with binary data: the JSON, then the bytes; Inference-Header-Content-Length = the JSON's length. */
 function binaryRequest(json: object, binary: Buffer): { body: Buffer; headers: Record<string, string> } {
   const head = Buffer.from(JSON.stringify(json));
-  return { body: Buffer.concat([head, binary]), headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(head.length) } };
+  return {
+    body: Buffer.concat([head, binary]),
+    headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(head.length) },
+  };
 }
 
 /** Splits a binary response into its JSON header and its binary part. */
@@ -63,7 +70,11 @@ describe('Open Inference Protocol (REST)', () => {
   let chelsea: Buffer, coffee: Buffer;
   let chelseaTensor: Float32Array;
   const infer = (model: string, init: { body: string | Buffer; headers?: Record<string, string> }) =>
-    fetch(`${svc.url}/v2/models/${model}/infer`, { method: 'POST', body: init.body as unknown as BodyInit, headers: init.headers ?? { 'Content-Type': 'application/json' } });
+    fetch(`${svc.url}/v2/models/${model}/infer`, {
+      method: 'POST',
+      body: init.body as unknown as BodyInit,
+      headers: init.headers ?? { 'Content-Type': 'application/json' },
+    });
 
   before(async () => {
     svc = await startTestService({ MODEL_REPOSITORY: 'models', MODELS: 'default,inception_v3', MAX_BATCH: '4' });
@@ -87,7 +98,10 @@ describe('Open Inference Protocol (REST)', () => {
   });
 
   it('model metadata: the input and output with -1 for the batch, the platform naming the engine', async () => {
-    for (const [model, size] of [['default', 224], ['inception_v3', 299]] as const) {
+    for (const [model, size] of [
+      ['default', 224],
+      ['inception_v3', 299],
+    ] as const) {
       for (const path of [`/v2/models/${model}`, `/v2/models/${model}/versions/1`]) {
         const res = await fetch(`${svc.url}${path}`);
         assert.equal(res.status, 200, path);
@@ -109,10 +123,20 @@ describe('Open Inference Protocol (REST)', () => {
   });
 
   it('an FP32 tensor (nested JSON data) gives exactly the probabilities /predict gives for the same image', async () => {
-    const viaPredict = (await (await postImage(svc.url, chelsea, { query: '?topk=5' })).json()).predictions as Prediction[];
+    const viaPredict = (await (await postImage(svc.url, chelsea, { query: '?topk=5' })).json())
+      .predictions as Prediction[];
     // Nested as [1][224][224][3], the tensor's natural shape.
-    const rows = Array.from({ length: 224 }, (_, y) => Array.from({ length: 224 }, (_, x) => Array.from(chelseaTensor.subarray((y * 224 + x) * 3, (y * 224 + x) * 3 + 3))));
-    const res = await infer('default', { body: JSON.stringify({ id: 'q1', inputs: [{ name: 'input', shape: [1, 224, 224, 3], datatype: 'FP32', data: [rows] }] }) });
+    const rows = Array.from({ length: 224 }, (_, y) =>
+      Array.from({ length: 224 }, (_, x) =>
+        Array.from(chelseaTensor.subarray((y * 224 + x) * 3, (y * 224 + x) * 3 + 3)),
+      ),
+    );
+    const res = await infer('default', {
+      body: JSON.stringify({
+        id: 'q1',
+        inputs: [{ name: 'input', shape: [1, 224, 224, 3], datatype: 'FP32', data: [rows] }],
+      }),
+    });
     assert.equal(res.status, 200);
     const body = await res.json();
     conforms(body, 'inference_response');
@@ -124,28 +148,60 @@ describe('Open Inference Protocol (REST)', () => {
   });
 
   it('a binary FP32 tensor with binary output gives the same probabilities as flat JSON data', async () => {
-    const flat = await (await infer('default', { body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 224, 224, 3], datatype: 'FP32', data: Array.from(chelseaTensor) }] }) })).json();
+    const flat = await (
+      await infer('default', {
+        body: JSON.stringify({
+          inputs: [{ name: 'input', shape: [1, 224, 224, 3], datatype: 'FP32', data: Array.from(chelseaTensor) }],
+        }),
+      })
+    ).json();
     const tensorBytes = Buffer.from(chelseaTensor.buffer, chelseaTensor.byteOffset, chelseaTensor.byteLength);
-    const req = binaryRequest({
-      inputs: [{ name: 'input', shape: [1, 224, 224, 3], datatype: 'FP32', parameters: { binary_data_size: tensorBytes.length } }],
-      outputs: [{ name: 'probabilities', parameters: { binary_data: true } }],
-    }, tensorBytes);
+    const req = binaryRequest(
+      {
+        inputs: [
+          {
+            name: 'input',
+            shape: [1, 224, 224, 3],
+            datatype: 'FP32',
+            parameters: { binary_data_size: tensorBytes.length },
+          },
+        ],
+        outputs: [{ name: 'probabilities', parameters: { binary_data: true } }],
+      },
+      tensorBytes,
+    );
     const res = await infer('default', req);
     assert.equal(res.status, 200);
     const { json, binary } = await readBinaryResponse(res);
     conforms(json, 'inference_response', 'oip-binary');
-    const outputs = json.outputs as Array<{ shape: number[]; datatype: string; parameters: { binary_data_size: number } }>;
+    const outputs = json.outputs as Array<{
+      shape: number[];
+      datatype: string;
+      parameters: { binary_data_size: number };
+    }>;
     assert.equal(outputs[0]!.parameters.binary_data_size, 20);
-    const probabilities = Array.from(new Float32Array(binary.buffer.slice(binary.byteOffset, binary.byteOffset + binary.length)));
+    const probabilities = Array.from(
+      new Float32Array(binary.buffer.slice(binary.byteOffset, binary.byteOffset + binary.length)),
+    );
     assert.deepEqual(probabilities, flat.outputs[0].data);
   });
 
   it('BYTES images through the binary extension: same top-1 as /predict, in order, on two models of different sizes', async () => {
     const images = [chelsea, coffee];
-    const topOne = async (image: Buffer, model: string) => ((await (await postImage(svc.url, image, { query: `?model=${model}` })).json()).predictions as Prediction[])[0]!.label;
+    const topOne = async (image: Buffer, model: string) =>
+      ((await (await postImage(svc.url, image, { query: `?model=${model}` })).json()).predictions as Prediction[])[0]!
+        .label;
     for (const model of ['default', 'inception_v3']) {
       const binary = bytesTensor(images);
-      const res = await infer(model, binaryRequest({ inputs: [{ name: 'input', shape: [2], datatype: 'BYTES', parameters: { binary_data_size: binary.length } }] }, binary));
+      const res = await infer(
+        model,
+        binaryRequest(
+          {
+            inputs: [{ name: 'input', shape: [2], datatype: 'BYTES', parameters: { binary_data_size: binary.length } }],
+          },
+          binary,
+        ),
+      );
       assert.equal(res.status, 200, model);
       const body = await res.json();
       conforms(body, 'inference_response');
@@ -160,10 +216,16 @@ describe('Open Inference Protocol (REST)', () => {
 
   it('the classification extension answers "score:index:label", as JSON and as binary BYTES', async () => {
     const binary = bytesTensor([chelsea]);
-    const json = await infer('default', binaryRequest({
-      inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: binary.length } }],
-      outputs: [{ name: 'probabilities', parameters: { classification: 2 } }],
-    }, binary));
+    const json = await infer(
+      'default',
+      binaryRequest(
+        {
+          inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: binary.length } }],
+          outputs: [{ name: 'probabilities', parameters: { classification: 2 } }],
+        },
+        binary,
+      ),
+    );
     assert.equal(json.status, 200);
     const body = await json.json();
     conforms(body, 'inference_response');
@@ -174,15 +236,21 @@ describe('Open Inference Protocol (REST)', () => {
     assert.equal(LABELS[Number(first![1])], first![2]);
     assert.ok(Number(first![0]) >= Number(second![0]));
 
-    const asBinary = await infer('default', binaryRequest({
-      inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: binary.length } }],
-      parameters: { binary_data_output: true },
-      outputs: [{ name: 'probabilities', parameters: { classification: 2 } }],
-    }, binary));
+    const asBinary = await infer(
+      'default',
+      binaryRequest(
+        {
+          inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: binary.length } }],
+          parameters: { binary_data_output: true },
+          outputs: [{ name: 'probabilities', parameters: { classification: 2 } }],
+        },
+        binary,
+      ),
+    );
     const { json: head, binary: data } = await readBinaryResponse(asBinary);
     conforms(head, 'inference_response', 'oip-binary');
     const elements: string[] = [];
-    for (let at = 0; at < data.length;) {
+    for (let at = 0; at < data.length; ) {
       const len = data.readUInt32LE(at);
       elements.push(data.subarray(at + 4, at + 4 + len).toString('utf8'));
       at += 4 + len;
@@ -190,19 +258,60 @@ describe('Open Inference Protocol (REST)', () => {
     assert.deepEqual(elements, out.data);
   });
 
-  it('errors in the protocol\'s shape with the registry\'s status', async () => {
-    const fp32 = (shape: number[], datatype = 'FP32', data: unknown = [0]) => JSON.stringify({ inputs: [{ name: 'input', shape, datatype, data }] });
+  it("errors in the protocol's shape with the registry's status", async () => {
+    const fp32 = (shape: number[], datatype = 'FP32', data: unknown = [0]) =>
+      JSON.stringify({ inputs: [{ name: 'input', shape, datatype, data }] });
     const cases: Array<[string, Promise<Response>, number]> = [
       ['unknown model', infer('nope', { body: fp32([1, 224, 224, 3]) }), 404],
       ['wrong shape', infer('default', { body: fp32([1, 299, 299, 3]) }), 400],
       ['wrong size for a shape', infer('inception_v3', { body: fp32([1, 299, 299, 3], 'FP32', [1, 2, 3]) }), 400],
       ['wrong datatype', infer('default', { body: fp32([1, 224, 224, 3], 'INT32') }), 400],
       ['not JSON', infer('default', { body: '{"inputs": [' }), 400],
-      ['unknown input name', infer('default', { body: JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'BYTES', data: [] }] }) }), 400],
-      ['header length past the body', infer('default', { body: '{}', headers: { 'Inference-Header-Content-Length': '999' } }), 400],
-      ['BYTES length past the data', infer('default', binaryRequest({ inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: 8 } }] }, Buffer.from([0xff, 0, 0, 0, 1, 2, 3, 4]))), 400],
-      ['binary_data_size not matching', infer('default', binaryRequest({ inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: 3 } }] }, bytesTensor([chelsea]))), 400],
-      ['not an image', infer('default', binaryRequest({ inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: 9 } }] }, bytesTensor([Buffer.from('hello')]))), 415],
+      [
+        'unknown input name',
+        infer('default', {
+          body: JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'BYTES', data: [] }] }),
+        }),
+        400,
+      ],
+      [
+        'header length past the body',
+        infer('default', { body: '{}', headers: { 'Inference-Header-Content-Length': '999' } }),
+        400,
+      ],
+      [
+        'BYTES length past the data',
+        infer(
+          'default',
+          binaryRequest(
+            { inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: 8 } }] },
+            Buffer.from([0xff, 0, 0, 0, 1, 2, 3, 4]),
+          ),
+        ),
+        400,
+      ],
+      [
+        'binary_data_size not matching',
+        infer(
+          'default',
+          binaryRequest(
+            { inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: 3 } }] },
+            bytesTensor([chelsea]),
+          ),
+        ),
+        400,
+      ],
+      [
+        'not an image',
+        infer(
+          'default',
+          binaryRequest(
+            { inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: 9 } }] },
+            bytesTensor([Buffer.from('hello')]),
+          ),
+        ),
+        415,
+      ],
     ];
     for (const [name, pending, status] of cases) {
       const res = await pending;
@@ -217,10 +326,16 @@ describe('Open Inference Protocol (REST)', () => {
   it('parameters.timeout (µs) ends the request before the service deadline', async () => {
     const binary = bytesTensor([chelsea]);
     const started = Date.now();
-    const res = await infer('inception_v3', binaryRequest({
-      inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: binary.length } }],
-      parameters: { timeout: 1 },
-    }, binary));
+    const res = await infer(
+      'inception_v3',
+      binaryRequest(
+        {
+          inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: binary.length } }],
+          parameters: { timeout: 1 },
+        },
+        binary,
+      ),
+    );
     assert.equal(res.status, 504);
     assert.match((await res.json()).error, /^DEADLINE_EXCEEDED/);
     assert.ok(Date.now() - started < svc.config.REQUEST_TIMEOUT_MS / 2);

@@ -15,7 +15,12 @@ const line = (name: string, key: string) => `${name}:${hashKey(key).toString('he
 
 function memoryLog() {
   const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({ write(chunk, _e, done) { for (const t of String(chunk).split('\n')) if (t) lines.push(JSON.parse(t)); done(); } });
+  const sink = new Writable({
+    write(chunk, _e, done) {
+      for (const t of String(chunk).split('\n')) if (t) lines.push(JSON.parse(t));
+      done();
+    },
+  });
   return { log: createLogger('test', 'debug', sink), lines };
 }
 
@@ -27,9 +32,14 @@ function tempDir(t: { after(fn: () => void): void }): string {
 
 describe('key file', () => {
   it('reads name:sha256hex lines, skipping blanks and comments', () => {
-    const parsed = parseKeyFile(`# keys\n\n${line('alice', 'a-key')}\n  ${line('bob.ci', 'b-key').toUpperCase().replace('BOB.CI', 'bob.ci')}  \n`);
+    const parsed = parseKeyFile(
+      `# keys\n\n${line('alice', 'a-key')}\n  ${line('bob.ci', 'b-key').toUpperCase().replace('BOB.CI', 'bob.ci')}  \n`,
+    );
     assert.ok(parsed.ok);
-    assert.deepEqual(parsed.keys.map((k) => k.name), ['alice', 'bob.ci']);
+    assert.deepEqual(
+      parsed.keys.map((k) => k.name),
+      ['alice', 'bob.ci'],
+    );
     assert.deepEqual(parsed.keys[1]!.hash, hashKey('b-key'));
   });
 
@@ -39,7 +49,11 @@ describe('key file', () => {
     ['short hash', 'alice:abcd', /line 1 \(alice\): after the ':' must come 64 hex digits/],
     ['raw key instead of a hash', 'alice:my-secret-key-value', /64 hex digits/],
     ['duplicate name', `${line('a', 'x')}\n${line('a', 'y')}`, /line 2: the name a appears twice/],
-    ['duplicate key', `${line('a', 'x')}\n${line('b', 'x')}`, /line 2 \(b\): the same key is listed under another name/],
+    [
+      'duplicate key',
+      `${line('a', 'x')}\n${line('b', 'x')}`,
+      /line 2 \(b\): the same key is listed under another name/,
+    ],
     ['empty', '\n# nothing\n', /no key in the file/],
   ];
   for (const [what, text, message] of bad) {
@@ -73,7 +87,16 @@ describe('bearer header', () => {
   it('takes the token of a Bearer credential, scheme case-insensitive', () => {
     assert.equal(bearerToken('Bearer abc.DEF-_~+/=='), 'abc.DEF-_~+/==');
     assert.equal(bearerToken('bearer abc'), 'abc');
-    for (const bad of [undefined, '', 'Bearer', 'Bearer ', 'Basic YWxhZGRpbjpvcGVuc2VzYW1l', 'Bearer a b', 'Bearer a=b', `Bearer ${'a'.repeat(2000)}`]) {
+    for (const bad of [
+      undefined,
+      '',
+      'Bearer',
+      'Bearer ',
+      'Basic YWxhZGRpbjpvcGVuc2VzYW1l',
+      'Bearer a b',
+      'Bearer a=b',
+      `Bearer ${'a'.repeat(2000)}`,
+    ]) {
       assert.equal(bearerToken(bad), undefined, String(bad));
     }
   });
@@ -122,7 +145,10 @@ describe('key store', () => {
     assert.equal(store.find(''), undefined);
     writeFileSync(join(dir, 'bad'), 'alice:zz\n');
     assert.throws(() => new KeyStore(join(dir, 'bad'), log), /API_KEYS_FILE=.*bad: line 1/);
-    assert.throws(() => new KeyStore(join(dir, 'missing'), log, 'ADMIN_KEYS_FILE'), /ADMIN_KEYS_FILE=.*cannot read the file \(ENOENT\)/);
+    assert.throws(
+      () => new KeyStore(join(dir, 'missing'), log, 'ADMIN_KEYS_FILE'),
+      /ADMIN_KEYS_FILE=.*cannot read the file \(ENOENT\)/,
+    );
   });
 
   it('reload swaps the keys; a bad or missing file keeps the previous ones and logs why', (t) => {
@@ -187,10 +213,17 @@ describe('guards', () => {
     assert.ok(!missing.ok && missing.code === 'UNAUTHORIZED');
     assert.equal(!missing.ok && missing.headers['WWW-Authenticate'], 'Bearer realm="image-classify"');
     const wrong = g.check('Bearer nope', 0);
-    assert.ok(!wrong.ok && wrong.code === 'UNAUTHORIZED' && /error="invalid_token"/.test(wrong.headers['WWW-Authenticate']!));
+    assert.ok(
+      !wrong.ok && wrong.code === 'UNAUTHORIZED' && /error="invalid_token"/.test(wrong.headers['WWW-Authenticate']!),
+    );
     assert.deepEqual(g.check('Bearer k-alice', 0), { ok: true, keyName: 'alice' });
     const limited = g.check('Bearer k-alice', 0);
-    assert.ok(!limited.ok && limited.code === 'RATE_LIMITED' && limited.keyName === 'alice' && limited.headers['Retry-After'] === '1');
+    assert.ok(
+      !limited.ok &&
+        limited.code === 'RATE_LIMITED' &&
+        limited.keyName === 'alice' &&
+        limited.headers['Retry-After'] === '1',
+    );
   });
 
   it('admin: 403 for an inference-only key, 401 for an unknown one', (t) => {
@@ -200,7 +233,10 @@ describe('guards', () => {
     const { log } = memoryLog();
     const inference = new KeyStore(join(dir, 'keys'), log);
     const admins = new KeyStore(join(dir, 'admins'), log, 'ADMIN_KEYS_FILE');
-    t.after(() => { inference.close(); admins.close(); });
+    t.after(() => {
+      inference.close();
+      admins.close();
+    });
     const g = adminGuard(admins, inference);
     assert.deepEqual(g.check('Bearer k-root'), { ok: true, keyName: 'root' });
     const forbidden = g.check('Bearer k-alice');

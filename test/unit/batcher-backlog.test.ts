@@ -13,13 +13,23 @@ it('jobs beyond capacity wait in a backlog for a buffer instead of being dropped
   const preps: Array<() => void> = [];
   const completed: Completed[] = [];
   const batcher = new Batcher({
-    buffers, labels: ['a', 'b'], maxBatchDelayMs: 0, stragglerWaitMs: 10_000,
+    buffers,
+    labels: ['a', 'b'],
+    maxBatchDelayMs: 0,
+    stragglerWaitMs: 10_000,
     preprocess: () => new Promise<PreprocessOutcome>((resolve) => preps.push(() => resolve({ ok: true, ms: 1 }))),
     infer: async (_b, n) => ({ scores: new Float32Array(n * 2).fill(0.5), ms: 1 }),
-    complete: async (done) => { completed.push(...done); },
-    onError: (err) => { throw err; },
+    complete: async (done) => {
+      completed.push(...done);
+    },
+    onError: (err) => {
+      throw err;
+    },
   });
-  const job = (i: number): Job => ({ entryId: `${i}-0`, env: { v: 1, id: `r${i}`, image: new Uint8Array(1), topk: 1, deadline: Date.now() + 60_000, replyTo: 'x' } });
+  const job = (i: number): Job => ({
+    entryId: `${i}-0`,
+    env: { v: 1, id: `r${i}`, image: new Uint8Array(1), topk: 1, deadline: Date.now() + 60_000, replyTo: 'x' },
+  });
   batcher.add([job(1), job(2)]); // batch A full: closed, preprocessing
   batcher.add([job(3)]); // batch B filling
   assert.equal(batcher.capacity(), 1);

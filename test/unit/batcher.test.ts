@@ -15,7 +15,10 @@ function deferred<T>() {
 let seq = 0;
 function job(deadlineIn = 10_000): Job {
   const id = `r${++seq}`;
-  return { entryId: `${seq}-0`, env: { v: 1, id, image: new Uint8Array([1]), topk: 2, deadline: Date.now() + deadlineIn, replyTo: 'x' } };
+  return {
+    entryId: `${seq}-0`,
+    env: { v: 1, id, image: new Uint8Array([1]), topk: 2, deadline: Date.now() + deadlineIn, replyTo: 'x' },
+  };
 }
 
 function harness(opts: { maxBatch?: number; delay?: number; straggler?: number; buffers?: number } = {}) {
@@ -46,7 +49,10 @@ function harness(opts: { maxBatch?: number; delay?: number; straggler?: number; 
     },
     onError: () => {},
   });
-  const scores = (n: number) => ({ scores: new Float32Array(Array.from({ length: n * 2 }, (_, i) => (i % 2 ? 0.9 : 0.1))), ms: 1 });
+  const scores = (n: number) => ({
+    scores: new Float32Array(Array.from({ length: n * 2 }, (_, i) => (i % 2 ? 0.9 : 0.1))),
+    ms: 1,
+  });
   const nextRun = () => new Promise<void>((r) => (onRun = r));
   return { batcher, buffers, runs, completed, prepped, scores, nextRun };
 }

@@ -39,7 +39,10 @@ describe('loadConfig', () => {
     [{ KEY_RATE_LIMIT_RPS: '-1' }, /KEY_RATE_LIMIT_RPS/],
     [{ KEY_RATE_BURST: '0' }, /KEY_RATE_BURST/],
     [{ MAX_QUEUE_BYTES: '0' }, /MAX_QUEUE_BYTES="0"/],
-    [{ MAX_QUEUE_BYTES: String(16 * 1024 * 1024) }, /MAX_QUEUE_BYTES="16777216": each of REQUEST_SHARDS=1 shards gets 16777216 bytes, less than 2 × BODY_LIMIT_BYTES/],
+    [
+      { MAX_QUEUE_BYTES: String(16 * 1024 * 1024) },
+      /MAX_QUEUE_BYTES="16777216": each of REQUEST_SHARDS=1 shards gets 16777216 bytes, less than 2 × BODY_LIMIT_BYTES/,
+    ],
     [{ MAX_QUEUE_BYTES: String(256 * 1024 * 1024), REQUEST_SHARDS: '16' }, /MAX_QUEUE_BYTES=.*REQUEST_SHARDS=16/],
     [{ MAX_MULTIPART_PARTS: '0' }, /MAX_MULTIPART_PARTS="0"/],
     [{ MAX_INFLIGHT_BODY_BYTES: '100' }, /MAX_INFLIGHT_BODY_BYTES="100"/],
@@ -51,8 +54,10 @@ describe('loadConfig', () => {
   }
 
   it('reports every bad variable at once', () => {
-    assert.throws(() => loadConfig({ PORT: 'x', MAX_BATCH: '0', ENGINE: 'gpu' }), (err: Error) =>
-      /PORT/.test(err.message) && /MAX_BATCH/.test(err.message) && /ENGINE/.test(err.message));
+    assert.throws(
+      () => loadConfig({ PORT: 'x', MAX_BATCH: '0', ENGINE: 'gpu' }),
+      (err: Error) => /PORT/.test(err.message) && /MAX_BATCH/.test(err.message) && /ENGINE/.test(err.message),
+    );
   });
 
   it('documents every variable in the README configuration table', async () => {
@@ -64,10 +69,15 @@ describe('loadConfig', () => {
 });
 
 describe('loadDeploymentConfig', () => {
-  it('reports the topology\'s and the service\'s bad variables in one message', () => {
-    assert.throws(() => loadDeploymentConfig({ FRONTENDS: 'abc', PORT: 'x', NGINX_PORT: '0' }), (err: Error) =>
-      /^invalid configuration:/.test(err.message) && /FRONTENDS="abc"/.test(err.message) &&
-      /PORT="x"/.test(err.message) && /NGINX_PORT="0"/.test(err.message));
+  it("reports the topology's and the service's bad variables in one message", () => {
+    assert.throws(
+      () => loadDeploymentConfig({ FRONTENDS: 'abc', PORT: 'x', NGINX_PORT: '0' }),
+      (err: Error) =>
+        /^invalid configuration:/.test(err.message) &&
+        /FRONTENDS="abc"/.test(err.message) &&
+        /PORT="x"/.test(err.message) &&
+        /NGINX_PORT="0"/.test(err.message),
+    );
   });
 
   it('gives each model host its share of the cores unless PREPROCESS_THREADS is set', () => {

@@ -48,6 +48,10 @@ describe('loadUws', () => {
   });
 
   it('refuses an ABI with no binary, the same way', () => {
-    assert.throws(() => loadUws('1'), (err: Error) => err instanceof UwsUnavailableError && /HTTP_SERVER=node/.test(err.message) && /glibc/.test(err.message));
+    assert.throws(
+      () => loadUws('1'),
+      (err: Error) =>
+        err instanceof UwsUnavailableError && /HTTP_SERVER=node/.test(err.message) && /glibc/.test(err.message),
+    );
   });
 });

@@ -15,7 +15,14 @@ describe('sniffFormat', () => {
     assert.equal(sniffFormat(s('\0\0\0\x1cftypavif')), 'heif');
   });
   it('refuses SVG, HTML, JSON, empty and short input', () => {
-    for (const t of ['<svg xmlns="http://www.w3.org/2000/svg"/>', '<?xml version="1.0"?><svg/>', '<html>', '{"a":1}', '', 'GIF']) {
+    for (const t of [
+      '<svg xmlns="http://www.w3.org/2000/svg"/>',
+      '<?xml version="1.0"?><svg/>',
+      '<html>',
+      '{"a":1}',
+      '',
+      'GIF',
+    ]) {
       assert.equal(sniffFormat(s(t)), undefined, t);
     }
   });
@@ -24,8 +31,14 @@ describe('sniffFormat', () => {
 describe('topK', () => {
   it('ranks one row of scores, capping k to the number of classes', () => {
     const scores = new Float32Array([0.1, 0.7, 0.2, /* row 1 */ 0.5, 0.2, 0.3]);
-    assert.deepEqual(topK(scores, 0, ['a', 'b', 'c'], 2).map((p) => p.label), ['b', 'c']);
-    assert.deepEqual(topK(scores, 1, ['a', 'b', 'c'], 10).map((p) => p.label), ['a', 'c', 'b']);
+    assert.deepEqual(
+      topK(scores, 0, ['a', 'b', 'c'], 2).map((p) => p.label),
+      ['b', 'c'],
+    );
+    assert.deepEqual(
+      topK(scores, 1, ['a', 'b', 'c'], 10).map((p) => p.label),
+      ['a', 'c', 'b'],
+    );
     assert.equal(topK(scores, 1, ['a', 'b', 'c'], 0).length, 1);
   });
 });

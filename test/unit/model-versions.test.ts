@@ -23,7 +23,10 @@ function setup(t: { after(fn: () => void): void }, broken = new Set<number>()) {
   };
   const show = (s: VersionStatus[]) => s.map((x) => `${x.version}:${x.state}`).join(' ');
   const versions = new ModelVersions({
-    name: 'm', dir, switchGraceMs: 10, log: captureLogger('fatal').log,
+    name: 'm',
+    dir,
+    switchGraceMs: 10,
+    log: captureLogger('fatal').log,
     onChange: (s) => {
       states.push(show(s));
     },
@@ -54,7 +57,14 @@ describe('model versions in a host', () => {
     assert.equal(show(await versions.sync()), '2:ready');
     assert.deepEqual(events, ['load 2', 'start 2', 'finish queued 1', 'stop 1', 'drain 1', 'release 1']);
     // Unloading is reported twice: while still admitting (front ends move traffic), then after leaving.
-    assert.deepEqual(states, ['1:ready 2:loading', '1:ready 2:ready', '1:unloading 2:ready', '1:unloading 2:ready', '2:ready', '2:ready']);
+    assert.deepEqual(states, [
+      '1:ready 2:loading',
+      '1:ready 2:ready',
+      '1:unloading 2:ready',
+      '1:unloading 2:ready',
+      '2:ready',
+      '2:ready',
+    ]);
   });
 
   it('a version that fails to load is reported failed and the previous one keeps serving', async (t) => {
@@ -67,7 +77,11 @@ describe('model versions in a host', () => {
     assert.equal(after[1]!.reason, 'version 2: bad weights');
     assert.ok(!events.includes('stop 1'));
     assert.equal(show(await versions.sync()), '1:ready 2:failed', 'a poll does not retry it');
-    assert.equal(show(await versions.sync(true)), '1:ready 2:failed', 'an explicit load retries it: still failing, still not replacing');
+    assert.equal(
+      show(await versions.sync(true)),
+      '1:ready 2:failed',
+      'an explicit load retries it: still failing, still not replacing',
+    );
   });
 
   it('rollback: removing the newest version brings the previous one back first', async (t) => {

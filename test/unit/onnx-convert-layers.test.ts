@@ -55,7 +55,8 @@ function seededValues(count: number, seed: number, lo = 0, hi = 1): Float32Array
   return out;
 }
 
-const uniform = (minval: number, maxval: number, seed: number) => tfl.initializers.randomUniform({ minval, maxval, seed });
+const uniform = (minval: number, maxval: number, seed: number) =>
+  tfl.initializers.randomUniform({ minval, maxval, seed });
 
 /** Non-trivial BatchNorm statistics, so folding and the BatchNormalization op are actually exercised. */
 const bnInit = (seed: number) => ({
@@ -115,7 +116,12 @@ async function opCounts(dir: string): Promise<Record<string, number>> {
  * Converts, then compares raw outputs (softmax off) and, for logits models, the softmaxed engine outputs too.
  * Returns the op counts of the converted graph for structural checks.
  */
-async function assertConvertsFaithfully(t: TestContext, model: tfl.LayersModel, name: string, output: 'logits' | 'probabilities'): Promise<Record<string, number>> {
+async function assertConvertsFaithfully(
+  t: TestContext,
+  model: tfl.LayersModel,
+  name: string,
+  output: 'logits' | 'probabilities',
+): Promise<Record<string, number>> {
   const dir = await saveModelDir(model, name, output);
   const result = await convertTfjsModelDir(dir);
   const meta = await readMetadata(dir);
@@ -128,7 +134,10 @@ async function assertConvertsFaithfully(t: TestContext, model: tfl.LayersModel, 
   const diff = maxAbsDiff(tfjsRaw, onnxRaw);
   assert.ok(diff <= TOLERANCE, `${name}: raw outputs differ by ${diff}`);
   t.diagnostic(`${name}: max |tfjs - onnx| = ${diff.toExponential(2)}`);
-  assert.ok(tfjsRaw.some((v) => Math.abs(v) > 1e-3), `${name}: degenerate all-zero output`);
+  assert.ok(
+    tfjsRaw.some((v) => Math.abs(v) > 1e-3),
+    `${name}: degenerate all-zero output`,
+  );
   if (output === 'logits') {
     const [tfjsProbs, onnxProbs] = await runBoth(dir, meta, batch);
     assert.ok(maxAbsDiff(tfjsProbs, onnxProbs) <= TOLERANCE, `${name}: softmaxed outputs differ`);
@@ -145,11 +154,31 @@ describe('TF.js layers → ONNX conversion matches TF.js', () => {
   test('Sequential conv stack: strided same padding on odd sizes, depthwise ×2, separable, BN folding, pooling, Flatten', async (t) => {
     const model = tfl.sequential({
       layers: [
-        tfl.layers.conv2d({ inputShape: [17, 17, 3], filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', ...biasInit(1) }),
-        tfl.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', depthMultiplier: 2, useBias: true, ...biasInit(2) }),
+        tfl.layers.conv2d({
+          inputShape: [17, 17, 3],
+          filters: 8,
+          kernelSize: 3,
+          strides: 2,
+          padding: 'same',
+          activation: 'relu',
+          ...biasInit(1),
+        }),
+        tfl.layers.depthwiseConv2d({
+          kernelSize: 3,
+          strides: 2,
+          padding: 'same',
+          depthMultiplier: 2,
+          useBias: true,
+          ...biasInit(2),
+        }),
         tfl.layers.batchNormalization(bnInit(10)),
         tfl.layers.reLU({ maxValue: 6 }),
-        tfl.layers.zeroPadding2d({ padding: [[1, 0], [0, 2]] }),
+        tfl.layers.zeroPadding2d({
+          padding: [
+            [1, 0],
+            [0, 2],
+          ],
+        }),
         tfl.layers.separableConv2d({ filters: 12, kernelSize: 3, padding: 'same', ...biasInit(3) }),
         tfl.layers.batchNormalization(bnInit(20)),
         tfl.layers.activation({ activation: 'relu6' }),
@@ -170,29 +199,51 @@ describe('TF.js layers → ONNX conversion matches TF.js', () => {
   test('functional graph: Rescaling, Add, Concatenate, unfolded BatchNorm (shared conv output, after Dense), GlobalAveragePooling', async (t) => {
     const input = tfl.input({ shape: [13, 11, 3] });
     const scaled = tfl.layers.rescaling({ scale: 2, offset: -1 }).apply(input) as tfl.SymbolicTensor;
-    const stem = tfl.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false }).apply(scaled) as tfl.SymbolicTensor;
+    const stem = tfl.layers
+      .conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false })
+      .apply(scaled) as tfl.SymbolicTensor;
     const stemBn = tfl.layers.batchNormalization(bnInit(30)).apply(stem) as tfl.SymbolicTensor;
-    const branchA = tfl.layers.conv2d({ filters: 8, kernelSize: 1, activation: 'relu', ...biasInit(6) }).apply(stemBn) as tfl.SymbolicTensor;
+    const branchA = tfl.layers
+      .conv2d({ filters: 8, kernelSize: 1, activation: 'relu', ...biasInit(6) })
+      .apply(stemBn) as tfl.SymbolicTensor;
     const branchB = tfl.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same' }).apply(stemBn) as tfl.SymbolicTensor;
     const branchBAct = tfl.layers.leakyReLU({ alpha: 0.1 }).apply(branchB) as tfl.SymbolicTensor;
     const sum = tfl.layers.add().apply([branchA, branchBAct]) as tfl.SymbolicTensor;
     const joined = tfl.layers.concatenate({ axis: -1 }).apply([sum, stemBn]) as tfl.SymbolicTensor;
-    const down = tfl.layers.conv2d({ filters: 8, kernelSize: 5, strides: 2, ...biasInit(7) }).apply(joined) as tfl.SymbolicTensor;
+    const down = tfl.layers
+      .conv2d({ filters: 8, kernelSize: 5, strides: 2, ...biasInit(7) })
+      .apply(joined) as tfl.SymbolicTensor;
     // `down` feeds both the BatchNorm and the Add: the BatchNorm must not be folded into it.
     const downBn = tfl.layers.batchNormalization(bnInit(40)).apply(down) as tfl.SymbolicTensor;
     const residual = tfl.layers.add().apply([downBn, down]) as tfl.SymbolicTensor;
     const pooled = tfl.layers.globalAveragePooling2d({}).apply(residual) as tfl.SymbolicTensor;
     const hidden = tfl.layers.dense({ units: 6, ...biasInit(8) }).apply(pooled) as tfl.SymbolicTensor;
     const hiddenBn = tfl.layers.batchNormalization(bnInit(50)).apply(hidden) as tfl.SymbolicTensor;
-    const output = tfl.layers.dense({ units: 4, activation: 'softmax', ...biasInit(9) }).apply(hiddenBn) as tfl.SymbolicTensor;
-    const ops = await assertConvertsFaithfully(t, tfl.model({ inputs: input, outputs: output }), 'functional-merge', 'probabilities');
+    const output = tfl.layers
+      .dense({ units: 4, activation: 'softmax', ...biasInit(9) })
+      .apply(hiddenBn) as tfl.SymbolicTensor;
+    const ops = await assertConvertsFaithfully(
+      t,
+      tfl.model({ inputs: input, outputs: output }),
+      'functional-merge',
+      'probabilities',
+    );
     assert.equal(ops.BatchNormalization, 2, 'stem BN folds; the shared-output and post-Dense BNs stay');
   });
 
   test('dilation, Cropping2D, Reshape, element-wise merges, GlobalMaxPooling, Softmax layer', async (t) => {
     const input = tfl.input({ shape: [15, 15, 3] });
-    const dilated = tfl.layers.conv2d({ filters: 6, kernelSize: 3, dilationRate: 2, padding: 'same', activation: 'elu', ...biasInit(11) }).apply(input) as tfl.SymbolicTensor;
-    const cropped = tfl.layers.cropping2D({ cropping: [[1, 2], [0, 1]] }).apply(dilated) as tfl.SymbolicTensor;
+    const dilated = tfl.layers
+      .conv2d({ filters: 6, kernelSize: 3, dilationRate: 2, padding: 'same', activation: 'elu', ...biasInit(11) })
+      .apply(input) as tfl.SymbolicTensor;
+    const cropped = tfl.layers
+      .cropping2D({
+        cropping: [
+          [1, 2],
+          [0, 1],
+        ],
+      })
+      .apply(dilated) as tfl.SymbolicTensor;
     const pooled = tfl.layers.maxPooling2d({ poolSize: 2 }).apply(cropped) as tfl.SymbolicTensor; // 6×7×6
     const gate = tfl.layers.activation({ activation: 'sigmoid' }).apply(pooled) as tfl.SymbolicTensor;
     const gated = tfl.layers.multiply().apply([pooled, gate]) as tfl.SymbolicTensor;
@@ -200,7 +251,9 @@ describe('TF.js layers → ONNX conversion matches TF.js', () => {
     const peak = tfl.layers.maximum().apply([mean, gate]) as tfl.SymbolicTensor;
     const floor = tfl.layers.minimum().apply([peak, pooled]) as tfl.SymbolicTensor;
     const reshaped = tfl.layers.reshape({ targetShape: [7, 6, 6] }).apply(floor) as tfl.SymbolicTensor;
-    const conv = tfl.layers.conv2d({ filters: 5, kernelSize: 2, strides: 2, padding: 'same', ...biasInit(12) }).apply(reshaped) as tfl.SymbolicTensor;
+    const conv = tfl.layers
+      .conv2d({ filters: 5, kernelSize: 2, strides: 2, padding: 'same', ...biasInit(12) })
+      .apply(reshaped) as tfl.SymbolicTensor;
     const channelSoftmax = tfl.layers.softmax({ axis: -1 }).apply(conv) as tfl.SymbolicTensor;
     const globalMax = tfl.layers.globalMaxPooling2d({}).apply(channelSoftmax) as tfl.SymbolicTensor;
     const output = tfl.layers.dense({ units: 3, ...biasInit(13) }).apply(globalMax) as tfl.SymbolicTensor;
@@ -221,7 +274,16 @@ describe('TF.js layers → ONNX conversion matches TF.js', () => {
 
   test('spatial model output comes back in NHWC order', async (t) => {
     const model = tfl.sequential({
-      layers: [tfl.layers.conv2d({ inputShape: [9, 7, 3], filters: 3, kernelSize: 3, strides: 2, padding: 'same', ...biasInit(40) })],
+      layers: [
+        tfl.layers.conv2d({
+          inputShape: [9, 7, 3],
+          filters: 3,
+          kernelSize: 3,
+          strides: 2,
+          padding: 'same',
+          ...biasInit(40),
+        }),
+      ],
     });
     await assertConvertsFaithfully(t, model, 'spatial-output', 'probabilities');
   });
@@ -230,10 +292,15 @@ describe('TF.js layers → ONNX conversion matches TF.js', () => {
 describe('conversion failures', () => {
   test('an unsupported layer names the layer and its class', async () => {
     const model = tfl.sequential({
-      layers: [tfl.layers.conv2d({ inputShape: [8, 8, 3], filters: 2, kernelSize: 3 }), tfl.layers.upSampling2d({ name: 'up', size: [2, 2] })],
+      layers: [
+        tfl.layers.conv2d({ inputShape: [8, 8, 3], filters: 2, kernelSize: 3 }),
+        tfl.layers.upSampling2d({ name: 'up', size: [2, 2] }),
+      ],
     });
     const dir = await saveModelDir(model, 'unsupported', 'logits');
-    await assert.rejects(convertTfjsModelDir(dir), { message: 'cannot convert layer "up" (class UpSampling2D): unsupported layer type' });
+    await assert.rejects(convertTfjsModelDir(dir), {
+      message: 'cannot convert layer "up" (class UpSampling2D): unsupported layer type',
+    });
     const script = fileURLToPath(new URL('../../tools/onnx-convert/cli.ts', import.meta.url));
     const cli = spawnSync(process.execPath, ['--import', 'tsx', script, dir], { encoding: 'utf8' });
     assert.equal(cli.status, 1);
@@ -246,9 +313,21 @@ describe('conversion failures', () => {
 describe('building blocks', () => {
   test('TF same padding puts the odd pixel at the end', () => {
     // 13 wide, kernel 3, stride 2: out 7, total pad 2 → 1/1; 12 wide: out 6, total pad 1 → 0/1.
-    assert.deepEqual(windowGeometry(13, 12, [3, 3], [2, 2], [1, 1], 'same'), { pads: [1, 0, 1, 1], outHeight: 7, outWidth: 6 });
-    assert.deepEqual(windowGeometry(11, 11, [3, 3], [1, 1], [2, 2], 'same'), { pads: [2, 2, 2, 2], outHeight: 11, outWidth: 11 });
-    assert.deepEqual(windowGeometry(9, 8, [3, 2], [2, 2], [1, 1], 'valid'), { pads: [0, 0, 0, 0], outHeight: 4, outWidth: 4 });
+    assert.deepEqual(windowGeometry(13, 12, [3, 3], [2, 2], [1, 1], 'same'), {
+      pads: [1, 0, 1, 1],
+      outHeight: 7,
+      outWidth: 6,
+    });
+    assert.deepEqual(windowGeometry(11, 11, [3, 3], [1, 1], [2, 2], 'same'), {
+      pads: [2, 2, 2, 2],
+      outHeight: 11,
+      outWidth: 11,
+    });
+    assert.deepEqual(windowGeometry(9, 8, [3, 2], [2, 2], [1, 1], 'valid'), {
+      pads: [0, 0, 0, 0],
+      outHeight: 4,
+      outWidth: 4,
+    });
   });
 
   test('weights dequantise exactly like tf.io.decodeWeights (uint8, uint16, float16, float32)', async () => {
@@ -261,7 +340,12 @@ describe('building blocks', () => {
     const f16 = Uint16Array.from(seededValues(count, 3, 0, 65536), (v) => Math.floor(v) & 0xfbff);
     const f32 = seededValues(count, 4, -3, 3);
     const specs: WeightSpec[] = [
-      { name: 'l/a', shape: [count], dtype: 'float32', quantization: { dtype: 'uint8', min: -0.8733451, scale: 0.0066667566 } },
+      {
+        name: 'l/a',
+        shape: [count],
+        dtype: 'float32',
+        quantization: { dtype: 'uint8', min: -0.8733451, scale: 0.0066667566 },
+      },
       { name: 'l/b', shape: [count], dtype: 'float32', quantization: { dtype: 'uint16', min: 1.5, scale: 1.1e-4 } },
       { name: 'l/c', shape: [count], dtype: 'float32', quantization: { dtype: 'float16' } },
       { name: 'l/d', shape: [count], dtype: 'float32' },
@@ -269,7 +353,10 @@ describe('building blocks', () => {
     const bytes = Buffer.concat([u8, u16, f16, f32].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)));
     await writeFile(join(dir, 'w.bin'), bytes);
     const mine = await readWeights(dir, [{ paths: ['w.bin'], weights: specs }]);
-    const reference = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), specs as tf.io.WeightsManifestEntry[]);
+    const reference = tf.io.decodeWeights(
+      bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+      specs as tf.io.WeightsManifestEntry[],
+    );
     for (const spec of specs) {
       const expected = reference[spec.name]!.dataSync() as Float32Array;
       assert.deepEqual(mine.get(spec.name)!.data, expected, `${spec.name} (${spec.quantization?.dtype ?? spec.dtype})`);

@@ -30,7 +30,12 @@ async function displayed(bytes: Buffer): Promise<{ rgb: Uint8Array; width: numbe
 }
 
 async function sharpUpright(bytes: Buffer) {
-  const { data, info } = await sharp(bytes).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(bytes)
+    .rotate()
+    .flatten({ background: '#ffffff' })
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
   return { rgb: data, width: info.width, height: info.height };
 }
 
@@ -46,7 +51,11 @@ describe('decoders', () => {
     const base = await baseImage();
     for (let o = 1; o <= 8; o++) {
       for (const chroma of ['4:2:0', '4:4:4']) {
-        const jpeg = await base.clone().jpeg({ quality: 90, chromaSubsampling: chroma }).withMetadata({ orientation: o }).toBuffer();
+        const jpeg = await base
+          .clone()
+          .jpeg({ quality: 90, chromaSubsampling: chroma })
+          .withMetadata({ orientation: o })
+          .toBuffer();
         const [ours, ref] = await Promise.all([displayed(jpeg), sharpUpright(jpeg)]);
         assert.equal(ours.decoder, 'sharp');
         assert.deepEqual([ours.width, ours.height], [ref.width, ref.height], `orientation ${o}`);
@@ -55,7 +64,7 @@ describe('decoders', () => {
     }
   });
 
-  it('PNG: grey, grey + alpha, palette, RGBA, 16-bit and EXIF-oriented equal sharp\'s flatten-over-white', async () => {
+  it("PNG: grey, grey + alpha, palette, RGBA, 16-bit and EXIF-oriented equal sharp's flatten-over-white", async () => {
     const base = await baseImage();
     const cases: Array<[string, Buffer, number]> = [
       ['rgb', await base.clone().png().toBuffer(), 0],
@@ -91,7 +100,9 @@ describe('decoders', () => {
   });
 
   it('a JPEG tagged with a non-sRGB profile goes to sharp, which converts it', async () => {
-    const rocket = await import('node:fs/promises').then((fs) => fs.readFile(new URL('../../examples/rocket.jpg', import.meta.url)));
+    const rocket = await import('node:fs/promises').then((fs) =>
+      fs.readFile(new URL('../../examples/rocket.jpg', import.meta.url)),
+    );
     const ours = await displayed(rocket); // Adobe RGB (1998)
     assert.equal(ours.decoder, 'sharp');
     assert.equal(maxDiff(ours.rgb, (await sharpUpright(rocket)).rgb), 0);
@@ -101,7 +112,11 @@ describe('decoders', () => {
     assert.equal(dctFactor({ width: 2000, height: 1500, orientation: 1 }, { width: 224, height: 224 }), 4);
     assert.equal(dctFactor({ width: 1500, height: 2000, orientation: 6 }, { width: 224, height: 300 }), 4);
     assert.equal(dctFactor({ width: 400, height: 400, orientation: 1 }, { width: 224, height: 224 }), 1);
-    const big = await (await baseImage()).resize(2000, 1500, { fit: 'fill' }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const big = await (await baseImage())
+      .resize(2000, 1500, { fit: 'fill' })
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
     const header = inspectImage(big, LIMITS);
     const d = await decodeRgb(big, header, { ...SETTINGS, jpegDctScaling: true }, { width: 224, height: 224 });
     assert.deepEqual([d.decoder, d.width, d.height, d.orientation], ['sharp-dct', 500, 375, 6]);

@@ -30,10 +30,24 @@ describe('JPEG header walk', () => {
     const base = await baseImage();
     const baseline = readJpegHeader(await base.clone().jpeg().withMetadata({ orientation: 6 }).toBuffer(), 100);
     assert.ok(typeof baseline !== 'string');
-    assert.deepEqual([baseline.width, baseline.height, baseline.components, baseline.progressive, baseline.scans, baseline.orientation, baseline.complete], [160, 128, 3, false, 1, 6, true]);
+    assert.deepEqual(
+      [
+        baseline.width,
+        baseline.height,
+        baseline.components,
+        baseline.progressive,
+        baseline.scans,
+        baseline.orientation,
+        baseline.complete,
+      ],
+      [160, 128, 3, false, 1, 6, true],
+    );
     const progressive = readJpegHeader(await base.clone().jpeg({ progressive: true }).toBuffer(), 100);
     assert.ok(typeof progressive !== 'string');
-    assert.ok(progressive.progressive && progressive.scans > 1 && progressive.scans < 20, `scans: ${progressive.scans}`);
+    assert.ok(
+      progressive.progressive && progressive.scans > 1 && progressive.scans < 20,
+      `scans: ${progressive.scans}`,
+    );
     const grey = readJpegHeader(await base.clone().toColourspace('b-w').jpeg().toBuffer(), 100);
     assert.ok(typeof grey !== 'string' && grey.components === 1);
     const cmyk = readJpegHeader(await base.clone().toColourspace('cmyk').jpeg().toBuffer(), 100);
@@ -74,11 +88,20 @@ describe('PNG header walk', () => {
     const base = await baseImage();
     const h = readPngHeader(await base.clone().png().withMetadata({ orientation: 3 }).toBuffer());
     assert.ok(typeof h !== 'string');
-    assert.deepEqual([h.width, h.height, h.colorType, h.bitDepth, h.orientation, h.animated], [160, 128, 2, 8, 3, false]);
+    assert.deepEqual(
+      [h.width, h.height, h.colorType, h.bitDepth, h.orientation, h.animated],
+      [160, 128, 2, 8, 3, false],
+    );
     assert.ok(h.icc && h.icc.length > 100, 'withMetadata adds an sRGB profile');
     const pal = readPngHeader(await base.clone().png({ palette: true }).toBuffer());
     assert.ok(typeof pal !== 'string' && pal.colorType === 3);
-    const anim = readPngHeader(await sharp(await base.clone().raw().toBuffer(), { raw: { width: 160, height: 64, channels: 3, pageHeight: 32 } } as never).png().toBuffer());
+    const anim = readPngHeader(
+      await sharp(await base.clone().raw().toBuffer(), {
+        raw: { width: 160, height: 64, channels: 3, pageHeight: 32 },
+      } as never)
+        .png()
+        .toBuffer(),
+    );
     assert.ok(typeof anim !== 'string');
   });
 

@@ -16,7 +16,7 @@ await tf.setBackend('cpu');
 /** A deterministic pseudo-random generator, so a failure reproduces. */
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32;
 }
 
 function randomRgb(w: number, h: number, seed: number): Uint8Array {
@@ -25,7 +25,12 @@ function randomRgb(w: number, h: number, seed: number): Uint8Array {
 }
 
 const plain = (width: number, height: number, layout: 'NHWC' | 'NCHW' = 'NHWC'): SlotFormat => ({
-  width, height, layout, order: [0, 1, 2], mul: [1, 1, 1], add: [0, 0, 0],
+  width,
+  height,
+  layout,
+  order: [0, 1, 2],
+  mul: [1, 1, 1],
+  add: [0, 0, 0],
 });
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -37,8 +42,15 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 describe('bilinear resize equals tf.image.resizeBilinear', () => {
   const sizes: Array<[number, number, number, number]> = [
-    [451, 300, 224, 224], [640, 427, 224, 224], [97, 61, 224, 224], [1, 1, 224, 224], [4000, 2, 224, 224],
-    [5, 300, 7, 3], [224, 224, 224, 224], [300, 451, 1, 1], [33, 17, 16, 40],
+    [451, 300, 224, 224],
+    [640, 427, 224, 224],
+    [97, 61, 224, 224],
+    [1, 1, 224, 224],
+    [4000, 2, 224, 224],
+    [5, 300, 7, 3],
+    [224, 224, 224, 224],
+    [300, 451, 1, 1],
+    [33, 17, 16, 40],
   ];
   const conventions = [
     { alignCorners: true, halfPixelCenters: false },
@@ -51,7 +63,16 @@ describe('bilinear resize equals tf.image.resizeBilinear', () => {
         const rgb = randomRgb(w, h, 7 + i);
         const ours = new Float32Array(ow * oh * 3);
         resizeBilinear(rgb, orientedView(w, h, 1), rule, ours, 0, plain(ow, oh));
-        const theirs = tf.tidy(() => tf.image.resizeBilinear(tf.tensor3d(Float32Array.from(rgb), [h, w, 3]), [oh, ow], rule.alignCorners, rule.halfPixelCenters).dataSync());
+        const theirs = tf.tidy(() =>
+          tf.image
+            .resizeBilinear(
+              tf.tensor3d(Float32Array.from(rgb), [h, w, 3]),
+              [oh, ow],
+              rule.alignCorners,
+              rule.halfPixelCenters,
+            )
+            .dataSync(),
+        );
         assert.ok(maxDiff(ours, theirs) < 1e-3, `${w}x${h} → ${ow}x${oh}: max |diff| ${maxDiff(ours, theirs)}`);
       });
     });
@@ -63,7 +84,14 @@ describe('bilinear resize equals tf.image.resizeBilinear', () => {
     const rule = { alignCorners: true, halfPixelCenters: false };
     const ref = new Float32Array(ow * oh * 3);
     resizeBilinear(rgb, orientedView(w, h, 1), rule, ref, 0, plain(ow, oh));
-    const f: SlotFormat = { width: ow, height: oh, layout: 'NCHW', order: [2, 1, 0], mul: [2, 3, 4], add: [-1, -2, -3] };
+    const f: SlotFormat = {
+      width: ow,
+      height: oh,
+      layout: 'NCHW',
+      order: [2, 1, 0],
+      mul: [2, 3, 4],
+      add: [-1, -2, -3],
+    };
     const offset = 17;
     const out = new Float32Array(offset + ow * oh * 3).fill(NaN);
     resizeBilinear(rgb, orientedView(w, h, 1), rule, out, offset, f);
@@ -79,11 +107,18 @@ describe('bilinear resize equals tf.image.resizeBilinear', () => {
 
 describe('area resize', () => {
   it('equals tf.avgPool where the ratio is a whole number', () => {
-    for (const [w, h, k] of [[64, 48, 2], [90, 60, 3], [224, 224, 1], [40, 40, 8]] as const) {
+    for (const [w, h, k] of [
+      [64, 48, 2],
+      [90, 60, 3],
+      [224, 224, 1],
+      [40, 40, 8],
+    ] as const) {
       const rgb = randomRgb(w, h, w + k);
       const ours = new Float32Array((w / k) * (h / k) * 3);
       resizeArea(rgb, orientedView(w, h, 1), ours, 0, plain(w / k, h / k));
-      const theirs = tf.tidy(() => tf.avgPool(tf.tensor3d(Float32Array.from(rgb), [h, w, 3]), k, k, 'valid').dataSync());
+      const theirs = tf.tidy(() =>
+        tf.avgPool(tf.tensor3d(Float32Array.from(rgb), [h, w, 3]), k, k, 'valid').dataSync(),
+      );
       assert.ok(maxDiff(ours, theirs) < 1e-3, `${w}x${h} / ${k}`);
     }
   });
@@ -104,12 +139,22 @@ describe('orientation and crop views', () => {
     const [w, h] = [7, 5];
     const rgb = randomRgb(w, h, 11);
     for (let o = 1; o <= 8; o++) {
-      const tagged = await sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).png().withMetadata({ orientation: o }).toBuffer();
+      const tagged = await sharp(rgb, { raw: { width: w, height: h, channels: 3 } })
+        .png()
+        .withMetadata({ orientation: o })
+        .toBuffer();
       const turned = await sharp(tagged).rotate().raw().toBuffer({ resolveWithObject: true });
       const view = orientedView(w, h, o);
       assert.deepEqual([view.width, view.height], [turned.info.width, turned.info.height], `orientation ${o} size`);
       const ours = new Float32Array(view.width * view.height * 3);
-      resizeBilinear(rgb, view, { alignCorners: false, halfPixelCenters: false }, ours, 0, plain(view.width, view.height));
+      resizeBilinear(
+        rgb,
+        view,
+        { alignCorners: false, halfPixelCenters: false },
+        ours,
+        0,
+        plain(view.width, view.height),
+      );
       assert.deepEqual(Array.from(ours), Array.from(turned.data), `orientation ${o} pixels`);
     }
   });

@@ -4,7 +4,15 @@ import { ShardPicker } from '../../src/frontend/shard-picker.ts';
 
 it('rotates the first shard tried and puts recently failed shards last', () => {
   const picker = new ShardPicker(3);
-  assert.deepEqual([picker.order(0), picker.order(0), picker.order(0), picker.order(0)], [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 1, 2]]);
+  assert.deepEqual(
+    [picker.order(0), picker.order(0), picker.order(0), picker.order(0)],
+    [
+      [0, 1, 2],
+      [1, 2, 0],
+      [2, 0, 1],
+      [0, 1, 2],
+    ],
+  );
   picker.failed(1, 1000);
   assert.deepEqual(picker.order(1500), [2, 0, 1], 'its turn to go first, but shard 1 failed: last');
   assert.deepEqual(picker.order(1600), [2, 0, 1]);

@@ -19,7 +19,10 @@ function runTestFile(source: string): { status: number | null; output: string } 
     // NODE_TEST_CONTEXT would make the child think it runs inside this test run, and skip the file.
     const { NODE_TEST_CONTEXT: _, ...env } = process.env;
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', GUARD, '--test', file], {
-      cwd: ROOT, env, encoding: 'utf8', timeout: 60_000,
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+      timeout: 60_000,
     });
     return { status: r.status, output: r.stdout + r.stderr };
   } finally {

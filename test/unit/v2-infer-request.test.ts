@@ -8,7 +8,9 @@ const model = { dims: [2, 2, 3], classes: 5 };
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2]);
 const parse = (doc: object, binary?: Buffer, max = 16): Parsed => {
   const json = Buffer.from(JSON.stringify(doc));
-  return binary ? parseInferRequest(Buffer.concat([json, binary]), String(json.length), model, max) : parseInferRequest(json, undefined, model, max);
+  return binary
+    ? parseInferRequest(Buffer.concat([json, binary]), String(json.length), model, max)
+    : parseInferRequest(json, undefined, model, max);
 };
 const ok = (p: Parsed) => {
   assert.ok(p.ok, p.ok ? '' : p.message);
@@ -24,7 +26,27 @@ describe('Open Inference Protocol request parsing', () => {
 
   it('reads FP32 data flat or nested into one tensor per element, the same either way', () => {
     const flat = ok(parse({ inputs: [{ name: 'input', shape: [2, 2, 2, 3], datatype: 'FP32', data: values }] }));
-    const nested = ok(parse({ inputs: [{ name: 'input', shape: [2, 2, 2, 3], datatype: 'FP32', data: [[[values.slice(0, 3), values.slice(3, 6)], [values.slice(6, 9), values.slice(9, 12)]], [[values.slice(12, 15), values.slice(15, 18)], [values.slice(18, 21), values.slice(21, 24)]]] }] }));
+    const nested = ok(
+      parse({
+        inputs: [
+          {
+            name: 'input',
+            shape: [2, 2, 2, 3],
+            datatype: 'FP32',
+            data: [
+              [
+                [values.slice(0, 3), values.slice(3, 6)],
+                [values.slice(6, 9), values.slice(9, 12)],
+              ],
+              [
+                [values.slice(12, 15), values.slice(15, 18)],
+                [values.slice(18, 21), values.slice(21, 24)],
+              ],
+            ],
+          },
+        ],
+      }),
+    );
     assert.equal(flat.items.length, 2);
     assert.deepEqual(flat.items.map(floats), nested.items.map(floats));
     assert.deepEqual(floats(flat.items[1]), Array.from(new Float32Array(values.slice(12))));
@@ -32,36 +54,112 @@ describe('Open Inference Protocol request parsing', () => {
 
   it('reads binary FP32 data, and BYTES elements with their 4-byte lengths', () => {
     const bin = Buffer.from(new Float32Array(values).buffer);
-    const r = ok(parse({ inputs: [{ name: 'input', shape: [2, 2, 2, 3], datatype: 'FP32', parameters: { binary_data_size: bin.length } }] }, bin));
+    const r = ok(
+      parse(
+        {
+          inputs: [
+            { name: 'input', shape: [2, 2, 2, 3], datatype: 'FP32', parameters: { binary_data_size: bin.length } },
+          ],
+        },
+        bin,
+      ),
+    );
     assert.deepEqual(floats(r.items[0]), Array.from(new Float32Array(values.slice(0, 12))));
     const len = Buffer.alloc(4);
     len.writeUInt32LE(PNG.length);
     const bytes = Buffer.concat([len, PNG, len, PNG]);
-    const images = ok(parse({ inputs: [{ name: 'input', shape: [2], datatype: 'BYTES', parameters: { binary_data_size: bytes.length } }] }, bytes));
-    assert.deepEqual(images.items.map((i) => i.ok && 'image' in i && i.format), ['png', 'png']);
+    const images = ok(
+      parse(
+        { inputs: [{ name: 'input', shape: [2], datatype: 'BYTES', parameters: { binary_data_size: bytes.length } }] },
+        bytes,
+      ),
+    );
+    assert.deepEqual(
+      images.items.map((i) => i.ok && 'image' in i && i.format),
+      ['png', 'png'],
+    );
   });
 
   it('takes outputs, binary_data_output, classification, id and timeout (µs → ms)', () => {
-    const r = ok(parse({
-      id: 'x', parameters: { timeout: 250_000, binary_data_output: true },
-      inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data: values.slice(0, 12) }],
-      outputs: [{ name: 'probabilities', parameters: { classification: 3 } }],
-    }));
+    const r = ok(
+      parse({
+        id: 'x',
+        parameters: { timeout: 250_000, binary_data_output: true },
+        inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data: values.slice(0, 12) }],
+        outputs: [{ name: 'probabilities', parameters: { classification: 3 } }],
+      }),
+    );
     assert.deepEqual([r.id, r.timeoutMs, r.output], ['x', 250, { binary: true, classification: 3 }]);
   });
 
-  it('refuses what the model cannot take, with the registry\'s codes', () => {
+  it("refuses what the model cannot take, with the registry's codes", () => {
     const bad: Array<[string, Parsed, string]> = [
-      ['wrong dims', parse({ inputs: [{ name: 'input', shape: [1, 3, 2, 3], datatype: 'FP32', data: values.slice(0, 18) }] }), 'BAD_REQUEST'],
-      ['too few values', parse({ inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data: values.slice(0, 11) }] }), 'BAD_REQUEST'],
-      ['a string in FP32 data', parse({ inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data: ['a', ...values.slice(1, 12)] }] }), 'BAD_REQUEST'],
-      ['INT64', parse({ inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'INT64', data: values.slice(0, 12) }] }), 'BAD_REQUEST'],
-      ['two inputs', parse({ inputs: [{ name: 'input', shape: [1], datatype: 'BYTES' }, { name: 'input', shape: [1], datatype: 'BYTES' }] }), 'BAD_REQUEST'],
-      ['BYTES in JSON', parse({ inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', data: ['abc'] }] }), 'BAD_REQUEST'],
-      ['trailing BYTES', parse({ inputs: [{ name: 'input', shape: [0], datatype: 'BYTES', parameters: { binary_data_size: 1 } }] }, Buffer.from([1])), 'BAD_REQUEST'],
-      ['unknown output', parse({ inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data: values.slice(0, 12) }], outputs: [{ name: 'logits' }] }), 'BAD_REQUEST'],
-      ['classification 0', parse({ inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data: values.slice(0, 12) }], outputs: [{ name: 'probabilities', parameters: { classification: 0 } }] }), 'BAD_REQUEST'],
-      ['too many elements', parse({ inputs: [{ name: 'input', shape: [3, 2, 2, 3], datatype: 'FP32', data: [] }] }, undefined, 2), 'TOO_MANY_IMAGES'],
+      [
+        'wrong dims',
+        parse({ inputs: [{ name: 'input', shape: [1, 3, 2, 3], datatype: 'FP32', data: values.slice(0, 18) }] }),
+        'BAD_REQUEST',
+      ],
+      [
+        'too few values',
+        parse({ inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data: values.slice(0, 11) }] }),
+        'BAD_REQUEST',
+      ],
+      [
+        'a string in FP32 data',
+        parse({
+          inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data: ['a', ...values.slice(1, 12)] }],
+        }),
+        'BAD_REQUEST',
+      ],
+      [
+        'INT64',
+        parse({ inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'INT64', data: values.slice(0, 12) }] }),
+        'BAD_REQUEST',
+      ],
+      [
+        'two inputs',
+        parse({
+          inputs: [
+            { name: 'input', shape: [1], datatype: 'BYTES' },
+            { name: 'input', shape: [1], datatype: 'BYTES' },
+          ],
+        }),
+        'BAD_REQUEST',
+      ],
+      [
+        'BYTES in JSON',
+        parse({ inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', data: ['abc'] }] }),
+        'BAD_REQUEST',
+      ],
+      [
+        'trailing BYTES',
+        parse(
+          { inputs: [{ name: 'input', shape: [0], datatype: 'BYTES', parameters: { binary_data_size: 1 } }] },
+          Buffer.from([1]),
+        ),
+        'BAD_REQUEST',
+      ],
+      [
+        'unknown output',
+        parse({
+          inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data: values.slice(0, 12) }],
+          outputs: [{ name: 'logits' }],
+        }),
+        'BAD_REQUEST',
+      ],
+      [
+        'classification 0',
+        parse({
+          inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data: values.slice(0, 12) }],
+          outputs: [{ name: 'probabilities', parameters: { classification: 0 } }],
+        }),
+        'BAD_REQUEST',
+      ],
+      [
+        'too many elements',
+        parse({ inputs: [{ name: 'input', shape: [3, 2, 2, 3], datatype: 'FP32', data: [] }] }, undefined, 2),
+        'TOO_MANY_IMAGES',
+      ],
       ['header length not a number', parseInferRequest(Buffer.from('{}'), 'x', model, 16), 'BAD_REQUEST'],
     ];
     for (const [name, p, code] of bad) {
@@ -85,7 +183,7 @@ describe('Open Inference Protocol response', () => {
     assert.deepEqual(top.outputs[0].data, [`${Math.fround(0.5)}:1:b`, `${Math.fround(0.6)}:0:a`]);
   });
 
-  it('puts binary outputs after the JSON and gives the JSON\'s length', () => {
+  it("puts binary outputs after the JSON and gives the JSON's length", () => {
     const out = inferResponse('m', labels, rows, { binary: true });
     const body = out.body as Buffer;
     const n = Number(out.headers['Inference-Header-Content-Length']);

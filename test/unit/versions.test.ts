@@ -27,9 +27,28 @@ describe('version policy', () => {
   });
 
   it('the newest ready version takes unpinned traffic', () => {
-    assert.equal(newestReady([{ version: 1, state: 'ready' }, { version: 2, state: 'loading' }]), 1);
-    assert.equal(newestReady([{ version: 1, state: 'ready' }, { version: 3, state: 'ready' }, { version: 2, state: 'ready' }]), 3);
-    assert.equal(newestReady([{ version: 2, state: 'failed', reason: 'x' }, { version: 1, state: 'unloading' }]), undefined);
+    assert.equal(
+      newestReady([
+        { version: 1, state: 'ready' },
+        { version: 2, state: 'loading' },
+      ]),
+      1,
+    );
+    assert.equal(
+      newestReady([
+        { version: 1, state: 'ready' },
+        { version: 3, state: 'ready' },
+        { version: 2, state: 'ready' },
+      ]),
+      3,
+    );
+    assert.equal(
+      newestReady([
+        { version: 2, state: 'failed', reason: 'x' },
+        { version: 1, state: 'unloading' },
+      ]),
+      undefined,
+    );
   });
 });
 
@@ -38,26 +57,47 @@ describe('version directories', () => {
     const root = repo(t, { 'm/metadata.json': '{}' });
     const v = await scanModelVersions(join(root, 'm'));
     assert.deepEqual(v.versions, [{ version: 1, dir: join(root, 'm') }]);
-    assert.deepEqual(v.selected.map((s) => s.version), [1]);
+    assert.deepEqual(
+      v.selected.map((s) => s.version),
+      [1],
+    );
     assert.ok(await isModelDir(join(root, 'm')));
   });
 
   it('numbered directories are versions; the default policy serves the newest; other entries are ignored', async (t) => {
-    const root = repo(t, { 'm/1/metadata.json': '{}', 'm/2/metadata.json': '{}', 'm/10/metadata.json': '{}', 'm/01/x': '', 'm/tmp/x': '', 'm/3': 'a file' });
+    const root = repo(t, {
+      'm/1/metadata.json': '{}',
+      'm/2/metadata.json': '{}',
+      'm/10/metadata.json': '{}',
+      'm/01/x': '',
+      'm/tmp/x': '',
+      'm/3': 'a file',
+    });
     const v = await scanModelVersions(join(root, 'm'));
-    assert.deepEqual(v.versions.map((s) => s.version), [1, 2, 10]);
-    assert.deepEqual(v.selected.map((s) => s.version), [10]);
+    assert.deepEqual(
+      v.versions.map((s) => s.version),
+      [1, 2, 10],
+    );
+    assert.deepEqual(
+      v.selected.map((s) => s.version),
+      [10],
+    );
     assert.ok(await isModelDir(join(root, 'm')));
     assert.equal(await isModelDir(join(root, 'm', 'tmp')), false);
   });
 
   it('config.json chooses the versions', async (t) => {
     const root = repo(t, {
-      'm/1/metadata.json': '{}', 'm/2/metadata.json': '{}', 'm/3/metadata.json': '{}',
+      'm/1/metadata.json': '{}',
+      'm/2/metadata.json': '{}',
+      'm/3/metadata.json': '{}',
       'm/config.json': JSON.stringify({ version_policy: { specific: { versions: [1, 2, 5] } } }),
     });
     const v = await scanModelVersions(join(root, 'm'));
-    assert.deepEqual(v.selected.map((s) => s.version), [1, 2]);
+    assert.deepEqual(
+      v.selected.map((s) => s.version),
+      [1, 2],
+    );
     assert.deepEqual(v.missing, [5]);
   });
 
@@ -78,8 +118,20 @@ describe('version directories', () => {
 describe('version routing in the front end', async () => {
   const { chooseVersion, mergeReports } = await import('../../src/frontend/version-routing.ts');
   const reports = mergeReports([
-    { cats: [{ version: 1, state: 'ready' }, { version: 2, state: 'ready' }, { version: 3, state: 'failed', reason: 'bad shape' }] },
-    { cats: [{ version: 2, state: 'loading' }, { version: 4, state: 'loading' }], dogs: [{ version: 1, state: 'ready' }] },
+    {
+      cats: [
+        { version: 1, state: 'ready' },
+        { version: 2, state: 'ready' },
+        { version: 3, state: 'failed', reason: 'bad shape' },
+      ],
+    },
+    {
+      cats: [
+        { version: 2, state: 'loading' },
+        { version: 4, state: 'loading' },
+      ],
+      dogs: [{ version: 1, state: 'ready' }],
+    },
   ]);
 
   it('unpinned: the newest version ready on some host', () => {

@@ -2,12 +2,23 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { bufferBytes, slotAt, slotOffset, slotView, type BatchSlotLayout } from '../../src/wire/batch-slots.ts';
-import { decodeHeartbeat, encodeHeartbeat, readinessEntries, type HostHeartbeat, type ServedModel } from '../../src/wire/heartbeat.ts';
+import {
+  decodeHeartbeat,
+  encodeHeartbeat,
+  readinessEntries,
+  type HostHeartbeat,
+  type ServedModel,
+} from '../../src/wire/heartbeat.ts';
 import { keysFor } from '../../src/wire/keys.ts';
 import { decodeSnapshot, encodeSnapshot, metricsKeys } from '../../src/wire/metrics-snapshot.ts';
 
 const served = (name: string, height: number): ServedModel => ({
-  name, title: `nsfwjs-${name}`, engine: 'onnx', backend: 'cpu', format: 'onnx', maxBatch: 8,
+  name,
+  title: `nsfwjs-${name}`,
+  engine: 'onnx',
+  backend: 'cpu',
+  format: 'onnx',
+  maxBatch: 8,
   labels: ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'],
   input: { height, width: height, channels: 3, layout: 'NHWC' },
   preprocessing: { channelOrder: 'RGB', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
@@ -34,10 +45,19 @@ describe('heartbeat hash', () => {
   });
 
   it('lists a host on /readyz once per model, by its identity fields, as strings', () => {
-    assert.deepEqual(readinessEntries('h1', heartbeat), ['default', 'inception_v3'].map((model) => ({
-      id: 'h1', model, engine: 'onnx', backend: 'cpu', format: 'onnx',
-      maxBatch: '8', startedAt: '1700000000000', heartbeatAt: '1700000001234',
-    })));
+    assert.deepEqual(
+      readinessEntries('h1', heartbeat),
+      ['default', 'inception_v3'].map((model) => ({
+        id: 'h1',
+        model,
+        engine: 'onnx',
+        backend: 'cpu',
+        format: 'onnx',
+        maxBatch: '8',
+        startedAt: '1700000000000',
+        heartbeatAt: '1700000001234',
+      })),
+    );
   });
 });
 
@@ -48,10 +68,11 @@ describe('metrics snapshots', () => {
   });
 
   it('skips missing, torn and foreign values', () => {
-    for (const raw of [null, undefined, '', '[{"name":', '{"a":1}', '[1,2]']) assert.equal(decodeSnapshot(raw), undefined);
+    for (const raw of [null, undefined, '', '[{"name":', '{"a":1}', '[1,2]'])
+      assert.equal(decodeSnapshot(raw), undefined);
   });
 
-  it('keeps its keys in the deployment registry\'s slot', () => {
+  it("keeps its keys in the deployment registry's slot", () => {
     const k = metricsKeys(keysFor('cls'));
     assert.equal(k.procs, '{cls}:metrics:procs');
     assert.equal(k.snapshot('fe-1'), '{cls}:metrics:fe-1');

@@ -7,7 +7,14 @@ import { CLUSTER_SLOTS, keysFor, modelKeys, slotOf } from '../../src/wire/keys.t
 
 describe('wire format', () => {
   it('round-trips an envelope with binary image bytes', () => {
-    const env = { v: WIRE_VERSION, id: 'abc', image: new Uint8Array([0, 255, 1, 2]), topk: 3, deadline: 123, replyTo: 'r' } as const;
+    const env = {
+      v: WIRE_VERSION,
+      id: 'abc',
+      image: new Uint8Array([0, 255, 1, 2]),
+      topk: 3,
+      deadline: 123,
+      replyTo: 'r',
+    } as const;
     const back = unpackEnvelope(packEnvelope(env));
     assert.ok(back);
     assert.deepEqual(Array.from(back.image ?? []), [0, 255, 1, 2]);
@@ -28,7 +35,8 @@ describe('wire format', () => {
 
   it('with one shard, keeps the request stream, registry and host info in the prefix slot', () => {
     const k = keysFor('cls');
-    for (const key of [k.requests, k.hosts, k.hostInfo('h'), k.shards[0]!.hosts]) assert.ok(key.startsWith('{cls}:'), key);
+    for (const key of [k.requests, k.hosts, k.hostInfo('h'), k.shards[0]!.hosts])
+      assert.ok(key.startsWith('{cls}:'), key);
     assert.equal(k.shards.length, 1);
   });
 
@@ -50,7 +58,7 @@ describe('wire format', () => {
     }
   });
 
-  it('gives each model its own request stream and live-host set in every shard, in that shard\'s slot', () => {
+  it("gives each model its own request stream and live-host set in every shard, in that shard's slot", () => {
     const k = keysFor('cls', 3);
     const a = modelKeys(k, 'a');
     const b = modelKeys(k, 'b');
@@ -76,7 +84,10 @@ describe('error registry', () => {
       assert.ok(isErrorCode(code));
     }
     assert.equal(isErrorCode('toString'), false);
-    assert.deepEqual(errorBody('NOT_FOUND'), { success: false, error: { code: 'NOT_FOUND', message: errorCodes.NOT_FOUND.message } });
+    assert.deepEqual(errorBody('NOT_FOUND'), {
+      success: false,
+      error: { code: 'NOT_FOUND', message: errorCodes.NOT_FOUND.message },
+    });
   });
 
   it('documents every code in the README', async () => {

@@ -9,7 +9,11 @@ import type { TensorValue } from './types.ts';
 
 /** Clip(x, min, max); opset ≥ 11 takes the bounds as inputs rather than attributes. */
 export function clip(graph: GraphBuilder, input: string, min: number, max: number, base: string): string {
-  return graph.addNode('Clip', [input, graph.addScalar(`${base}/clip_min`, min), graph.addScalar(`${base}/clip_max`, max)], base);
+  return graph.addNode(
+    'Clip',
+    [input, graph.addScalar(`${base}/clip_min`, min), graph.addScalar(`${base}/clip_max`, max)],
+    base,
+  );
 }
 
 /** Softmax over the channel axis, which is ONNX axis 1 for NCHW spatial tensors and the last axis otherwise. */
@@ -32,9 +36,15 @@ const ACTIVATIONS: Record<string, ActivationEmitter> = {
   softplus: (g, x, base) => g.addNode('Softplus', [x.name], base),
   softsign: (g, x, base) => g.addNode('Softsign', [x.name], base),
   // Keras hard_sigmoid is clip(0.2x + 0.5, 0, 1), the ONNX default alpha/beta.
-  hard_sigmoid: (g, x, base) => g.addNode('HardSigmoid', [x.name], base, { alpha: attrFloat(0.2), beta: attrFloat(0.5) }),
+  hard_sigmoid: (g, x, base) =>
+    g.addNode('HardSigmoid', [x.name], base, { alpha: attrFloat(0.2), beta: attrFloat(0.5) }),
   swish: (g, x, base) => g.addNode('Mul', [x.name, g.addNode('Sigmoid', [x.name], `${base}/sigmoid`)], base),
-  mish: (g, x, base) => g.addNode('Mul', [x.name, g.addNode('Tanh', [g.addNode('Softplus', [x.name], `${base}/softplus`)], `${base}/tanh`)], base),
+  mish: (g, x, base) =>
+    g.addNode(
+      'Mul',
+      [x.name, g.addNode('Tanh', [g.addNode('Softplus', [x.name], `${base}/softplus`)], `${base}/tanh`)],
+      base,
+    ),
 };
 
 /** TF.js serialises some names in camelCase (hardSigmoid); normalise to the Keras snake_case spelling. */

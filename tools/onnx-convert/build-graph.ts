@@ -39,7 +39,9 @@ function topologicalOrder(model: KerasGraph): LayerCall[] {
     if (index < 0) {
       const stuck = pending[0]!;
       const missing = stuck.inputs.filter((r) => !ready.has(refKey(r))).map((r) => r.layer);
-      throw new Error(`layer "${stuck.layer.name}" reads ${missing.join(', ')}, which nothing produces from the model input`);
+      throw new Error(
+        `layer "${stuck.layer.name}" reads ${missing.join(', ')}, which nothing produces from the model input`,
+      );
     }
     const [call] = pending.splice(index, 1);
     ordered.push(call!);
@@ -54,7 +56,10 @@ export function buildOnnxGraph(model: KerasGraph, weights: Map<string, WeightTen
   const shape = model.input.shape;
   graph.addInput({ name: inputName, dims: [BATCH_DIM, ...shape] });
   // The one layout change on the way in: images arrive NHWC, convolutions run NCHW.
-  const entry = shape.length === 3 ? graph.addNode('Transpose', [inputName], `${inputName}/to_nchw`, { perm: attrInts([0, 3, 1, 2]) }) : inputName;
+  const entry =
+    shape.length === 3
+      ? graph.addNode('Transpose', [inputName], `${inputName}/to_nchw`, { perm: attrInts([0, 3, 1, 2]) })
+      : inputName;
 
   // Claimed up front so the outputs keep their Keras layer names even though nodes are named after layers too.
   const outputNames = model.outputs.map((ref) => graph.reserveName(ref.layer));
@@ -65,7 +70,8 @@ export function buildOnnxGraph(model: KerasGraph, weights: Map<string, WeightTen
   for (const call of topologicalOrder(model)) {
     const convert = converterFor(call.layer);
     const inputs = call.inputs.map((r) => values.get(refKey(r))!);
-    if (call.inputs.some((r) => r.tensor !== 0)) throw new LayerConversionError(call.layer, 'multi-output inputs are not supported');
+    if (call.inputs.some((r) => r.tensor !== 0))
+      throw new LayerConversionError(call.layer, 'multi-output inputs are not supported');
     const output = convert({
       graph,
       layer: call.layer,

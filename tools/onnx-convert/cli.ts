@@ -20,9 +20,12 @@ try {
   const result = await convertTfjsModelDir(resolve(modelDir), outFile && resolve(outFile));
   const ms = (performance.now() - started).toFixed(0);
   console.log(`wrote ${result.outFile} (input "${result.inputName}", output "${result.outputName}") in ${ms} ms`);
-  console.log(result.metadataUpdated ? 'metadata.json: onnx entry updated' : 'no metadata.json beside the model: not updated');
+  console.log(
+    result.metadataUpdated ? 'metadata.json: onnx entry updated' : 'no metadata.json beside the model: not updated',
+  );
 } catch (err) {
   console.error(`conversion failed: ${(err as Error).message}`);
-  if (err instanceof LayerConversionError) console.error(`supported layer classes: ${supportedLayerClasses().join(', ')}`);
+  if (err instanceof LayerConversionError)
+    console.error(`supported layer classes: ${supportedLayerClasses().join(', ')}`);
   process.exit(1);
 }

@@ -28,14 +28,21 @@ interface LayersModelJson {
 const PRODUCER = 'image-classify-serving tfjs-to-onnx';
 
 /** Converts an in-memory model.json (+ the directory its shards live in) to ONNX protobuf bytes. */
-export async function convertLayersModel(modelJson: LayersModelJson, weightsDir: string): Promise<{ bytes: Uint8Array; inputName: string; outputName: string }> {
+export async function convertLayersModel(
+  modelJson: LayersModelJson,
+  weightsDir: string,
+): Promise<{ bytes: Uint8Array; inputName: string; outputName: string }> {
   if (modelJson.format && modelJson.format !== 'layers-model') {
     throw new Error(`model.json has format "${modelJson.format}"; only TF.js layers models can be converted`);
   }
   const model = parseKerasTopology(modelJson.modelTopology);
   const weights = await readWeights(weightsDir, modelJson.weightsManifest ?? []);
   const built = buildOnnxGraph(model, weights);
-  return { bytes: built.graph.encode(model.name, PRODUCER), inputName: built.inputName, outputName: built.outputNames[0]! };
+  return {
+    bytes: built.graph.encode(model.name, PRODUCER),
+    inputName: built.inputName,
+    outputName: built.outputNames[0]!,
+  };
 }
 
 async function readMetadataJson(modelDir: string): Promise<Record<string, unknown> | undefined> {
@@ -43,7 +50,8 @@ async function readMetadataJson(modelDir: string): Promise<Record<string, unknow
   if (!existsSync(file)) return undefined;
   const raw = JSON.parse(await readFile(file, 'utf8')) as unknown;
   const parsed = metadataSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`invalid model metadata ${file}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(`invalid model metadata ${file}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   return raw as Record<string, unknown>;
 }
 
@@ -56,7 +64,8 @@ export async function convertTfjsModelDir(modelDir: string, outFile?: string): P
   const dir = resolve(modelDir);
   const metadata = await readMetadataJson(dir);
   const tfjsEntry = metadata?.tfjs as { modelJson?: string; format?: string } | undefined;
-  if (tfjsEntry?.format === 'graph') throw new Error(`${dir} holds a TF.js graph model; only layers models can be converted`);
+  if (tfjsEntry?.format === 'graph')
+    throw new Error(`${dir} holds a TF.js graph model; only layers models can be converted`);
   const modelJsonFile = join(dir, tfjsEntry?.modelJson ?? 'model.json');
   const modelJson = JSON.parse(await readFile(modelJsonFile, 'utf8')) as LayersModelJson;
   const converted = await convertLayersModel(modelJson, dirname(modelJsonFile));
@@ -68,5 +77,10 @@ export async function convertTfjsModelDir(modelDir: string, outFile?: string): P
     const onnx = { file: relative(dir, target), inputName: converted.inputName, outputName: converted.outputName };
     await writeFile(join(dir, METADATA_FILE), JSON.stringify({ ...metadata, input, onnx }, null, 2) + '\n');
   }
-  return { outFile: target, inputName: converted.inputName, outputName: converted.outputName, metadataUpdated: metadata !== undefined };
+  return {
+    outFile: target,
+    inputName: converted.inputName,
+    outputName: converted.outputName,
+    metadataUpdated: metadata !== undefined,
+  };
 }

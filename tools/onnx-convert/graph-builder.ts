@@ -118,7 +118,12 @@ export class GraphBuilder {
   }
 
   /** Appends a single-output node and returns the name of its output value. */
-  addNode(opType: string, inputs: string[], outputBase: string, attributes: Record<string, AttributeValue> = {}): string {
+  addNode(
+    opType: string,
+    inputs: string[],
+    outputBase: string,
+    attributes: Record<string, AttributeValue> = {},
+  ): string {
     const output = this.uniqueName(outputBase);
     this.nodes.push({ opType, name: this.uniqueName(`${output}/${opType}`), inputs, outputs: [output], attributes });
     return output;
@@ -144,16 +149,32 @@ export class GraphBuilder {
 
   /** Appends an Identity node writing to a name that was reserved, so outputs keep readable names. */
   addIdentity(input: string, output: string): void {
-    this.nodes.push({ opType: 'Identity', name: this.uniqueName(`${output}/Identity`), inputs: [input], outputs: [output], attributes: {} });
+    this.nodes.push({
+      opType: 'Identity',
+      name: this.uniqueName(`${output}/Identity`),
+      inputs: [input],
+      outputs: [output],
+      attributes: {},
+    });
   }
 
   toModelProto(graphName: string, producer: string): InstanceType<typeof onnx.ModelProto> {
     const initializer = [
       ...[...this.floatInits.values()].map((t) =>
-        onnx.TensorProto.create({ name: t.name, dims: t.dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: rawBytes(t.data) }),
+        onnx.TensorProto.create({
+          name: t.name,
+          dims: t.dims,
+          dataType: onnx.TensorProto.DataType.FLOAT,
+          rawData: rawBytes(t.data),
+        }),
       ),
       ...this.int64Inits.map((t) =>
-        onnx.TensorProto.create({ name: t.name, dims: t.dims, dataType: onnx.TensorProto.DataType.INT64, rawData: rawBytes(t.data) }),
+        onnx.TensorProto.create({
+          name: t.name,
+          dims: t.dims,
+          dataType: onnx.TensorProto.DataType.INT64,
+          rawData: rawBytes(t.data),
+        }),
       ),
     ];
     const node = this.nodes.map((n) =>

@@ -49,13 +49,16 @@ function batchlessShape(layer: KerasLayerSpec): number[] {
   if (!Array.isArray(shape)) throw new Error(`input layer "${layer.name}" has no batch_input_shape`);
   const dims = shape.slice(1);
   if (!dims.every((d): d is number => typeof d === 'number' && d > 0)) {
-    throw new Error(`input layer "${layer.name}" has shape [${shape.map(String)}]; the converter needs static dimensions after the batch`);
+    throw new Error(
+      `input layer "${layer.name}" has shape [${shape.map(String)}]; the converter needs static dimensions after the batch`,
+    );
   }
   return dims;
 }
 
 function refFromTuple(raw: unknown): TensorRef {
-  if (!Array.isArray(raw) || typeof raw[0] !== 'string') throw new Error(`model.json: malformed inbound tensor ${JSON.stringify(raw)}`);
+  if (!Array.isArray(raw) || typeof raw[0] !== 'string')
+    throw new Error(`model.json: malformed inbound tensor ${JSON.stringify(raw)}`);
   return { layer: raw[0], node: Number(raw[1] ?? 0), tensor: Number(raw[2] ?? 0) };
 }
 
@@ -64,7 +67,8 @@ function collectKerasTensors(value: unknown, out: TensorRef[]): void {
   if (Array.isArray(value)) {
     for (const v of value) collectKerasTensors(v, out);
   } else if (isObject(value)) {
-    if (value.class_name === '__keras_tensor__' && isObject(value.config)) out.push(refFromTuple(value.config.keras_history));
+    if (value.class_name === '__keras_tensor__' && isObject(value.config))
+      out.push(refFromTuple(value.config.keras_history));
     else for (const v of Object.values(value)) collectKerasTensors(v, out);
   }
 }
@@ -87,16 +91,31 @@ function refList(raw: unknown): TensorRef[] {
 
 function parseSequential(config: unknown): KerasGraph {
   const rawLayers = Array.isArray(config) ? config : isObject(config) ? config.layers : undefined;
-  if (!Array.isArray(rawLayers) || rawLayers.length === 0) throw new Error('model.json: Sequential model without layers');
+  if (!Array.isArray(rawLayers) || rawLayers.length === 0)
+    throw new Error('model.json: Sequential model without layers');
   const layers = rawLayers.map(layerSpec);
   const name = isObject(config) && typeof config.name === 'string' ? config.name : 'sequential';
   let inputLayer = layers[0]!;
   if (inputLayer.className === 'InputLayer') layers.shift();
-  else inputLayer = { name: `${inputLayer.name}_input`, className: 'InputLayer', config: { batch_input_shape: inputLayer.config.batch_input_shape ?? inputLayer.config.batch_shape } };
+  else
+    inputLayer = {
+      name: `${inputLayer.name}_input`,
+      className: 'InputLayer',
+      config: { batch_input_shape: inputLayer.config.batch_input_shape ?? inputLayer.config.batch_shape },
+    };
   const inputRef = { layer: inputLayer.name, node: 0, tensor: 0 };
-  const calls = layers.map((layer, i) => ({ layer, node: 0, inputs: [i === 0 ? inputRef : { layer: layers[i - 1]!.name, node: 0, tensor: 0 }] }));
+  const calls = layers.map((layer, i) => ({
+    layer,
+    node: 0,
+    inputs: [i === 0 ? inputRef : { layer: layers[i - 1]!.name, node: 0, tensor: 0 }],
+  }));
   const last = calls.length ? { layer: layers[layers.length - 1]!.name, node: 0, tensor: 0 } : inputRef;
-  return { name, input: { layer: inputLayer, ref: inputRef, shape: batchlessShape(inputLayer) }, calls, outputs: [last] };
+  return {
+    name,
+    input: { layer: inputLayer, ref: inputRef, shape: batchlessShape(inputLayer) },
+    calls,
+    outputs: [last],
+  };
 }
 
 function parseFunctional(config: Json): KerasGraph {
@@ -114,7 +133,8 @@ function parseFunctional(config: Json): KerasGraph {
   }
   const inputsRaw = refList(config.input_layers);
   const outputs = refList(config.output_layers);
-  if (inputsRaw.length !== 1) throw new Error(`the converter supports models with exactly one input, this one has ${inputsRaw.length}`);
+  if (inputsRaw.length !== 1)
+    throw new Error(`the converter supports models with exactly one input, this one has ${inputsRaw.length}`);
   if (outputs.length === 0) throw new Error('model.json: functional model without output_layers');
   const inputRef = inputsRaw[0]!;
   const inputLayer = inputLayers.find((l) => l.name === inputRef.layer);
@@ -125,8 +145,10 @@ function parseFunctional(config: Json): KerasGraph {
 
 /** Accepts a TF.js `modelTopology` (the model config itself, or Keras's `{model_config, ...}` wrapper). */
 export function parseKerasTopology(modelTopology: unknown): KerasGraph {
-  const top = isObject(modelTopology) && isObject(modelTopology.model_config) ? modelTopology.model_config : modelTopology;
-  if (!isObject(top) || typeof top.class_name !== 'string') throw new Error('model.json: modelTopology is not a Keras model config');
+  const top =
+    isObject(modelTopology) && isObject(modelTopology.model_config) ? modelTopology.model_config : modelTopology;
+  if (!isObject(top) || typeof top.class_name !== 'string')
+    throw new Error('model.json: modelTopology is not a Keras model config');
   if (top.class_name === 'Sequential') return parseSequential(top.config);
   if (top.class_name === 'Model' || top.class_name === 'Functional') {
     if (!isObject(top.config)) throw new Error('model.json: functional model without config');

@@ -14,14 +14,16 @@ const dense: LayerConverter = (ctx) => {
   requireRank(ctx, input, 1);
   const kernel = requireWeight(ctx, 'kernel');
   const [inFeatures, units] = kernel.shape as [number, number];
-  if (inFeatures !== input.shape[0]) throw cfg.error(`kernel expects ${inFeatures} features, input has ${input.shape[0]}`);
+  if (inFeatures !== input.shape[0])
+    throw cfg.error(`kernel expects ${inFeatures} features, input has ${input.shape[0]}`);
   const activation = cfg.string('activation', 'linear');
   if (!isSupportedActivation(activation)) throw cfg.error(`activation "${activation}" is not supported`);
   const g = ctx.graph;
   const base = ctx.layer.name;
   // Gemm with transB = 0 takes the Keras [in, units] kernel as is.
   const inputs = [input.name, g.addFloatInitializer(`${base}/kernel`, kernel.data, kernel.shape)];
-  if (cfg.boolean('use_bias', true)) inputs.push(g.addFloatInitializer(`${base}/bias`, requireWeight(ctx, 'bias').data, [units]));
+  if (cfg.boolean('use_bias', true))
+    inputs.push(g.addFloatInitializer(`${base}/bias`, requireWeight(ctx, 'bias').data, [units]));
   const out: TensorValue = { name: g.addNode('Gemm', inputs, base), shape: [units] };
   return applyActivation(g, out, activation, base);
 };
@@ -36,7 +38,8 @@ const reLU: LayerConverter = (ctx) => {
   if (cfg.number('threshold', 0) !== 0) throw cfg.error('threshold is not supported');
   const max = cfg.optionalNumber('max_value');
   const base = ctx.layer.name;
-  const name = max === undefined ? ctx.graph.addNode('Relu', [input.name], base) : clip(ctx.graph, input.name, 0, max, base);
+  const name =
+    max === undefined ? ctx.graph.addNode('Relu', [input.name], base) : clip(ctx.graph, input.name, 0, max, base);
   return { name, shape: input.shape };
 };
 
@@ -59,20 +62,28 @@ const leakyReLU: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
   const alpha = cfg.number('alpha', cfg.number('negative_slope', 0.3));
   const input = firstInput(ctx);
-  return { name: ctx.graph.addNode('LeakyRelu', [input.name], ctx.layer.name, { alpha: attrFloat(alpha) }), shape: input.shape };
+  return {
+    name: ctx.graph.addNode('LeakyRelu', [input.name], ctx.layer.name, { alpha: attrFloat(alpha) }),
+    shape: input.shape,
+  };
 };
 
 const elu: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
   const input = firstInput(ctx);
-  return { name: ctx.graph.addNode('Elu', [input.name], ctx.layer.name, { alpha: attrFloat(cfg.number('alpha', 1)) }), shape: input.shape };
+  return {
+    name: ctx.graph.addNode('Elu', [input.name], ctx.layer.name, { alpha: attrFloat(cfg.number('alpha', 1)) }),
+    shape: input.shape,
+  };
 };
 
 function sameShapes(ctx: LayerContext): number[] {
   const first = firstInput(ctx).shape;
   for (const other of ctx.inputs) {
     if (other.shape.join() !== first.join()) {
-      throw new LayerConfig(ctx.layer).error(`inputs have different shapes ([${first}] vs [${other.shape}]); broadcasting is not supported`);
+      throw new LayerConfig(ctx.layer).error(
+        `inputs have different shapes ([${first}] vs [${other.shape}]); broadcasting is not supported`,
+      );
     }
   }
   return first;
@@ -104,10 +115,16 @@ const concatenate: LayerConverter = (ctx) => {
   const shape = [...first.shape];
   for (const other of ctx.inputs.slice(1)) {
     const mismatch = other.shape.length !== rank || other.shape.some((d, i) => i !== axis && d !== first.shape[i]);
-    if (mismatch) throw cfg.error(`inputs [${first.shape}] and [${other.shape}] cannot be concatenated on axis ${kerasAxis}`);
+    if (mismatch)
+      throw cfg.error(`inputs [${first.shape}] and [${other.shape}] cannot be concatenated on axis ${kerasAxis}`);
     shape[axis]! += other.shape[axis]!;
   }
-  const name = ctx.graph.addNode('Concat', ctx.inputs.map((v) => v.name), ctx.layer.name, { axis: attrInt(onnxAxis(kerasAxis, first)) });
+  const name = ctx.graph.addNode(
+    'Concat',
+    ctx.inputs.map((v) => v.name),
+    ctx.layer.name,
+    { axis: attrInt(onnxAxis(kerasAxis, first)) },
+  );
   return { name, shape };
 };
 
@@ -118,7 +135,11 @@ const rescaling: LayerConverter = (ctx) => {
   const offset = cfg.number('offset', 0);
   const g = ctx.graph;
   const base = ctx.layer.name;
-  let name = g.addNode('Mul', [input.name, g.addScalar(`${base}/scale`, scale)], offset === 0 ? base : `${base}/scaled`);
+  let name = g.addNode(
+    'Mul',
+    [input.name, g.addScalar(`${base}/scale`, scale)],
+    offset === 0 ? base : `${base}/scaled`,
+  );
   if (offset !== 0) name = g.addNode('Add', [name, g.addScalar(`${base}/offset`, offset)], base);
   return { name, shape: input.shape };
 };

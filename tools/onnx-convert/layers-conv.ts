@@ -74,16 +74,22 @@ const conv2d: LayerConverter = (ctx) => {
   const kernel = requireWeight(ctx, 'kernel');
   const [, , kernelIn, filters] = kernel.shape as [number, number, number, number];
   const channels = input.shape[2]!;
-  if (channels % kernelIn !== 0) throw cfg.error(`kernel expects ${kernelIn} input channels per group, input has ${channels}`);
-  return emitConv(ctx, input, {
-    weight: hwioToOihw(kernel.data, kernel.shape),
-    bias: biasOrZeros(ctx, cfg, filters),
-    strides: cfg.pair('strides', [1, 1]),
-    dilations: cfg.pair('dilation_rate', [1, 1]),
-    padding: readPadding(cfg),
-    group: channels / kernelIn,
-    activation: readActivation(cfg),
-  }, ctx.layer.name);
+  if (channels % kernelIn !== 0)
+    throw cfg.error(`kernel expects ${kernelIn} input channels per group, input has ${channels}`);
+  return emitConv(
+    ctx,
+    input,
+    {
+      weight: hwioToOihw(kernel.data, kernel.shape),
+      bias: biasOrZeros(ctx, cfg, filters),
+      strides: cfg.pair('strides', [1, 1]),
+      dilations: cfg.pair('dilation_rate', [1, 1]),
+      padding: readPadding(cfg),
+      group: channels / kernelIn,
+      activation: readActivation(cfg),
+    },
+    ctx.layer.name,
+  );
 };
 
 const depthwiseConv2d: LayerConverter = (ctx) => {
@@ -91,16 +97,22 @@ const depthwiseConv2d: LayerConverter = (ctx) => {
   const input = spatialInput(ctx, cfg);
   const kernel = requireWeight(ctx, 'depthwise_kernel');
   const [, , channels, multiplier] = kernel.shape as [number, number, number, number];
-  if (channels !== input.shape[2]) throw cfg.error(`depthwise kernel has ${channels} channels, input has ${input.shape[2]}`);
-  return emitConv(ctx, input, {
-    weight: depthwiseToOihw(kernel.data, kernel.shape),
-    bias: biasOrZeros(ctx, cfg, channels * multiplier),
-    strides: cfg.pair('strides', [1, 1]),
-    dilations: cfg.pair('dilation_rate', [1, 1]),
-    padding: readPadding(cfg),
-    group: channels,
-    activation: readActivation(cfg),
-  }, ctx.layer.name);
+  if (channels !== input.shape[2])
+    throw cfg.error(`depthwise kernel has ${channels} channels, input has ${input.shape[2]}`);
+  return emitConv(
+    ctx,
+    input,
+    {
+      weight: depthwiseToOihw(kernel.data, kernel.shape),
+      bias: biasOrZeros(ctx, cfg, channels * multiplier),
+      strides: cfg.pair('strides', [1, 1]),
+      dilations: cfg.pair('dilation_rate', [1, 1]),
+      padding: readPadding(cfg),
+      group: channels,
+      activation: readActivation(cfg),
+    },
+    ctx.layer.name,
+  );
 };
 
 /** Depthwise stage (strides, padding, dilation) then a 1×1 pointwise Conv carrying the bias and activation. */
@@ -111,25 +123,35 @@ const separableConv2d: LayerConverter = (ctx) => {
   const pointwise = requireWeight(ctx, 'pointwise_kernel');
   const [, , channels, multiplier] = depthwise.shape as [number, number, number, number];
   const filters = pointwise.shape[3]!;
-  const mid = emitConv(ctx, input, {
-    weight: depthwiseToOihw(depthwise.data, depthwise.shape),
-    bias: new Float32Array(channels * multiplier),
-    strides: cfg.pair('strides', [1, 1]),
-    dilations: cfg.pair('dilation_rate', [1, 1]),
-    padding: readPadding(cfg),
-    group: channels,
-    activation: 'linear',
-  }, `${ctx.layer.name}/depthwise`);
+  const mid = emitConv(
+    ctx,
+    input,
+    {
+      weight: depthwiseToOihw(depthwise.data, depthwise.shape),
+      bias: new Float32Array(channels * multiplier),
+      strides: cfg.pair('strides', [1, 1]),
+      dilations: cfg.pair('dilation_rate', [1, 1]),
+      padding: readPadding(cfg),
+      group: channels,
+      activation: 'linear',
+    },
+    `${ctx.layer.name}/depthwise`,
+  );
   ctx.foldTargets.delete(mid.name);
-  return emitConv(ctx, mid, {
-    weight: hwioToOihw(pointwise.data, pointwise.shape),
-    bias: biasOrZeros(ctx, cfg, filters),
-    strides: [1, 1],
-    dilations: [1, 1],
-    padding: 'valid',
-    group: 1,
-    activation: readActivation(cfg),
-  }, ctx.layer.name);
+  return emitConv(
+    ctx,
+    mid,
+    {
+      weight: hwioToOihw(pointwise.data, pointwise.shape),
+      bias: biasOrZeros(ctx, cfg, filters),
+      strides: [1, 1],
+      dilations: [1, 1],
+      padding: 'valid',
+      group: 1,
+      activation: readActivation(cfg),
+    },
+    ctx.layer.name,
+  );
 };
 
 /** Keras BN is per channel on the last axis, which is ONNX axis 1 for both [N,C,H,W] and [N,C]. */
@@ -143,7 +165,8 @@ function channelAxisOk(cfg: LayerConfig, input: TensorValue): boolean {
 const batchNormalization: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
   const input = firstInput(ctx);
-  if (!channelAxisOk(cfg, input)) throw cfg.error(`axis ${JSON.stringify(cfg.raw('axis'))} on input [N,${input.shape}] is not supported`);
+  if (!channelAxisOk(cfg, input))
+    throw cfg.error(`axis ${JSON.stringify(cfg.raw('axis'))} on input [N,${input.shape}] is not supported`);
   const channels = input.shape[input.shape.length - 1]!;
   const epsilon = cfg.number('epsilon', 1e-3);
   const mean = requireWeight(ctx, 'moving_mean').data;

@@ -50,12 +50,16 @@ const cropping2d: LayerConverter = (ctx) => {
   if (top + bottom >= h || left + right >= w) throw cfg.error(`cropping removes the whole ${h}x${w} input`);
   const g = ctx.graph;
   const base = ctx.layer.name;
-  const name = g.addNode('Slice', [
-    input.name,
-    g.addInt64Initializer(`${base}/starts`, [top, left]),
-    g.addInt64Initializer(`${base}/ends`, [h - bottom, w - right]),
-    g.addInt64Initializer(`${base}/axes`, [2, 3]),
-  ], base);
+  const name = g.addNode(
+    'Slice',
+    [
+      input.name,
+      g.addInt64Initializer(`${base}/starts`, [top, left]),
+      g.addInt64Initializer(`${base}/ends`, [h - bottom, w - right]),
+      g.addInt64Initializer(`${base}/axes`, [2, 3]),
+    ],
+    base,
+  );
   return { name, shape: [h - top - bottom, w - left - right, c] };
 };
 
@@ -69,8 +73,13 @@ function pooling(opType: 'AveragePool' | 'MaxPool'): LayerConverter {
     if (padding !== 'valid' && padding !== 'same') throw cfg.error(`padding "${padding}" is not supported`);
     const [h, w, c] = input.shape as [number, number, number];
     const geometry = windowGeometry(h, w, pool, strides, [1, 1], padding as Padding);
-    if (geometry.outHeight < 1 || geometry.outWidth < 1) throw cfg.error(`pool ${pool} does not fit the ${h}x${w} input`);
-    const attributes: Record<string, AttributeValue> = { kernel_shape: attrInts(pool), strides: attrInts(strides), pads: attrInts(geometry.pads) };
+    if (geometry.outHeight < 1 || geometry.outWidth < 1)
+      throw cfg.error(`pool ${pool} does not fit the ${h}x${w} input`);
+    const attributes: Record<string, AttributeValue> = {
+      kernel_shape: attrInts(pool),
+      strides: attrInts(strides),
+      pads: attrInts(geometry.pads),
+    };
     // TF averages only over real pixels at the borders of `same` pooling.
     if (opType === 'AveragePool') attributes.count_include_pad = attrInt(0);
     const name = ctx.graph.addNode(opType, [input.name], ctx.layer.name, attributes);
@@ -84,7 +93,8 @@ function globalPooling(opType: 'GlobalAveragePool' | 'GlobalMaxPool'): LayerConv
     const input = spatialInput(ctx, cfg);
     const channels = input.shape[2]!;
     const base = ctx.layer.name;
-    if (cfg.boolean('keepdims', false)) return { name: ctx.graph.addNode(opType, [input.name], base), shape: [1, 1, channels] };
+    if (cfg.boolean('keepdims', false))
+      return { name: ctx.graph.addNode(opType, [input.name], base), shape: [1, 1, channels] };
     const pooled = ctx.graph.addNode(opType, [input.name], `${base}/pooled`);
     return { name: ctx.graph.addNode('Flatten', [pooled], base, { axis: attrInt(1) }), shape: [channels] };
   };
@@ -105,7 +115,8 @@ const reshape: LayerConverter = (ctx) => {
   const cfg = new LayerConfig(ctx.layer);
   const input = firstInput(ctx);
   const raw = cfg.raw('target_shape');
-  if (!Array.isArray(raw) || !raw.every((d) => typeof d === 'number')) throw cfg.error('target_shape must be a list of numbers');
+  if (!Array.isArray(raw) || !raw.every((d) => typeof d === 'number'))
+    throw cfg.error('target_shape must be a list of numbers');
   const size = input.shape.reduce((a, b) => a * b, 1);
   const known = (raw as number[]).filter((d) => d !== -1).reduce((a, b) => a * b, 1);
   const target = (raw as number[]).map((d) => (d === -1 ? size / known : d));
@@ -117,7 +128,11 @@ const reshape: LayerConverter = (ctx) => {
   const nhwc = toChannelsLast(g, input, base);
   // Dimension 0 in an ONNX Reshape shape copies the (dynamic) batch size.
   const spatialOut = target.length === 3;
-  const reshaped = g.addNode('Reshape', [nhwc, g.addInt64Initializer(`${base}/shape`, [0, ...target])], spatialOut ? `${base}/nhwc` : base);
+  const reshaped = g.addNode(
+    'Reshape',
+    [nhwc, g.addInt64Initializer(`${base}/shape`, [0, ...target])],
+    spatialOut ? `${base}/nhwc` : base,
+  );
   const name = spatialOut ? g.addNode('Transpose', [reshaped], base, { perm: attrInts([0, 3, 1, 2]) }) : reshaped;
   return { name, shape: target };
 };

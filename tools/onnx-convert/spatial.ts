@@ -16,7 +16,13 @@ export interface WindowGeometry {
 }
 
 /** Output size and begin/end padding along one axis, TF style: `same` puts the odd extra pixel at the end. */
-function axisGeometry(size: number, kernel: number, stride: number, dilation: number, padding: Padding): [number, number, number] {
+function axisGeometry(
+  size: number,
+  kernel: number,
+  stride: number,
+  dilation: number,
+  padding: Padding,
+): [number, number, number] {
   const effective = (kernel - 1) * dilation + 1;
   if (padding === 'valid') {
     const out = Math.floor((size - effective) / stride) + 1;
@@ -48,7 +54,8 @@ export function hwioToOihw(data: Float32Array, shape: number[]): { data: Float32
   for (let y = 0; y < kh; y++)
     for (let x = 0; x < kw; x++)
       for (let i = 0; i < cin; i++)
-        for (let o = 0; o < cout; o++) out[((o * cin + i) * kh + y) * kw + x] = data[((y * kw + x) * cin + i) * cout + o]!;
+        for (let o = 0; o < cout; o++)
+          out[((o * cin + i) * kh + y) * kw + x] = data[((y * kw + x) * cin + i) * cout + o]!;
   return { data: out, dims: [cout, cin, kh, kw] };
 }
 
@@ -62,7 +69,8 @@ export function depthwiseToOihw(data: Float32Array, shape: number[]): { data: Fl
   for (let y = 0; y < kh; y++)
     for (let x = 0; x < kw; x++)
       for (let c = 0; c < channels; c++)
-        for (let m = 0; m < multiplier; m++) out[((c * multiplier + m) * kh + y) * kw + x] = data[((y * kw + x) * channels + c) * multiplier + m]!;
+        for (let m = 0; m < multiplier; m++)
+          out[((c * multiplier + m) * kh + y) * kw + x] = data[((y * kw + x) * channels + c) * multiplier + m]!;
   return { data: out, dims: [channels * multiplier, 1, kh, kw] };
 }
 

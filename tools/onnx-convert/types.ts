@@ -87,7 +87,8 @@ export class LayerConfig {
   pair(key: string, fallback?: [number, number]): [number, number] {
     const v = this.layer.config[key];
     if (typeof v === 'number') return [v, v];
-    if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) return [v[0] as number, v[1] as number];
+    if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number'))
+      return [v[0] as number, v[1] as number];
     if ((v === undefined || v === null) && fallback) return fallback;
     return this.fail(`config "${key}" must be a number or a pair of numbers, got ${JSON.stringify(v)}`);
   }
@@ -115,7 +116,10 @@ export function requireWeight(ctx: LayerContext, shortName: string): WeightTenso
 
 export function requireRank(ctx: LayerContext, input: TensorValue, rank: number): void {
   if (input.shape.length !== rank) {
-    throw new LayerConversionError(ctx.layer, `expects an input of rank ${rank + 1} (with batch), got [N,${input.shape.join(',')}]`);
+    throw new LayerConversionError(
+      ctx.layer,
+      `expects an input of rank ${rank + 1} (with batch), got [N,${input.shape.join(',')}]`,
+    );
   }
 }
 

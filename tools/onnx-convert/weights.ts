@@ -49,7 +49,8 @@ function decodeWeight(spec: WeightSpec, bytes: Uint8Array): Float32Array {
     if (q.dtype === 'float16') {
       for (let i = 0; i < size; i++) values[i] = halfToFloat(view.getUint16(i * 2, true));
     } else if (q.dtype === 'uint8' || q.dtype === 'uint16') {
-      if (q.min === undefined || q.scale === undefined) throw new Error(`weight ${spec.name}: ${q.dtype} quantization needs min and scale`);
+      if (q.min === undefined || q.scale === undefined)
+        throw new Error(`weight ${spec.name}: ${q.dtype} quantization needs min and scale`);
       for (let i = 0; i < size; i++) {
         const v = q.dtype === 'uint8' ? view.getUint8(i) : view.getUint16(i * 2, true);
         values[i] = v * q.scale + q.min;
@@ -86,7 +87,8 @@ export async function readWeights(modelDir: string, manifest: WeightsGroup[]): P
     let offset = 0;
     for (const spec of group.weights) {
       const length = byteLength(spec);
-      if (offset + length > data.byteLength) throw new Error(`weight ${spec.name}: shard data ends before the weight does`);
+      if (offset + length > data.byteLength)
+        throw new Error(`weight ${spec.name}: shard data ends before the weight does`);
       out.set(spec.name, { data: decodeWeight(spec, data.subarray(offset, offset + length)), shape: spec.shape });
       offset += length;
     }
@@ -102,7 +104,8 @@ export function weightsOfLayer(all: Map<string, WeightTensor>, layerName: string
   const mine = new Map<string, WeightTensor>();
   for (const [name, tensor] of all) {
     const segments = name.split('/');
-    if (segments.slice(0, -1).includes(layerName)) mine.set(segments[segments.length - 1]!.replace(/:\d+$/, ''), tensor);
+    if (segments.slice(0, -1).includes(layerName))
+      mine.set(segments[segments.length - 1]!.replace(/:\d+$/, ''), tensor);
   }
   return mine;
 }

@@ -3,7 +3,13 @@
  * routes, same answers; slower per request (BENCHMARKS.md has the price). Malformed HTTP is answered with the
  * JSON error shape and the connection closed.
  */
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse as NodeResponse } from 'node:http';
+import {
+  createServer,
+  STATUS_CODES,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse as NodeResponse,
+} from 'node:http';
 import { type ListenOptions, Server as NetServer, type Socket } from 'node:net';
 import { errorBody, errorCodes } from '../../wire/errors.ts';
 import { collectBody } from '../read-body.ts';
@@ -15,7 +21,11 @@ class NodeServerResponse implements ServerResponse {
   answered = false;
   private abortListeners: Array<() => void> = [];
 
-  constructor(private readonly req: IncomingMessage, private readonly res: NodeResponse, private readonly server: NodeHttpServer) {
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: NodeResponse,
+    private readonly server: NodeHttpServer,
+  ) {
     // 'close' before 'finish': the connection went away before the answer was written out.
     res.once('close', () => {
       if (res.writableFinished) return;
@@ -33,13 +43,16 @@ class NodeServerResponse implements ServerResponse {
 
   readBody(limits: BodyLimits): Promise<Buffer> {
     const req = this.req;
-    return collectBody({
-      onChunk: (listener) => {
-        req.on('data', (chunk: Buffer) => listener(chunk, false));
-        req.once('end', () => listener(new Uint8Array(0), true));
+    return collectBody(
+      {
+        onChunk: (listener) => {
+          req.on('data', (chunk: Buffer) => listener(chunk, false));
+          req.once('end', () => listener(new Uint8Array(0), true));
+        },
+        onAbort: (listener) => this.onAbort(listener),
       },
-      onAbort: (listener) => this.onAbort(listener),
-    }, limits);
+      limits,
+    );
   }
 
   destroy(): void {
@@ -49,7 +62,12 @@ class NodeServerResponse implements ServerResponse {
     this.req.socket.destroy();
   }
 
-  send(status: number, headers: Readonly<Record<string, string>>, body: string | Buffer, closeConnection: boolean): boolean {
+  send(
+    status: number,
+    headers: Readonly<Record<string, string>>,
+    body: string | Buffer,
+    closeConnection: boolean,
+  ): boolean {
     if (this.aborted || this.answered) return false;
     this.answered = true;
     this.abortListeners = [];
@@ -92,7 +110,11 @@ class NodeHttpServer implements HttpServer {
 
   constructor({ headersTimeoutMs }: NodeServerOptions) {
     // Bodies are timed by BODY_TIMEOUT_MS (read-body.ts), so Node's own whole-request timeout is off.
-    const timeouts = { requestTimeout: 0, connectionsCheckingInterval: 1000, ...(headersTimeoutMs ? { headersTimeout: headersTimeoutMs } : {}) };
+    const timeouts = {
+      requestTimeout: 0,
+      connectionsCheckingInterval: 1000,
+      ...(headersTimeoutMs ? { headersTimeout: headersTimeoutMs } : {}),
+    };
     this.server = createServer(timeouts, (req, res) => this.dispatch(req, res));
     this.server.on('clientError', answerClientError);
   }
@@ -109,7 +131,13 @@ class NodeHttpServer implements HttpServer {
       const name = raw[i]!.toLowerCase();
       headers[name] = name in headers ? `${headers[name]}, ${raw[i + 1]}` : raw[i + 1]!;
     }
-    const request: IncomingRequest = { method, path, query: q < 0 ? '' : url.slice(q + 1), headers, params: found?.params ?? {} };
+    const request: IncomingRequest = {
+      method,
+      path,
+      query: q < 0 ? '' : url.slice(q + 1),
+      headers,
+      params: found?.params ?? {},
+    };
     const response = new NodeServerResponse(req, res, this);
     if (found) found.handler(request, response);
     else response.send(404, { 'Content-Type': 'application/json' }, JSON.stringify(errorBody('NOT_FOUND')), false);

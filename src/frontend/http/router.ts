@@ -21,7 +21,9 @@ export function compilePattern(source: string): Pattern {
   const paramNames = fixed.filter((s) => s.startsWith(':')).map((s) => s.slice(1));
   const rank = wildcard ? 2 : paramNames.length > 0 ? 1 : 0;
   return {
-    source, paramNames, rank,
+    source,
+    paramNames,
+    rank,
     match(path) {
       const parts = path.split('/').slice(1);
       if (wildcard ? parts.length < fixed.length : parts.length !== fixed.length) return undefined;

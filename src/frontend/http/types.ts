@@ -59,7 +59,12 @@ export interface ServerResponse {
    * Writes the whole answer (corked where the server supports it). `closeConnection` asks the client to
    * reconnect for its next request. Returns false, writing nothing, if aborted or answered already.
    */
-  send(status: number, headers: Readonly<Record<string, string>>, body: string | Buffer, closeConnection: boolean): boolean;
+  send(
+    status: number,
+    headers: Readonly<Record<string, string>>,
+    body: string | Buffer,
+    closeConnection: boolean,
+  ): boolean;
   /**
    * Cuts the connection at once, writing nothing: for a request whose framing is ambiguous when the server would
    * still parse what follows it on the connection (uWS), where even a 400 would let a smuggled request through.

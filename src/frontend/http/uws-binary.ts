@@ -61,7 +61,10 @@ export interface UwsModule {
   App(): UwsApp;
   us_listen_socket_close(listenSocket: UwsListenSocket): void;
   us_socket_local_port(listenSocket: UwsListenSocket): number;
-  getParts(body: Buffer, contentType: string): Array<{ name: string; data: ArrayBuffer; filename?: string; type?: string }> | undefined;
+  getParts(
+    body: Buffer,
+    contentType: string,
+  ): Array<{ name: string; data: ArrayBuffer; filename?: string; type?: string }> | undefined;
 }
 type FitsUwsModule<T extends UwsModule> = T;
 /** Compile-time proof that both pinned packages provide UwsModule as typed above. */
@@ -83,7 +86,9 @@ export class UwsUnavailableError extends Error {}
 
 /** The installed package's folder: 20.57's `exports` map hides its binaries from require('uws-20.57/...'). */
 function packageRoot(alias: string): string | undefined {
-  return (require.resolve.paths(alias) ?? []).map((base) => join(base, alias)).find((dir) => existsSync(join(dir, 'package.json')));
+  return (require.resolve.paths(alias) ?? [])
+    .map((base) => join(base, alias))
+    .find((dir) => existsSync(join(dir, 'package.json')));
 }
 
 function olderThan(version: string, than: string): boolean {

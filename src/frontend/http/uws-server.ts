@@ -10,7 +10,14 @@ import type { BodyLimits, Handler, HttpServer, IncomingRequest, RouteMethod, Ser
 import type { LoadedUws, UwsApp, UwsListenSocket, UwsRequest, UwsResponse as HttpResponse } from './uws-binary.ts';
 
 const ROUTE_METHOD = {
-  GET: 'get', POST: 'post', PUT: 'put', DELETE: 'del', PATCH: 'patch', HEAD: 'head', OPTIONS: 'options', ANY: 'any',
+  GET: 'get',
+  POST: 'post',
+  PUT: 'put',
+  DELETE: 'del',
+  PATCH: 'patch',
+  HEAD: 'head',
+  OPTIONS: 'options',
+  ANY: 'any',
 } as const satisfies Record<RouteMethod, keyof UwsApp>;
 
 class UwsResponse implements ServerResponse {
@@ -19,7 +26,11 @@ class UwsResponse implements ServerResponse {
   private abortListeners: Array<() => void> = [];
 
   /** `head`: a HEAD request, answered with its headers (Content-Length included) and no body. */
-  constructor(private readonly res: HttpResponse, private readonly server: UwsServer, private readonly head: boolean) {
+  constructor(
+    private readonly res: HttpResponse,
+    private readonly server: UwsServer,
+    private readonly head: boolean,
+  ) {
     res.onAborted(() => {
       this.aborted = true;
       const listeners = this.abortListeners;
@@ -34,10 +45,13 @@ class UwsResponse implements ServerResponse {
   }
 
   readBody(limits: BodyLimits): Promise<Buffer> {
-    return collectBody({
-      onChunk: (listener) => this.res.onData((chunk, isLast) => listener(new Uint8Array(chunk), isLast)),
-      onAbort: (listener) => this.onAbort(listener),
-    }, limits);
+    return collectBody(
+      {
+        onChunk: (listener) => this.res.onData((chunk, isLast) => listener(new Uint8Array(chunk), isLast)),
+        onAbort: (listener) => this.onAbort(listener),
+      },
+      limits,
+    );
   }
 
   destroy(): void {
@@ -47,7 +61,12 @@ class UwsResponse implements ServerResponse {
     this.res.close();
   }
 
-  send(status: number, headers: Readonly<Record<string, string>>, body: string | Buffer, closeConnection: boolean): boolean {
+  send(
+    status: number,
+    headers: Readonly<Record<string, string>>,
+    body: string | Buffer,
+    closeConnection: boolean,
+  ): boolean {
     if (this.aborted || this.answered) return false;
     this.answered = true;
     this.abortListeners = [];
@@ -75,7 +94,9 @@ function snapshot(req: UwsRequest, paramNames: readonly string[]): IncomingReque
     headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
   });
   const params: Record<string, string> = {};
-  paramNames.forEach((name, i) => { params[name] = req.getParameter(i) ?? ''; });
+  paramNames.forEach((name, i) => {
+    params[name] = req.getParameter(i) ?? '';
+  });
   return { method: req.getCaseSensitiveMethod(), path: req.getUrl(), query: req.getQuery() ?? '', headers, params };
 }
 

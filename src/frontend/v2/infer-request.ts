@@ -47,7 +47,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 function split(body: Buffer, headerLength: string | undefined): { json: Buffer; binary: Buffer } | string {
   if (headerLength === undefined) return { json: body, binary: body.subarray(body.length) };
   const n = Number(headerLength);
-  if (!/^\d+$/.test(headerLength) || n > body.length) return `Inference-Header-Content-Length ${JSON.stringify(headerLength.slice(0, 20))} is not a length within the body (${body.length} bytes).`;
+  if (!/^\d+$/.test(headerLength) || n > body.length)
+    return `Inference-Header-Content-Length ${JSON.stringify(headerLength.slice(0, 20))} is not a length within the body (${body.length} bytes).`;
   return { json: body.subarray(0, n), binary: body.subarray(n) };
 }
 
@@ -79,7 +80,8 @@ function parseOutputs(outputs: unknown, parameters: Record<string, unknown>): Ou
   if (binaryAll !== undefined && typeof binaryAll !== 'boolean') return '"binary_data_output" must be a boolean.';
   const output: OutputRequest = { binary: binaryAll === true };
   if (outputs === undefined) return output;
-  if (!Array.isArray(outputs) || outputs.length > 1) return `"outputs" must be an array naming at most the one output "${OUTPUT_NAME}".`;
+  if (!Array.isArray(outputs) || outputs.length > 1)
+    return `"outputs" must be an array naming at most the one output "${OUTPUT_NAME}".`;
   const o = outputs[0] as unknown;
   if (o === undefined) return output;
   if (!isObject(o) || o.name !== OUTPUT_NAME) return `Unknown output: the model's only output is "${OUTPUT_NAME}".`;
@@ -98,7 +100,12 @@ function parseOutputs(outputs: unknown, parameters: Record<string, unknown>): Ou
 }
 
 /** The FP32 form: N tensors of the model's input, from JSON data or binary. */
-function fp32Items(input: Record<string, unknown>, shape: number[], model: TensorModel, binary: Buffer | undefined): QueueItem[] | string {
+function fp32Items(
+  input: Record<string, unknown>,
+  shape: number[],
+  model: TensorModel,
+  binary: Buffer | undefined,
+): QueueItem[] | string {
   const [n, ...dims] = shape;
   if (dims.length !== model.dims.length || dims.some((d, i) => d !== model.dims[i])) {
     return `Wrong shape [${shape.join(', ')}] for FP32 input: the model takes [N, ${model.dims.join(', ')}].`;
@@ -106,27 +113,36 @@ function fp32Items(input: Record<string, unknown>, shape: number[], model: Tenso
   const per = model.dims.reduce((a, b) => a * b, 1);
   const values = new Float32Array(n! * per);
   if (binary) {
-    if (binary.length !== values.byteLength) return `Binary FP32 data of ${binary.length} bytes for shape [${shape.join(', ')}]: expected ${values.byteLength}.`;
+    if (binary.length !== values.byteLength)
+      return `Binary FP32 data of ${binary.length} bytes for shape [${shape.join(', ')}]: expected ${values.byteLength}.`;
     new Uint8Array(values.buffer).set(binary); // little-endian on the wire and on every platform Node runs here
   } else {
-    if (!Array.isArray(input.data)) return 'FP32 input needs "data" (a JSON array) or binary data ("binary_data_size").';
+    if (!Array.isArray(input.data))
+      return 'FP32 input needs "data" (a JSON array) or binary data ("binary_data_size").';
     const count = flattenNumbers(input.data, values);
     if (count < 0) return 'FP32 "data" must hold only finite numbers.';
-    if (count !== values.length) return `FP32 "data" has ${count} values for shape [${shape.join(', ')}]: expected ${values.length}.`;
+    if (count !== values.length)
+      return `FP32 "data" has ${count} values for shape [${shape.join(', ')}]: expected ${values.length}.`;
   }
-  return Array.from({ length: n! }, (_, i) => ({ ok: true as const, tensor: new Uint8Array(values.buffer, i * per * 4, per * 4) }));
+  return Array.from({ length: n! }, (_, i) => ({
+    ok: true as const,
+    tensor: new Uint8Array(values.buffer, i * per * 4, per * 4),
+  }));
 }
 
 /** The BYTES form: N encoded images, each a 4-byte little-endian length and its bytes. */
 function bytesItems(n: number, binary: Buffer | undefined): QueueItem[] | string {
-  if (!binary) return 'BYTES images must be sent with the binary data extension ("binary_data_size" and the bytes after the JSON).';
+  if (!binary)
+    return 'BYTES images must be sent with the binary data extension ("binary_data_size" and the bytes after the JSON).';
   const items: QueueItem[] = [];
   let at = 0;
   for (let i = 0; i < n; i++) {
-    if (at + 4 > binary.length) return `BYTES element ${i}: its 4-byte length is missing (binary data ends at byte ${binary.length}).`;
+    if (at + 4 > binary.length)
+      return `BYTES element ${i}: its 4-byte length is missing (binary data ends at byte ${binary.length}).`;
     const length = binary.readUInt32LE(at);
     at += 4;
-    if (at + length > binary.length) return `BYTES element ${i}: length ${length} runs past the end of the binary data.`;
+    if (at + length > binary.length)
+      return `BYTES element ${i}: length ${length} runs past the end of the binary data.`;
     items.push(checkImage(binary.subarray(at, at + length)));
     at += length;
   }
@@ -134,14 +150,21 @@ function bytesItems(n: number, binary: Buffer | undefined): QueueItem[] | string
   return items;
 }
 
-export function parseInferRequest(body: Buffer, headerLength: string | undefined, model: TensorModel, maxElements: number): Parsed {
+export function parseInferRequest(
+  body: Buffer,
+  headerLength: string | undefined,
+  model: TensorModel,
+  maxElements: number,
+): Parsed {
   const parts = split(body, headerLength);
   if (typeof parts === 'string') return bad(parts);
   let doc: unknown;
   try {
     doc = JSON.parse(parts.json.toString('utf8'));
   } catch {
-    return bad('The inference request is not valid JSON (with binary data, set Inference-Header-Content-Length to the JSON\'s length).');
+    return bad(
+      "The inference request is not valid JSON (with binary data, set Inference-Header-Content-Length to the JSON's length).",
+    );
   }
   if (!isObject(doc)) return bad('The inference request must be a JSON object.');
   if (doc.id !== undefined && typeof doc.id !== 'string') return bad('"id" must be a string.');
@@ -150,27 +173,40 @@ export function parseInferRequest(body: Buffer, headerLength: string | undefined
   let timeoutMs: number | undefined;
   if (parameters.timeout !== undefined) {
     const us = parameters.timeout;
-    if (typeof us !== 'number' || !Number.isInteger(us) || us < 1) return bad('"timeout" must be a positive integer (microseconds).');
+    if (typeof us !== 'number' || !Number.isInteger(us) || us < 1)
+      return bad('"timeout" must be a positive integer (microseconds).');
     timeoutMs = us / 1000;
   }
   const output = parseOutputs(doc.outputs, parameters);
   if (typeof output === 'string') return bad(output);
 
   const inputs = doc.inputs;
-  if (!Array.isArray(inputs) || inputs.length !== 1 || !isObject(inputs[0])) return bad(`"inputs" must hold exactly one input, "${INPUT_NAME}".`);
+  if (!Array.isArray(inputs) || inputs.length !== 1 || !isObject(inputs[0]))
+    return bad(`"inputs" must hold exactly one input, "${INPUT_NAME}".`);
   const input = inputs[0];
-  if (input.name !== INPUT_NAME) return bad(`Unknown input ${JSON.stringify(String(input.name).slice(0, 64))}: the model's only input is "${INPUT_NAME}".`);
+  if (input.name !== INPUT_NAME)
+    return bad(
+      `Unknown input ${JSON.stringify(String(input.name).slice(0, 64))}: the model's only input is "${INPUT_NAME}".`,
+    );
   const shape = input.shape;
-  if (!Array.isArray(shape) || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d >= 1)) return bad('"shape" must be an array of positive integers.');
+  if (!Array.isArray(shape) || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d >= 1))
+    return bad('"shape" must be an array of positive integers.');
   const n = shape[0] as number;
-  if (n > maxElements) return { ok: false, code: 'TOO_MANY_IMAGES', message: `At most ${maxElements} elements per request; this one has ${n}.` };
+  if (n > maxElements)
+    return {
+      ok: false,
+      code: 'TOO_MANY_IMAGES',
+      message: `At most ${maxElements} elements per request; this one has ${n}.`,
+    };
   const inputParams = input.parameters === undefined ? {} : input.parameters;
   if (!isObject(inputParams)) return bad('"parameters" of an input must be an object.');
   let binary: Buffer | undefined;
   if (inputParams.binary_data_size !== undefined) {
     const size = inputParams.binary_data_size;
-    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) return bad('"binary_data_size" must be a non-negative integer.');
-    if (size !== parts.binary.length) return bad(`"binary_data_size" is ${size} but ${parts.binary.length} bytes follow the JSON.`);
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0)
+      return bad('"binary_data_size" must be a non-negative integer.');
+    if (size !== parts.binary.length)
+      return bad(`"binary_data_size" is ${size} but ${parts.binary.length} bytes follow the JSON.`);
     binary = parts.binary;
   } else if (parts.binary.length > 0) {
     return bad('Binary data follows the JSON but the input declares no "binary_data_size".');
@@ -178,8 +214,23 @@ export function parseInferRequest(body: Buffer, headerLength: string | undefined
 
   let items: QueueItem[] | string;
   if (input.datatype === 'FP32') items = fp32Items(input, shape as number[], model, binary);
-  else if (input.datatype === 'BYTES') items = shape.length === 1 ? bytesItems(n, binary) : `Wrong shape [${shape.join(', ')}] for BYTES input: encoded images take [N].`;
-  else return bad(`Datatype ${JSON.stringify(String(input.datatype).slice(0, 16))} is not accepted for "${INPUT_NAME}": FP32 (the model's input) or BYTES (encoded images).`);
+  else if (input.datatype === 'BYTES')
+    items =
+      shape.length === 1
+        ? bytesItems(n, binary)
+        : `Wrong shape [${shape.join(', ')}] for BYTES input: encoded images take [N].`;
+  else
+    return bad(
+      `Datatype ${JSON.stringify(String(input.datatype).slice(0, 16))} is not accepted for "${INPUT_NAME}": FP32 (the model's input) or BYTES (encoded images).`,
+    );
   if (typeof items === 'string') return bad(items);
-  return { ok: true, request: { ...(doc.id !== undefined && { id: doc.id as string }), items, output, ...(timeoutMs !== undefined && { timeoutMs }) } };
+  return {
+    ok: true,
+    request: {
+      ...(doc.id !== undefined && { id: doc.id as string }),
+      items,
+      output,
+      ...(timeoutMs !== undefined && { timeoutMs }),
+    },
+  };
 }

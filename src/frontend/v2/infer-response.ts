@@ -16,7 +16,9 @@ export interface InferAnswer {
 /** Each element's probabilities (float32 bytes, one row per element) into one [N, classes] array. */
 function probabilities(rows: readonly Uint8Array[], classes: number): Float32Array {
   const all = new Float32Array(rows.length * classes);
-  rows.forEach((row, i) => all.set(new Float32Array(row.buffer.slice(row.byteOffset, row.byteOffset + classes * 4)), i * classes));
+  rows.forEach((row, i) =>
+    all.set(new Float32Array(row.buffer.slice(row.byteOffset, row.byteOffset + classes * 4)), i * classes),
+  );
   return all;
 }
 
@@ -39,7 +41,12 @@ function bytesTensor(items: readonly string[]): Buffer {
 }
 
 export function inferResponse(
-  model: string, labels: readonly string[], rows: readonly Uint8Array[], output: OutputRequest, id?: string, version: string = MODEL_VERSION,
+  model: string,
+  labels: readonly string[],
+  rows: readonly Uint8Array[],
+  output: OutputRequest,
+  id?: string,
+  version: string = MODEL_VERSION,
 ): InferAnswer {
   const classes = labels.length;
   const scores = probabilities(rows, classes);
@@ -50,7 +57,12 @@ export function inferResponse(
     const data = Array.from({ length: n }, (_, r) => classify(scores, r, classes, k, labels)).flat();
     tensor = { shape: [n, k], datatype: 'BYTES', data, binary: output.binary ? bytesTensor(data) : Buffer.alloc(0) };
   } else {
-    tensor = { shape: [n, classes], datatype: 'FP32', data: Array.from(scores), binary: Buffer.from(scores.buffer, scores.byteOffset, scores.byteLength) };
+    tensor = {
+      shape: [n, classes],
+      datatype: 'FP32',
+      data: Array.from(scores),
+      binary: Buffer.from(scores.buffer, scores.byteOffset, scores.byteLength),
+    };
   }
   const head = { model_name: model, model_version: version, ...(id !== undefined && { id }) };
   const { shape, datatype } = tensor;
@@ -58,9 +70,12 @@ export function inferResponse(
     const body = JSON.stringify({ ...head, outputs: [{ name: OUTPUT_NAME, shape, datatype, data: tensor.data }] });
     return { contentType: 'application/json', headers: {}, body };
   }
-  const json = Buffer.from(JSON.stringify({
-    ...head, outputs: [{ name: OUTPUT_NAME, shape, datatype, parameters: { binary_data_size: tensor.binary.length } }],
-  }));
+  const json = Buffer.from(
+    JSON.stringify({
+      ...head,
+      outputs: [{ name: OUTPUT_NAME, shape, datatype, parameters: { binary_data_size: tensor.binary.length } }],
+    }),
+  );
   return {
     contentType: 'application/octet-stream',
     headers: { 'Inference-Header-Content-Length': String(json.length) },

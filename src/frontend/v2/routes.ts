@@ -54,7 +54,12 @@ function modelOf(ctx: ServerContext, req: IncomingRequest, answer: Answer): Repo
 }
 
 /** The version a request on this model goes to: the pinned one, else the newest ready; undefined when answered. */
-function versionOf(ctx: ServerContext, req: IncomingRequest, answer: Answer, model: RepositoryModel): VersionChoice & { ok: true } | undefined {
+function versionOf(
+  ctx: ServerContext,
+  req: IncomingRequest,
+  answer: Answer,
+  model: RepositoryModel,
+): (VersionChoice & { ok: true }) | undefined {
   const pinned = req.params.version === undefined ? undefined : Number(req.params.version);
   const choice = ctx.versions?.choose(model.name, pinned) ?? chooseVersion(new Map(), model.name, pinned);
   if (!choice.ok) {
@@ -71,7 +76,9 @@ function inputDims(model: RepositoryModel): number[] {
   return layout === 'NCHW' ? [channels, height, width] : [height, width, channels];
 }
 
-async function liveModels(ctx: ServerContext): Promise<Map<string, { engine: string; backend: string; format: string }>> {
+async function liveModels(
+  ctx: ServerContext,
+): Promise<Map<string, { engine: string; backend: string; format: string }>> {
   const live = new Map<string, { engine: string; backend: string; format: string }>();
   for (const host of await readLiveHosts(ctx.redis, ctx.keys)) {
     for (const m of host.models) live.set(m.name, { engine: m.engine, backend: m.backend, format: m.format });
@@ -93,22 +100,28 @@ function metadata(ctx: ServerContext, req: IncomingRequest, res: ServerResponse)
   if (!model) return;
   // A pinned version must exist (404 otherwise), as for infer.
   if (req.params.version !== undefined && !versionOf(ctx, req, answer, model)) return;
-  void liveModels(ctx).catch(() => new Map()).then((live) => {
-    const engine = live.get(model.name);
-    answer.json(200, {
-      name: model.name,
-      versions: ctx.versions?.readyVersions(model.name).map(String) ?? [MODEL_VERSION],
-      platform: platform(engine, model),
-      inputs: [{ name: INPUT_NAME, datatype: 'FP32', shape: [-1, ...inputDims(model)] }],
-      outputs: [{ name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, model.meta.labels.length] }],
-      // The protocol's properties are strings: the engine serving it now, and what else the input accepts.
-      properties: {
-        engine: engine?.engine ?? 'none live', backend: engine?.backend ?? '', format: engine?.format ?? model.meta.tfjs?.format ?? 'onnx',
-        title: model.meta.name, labels: model.meta.labels.join(','), input_layout: model.meta.input.layout,
-        also_accepts: `${INPUT_NAME} as BYTES [N]: encoded images (binary data extension)`,
-      },
+  void liveModels(ctx)
+    .catch(() => new Map())
+    .then((live) => {
+      const engine = live.get(model.name);
+      answer.json(200, {
+        name: model.name,
+        versions: ctx.versions?.readyVersions(model.name).map(String) ?? [MODEL_VERSION],
+        platform: platform(engine, model),
+        inputs: [{ name: INPUT_NAME, datatype: 'FP32', shape: [-1, ...inputDims(model)] }],
+        outputs: [{ name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, model.meta.labels.length] }],
+        // The protocol's properties are strings: the engine serving it now, and what else the input accepts.
+        properties: {
+          engine: engine?.engine ?? 'none live',
+          backend: engine?.backend ?? '',
+          format: engine?.format ?? model.meta.tfjs?.format ?? 'onnx',
+          title: model.meta.name,
+          labels: model.meta.labels.join(','),
+          input_layout: model.meta.input.layout,
+          also_accepts: `${INPUT_NAME} as BYTES [N]: encoded images (binary data extension)`,
+        },
+      });
     });
-  });
 }
 
 function modelReady(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): void {
@@ -146,20 +159,37 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
   const labels = model.meta.labels;
 
   void (async () => {
-    const parsed = parseInferRequest(await body, req.headers['inference-header-content-length'],
-      { dims: inputDims(model), classes: labels.length }, ctx.config.MAX_IMAGES_PER_REQUEST);
+    const parsed = parseInferRequest(
+      await body,
+      req.headers['inference-header-content-length'],
+      { dims: inputDims(model), classes: labels.length },
+      ctx.config.MAX_IMAGES_PER_REQUEST,
+    );
     if (!parsed.ok) return answer.error(parsed.code, parsed.message);
     const { items, output, id, timeoutMs } = parsed.request;
     // The request's deadline, or the client's parameters.timeout when it ends first.
-    const deadline = Math.min(answer.startedAt + ctx.config.REQUEST_TIMEOUT_MS, timeoutMs === undefined ? Infinity : answer.startedAt + timeoutMs);
-    const queued = await queueImages(ctx, { items, model: chosen.serving, topk: 1, scores: true, deadline, log, onAbort: (l) => res.onAbort(l) });
+    const deadline = Math.min(
+      answer.startedAt + ctx.config.REQUEST_TIMEOUT_MS,
+      timeoutMs === undefined ? Infinity : answer.startedAt + timeoutMs,
+    );
+    const queued = await queueImages(ctx, {
+      items,
+      model: chosen.serving,
+      topk: 1,
+      scores: true,
+      deadline,
+      log,
+      onAbort: (l) => res.onAbort(l),
+    });
     if (!queued) return;
     // The protocol has no per-element errors: the first failed element fails the request, with its status.
     const failed = queued.results.findIndex((r) => !r.success);
     if (failed >= 0) {
       const r = queued.results[failed]!;
       const { code, message } = r.success ? { code: 'INTERNAL' as ErrorCode, message: '' } : r.error;
-      return answer.error(code, items.length > 1 ? `element ${failed}: ${message}` : message, { failedElement: failed });
+      return answer.error(code, items.length > 1 ? `element ${failed}: ${message}` : message, {
+        failedElement: failed,
+      });
     }
     const rows = queued.scores.map((s) => s ?? new Uint8Array(labels.length * 4));
     const out = inferResponse(model.name, labels, rows, output, id, String(chosen.version));
