@@ -4,26 +4,20 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadDeploymentConfig } from '../../src/config/deployment.ts';
 import { freePort } from '../../src/system/ports.ts';
-import { nginxSettingsFromEnv, writeNginxConf } from '../../scripts/nginx-render.ts';
-
-const run = promisify(execFile);
-const NGINX = loadDeploymentConfig().nginxBin;
+import { startTestNginx, type TestNginx } from '../helpers/nginx.ts';
 
 describe('nginx errors in the service JSON shape', () => {
   let prefix: string;
   let upstream: Server;
   let url: string;
   let resets = 0;
-  const args = () => ['-p', `${prefix}/`, '-c', 'conf/nginx.conf', '-e', 'logs/error.log'];
+  let nginx: TestNginx | undefined;
 
   before(async () => {
     prefix = await mkdtemp(join(tmpdir(), 'cls-nginx-'));
@@ -35,31 +29,19 @@ describe('nginx errors in the service JSON shape', () => {
     });
     const upstreamPort = await freePort();
     await new Promise<void>((resolve) => upstream.listen(upstreamPort, '127.0.0.1', resolve));
-    const nginxPort = await freePort();
-    await writeNginxConf(
-      nginxSettingsFromEnv(prefix, {
-        PORT: String(upstreamPort),
-        NGINX_PORT: String(nginxPort),
-        FRONTENDS: '2',
-        NGINX_WORKERS: '1',
-        BODY_LIMIT_BYTES: '2048',
-        REQUEST_TIMEOUT_MS: '100',
-        NGINX_RATE_LIMIT: '2',
-        NGINX_RATE_BURST: '4',
-      }),
-    );
-    await run(NGINX, ['-t', '-q', ...args()]);
-    await run(NGINX, args());
-    url = `http://127.0.0.1:${nginxPort}`;
+    nginx = await startTestNginx(prefix, {
+      PORT: String(upstreamPort),
+      FRONTENDS: '2',
+      BODY_LIMIT_BYTES: '2048',
+      REQUEST_TIMEOUT_MS: '100',
+      NGINX_RATE_LIMIT: '2',
+      NGINX_RATE_BURST: '4',
+    });
+    url = nginx.url;
   });
 
   after(async () => {
-    await run(NGINX, [...args(), '-s', 'quit']).catch(() => {});
-    const pidFile = join(prefix, 'logs', 'nginx.pid');
-    for (let i = 0; i < 40; i++) {
-      if (!(await readFile(pidFile, 'utf8').catch(() => ''))) break; // nginx removes its pid file on exit
-      await sleep(100);
-    }
+    await nginx?.stop();
     upstream.closeAllConnections();
     upstream.close();
     await rm(prefix, { recursive: true, force: true });

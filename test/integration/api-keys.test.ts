@@ -14,14 +14,11 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { newKey } from '../../src/auth/key-file.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
-import { loadDeploymentConfig } from '../../src/config/deployment.ts';
-import { freePort } from '../../src/system/ports.ts';
-import { nginxSettingsFromEnv, writeNginxConf } from '../../scripts/nginx-render.ts';
 import { killAll, sleep, startFrontendProcess, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
 import { smallPng } from '../helpers/load.ts';
+import { startTestNginx, type TestNginx } from '../helpers/nginx.ts';
 
 const run = promisify(execFile);
-const NGINX = loadDeploymentConfig().nginxBin;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const METRICS_KEY = newKey('m').key;
 
@@ -33,7 +30,7 @@ describe('API keys', () => {
   let fe: { child: Child; url: string };
   let watched: { child: Child; url: string };
   let nginxUrl = '';
-  const nginxArgs = () => ['-p', `${dir}/nginx/`, '-c', 'conf/nginx.conf', '-e', 'logs/error.log'];
+  let nginx: TestNginx | undefined;
   const keys = { alice: newKey('alice'), burst: newKey('burst'), carol: newKey('carol') };
   /** Every key the test sends, right or wrong: none may appear in any log. */
   const sent = new Set<string>([METRICS_KEY, ...Object.values(keys).map((k) => k.key)]);
@@ -58,27 +55,12 @@ describe('API keys', () => {
       startFrontendProcess('frontend', { ...env, ...limits, API_KEYS_FILE: join(dir, 'link', 'keys'), METRICS_KEY }),
       startFrontendProcess('frontend-watched', { ...env, API_KEYS_FILE: join(dir, 'plain', 'keys') }),
     ]);
-    const nginxPort = await freePort();
-    await writeNginxConf(
-      nginxSettingsFromEnv(join(dir, 'nginx'), {
-        PORT: new URL(fe.url).port,
-        NGINX_PORT: String(nginxPort),
-        FRONTENDS: '1',
-        NGINX_WORKERS: '1',
-      }),
-    );
-    await run(NGINX, ['-t', '-q', ...nginxArgs()]);
-    await run(NGINX, nginxArgs());
-    nginxUrl = `http://127.0.0.1:${nginxPort}`;
+    nginx = await startTestNginx(join(dir, 'nginx'), { PORT: new URL(fe.url).port, FRONTENDS: '1' });
+    nginxUrl = nginx.url;
   });
 
   after(async () => {
-    if (nginxUrl) await run(NGINX, [...nginxArgs(), '-s', 'quit']).catch(() => {});
-    const pidFile = join(dir, 'nginx', 'logs', 'nginx.pid');
-    for (let i = 0; i < 40; i++) {
-      if (!(await readFile(pidFile, 'utf8').catch(() => ''))) break;
-      await sleep(100);
-    }
+    await nginx?.stop();
     await killAll();
     await redis?.stop();
     await rm(dir, { recursive: true, force: true });

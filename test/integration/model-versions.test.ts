@@ -6,21 +6,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { newKey } from '../../src/auth/key-file.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
-import { freePort } from '../../src/system/ports.ts';
-import { nginxSettingsFromEnv, writeNginxConf } from '../../scripts/nginx-render.ts';
 import { killAll, sleep, startFrontendProcess, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
+import { startTestNginx, type TestNginx } from '../helpers/nginx.ts';
 import { EXAMPLES } from '../helpers/service.ts';
 import { publishVersion, withdrawVersion } from '../helpers/versioned-repo.ts';
 
-const run = promisify(execFile);
-const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 const V1_TOP = 'Neutral';
 const V2_TOP = 'Porn';
 
@@ -42,7 +37,7 @@ describe('model versions', () => {
   let admin = '';
   let nginxUrl = '';
   const root = newKey('root');
-  const nginxArgs = () => ['-p', `${dir}/nginx/`, '-c', 'conf/nginx.conf', '-e', 'logs/error.log'];
+  let nginx: TestNginx | undefined;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cls-versions-'));
@@ -68,26 +63,12 @@ describe('model versions', () => {
     fe = await startFrontendProcess('frontend', { ...env, ADMIN_KEYS_FILE: join(dir, 'admins'), ADMIN_PORT: '0' });
     const listening = fe.child.logs.find((l) => l.msg === 'front end listening')!;
     admin = `http://127.0.0.1:${listening.adminPort as number}`;
-    const nginxPort = await freePort();
-    await writeNginxConf(
-      nginxSettingsFromEnv(join(dir, 'nginx'), {
-        PORT: new URL(fe.url).port,
-        NGINX_PORT: String(nginxPort),
-        FRONTENDS: '1',
-        NGINX_WORKERS: '1',
-      }),
-    );
-    await run(NGINX, ['-t', '-q', ...nginxArgs()]);
-    await run(NGINX, nginxArgs());
-    nginxUrl = `http://127.0.0.1:${nginxPort}`;
+    nginx = await startTestNginx(join(dir, 'nginx'), { PORT: new URL(fe.url).port, FRONTENDS: '1' });
+    nginxUrl = nginx.url;
   });
 
   after(async () => {
-    if (nginxUrl) await run(NGINX, [...nginxArgs(), '-s', 'quit']).catch(() => {});
-    for (let i = 0; i < 40; i++) {
-      if (!(await readFile(join(dir, 'nginx', 'logs', 'nginx.pid'), 'utf8').catch(() => ''))) break;
-      await sleep(100);
-    }
+    await nginx?.stop();
     await killAll();
     await redis?.stop();
     await rm(dir, { recursive: true, force: true });

@@ -13,32 +13,22 @@ import {
 import { type ListenOptions, Server as NetServer, type Socket } from 'node:net';
 import { errorBody, errorCodes } from '../../wire/errors.ts';
 import { collectBody } from '../read-body.ts';
+import { ResponseState } from './response-state.ts';
 import { Router } from './router.ts';
 import type { BodyLimits, Handler, HttpServer, IncomingRequest, RouteMethod, ServerResponse } from './types.ts';
 
-class NodeServerResponse implements ServerResponse {
-  aborted = false;
-  answered = false;
-  private abortListeners: Array<() => void> = [];
-
+class NodeServerResponse extends ResponseState implements ServerResponse {
   constructor(
     private readonly req: IncomingMessage,
     private readonly res: NodeResponse,
     private readonly server: NodeHttpServer,
   ) {
+    super();
     // 'close' before 'finish': the connection went away before the answer was written out.
     res.once('close', () => {
       if (res.writableFinished) return;
-      this.aborted = true;
-      const listeners = this.abortListeners;
-      this.abortListeners = [];
-      for (const l of listeners) l();
+      this.markAborted();
     });
-  }
-
-  onAbort(listener: () => void): void {
-    if (this.aborted) listener();
-    else if (!this.answered) this.abortListeners.push(listener);
   }
 
   readBody(limits: BodyLimits): Promise<Buffer> {
@@ -56,9 +46,7 @@ class NodeServerResponse implements ServerResponse {
   }
 
   destroy(): void {
-    if (this.aborted || this.answered) return;
-    this.answered = true;
-    this.abortListeners = [];
+    if (!this.claimAnswer()) return;
     this.req.socket.destroy();
   }
 
@@ -68,9 +56,7 @@ class NodeServerResponse implements ServerResponse {
     body: string | Buffer,
     closeConnection: boolean,
   ): boolean {
-    if (this.aborted || this.answered) return false;
-    this.answered = true;
-    this.abortListeners = [];
+    if (!this.claimAnswer()) return false;
     const all: Record<string, string | number> = { ...headers, 'Content-Length': Buffer.byteLength(body) };
     // Node closes the connection after an answer that says so.
     if (closeConnection || this.server.closeEveryConnection) all.Connection = 'close';

@@ -5,6 +5,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { collectBody } from '../read-body.ts';
+import { ResponseState } from './response-state.ts';
 import { compilePattern } from './router.ts';
 import type { BodyLimits, Handler, HttpServer, IncomingRequest, RouteMethod, ServerResponse } from './types.ts';
 import type { LoadedUws, UwsApp, UwsListenSocket, UwsRequest, UwsResponse as HttpResponse } from './uws-binary.ts';
@@ -20,28 +21,17 @@ const ROUTE_METHOD = {
   ANY: 'any',
 } as const satisfies Record<RouteMethod, keyof UwsApp>;
 
-class UwsResponse implements ServerResponse {
-  aborted = false;
-  answered = false;
-  private abortListeners: Array<() => void> = [];
-
+class UwsResponse extends ResponseState implements ServerResponse {
   /** `head`: a HEAD request, answered with its headers (Content-Length included) and no body. */
   constructor(
     private readonly res: HttpResponse,
     private readonly server: UwsServer,
     private readonly head: boolean,
   ) {
+    super();
     res.onAborted(() => {
-      this.aborted = true;
-      const listeners = this.abortListeners;
-      this.abortListeners = [];
-      for (const l of listeners) l();
+      this.markAborted();
     });
-  }
-
-  onAbort(listener: () => void): void {
-    if (this.aborted) listener();
-    else if (!this.answered) this.abortListeners.push(listener);
   }
 
   readBody(limits: BodyLimits): Promise<Buffer> {
@@ -55,9 +45,7 @@ class UwsResponse implements ServerResponse {
   }
 
   destroy(): void {
-    if (this.aborted || this.answered) return;
-    this.answered = true;
-    this.abortListeners = [];
+    if (!this.claimAnswer()) return;
     this.res.close();
   }
 
@@ -67,9 +55,7 @@ class UwsResponse implements ServerResponse {
     body: string | Buffer,
     closeConnection: boolean,
   ): boolean {
-    if (this.aborted || this.answered) return false;
-    this.answered = true;
-    this.abortListeners = [];
+    if (!this.claimAnswer()) return false;
     const res = this.res;
     res.cork(() => {
       res.writeStatus(statusLine(status));
