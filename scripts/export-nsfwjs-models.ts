@@ -5,29 +5,8 @@
  *
  *   node --import tsx scripts/export-nsfwjs-models.ts [<repository>]      (default: models)
  */
-import { createRequire } from 'node:module';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import type { ModelMetadata } from '../src/model/metadata.ts';
-
-const require = createRequire(import.meta.url);
-
-interface WeightsGroup {
-  paths: string[];
-  weights: unknown[];
-}
-type ModelJson = Record<string, unknown> & { weightsManifest: WeightsGroup[] };
-
-const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
-// nsfwjs's infer() for every model: decoded RGB / 255, tf.image.resizeBilinear(alignCorners = true), no crop.
-const PREPROCESSING: ModelMetadata['preprocessing'] = {
-  channelOrder: 'RGB',
-  scale: 1 / 255,
-  mean: [0, 0, 0],
-  std: [1, 1, 1],
-  resize: { method: 'bilinear', alignCorners: true, halfPixelCenters: false, fit: 'fill' },
-};
+import { join, resolve } from 'node:path';
+import { exportModelFiles, nsfwjsModelsDir, writeNsfwjsMetadata } from './lib/nsfwjs-models.ts';
 
 /** The extra models: nsfwjs directory → repository name, TF.js format and input size. */
 export const NSFWJS_EXTRA_MODELS = [
@@ -41,48 +20,13 @@ export const NSFWJS_EXTRA_MODELS = [
   },
 ] as const;
 
-function nsfwjsModelsDir(): string {
-  let dir = dirname(require.resolve('nsfwjs'));
-  while (!existsSync(join(dir, 'package.json')) || basename(dir) !== 'nsfwjs') {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the nsfwjs package root');
-    dir = up;
-  }
-  return join(dir, 'dist', 'models');
-}
-
-/** Writes model.json + .bin shards from nsfwjs's .min.js modules (base64 shards, not in its exports map). */
-async function exportModelFiles(srcDir: string, outDir: string): Promise<void> {
-  const modelJson = require(join(srcDir, 'model.min.js')) as ModelJson;
-  await mkdir(outDir, { recursive: true });
-  const manifest: WeightsGroup[] = [];
-  for (const group of modelJson.weightsManifest) {
-    const paths: string[] = [];
-    for (const shard of group.paths) {
-      const base64 = require(join(srcDir, `${shard}.min.js`)) as string;
-      await writeFile(join(outDir, `${shard}.bin`), Buffer.from(base64, 'base64'));
-      paths.push(`${shard}.bin`);
-    }
-    manifest.push({ ...group, paths });
-  }
-  await writeFile(join(outDir, 'model.json'), JSON.stringify({ ...modelJson, weightsManifest: manifest }));
-}
-
 export async function exportNsfwjsModels(repository: string): Promise<string[]> {
   const root = nsfwjsModelsDir();
   const written: string[] = [];
   for (const m of NSFWJS_EXTRA_MODELS) {
     const outDir = join(repository, m.name);
     await exportModelFiles(join(root, m.source), outDir);
-    const meta: ModelMetadata = {
-      name: m.title,
-      labels: LABELS,
-      input: { height: m.size, width: m.size, channels: 3, layout: 'NHWC' },
-      preprocessing: PREPROCESSING,
-      output: 'probabilities',
-      tfjs: { modelJson: 'model.json', format: m.format },
-    };
-    await writeFile(join(outDir, 'metadata.json'), JSON.stringify(meta, null, 2) + '\n');
+    await writeNsfwjsMetadata(outDir, m);
     written.push(outDir);
   }
   return written;

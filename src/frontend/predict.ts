@@ -23,7 +23,7 @@ import { authorize } from './authorize.ts';
 import type { BodyBudget } from './body-budget.ts';
 import { claimBody, tooLargeMessage } from './request-body.ts';
 import type { Guard } from '../auth/guard.ts';
-import { VERSION_PARAM, type VersionView } from './version-routing.ts';
+import { chooseServing, VERSION_PARAM, type VersionView } from './version-routing.ts';
 
 export interface PredictContext extends QueueContext, Access {
   config: Config;
@@ -60,11 +60,7 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
     answer.error('BAD_REQUEST', '"version" must be a positive integer.');
     return;
   }
-  const choice = ctx.versions?.choose(model, versionParam === null ? undefined : Number(versionParam)) ?? {
-    ok: true,
-    version: 1,
-    serving: model,
-  };
+  const choice = chooseServing(ctx.versions, model, versionParam === null ? undefined : Number(versionParam));
   if (!choice.ok) {
     answer.error(choice.code, choice.message);
     return;

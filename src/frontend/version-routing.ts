@@ -57,6 +57,11 @@ export function mergeReports(perHost: ReadonlyArray<Record<string, VersionStatus
   return merged;
 }
 
+/** The version a request goes to, from the front end's view when it has one (else: version 1 only). */
+export function chooseServing(view: VersionView | undefined, model: string, pinned?: number): VersionChoice {
+  return view ? view.choose(model, pinned) : chooseVersion(new Map(), model, pinned);
+}
+
 /** The front end's view of the live hosts' versions. */
 export class VersionView {
   private reports: VersionReports = new Map();

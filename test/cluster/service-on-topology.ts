@@ -9,6 +9,7 @@ import { configuredRedisTarget, type RedisTarget } from '../../src/redis/connect
 import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { summarize, type Sample } from '../helpers/load.ts';
+import { sleep, waitUntil } from '../helpers/processes.ts';
 
 export interface ServiceOnTopology {
   url: string;
@@ -99,4 +100,46 @@ export function failoverReport(
 export function servingNormally(samples: Sample[], since: number, n = 20): boolean {
   const recent = samples.filter((s) => s.startedAt >= since);
   return recent.length >= n && recent.slice(-n).every((s) => s.status === 200);
+}
+
+export interface FailoverRun {
+  samples: Sample[];
+  report: FailoverReport;
+  promotedAfterMs: number;
+  normalAfterMs: number;
+  /** One line for the test's output: counts, promotion, recovery, the non-200 window and the slowest answer. */
+  summary: string;
+}
+
+/**
+ * After the kill: waits for the promotion, then for the service to answer normally, lets the load run a second
+ * more, stops it and classifies what it got.
+ */
+export async function followFailover(
+  load: { samples: Sample[]; stop(): Promise<Sample[]> },
+  killedAt: number,
+  promoted: () => Promise<boolean>,
+  deadlineMs: number,
+): Promise<FailoverRun> {
+  await waitUntil(promoted, 30_000, 'a replica to be promoted');
+  const promotedAt = Date.now();
+  await waitUntil(
+    () => servingNormally(load.samples, promotedAt),
+    20_000,
+    '20 answers in a row to be 200 after the promotion',
+  );
+  const normalAt = Date.now();
+  await sleep(1000);
+  const samples = await load.stop();
+  const report = failoverReport(samples, killedAt, deadlineMs);
+  const window = report.window ? `${report.window.fromMs}..${report.window.toMs} ms` : 'none';
+  return {
+    samples,
+    report,
+    promotedAfterMs: promotedAt - killedAt,
+    normalAfterMs: normalAt - killedAt,
+    summary:
+      `${samples.length} requests ${JSON.stringify(report.counts)}; promoted after ${promotedAt - killedAt} ms; ` +
+      `normal again ${normalAt - killedAt} ms after the kill; non-200 window ${window}; slowest ${report.slowestMs} ms`,
+  };
 }

@@ -24,7 +24,7 @@ import { claimBody, tooLargeMessage } from '../request-body.ts';
 import type { ServerContext } from '../server.ts';
 import { INPUT_NAME, OUTPUT_NAME, parseInferRequest } from './infer-request.ts';
 import { inferResponse, MODEL_VERSION } from './infer-response.ts';
-import { chooseVersion, VERSION_PARAM, type VersionChoice } from '../version-routing.ts';
+import { chooseServing, VERSION_PARAM, type VersionChoice } from '../version-routing.ts';
 
 export const SERVER_NAME = 'image-classify-serving';
 export const SERVER_VERSION = '0.1.0';
@@ -61,7 +61,7 @@ function versionOf(
   model: RepositoryModel,
 ): (VersionChoice & { ok: true }) | undefined {
   const pinned = req.params.version === undefined ? undefined : Number(req.params.version);
-  const choice = ctx.versions?.choose(model.name, pinned) ?? chooseVersion(new Map(), model.name, pinned);
+  const choice = chooseServing(ctx.versions, model.name, pinned);
   if (!choice.ok) {
     answer.error(choice.code, choice.message);
     return undefined;
