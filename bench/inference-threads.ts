@@ -12,11 +12,13 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { ROOT } from './lib/images.ts';
+import { ensureExampleModels } from '../scripts/lib/example-models.ts';
 
 const run = promisify(execFile);
 const DURATION_MS = Number(process.env.BENCH_MEASURE_MS ?? 15000);
 const BATCH = 4;
-const models = ['default', 'inception_v3'].map((m) => join(ROOT, 'models', m));
+const examples = await ensureExampleModels();
+const models = ['default', 'inception_v3'].map((m) => join(examples, m));
 const loop = async (dirs: string[]) => {
   const { stdout } = await run(
     process.execPath,

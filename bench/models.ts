@@ -17,6 +17,7 @@ import { exampleImages, multipartBody, smallJpegs, v2BytesBody, ROOT } from './l
 import { closedLoop, LoadClient, type PointResult } from './lib/loadgen.ts';
 import { startService } from './lib/systems.ts';
 import { round } from './lib/stats.ts';
+import { ensureExampleModels } from '../scripts/lib/example-models.ts';
 
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 6000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -69,7 +70,7 @@ const record = (figure: string, p: PointResult) => {
 // 2. Two models of different cost on one model host: alone, then together.
 {
   const run = await startService('models-two', {
-    MODEL_REPOSITORY: join(ROOT, 'models'),
+    MODEL_REPOSITORY: await ensureExampleModels(),
     MODELS: 'default,inception_v3',
   });
   try {

@@ -2,8 +2,8 @@
 # npm run setup: everything a fresh Debian 12 machine with Node 20, 22 or 24 needs, idempotent.
 #   1. Debian packages redis-server, nginx and chromium (browser test) when missing (apt-get; needs root or sudo);
 #   2. npm ci (onnxruntime-node's CUDA download skipped: its CPU binaries ship in the package);
-#   3. the model repository models/: the default model (nsfwjs MobileNetV2) and inception_v3, both exported from
-#      nsfwjs and converted to ONNX, and mobilenet_v2_mid (a TF.js graph model, served on TF.js).
+#   3. the model repository models/: the default model only (nsfwjs MobileNetV2, exported and converted to ONNX).
+#      Several models: `npm run models:examples` prepares examples/models (docs: README "Several models").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,8 +33,12 @@ fi
 
 node --import tsx scripts/export-default-model.ts models/default
 node --import tsx tools/onnx-convert/cli.ts models/default
-node --import tsx scripts/export-nsfwjs-models.ts models
-node --import tsx tools/onnx-convert/cli.ts models/inception_v3
+# Setups before the example repository put inception_v3 and mobilenet_v2_mid here: npm start would load all three.
+for extra in inception_v3 mobilenet_v2_mid; do
+  if [ -d "models/$extra" ]; then
+    echo "setup: models/$extra is from an earlier setup and npm start loads every model in models/: remove it to serve the default alone (npm run models:examples prepares examples/models)."
+  fi
+done
 # Which front end this Node can run: uWS needs its binary to load (Node 22/24: glibc >= 2.38).
 if node --import tsx -e "import('./src/frontend/http/uws-binary.ts').then((m) => m.loadUws())" >/dev/null 2>&1; then
   echo "setup: done. Start the service with: npm start"

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { CHELSEA, makeDeployment, npmRun, pm2, teardown, type Deployment } from './prod-helpers.ts';
+import { ensureExampleModels } from '../../scripts/lib/example-models.ts';
 
 const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
 /** METRICS_KEY: /readyz's details (which hosts serve which model) are for operators. */
@@ -58,8 +59,9 @@ describe('two models under load at once, through nginx, with hosts per model', (
 
   before(async () => {
     chelsea = await readFile(CHELSEA);
-    // MODEL_DIR unset: the whole repository (models/), one PM2 app of hosts per model.
+    // MODEL_DIR unset: the whole example repository, one PM2 app of hosts per model.
     d = await makeDeployment({
+      MODEL_REPOSITORY: await ensureExampleModels(),
       METRICS_KEY: OPERATOR_KEY,
       FRONTENDS: '2',
       MODEL_HOSTS: 'default:1,inception_v3:1',

@@ -13,6 +13,7 @@ import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded
 import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { EXAMPLES, postImage } from '../helpers/service.ts';
+import { EXAMPLE_REPOSITORY, ensureExampleModels } from '../../scripts/lib/example-models.ts';
 
 const MODELS = ['default', 'inception_v3', 'mobilenet_v2_mid'];
 /** METRICS_KEY: /readyz's details (hosts per model, models without a host) are for operators. */
@@ -29,7 +30,7 @@ describe('several models by name', () => {
   const env = {
     PORT: '0',
     KEY_PREFIX: `routing-${randomBytes(3).toString('hex')}`,
-    MODEL_REPOSITORY: 'models',
+    MODEL_REPOSITORY: EXAMPLE_REPOSITORY,
     MAX_BATCH: '2',
     PREPROCESS_THREADS: '1',
     LOG_LEVEL: 'silent',
@@ -37,6 +38,7 @@ describe('several models by name', () => {
   };
 
   before(async () => {
+    await ensureExampleModels();
     chelsea = await readFile(new URL('chelsea.png', EXAMPLES));
     redis = await startEmbeddedRedis();
     // The front end serves the whole repository; this host only two of its models, so the third has no host.

@@ -12,6 +12,7 @@ import { Ajv } from 'ajv';
 import { createPreprocessor, preprocessSettings } from '../../src/preprocess/preprocess-image.ts';
 import { readMetadata } from '../../src/model/metadata.ts';
 import { EXAMPLES, postImage, startTestService, type TestService } from '../helpers/service.ts';
+import { ensureExampleModels } from '../../scripts/lib/example-models.ts';
 
 const schemas = JSON.parse(
   await readFile(new URL('../protocol/open-inference-rest.schemas.json', import.meta.url), 'utf8'),
@@ -77,7 +78,11 @@ describe('Open Inference Protocol (REST)', () => {
     });
 
   before(async () => {
-    svc = await startTestService({ MODEL_REPOSITORY: 'models', MODELS: 'default,inception_v3', MAX_BATCH: '4' });
+    svc = await startTestService({
+      MODEL_REPOSITORY: await ensureExampleModels(),
+      MODELS: 'default,inception_v3',
+      MAX_BATCH: '4',
+    });
     chelsea = await readFile(new URL('chelsea.png', EXAMPLES));
     coffee = await readFile(new URL('coffee.png', EXAMPLES));
     // The model-ready input /predict's preprocessing makes of chelsea.png, by the service's own preprocessor.
