@@ -304,7 +304,7 @@ try {
   const consumer = new Redis(redis.url);
   defineAdmission(producer);
   await producer.xgroup('CREATE', modelKeys(keys, 'bench').requests, CONSUMER_GROUP, '$', 'MKSTREAM');
-  await producer.zadd(modelKeys(keys, 'bench').shards[0]!.hosts, Date.now() + 1e9, 'bench-host');
+  await producer.zadd(modelKeys(keys, 'bench').shards[0]!.liveHosts, Date.now() + 1e9, 'bench-host');
   const rt = new Bench({ name: 'redis', ...opts(400, 100) });
   for (const { img, env } of envelopes) {
     const packed = packEnvelope(env);

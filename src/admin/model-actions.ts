@@ -37,7 +37,7 @@ export async function runModelAction(
 ): Promise<ActionOutcome & { id: string }> {
   const names = managementKeys(keys);
   const id = randomUUID();
-  const liveAt = async () => new Set(await redis.zrangebyscore(keys.hosts, Date.now(), '+inf'));
+  const liveAt = async () => new Set(await redis.zrangebyscore(keys.registry, Date.now(), '+inf'));
   const expected = await liveAt();
   if (expected.size === 0) return { id, status: 503, error: 'No model host is live.', acks: [] };
   const control: ModelControl = { action: req.action, id, by: req.by, at: Date.now() };

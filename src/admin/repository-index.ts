@@ -83,7 +83,7 @@ export function buildIndex(
 }
 
 export async function readIndex(redis: RedisClient, keys: Keys): Promise<IndexEntry[]> {
-  const ids = await redis.zrangebyscore(keys.hosts, Date.now(), '+inf');
+  const ids = await redis.zrangebyscore(keys.registry, Date.now(), '+inf');
   const infos = await Promise.all(ids.map((id) => redis.hgetall(keys.hostInfo(id))));
   const controls = await redis.hgetall(managementKeys(keys).control);
   const unloaded = new Map<string, string>();

@@ -82,7 +82,7 @@ export async function admitRequest(
     try {
       const reply = await (redis as unknown as AdmitCommand).admitRequest(
         shard.requests,
-        shard.hosts,
+        shard.liveHosts,
         Date.now(),
         bound,
         byteBound,

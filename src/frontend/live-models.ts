@@ -24,7 +24,7 @@ export interface ModelInfo extends Omit<ServedModel, 'labels' | 'input' | 'prepr
 
 /** The hosts with a fresh heartbeat and the models each serves. */
 export async function readLiveHosts(redis: RedisClient, keys: Keys): Promise<LiveHost[]> {
-  const ids = await redis.zrangebyscore(keys.hosts, Date.now(), '+inf');
+  const ids = await redis.zrangebyscore(keys.registry, Date.now(), '+inf');
   if (ids.length === 0) return [];
   const tx = redis.multi();
   for (const id of ids) tx.hgetall(keys.hostInfo(id));

@@ -100,7 +100,7 @@ export class VersionView {
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
-        const ids = await this.redis.zrangebyscore(this.keys.hosts, Date.now(), '+inf');
+        const ids = await this.redis.zrangebyscore(this.keys.registry, Date.now(), '+inf');
         const infos = await Promise.all(ids.map((id) => this.redis.hgetall(this.keys.hostInfo(id))));
         this.reports = mergeReports(infos.filter((i) => Object.keys(i).length > 0).map(hostVersions));
       } catch (err) {

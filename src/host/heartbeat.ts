@@ -31,7 +31,7 @@ export class Heartbeat {
 
   private setsOf(models: readonly ServedModel[]): string[] {
     return models.flatMap((m) =>
-      modelKeys(this.keys, versionedModelName(m.name, m.version ?? 1)).shards.map((shard) => shard.hosts),
+      modelKeys(this.keys, versionedModelName(m.name, m.version ?? 1)).shards.map((shard) => shard.liveHosts),
     );
   }
 
@@ -75,7 +75,7 @@ export class Heartbeat {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await Promise.all([
-      this.redis.multi().zrem(this.keys.hosts, this.hostId).del(this.keys.hostInfo(this.hostId)).exec(),
+      this.redis.multi().zrem(this.keys.registry, this.hostId).del(this.keys.hostInfo(this.hostId)).exec(),
       ...this.liveSets.map((set) => this.redis.zrem(set, this.hostId)),
     ]);
   }
@@ -100,8 +100,8 @@ export class Heartbeat {
     const results = await Promise.all([
       this.redis
         .multi()
-        .zadd(this.keys.hosts, now + ttl, this.hostId)
-        .zremrangebyscore(this.keys.hosts, '-inf', now)
+        .zadd(this.keys.registry, now + ttl, this.hostId)
+        .zremrangebyscore(this.keys.registry, '-inf', now)
         .hset(info, fields)
         .pexpire(info, ttl)
         .exec(),

@@ -14,7 +14,7 @@ export type RawEntry = [Buffer, Buffer[] | null];
 export interface ReclaimTarget {
   /** The request stream and, in the same slot, the sorted set of live hosts (id → heartbeat expiry, epoch ms). */
   requests: string;
-  hosts: string;
+  liveHosts: string;
 }
 
 export interface Reclaimed {
@@ -60,7 +60,7 @@ export async function reclaimFromDeadHosts(
     RECLAIM_SCRIPT,
     2,
     target.requests,
-    target.hosts,
+    target.liveHosts,
     CONSUMER_GROUP,
     opts.consumer,
     opts.minIdleMs,

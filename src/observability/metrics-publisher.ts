@@ -100,7 +100,7 @@ export async function scrapeDeployment(
     type Reply = [Error | null, unknown];
     const perShard = models.flatMap((model) => modelKeys(keys, model).shards.map((shard) => ({ model, shard })));
     const [registry, ...shards] = await Promise.all([
-      redis.multi().zrangebyscore(k.procs, now, '+inf').zcount(keys.hosts, now, '+inf').exec(),
+      redis.multi().zrangebyscore(k.procs, now, '+inf').zcount(keys.registry, now, '+inf').exec(),
       ...perShard.map(({ shard }) =>
         redis.multi().xlen(shard.requests).xpending(shard.requests, CONSUMER_GROUP).exec(),
       ),

@@ -25,8 +25,8 @@ export interface ShardKeys {
   index: number;
   /** Stream of request envelopes, read by model hosts through CONSUMER_GROUP. */
   requests: string;
-  /** Sorted set in the shard's slot: model host id → heartbeat expiry (epoch ms), for admission. */
-  hosts: string;
+  /** Sorted set in the shard's slot: model host id → heartbeat expiry (epoch ms), for admission and re-claims. */
+  liveHosts: string;
 }
 
 export interface Keys {
@@ -34,8 +34,8 @@ export interface Keys {
   shards: readonly ShardKeys[];
   /** Shard 0's request stream (the only one with REQUEST_SHARDS=1). */
   requests: string;
-  /** Sorted set: model host id → heartbeat expiry (epoch ms); the registry, also shard 0's live-host set. */
-  hosts: string;
+  /** Sorted set: model host id → heartbeat expiry (epoch ms): the registry of every host, whatever it serves. */
+  registry: string;
   /** Hash with one live model host's description (model, engine, backend); expires with its heartbeat. */
   hostInfo(hostId: string): string;
   /** Reply stream owned by one front-end process, hash-tagged with that front end's id. */
@@ -75,12 +75,12 @@ export function keysFor(prefix: string, shards = 1): Keys {
   const shardKeys = shardTags(prefix, shards).map((tag, index) => ({
     index,
     requests: `{${tag}}:requests`,
-    hosts: `{${tag}}:hosts`,
+    liveHosts: `{${tag}}:hosts`,
   }));
   return {
     shards: shardKeys,
     requests: shardKeys[0]!.requests,
-    hosts: `${p}:hosts`,
+    registry: `${p}:hosts`,
     hostInfo: (hostId) => `${p}:host:${hostId}`,
     replies: (frontendId) => `{${prefix}:fe:${frontendId}}:reply`,
     base: p,
@@ -89,7 +89,8 @@ export function keysFor(prefix: string, shards = 1): Keys {
 
 /**
  * One model's view of the layout: the same keys, with that model's request streams and live-host sets as the
- * shards. Consumers, publishers and admission take this view and need not know about models.
+ * shards (the registry stays the deployment's). Consumers, publishers and admission take this view and need not
+ * know about models.
  */
 export function modelKeys(keys: Keys, model: string): Keys {
   // Memoised: callers keep per-Keys state (admission's shard picker) in WeakMaps keyed by the view.
@@ -100,7 +101,7 @@ export function modelKeys(keys: Keys, model: string): Keys {
     const shards = keys.shards.map((s) => ({
       index: s.index,
       requests: `${s.requests}:${model}`,
-      hosts: `${s.hosts}:${model}`,
+      liveHosts: `${s.liveHosts}:${model}`,
     }));
     views.set(model, (view = { ...keys, shards, requests: shards[0]!.requests }));
   }

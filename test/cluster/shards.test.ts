@@ -50,7 +50,7 @@ describe('request shards on one Redis', { timeout: 90_000 }, () => {
     const keys = modelKeys(keysFor(config.KEY_PREFIX, 3), 'default');
     frontend = await startFrontend(config, redis.url, log);
     // A heartbeat with no host behind it, in every shard: requests are admitted and wait.
-    for (const shard of keys.shards) await client.zadd(shard.hosts, Date.now() + 60_000, 'ghost');
+    for (const shard of keys.shards) await client.zadd(shard.liveHosts, Date.now() + 60_000, 'ghost');
     // Shard 0 already holds its share (ceil(6 / 3) = 2).
     for (let i = 0; i < 2; i++) await client.xadd(keys.shards[0]!.requests, '*', ENVELOPE_FIELD, 'x');
     const url = `http://127.0.0.1:${frontend.port}`;

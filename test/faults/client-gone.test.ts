@@ -47,7 +47,7 @@ describe('client gone', () => {
 
   it('an aborted request frees its pending entry at once; its late result is discarded', async () => {
     const image = await smallPng(64);
-    await client.zadd(modelKeys(keys, 'default').shards[0]!.hosts, Date.now() + 60_000, 'ghost');
+    await client.zadd(modelKeys(keys, 'default').shards[0]!.liveHosts, Date.now() + 60_000, 'ghost');
     const controllers = Array.from({ length: 3 }, () => new AbortController());
     const requests = controllers.map((c) =>
       fetch(`${url}/predict`, {
@@ -77,7 +77,7 @@ describe('client gone', () => {
     assert.equal(await client.xlen(modelKeys(keys, 'default').requests), before);
 
     // The host answers the three abandoned requests; the front end drops the results quietly.
-    await client.zrem(modelKeys(keys, 'default').shards[0]!.hosts, 'ghost');
+    await client.zrem(modelKeys(keys, 'default').shards[0]!.liveHosts, 'ghost');
     host = await startModelHost(config, redis.url, captureLogger('warn').log);
     await waitUntil(() => frontend.discardedResults() === 3, 20_000, 'the late results to be discarded');
     assert.ok(fe.lines.some((l) => l.msg === 'discarded a result nobody waits for'));

@@ -47,7 +47,7 @@ describe('deadlines end to end', () => {
     const url = `http://127.0.0.1:${frontend.port}`;
     const image = await smallPng(64);
     // A heartbeat with no host behind it: requests are admitted and wait in the stream.
-    await client.zadd(modelKeys(keys, 'default').shards[0]!.hosts, Date.now() + 60_000, 'ghost');
+    await client.zadd(modelKeys(keys, 'default').shards[0]!.liveHosts, Date.now() + 60_000, 'ghost');
     const samples = await Promise.all(Array.from({ length: 6 }, () => postRaw(url, image)));
     for (const s of samples) {
       assert.equal(s.status, 504);
@@ -55,7 +55,7 @@ describe('deadlines end to end', () => {
       assert.ok(s.ms >= 550 && s.ms < 3000, `answered after ${s.ms} ms`);
     }
     assert.equal(await client.xlen(modelKeys(keys, 'default').requests), 6);
-    await client.zrem(modelKeys(keys, 'default').shards[0]!.hosts, 'ghost');
+    await client.zrem(modelKeys(keys, 'default').shards[0]!.liveHosts, 'ghost');
 
     const batches: number[] = [];
     host = await startModelHost(config, redis.url, hostLog.log, { onBatch: (s) => batches.push(s.size) });

@@ -103,7 +103,7 @@ describe('Redis restarted under load', () => {
         modelKeys(keysFor(svc.config.KEY_PREFIX), 'default').requests,
       )) as unknown[][];
       assert.equal(groups.length, 1);
-      assert.ok((await client.zscore(keysFor(svc.config.KEY_PREFIX).hosts, svc.host.id)) !== null);
+      assert.ok((await client.zscore(keysFor(svc.config.KEY_PREFIX).registry, svc.host.id)) !== null);
     } finally {
       client.disconnect();
     }

@@ -82,7 +82,7 @@ describe('management API', () => {
     const versions = Object.fromEntries(host.models);
     await client
       .multi()
-      .zadd(keys.hosts, Date.now() + 60_000, host.id)
+      .zadd(keys.registry, Date.now() + 60_000, host.id)
       .hset(keys.hostInfo(host.id), { model: 'cats', [HOST_VERSIONS_FIELD]: JSON.stringify(versions) })
       .exec();
   }

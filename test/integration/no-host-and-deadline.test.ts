@@ -49,7 +49,7 @@ describe('front end without a working model host', () => {
 
   it('answers 504 at the deadline when the host never answers, then 503 OVERLOADED past MAX_QUEUE', async () => {
     // A heartbeat with no host behind it: requests are admitted and never answered.
-    await client.zadd(modelKeys(keys, 'default').shards[0]!.hosts, Date.now() + 60_000, 'ghost');
+    await client.zadd(modelKeys(keys, 'default').shards[0]!.liveHosts, Date.now() + 60_000, 'ghost');
     const started = Date.now();
     const first = postImage(url, image);
     // Until the first request is queued: then the queue (MAX_QUEUE 1) is full.

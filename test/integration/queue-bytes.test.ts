@@ -112,7 +112,7 @@ describe('admission in bytes (MAX_QUEUE_BYTES) and Redis OOM', () => {
 
   it('refuses an envelope that would take the request stream past MAX_QUEUE_BYTES, and admits again once it drains', async () => {
     const keys = keysFor('bytes-test');
-    await client.zadd(keys.hosts, Date.now() + 60_000, 'a-live-host');
+    await client.zadd(keys.registry, Date.now() + 60_000, 'a-live-host');
     const envelope = Buffer.alloc(300 * 1024, 7);
     const bounds = { MAX_QUEUE: 1000, MAX_QUEUE_BYTES: MiB };
     const outcomes: string[] = [];
@@ -130,7 +130,7 @@ describe('admission in bytes (MAX_QUEUE_BYTES) and Redis OOM', () => {
 
   it('answers "full" (not an error) when Redis refuses the write for memory', async () => {
     const keys = keysFor('oom-test');
-    await client.zadd(keys.hosts, Date.now() + 60_000, 'a-live-host');
+    await client.zadd(keys.registry, Date.now() + 60_000, 'a-live-host');
     await client.config('SET', 'maxmemory', '1');
     try {
       assert.equal(

@@ -39,7 +39,7 @@ describe('re-claim takes only entries of dead hosts', () => {
       await conn.xreadgroup('GROUP', CONSUMER_GROUP, host, 'COUNT', 1, 'STREAMS', keys.requests, '>');
     }
     const now = Date.now();
-    await conn.zadd(keys.hosts, now + 60_000, 'live-host', now + 60_000, 'me', now - 1, 'dead-host');
+    await conn.zadd(keys.liveHosts, now + 60_000, 'live-host', now + 60_000, 'me', now - 1, 'dead-host');
     await sleep(100);
     const got = await reclaimFromDeadHosts(conn, keys, { consumer: 'me', minIdleMs: 50, count: 10 });
     assert.deepEqual(
@@ -56,7 +56,7 @@ describe('re-claim takes only entries of dead hosts', () => {
       [ids.me, 'me'],
     ]);
     // A host missing from the registry altogether is dead too; nothing idle enough is taken.
-    await conn.zrem(keys.hosts, 'live-host');
+    await conn.zrem(keys.liveHosts, 'live-host');
     assert.deepEqual(
       (await reclaimFromDeadHosts(conn, keys, { consumer: 'me', minIdleMs: 60_000, count: 10 })).entries,
       [],

@@ -35,7 +35,7 @@ describe('wire format', () => {
 
   it('with one shard, keeps the request stream, registry and host info in the prefix slot', () => {
     const k = keysFor('cls');
-    for (const key of [k.requests, k.hosts, k.hostInfo('h'), k.shards[0]!.hosts])
+    for (const key of [k.requests, k.registry, k.hostInfo('h'), k.shards[0]!.liveHosts])
       assert.ok(key.startsWith('{cls}:'), key);
     assert.equal(k.shards.length, 1);
   });
@@ -53,7 +53,7 @@ describe('wire format', () => {
         assert.equal(k.shards[0]!.requests, `{${prefix}}:requests`, 'shard 0 keeps the classic key');
         const parts = k.shards.map((s) => Math.floor((slotOf(s.requests) * shards) / CLUSTER_SLOTS));
         assert.equal(new Set(parts).size, shards, `${prefix} × ${shards}: ${parts}`);
-        for (const s of k.shards) assert.equal(slotOf(s.requests), slotOf(s.hosts), 'admission keys share a slot');
+        for (const s of k.shards) assert.equal(slotOf(s.requests), slotOf(s.liveHosts), 'admission keys share a slot');
       }
     }
   });
@@ -67,9 +67,9 @@ describe('wire format', () => {
       assert.equal(s.requests, `${k.shards[i]!.requests}:a`);
       assert.notEqual(s.requests, b.shards[i]!.requests);
       assert.equal(slotOf(s.requests), slotOf(k.shards[i]!.requests), 'same slot as the shard');
-      assert.equal(slotOf(s.hosts), slotOf(s.requests), 'admission keys share a slot');
+      assert.equal(slotOf(s.liveHosts), slotOf(s.requests), 'admission keys share a slot');
     });
-    assert.equal(a.hosts, k.hosts, 'one registry of hosts');
+    assert.equal(a.registry, k.registry, 'one registry of hosts');
   });
 });
 
