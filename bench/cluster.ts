@@ -15,7 +15,7 @@ import { startBenchRedis, startProc, type Proc } from './lib/procs.ts';
 import { buildTinyModel } from './lib/tiny-model.ts';
 import { exampleImages, multipartBody, smallJpegs, ROOT, type Body } from './lib/images.ts';
 import { LoadClient, closedLoop, type PointResult } from './lib/loadgen.ts';
-import { startRedisCluster } from '../test/cluster/redis-topology.ts';
+import { startRedisCluster } from '../scripts/lib/redis-topology.ts';
 import { basename } from 'node:path';
 import { connectRedis, configuredRedisTarget, type RedisClient } from '../src/redis/connect.ts';
 import { createLogger } from '../src/observability/logger.ts';

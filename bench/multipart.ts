@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { extractImages } from '../src/frontend/image-input.ts';
-import { loadUws } from '../src/frontend/http/uws-binary.ts';
+import { loadUws } from '../src/http/uws-binary.ts';
 
 const { uws } = loadUws();
 

@@ -5,7 +5,7 @@
  *   node --import tsx bench/unread-answers.ts [uws|node]
  */
 import { connect } from 'node:net';
-import { startTestService } from '../test/helpers/service.ts';
+import { startTestService } from '../scripts/lib/in-process-service.ts';
 const kind = process.argv[2] ?? 'uws';
 const svc = await startTestService({ HTTP_SERVER: kind });
 const before = process.memoryUsage().rss;

@@ -40,7 +40,7 @@ for extra in inception_v3 mobilenet_v2_mid; do
   fi
 done
 # Which front end this Node can run: uWS needs its binary to load (Node 22/24: glibc >= 2.38).
-if node --import tsx -e "import('./src/frontend/http/uws-binary.ts').then((m) => m.loadUws())" >/dev/null 2>&1; then
+if node --import tsx -e "import('./src/http/uws-binary.ts').then((m) => m.loadUws())" >/dev/null 2>&1; then
   echo "setup: done. Start the service with: npm start"
 else
   echo "setup: done. uWebSockets.js does not load on Node $(node --version) here (glibc $(ldd --version 2>/dev/null | head -1 | awk '{print $NF}')):"

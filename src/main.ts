@@ -10,7 +10,7 @@ import { configuredRedisTarget, describeTarget } from './redis/connect.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.ts';
 import { startModelHost, type ModelHost } from './host/model-host.ts';
 import { startFrontend, type Frontend } from './frontend/frontend.ts';
-import { loadUws } from './frontend/http/uws-binary.ts';
+import { loadUws } from './http/uws-binary.ts';
 
 let embedded: EmbeddedRedis | undefined;
 let host: ModelHost | undefined;

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadEngine } from '../src/model/load-engine.ts';
 import { readMetadata } from '../src/model/metadata.ts';
-import type { FromInference, InferenceWorkerData, ToInference } from './messages.ts';
+import type { FromInference, InferenceWorkerData, ToInference } from '../src/wire/worker-messages.ts';
 
 const data = workerData as InferenceWorkerData;
 const port = parentPort!;

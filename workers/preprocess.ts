@@ -6,8 +6,8 @@ import { workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import { createPreprocessor } from '../src/preprocess/preprocess-image.ts';
 import { PreprocessError } from '../src/preprocess/preprocess-error.ts';
-import type { PreprocessOutcome, PreprocessTask, PreprocessWorkerData } from './messages.ts';
-import { SlotClaims } from './slot-claims.ts';
+import type { PreprocessOutcome, PreprocessTask, PreprocessWorkerData } from '../src/wire/worker-messages.ts';
+import { SlotClaims } from '../src/wire/slot-claims.ts';
 import { imageElements } from '../src/model/metadata.ts';
 import { slotOffset } from '../src/wire/batch-slots.ts';
 

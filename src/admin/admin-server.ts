@@ -9,10 +9,10 @@ import type { Keys } from '../wire/keys.ts';
 import { errorCodes, type ErrorCode } from '../wire/errors.ts';
 import type { ControlAction } from '../wire/management.ts';
 import type { Guard } from '../auth/guard.ts';
-import type { Access } from '../frontend/access.ts';
-import { createHttpServer } from '../frontend/http/select.ts';
-import type { HttpServer, IncomingRequest, ServerResponse } from '../frontend/http/types.ts';
-import { Answer } from '../frontend/respond.ts';
+import type { Access } from '../http/access.ts';
+import { createHttpServer } from '../http/select.ts';
+import type { HttpServer, IncomingRequest, ServerResponse } from '../http/types.ts';
+import { Answer } from '../http/respond.ts';
 import { readIndex } from './repository-index.ts';
 import { runModelAction } from './model-actions.ts';
 

@@ -1,7 +1,7 @@
 /** Applies an auth guard (src/auth/guard.ts) to a request, before its body is read. */
 import type { Guard } from '../auth/guard.ts';
-import type { IncomingRequest } from './http/types.ts';
-import type { Answer } from './respond.ts';
+import type { IncomingRequest } from '../http/types.ts';
+import type { Answer } from '../http/respond.ts';
 
 /** True when the request may go on; otherwise its refusal (401, 403 or 429) has been answered. */
 export function authorize(guard: Guard | undefined, req: IncomingRequest, answer: Answer): boolean {

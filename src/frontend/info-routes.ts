@@ -6,11 +6,11 @@
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
 import type { ScrapeResult } from '../observability/metrics-publisher.ts';
-import type { Access } from './access.ts';
+import type { Access } from '../http/access.ts';
 import { DEMO_PAGE_HTML } from './demo-page.ts';
-import type { HttpServer, HttpServerKind } from './http/types.ts';
+import type { HttpServer, HttpServerKind } from '../http/types.ts';
 import { openApiDocument } from './openapi.ts';
-import { Answer } from './respond.ts';
+import { Answer } from '../http/respond.ts';
 import { readModels } from './live-models.ts';
 import { authorize } from './authorize.ts';
 import type { Guard } from '../auth/guard.ts';

@@ -13,11 +13,11 @@
  */
 import { type Config, TOPK_MAX } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Access } from './access.ts';
+import type { Access } from '../http/access.ts';
 import { queueImages, type ImageResult, type QueueContext, type QueuedImages } from './enqueue-images.ts';
-import { BodyError, type IncomingRequest, type ServerResponse } from './http/types.ts';
+import { BodyError, type IncomingRequest, type ServerResponse } from '../http/types.ts';
 import { extractImages } from './image-input.ts';
-import { Answer } from './respond.ts';
+import { Answer } from '../http/respond.ts';
 import type { ModelRepository } from '../model/repository.ts';
 import { authorize } from './authorize.ts';
 import type { BodyBudget } from './body-budget.ts';

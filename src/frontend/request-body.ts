@@ -5,8 +5,8 @@
  */
 import type { Config } from '../config/config.ts';
 import type { BodyBudget } from './body-budget.ts';
-import type { IncomingRequest, ServerResponse } from './http/types.ts';
-import type { Answer } from './respond.ts';
+import type { IncomingRequest, ServerResponse } from '../http/types.ts';
+import type { Answer } from '../http/respond.ts';
 
 export interface BodyContext {
   config: Config;

@@ -1,20 +1,14 @@
 /** The front end's routes, on whichever HTTP server runs (http/types.ts). This file only wires URLs. */
-import type { RedisClient } from '../redis/connect.ts';
-import type { Keys } from '../wire/keys.ts';
 import { errorBody } from '../wire/errors.ts';
-import type { HttpServer } from './http/types.ts';
-import { registerInfoRoutes, serverInfo, type InfoContext } from './info-routes.ts';
+import type { HttpServer } from '../http/types.ts';
+import { registerInfoRoutes, serverInfo } from './info-routes.ts';
 import { readinessEntries } from '../wire/heartbeat.ts';
 import { readLiveHosts } from './live-models.ts';
-import { handlePredict, type PredictContext } from './predict.ts';
-import { Answer } from './respond.ts';
+import { handlePredict } from './predict.ts';
+import type { ServerContext } from './server-context.ts';
+import { Answer } from '../http/respond.ts';
 import { strictHttp } from './strict-http.ts';
 import { registerV2Routes } from './v2/routes.ts';
-
-export interface ServerContext extends PredictContext, InfoContext {
-  keys: Keys;
-  redis: RedisClient;
-}
 
 /** Readiness: Redis answers and every model this deployment serves has a live host (a fresh heartbeat). */
 async function readiness(

@@ -6,9 +6,9 @@
  * - HEAD is served by the GET route of the same path (the servers send no body on any HEAD answer).
  */
 import { ROUTES, type Route } from '../observability/metrics.ts';
-import { requestId, writeAccessLine, type Access } from './access.ts';
-import type { Handler, HttpServer, RouteMethod } from './http/types.ts';
-import { Answer } from './respond.ts';
+import { requestId, writeAccessLine, type Access } from '../http/access.ts';
+import type { Handler, HttpServer, RouteMethod } from '../http/types.ts';
+import { Answer } from '../http/respond.ts';
 
 /** Why a request's framing is ambiguous, or undefined when it is not. Repeated headers arrive joined by ', '. */
 export function framingProblem(headers: Readonly<Record<string, string>>): string | undefined {

@@ -21,7 +21,7 @@
 import type { RequestEnvelope, Result } from '../wire/envelope.ts';
 import type { BatchBuffers } from './batch-buffers.ts';
 import type { BatchScores } from './inference-client.ts';
-import type { PreprocessOutcome } from '../../workers/messages.ts';
+import type { PreprocessOutcome } from '../wire/worker-messages.ts';
 import { errorCodes } from '../wire/errors.ts';
 import { scoreRow, topK } from './top-k.ts';
 

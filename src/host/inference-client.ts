@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { EngineInfo } from '../model/engine.ts';
-import type { FromInference, InferenceWorkerData, ToInference } from '../../workers/messages.ts';
+import type { FromInference, InferenceWorkerData, ToInference } from '../wire/worker-messages.ts';
 
 const BOOTSTRAP = fileURLToPath(new URL('../../workers/ts-entry.mjs', import.meta.url));
 const ENTRY = new URL('../../workers/inference.ts', import.meta.url).href;

@@ -10,7 +10,7 @@ import type { RepositoryModel } from '../model/repository.ts';
 import { imageElements } from '../model/metadata.ts';
 import { modelKeys, type Keys } from '../wire/keys.ts';
 import { BLOCKING_READ_MS, type RedisClient } from '../redis/connect.ts';
-import type { PreprocessOutcome } from '../../workers/messages.ts';
+import type { PreprocessOutcome } from '../wire/worker-messages.ts';
 import { BatchBuffers } from './batch-buffers.ts';
 import { Batcher, type BatchStats, type SlotFill } from './batcher.ts';
 import { RequestConsumer, ensureGroup } from './consumer.ts';

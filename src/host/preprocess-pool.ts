@@ -14,8 +14,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { PreprocessOutcome, PreprocessTask, PreprocessWorkerData } from '../../workers/messages.ts';
-import { SlotClaims } from '../../workers/slot-claims.ts';
+import type { PreprocessOutcome, PreprocessTask, PreprocessWorkerData } from '../wire/worker-messages.ts';
+import { SlotClaims } from '../wire/slot-claims.ts';
 import { errorCodes } from '../wire/errors.ts';
 
 const BOOTSTRAP = fileURLToPath(new URL('../../workers/ts-entry.mjs', import.meta.url));

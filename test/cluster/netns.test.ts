@@ -23,7 +23,7 @@ import { CONSUMER_GROUP, keysFor, modelKeys } from '../../src/wire/keys.ts';
 import { nginxSettingsFromEnv, writeNginxConf } from '../../scripts/nginx-render.ts';
 import { closedLoop, closeLoadAgent, postRaw, smallPng, summarize, type Sample } from '../helpers/load.ts';
 import { sleep, waitUntil } from '../helpers/processes.ts';
-import { startRedisProcess, type RedisNode } from './redis-topology.ts';
+import { startRedisProcess, type RedisNode } from '../../scripts/lib/redis-topology.ts';
 import {
   createNetwork,
   delayTo,

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { keysFor, slotOf } from '../../src/wire/keys.ts';
 import { closedLoop, closeLoadAgent, postRaw, smallPng } from '../helpers/load.ts';
 import { waitUntil } from '../helpers/processes.ts';
-import { startRedisCluster, type RedisCluster } from './redis-topology.ts';
+import { startRedisCluster, type RedisCluster } from '../../scripts/lib/redis-topology.ts';
 import { followFailover, startServiceOn, type ServiceOnTopology } from './service-on-topology.ts';
 
 const REQUEST_TIMEOUT_MS = 4000;

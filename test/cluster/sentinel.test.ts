@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { closedLoop, closeLoadAgent, postRaw, smallPng } from '../helpers/load.ts';
 import { waitUntil } from '../helpers/processes.ts';
-import { startSentinels, type SentinelSet } from './redis-topology.ts';
+import { startSentinels, type SentinelSet } from '../../scripts/lib/redis-topology.ts';
 import { followFailover, startServiceOn, type ServiceOnTopology } from './service-on-topology.ts';
 
 const REQUEST_TIMEOUT_MS = 4000;

@@ -15,7 +15,7 @@ import { packEnvelope, unpackResult, WIRE_VERSION } from '../../src/wire/envelop
 import { createLogger } from '../../src/observability/logger.ts';
 import { waitUntil } from '../helpers/processes.ts';
 import { closeLoadAgent, postRaw, smallPng, summarize } from '../helpers/load.ts';
-import { testConfig } from '../helpers/service.ts';
+import { testConfig } from '../../scripts/lib/in-process-service.ts';
 
 const log = createLogger('test', 'silent');
 

@@ -12,7 +12,7 @@ import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
 import { keysFor, modelKeys } from '../../src/wire/keys.ts';
 import { captureLogger, sleep, waitUntil } from '../helpers/processes.ts';
 import { closeLoadAgent, postRaw, smallPng } from '../helpers/load.ts';
-import { testConfig } from '../helpers/service.ts';
+import { testConfig } from '../../scripts/lib/in-process-service.ts';
 
 describe('client gone', () => {
   let redis: EmbeddedRedis;

@@ -12,7 +12,7 @@ import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { killAll, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
 import { answeredSince, closedLoop, closeLoadAgent, smallPng, summarize } from '../helpers/load.ts';
-import { testConfig } from '../helpers/service.ts';
+import { testConfig } from '../../scripts/lib/in-process-service.ts';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 

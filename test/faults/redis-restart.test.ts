@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { keysFor, modelKeys } from '../../src/wire/keys.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+import { startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 import { sleep, waitUntil } from '../helpers/processes.ts';
 import { answeredSince, closedLoop, closeLoadAgent, postRaw, smallPng, summarize } from '../helpers/load.ts';
 

@@ -12,7 +12,7 @@
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { startTestService, EXAMPLES, type TestService } from '../helpers/service.ts';
+import { startTestService, EXAMPLES, type TestService } from '../../scripts/lib/in-process-service.ts';
 import { closedLoop, closeLoadAgent, postRaw, summarize, type Sample } from '../helpers/load.ts';
 import { manyScanJpeg, tallPng } from '../helpers/slow-images.ts';
 import { uvThreadpoolSize, uvThreadsNeeded } from '../../src/host/uv-threads.ts';

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { killAll as killAllLaunched, launch, type LogLine } from '../../scripts/lib/launch.ts';
 
 export type { LogLine };
+export { sleep, waitUntil } from '../../scripts/lib/wait.ts';
 
 export interface Child {
   readonly name: string;
@@ -87,21 +88,6 @@ export async function startFrontendProcess(
 /** SIGKILLs every child still running and waits for them; for after(). */
 export async function killAll(): Promise<void> {
   await killAllLaunched();
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls until check() is truthy; rejects after timeoutMs. */
-export async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what = 'condition',
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 /** An in-process pino logger whose JSON lines are kept in `lines` (for asserting on front-end / host logs). */

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { manyScanJpeg, tallPng } from '../helpers/slow-images.ts';
-import { EXAMPLES, postImage, startTestService, type TestService } from '../helpers/service.ts';
+import { EXAMPLES, postImage, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 
 describe('decode work is bounded before decoding', () => {
   let svc: TestService;

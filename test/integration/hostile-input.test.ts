@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { buildCorpus, type Corpus, type CorpusCase } from '../helpers/corpus.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+import { startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 
 const BODY_LIMIT = 1024 * 1024;
 const BODY_TIMEOUT_MS = 1000;

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { exchange } from '../helpers/raw-http.ts';
 import { readFileSync } from 'node:fs';
-import { EXAMPLES, startTestService, type TestService } from '../helpers/service.ts';
+import { EXAMPLES, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 
 const MiB = 1024 * 1024;
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { exchange, type Exchange } from '../helpers/raw-http.ts';
-import { EXAMPLES, startTestService, type TestService } from '../helpers/service.ts';
+import { EXAMPLES, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 
 const H = 'Host: x\r\n';

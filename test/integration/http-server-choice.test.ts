@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
-import { loadUws } from '../../src/frontend/http/uws-binary.ts';
+import { loadUws } from '../../src/http/uws-binary.ts';
 import { killAll, spawnService } from '../helpers/processes.ts';
 
 function uwsLoadsHere(): boolean {

@@ -12,7 +12,7 @@ import { createLogger } from '../../src/observability/logger.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
-import { EXAMPLES, postImage, testConfig } from '../helpers/service.ts';
+import { EXAMPLES, postImage, testConfig } from '../../scripts/lib/in-process-service.ts';
 
 type Line = Record<string, unknown> & { level: number; msg: string };
 

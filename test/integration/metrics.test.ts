@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
-import { EXAMPLES, postImage, startTestService, type TestService } from '../helpers/service.ts';
+import { EXAMPLES, postImage, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 
 /** Parses Prometheus text into `name{labels}` → value (labels as printed by prom-client). */
 function parse(text: string): Map<string, number> {

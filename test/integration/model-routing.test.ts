@@ -12,7 +12,7 @@ import { createLogger } from '../../src/observability/logger.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
-import { EXAMPLES, postImage } from '../helpers/service.ts';
+import { EXAMPLES, postImage } from '../../scripts/lib/in-process-service.ts';
 import { EXAMPLE_REPOSITORY, ensureExampleModels } from '../../scripts/lib/example-models.ts';
 
 const MODELS = ['default', 'inception_v3', 'mobilenet_v2_mid'];

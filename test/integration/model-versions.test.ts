@@ -13,7 +13,7 @@ import { newKey } from '../../src/auth/key-file.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { killAll, sleep, startFrontendProcess, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
 import { startTestNginx, type TestNginx } from '../helpers/nginx.ts';
-import { EXAMPLES } from '../helpers/service.ts';
+import { EXAMPLES } from '../../scripts/lib/in-process-service.ts';
 import { publishVersion, withdrawVersion } from '../helpers/versioned-repo.ts';
 
 const V1_TOP = 'Neutral';

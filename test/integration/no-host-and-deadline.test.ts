@@ -10,7 +10,7 @@ import { createLogger } from '../../src/observability/logger.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { keysFor, modelKeys } from '../../src/wire/keys.ts';
-import { EXAMPLES, postImage, testConfig } from '../helpers/service.ts';
+import { EXAMPLES, postImage, testConfig } from '../../scripts/lib/in-process-service.ts';
 
 describe('front end without a working model host', () => {
   let redis: EmbeddedRedis;

@@ -11,7 +11,13 @@ import addFormats from 'ajv-formats';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import type { openApiDocument } from '../../src/frontend/openapi.ts';
-import { EXAMPLES, postImage, startTestService, type TestService, testConfig } from '../helpers/service.ts';
+import {
+  EXAMPLES,
+  postImage,
+  startTestService,
+  type TestService,
+  testConfig,
+} from '../../scripts/lib/in-process-service.ts';
 
 const DOC_ID = 'https://classify.invalid/openapi.json';
 const pointer = (...parts: string[]) => parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/');

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { EXAMPLES, postImage, startTestService, type TestService } from '../helpers/service.ts';
+import { EXAMPLES, postImage, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 
 const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
 

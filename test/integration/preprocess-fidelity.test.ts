@@ -14,7 +14,7 @@ import sharp from 'sharp';
 import { readMetadata, type ModelMetadata } from '../../src/model/metadata.ts';
 import { TfjsEngine } from '../../src/model/tfjs-engine.ts';
 import { fidelityImages, type NamedImage } from '../helpers/fidelity-images.ts';
-import { postImage, startTestService, type TestService } from '../helpers/service.ts';
+import { postImage, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 
 const MODEL_DIR = resolve('models/default');
 const TOLERANCE = 0.01;

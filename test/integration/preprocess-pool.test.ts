@@ -11,7 +11,7 @@ import { imageElements, readMetadata, type ModelMetadata } from '../../src/model
 import { BatchBuffers } from '../../src/host/batch-buffers.ts';
 import { PreprocessPool } from '../../src/host/preprocess-pool.ts';
 import { manyScanJpeg } from '../helpers/slow-images.ts';
-import { EXAMPLES } from '../helpers/service.ts';
+import { EXAMPLES } from '../../scripts/lib/in-process-service.ts';
 
 const SENTINEL = -12345;
 

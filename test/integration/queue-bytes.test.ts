@@ -21,7 +21,7 @@ import {
   type EmbeddedRedis,
 } from '../../src/redis/embedded.ts';
 import { keysFor } from '../../src/wire/keys.ts';
-import { EXAMPLES, startTestService, type TestService } from '../helpers/service.ts';
+import { EXAMPLES, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 
 const MiB = 1024 * 1024;
 const log = createLogger('test', 'silent');

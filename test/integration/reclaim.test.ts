@@ -12,7 +12,7 @@ import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded
 import { connectRedis, whenReady, type RedisClient } from '../../src/redis/connect.ts';
 import { CONSUMER_GROUP, keysFor } from '../../src/wire/keys.ts';
 import { reclaimFromDeadHosts } from '../../src/host/reclaim.ts';
-import { EXAMPLES, postImage, startTestService, type TestService } from '../helpers/service.ts';
+import { EXAMPLES, postImage, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 import { manyScanJpeg } from '../helpers/slow-images.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { EXAMPLES, postImage, startTestService, type TestService } from '../helpers/service.ts';
+import { EXAMPLES, postImage, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 
 describe('ENGINE=tfjs', () => {
   let svc: TestService;

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { Ajv } from 'ajv';
 import { createPreprocessor, preprocessSettings } from '../../src/preprocess/preprocess-image.ts';
 import { readMetadata } from '../../src/model/metadata.ts';
-import { EXAMPLES, postImage, startTestService, type TestService } from '../helpers/service.ts';
+import { EXAMPLES, postImage, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 import { ensureExampleModels } from '../../scripts/lib/example-models.ts';
 
 const schemas = JSON.parse(

@@ -6,7 +6,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Batcher, type Completed, type Job } from '../../src/host/batcher.ts';
 import { BatchBuffers } from '../../src/host/batch-buffers.ts';
-import type { PreprocessOutcome } from '../../workers/messages.ts';
+import type { PreprocessOutcome } from '../../src/wire/worker-messages.ts';
 
 it('jobs beyond capacity wait in a backlog for a buffer instead of being dropped', async () => {
   const buffers = new BatchBuffers({ maxBatch: 2, slotElements: 1, count: 2 });

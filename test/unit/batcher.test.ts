@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Batcher, type Completed, type Job } from '../../src/host/batcher.ts';
 import { BatchBuffers } from '../../src/host/batch-buffers.ts';
-import type { PreprocessOutcome } from '../../workers/messages.ts';
+import type { PreprocessOutcome } from '../../src/wire/worker-messages.ts';
 import type { BatchScores } from '../../src/host/inference-client.ts';
 
 function deferred<T>() {

@@ -1,9 +1,9 @@
 /** The HTTP seam's pure parts: route matching in uWS's order, and the uWS loader's refusal when no binary loads. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Router } from '../../src/frontend/http/router.ts';
-import type { Handler } from '../../src/frontend/http/types.ts';
-import { loadUws, UwsUnavailableError } from '../../src/frontend/http/uws-binary.ts';
+import { Router } from '../../src/http/router.ts';
+import type { Handler } from '../../src/http/types.ts';
+import { loadUws, UwsUnavailableError } from '../../src/http/uws-binary.ts';
 
 describe('Router', () => {
   const named = (name: string): Handler & { label: string } => Object.assign(() => {}, { label: name });

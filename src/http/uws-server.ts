@@ -4,7 +4,7 @@
  * an abort or the answer.
  */
 import { STATUS_CODES } from 'node:http';
-import { collectBody } from '../read-body.ts';
+import { collectBody } from './read-body.ts';
 import { ResponseState } from './response-state.ts';
 import { compilePattern } from './router.ts';
 import type { BodyLimits, Handler, HttpServer, IncomingRequest, RouteMethod, ServerResponse } from './types.ts';

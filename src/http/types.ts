@@ -10,7 +10,7 @@
  * - Abort listeners run once when the client goes away before the answer; any number may be added.
  * - `readBody` must be called before the handler returns: uWS hands body bytes only to a reader registered by then.
  */
-import type { ErrorCode } from '../../wire/errors.ts';
+import type { ErrorCode } from '../wire/errors.ts';
 
 export type HttpServerKind = 'uws' | 'node';
 

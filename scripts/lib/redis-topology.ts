@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/system/ports.ts';
-import { waitUntil } from '../helpers/processes.ts';
+import { waitUntil } from './wait.ts';
 
 const run = promisify(execFile);
 const SETPRIV = '/usr/bin/setpriv';

@@ -3,7 +3,7 @@
  * cuts it off when it does not arrive in time, and gives up when the client goes away. Chunks are copied (uWS
  * reuses their memory after the callback). With a Content-Length the buffer is allocated once at its size.
  */
-import { BodyError, type BodyLimits } from './http/types.ts';
+import { BodyError, type BodyLimits } from './types.ts';
 
 export interface BodySource {
   /** Delivers the body's chunks; `isLast` marks the end of the body. */

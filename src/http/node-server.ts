@@ -11,8 +11,8 @@ import {
   type ServerResponse as NodeResponse,
 } from 'node:http';
 import { type ListenOptions, Server as NetServer, type Socket } from 'node:net';
-import { errorBody, errorCodes } from '../../wire/errors.ts';
-import { collectBody } from '../read-body.ts';
+import { errorBody, errorCodes } from '../wire/errors.ts';
+import { collectBody } from './read-body.ts';
 import { ResponseState } from './response-state.ts';
 import { Router } from './router.ts';
 import type { BodyLimits, Handler, HttpServer, IncomingRequest, RouteMethod, ServerResponse } from './types.ts';

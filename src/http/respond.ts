@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Route } from '../observability/metrics.ts';
 import { errorBody, errorCodes, protocolErrorBody, type ErrorCode } from '../wire/errors.ts';
 import { CLIENT_GONE_STATUS, requestId, writeAccessLine, type Access, type AccessEntry } from './access.ts';
-import type { IncomingRequest, ServerResponse } from './http/types.ts';
+import type { IncomingRequest, ServerResponse } from './types.ts';
 
 /**
  * X-Served-By: which front-end process answered, so that spreading over several front ends on one port is

@@ -3,11 +3,11 @@
  * and batch bookkeeping; preprocessing workers write pixels into batch-buffer slots; one inference thread runs
  * the model over a filled buffer.
  */
-import type { EngineChoice } from '../src/model/load-engine.ts';
-import type { EngineInfo } from '../src/model/engine.ts';
-import type { ModelMetadata } from '../src/model/metadata.ts';
-import type { ErrorCode } from '../src/wire/errors.ts';
-import type { DecoderUsed, PreprocessSettings } from '../src/preprocess/preprocess-image.ts';
+import type { EngineChoice } from '../model/load-engine.ts';
+import type { EngineInfo } from '../model/engine.ts';
+import type { ModelMetadata } from '../model/metadata.ts';
+import type { ErrorCode } from './errors.ts';
+import type { DecoderUsed, PreprocessSettings } from '../preprocess/preprocess-image.ts';
 
 /** Fixed for the pool's lifetime: passed once as workerData to every preprocessing worker. */
 export interface PreprocessWorkerData {
