@@ -9,7 +9,7 @@ import { shutdownGraceMs } from '../src/config/config.ts';
 import { type DeploymentConfig, loadDeploymentConfig, PROJECT_DIR } from '../src/config/deployment.ts';
 import { findBinary } from '../src/system/binaries.ts';
 import { privateRedisUrl, redisConfPath } from './lib/private-redis.ts';
-import { UV_THREADPOOL_FOR_HOSTS } from '../src/host/uv-threads.ts';
+import { UV_THREADPOOL_FOR_HOSTS } from '../src/config/uv-threads.ts';
 
 export interface Pm2App {
   name: string;
@@ -73,7 +73,7 @@ export async function pm2Apps(d: DeploymentConfig): Promise<Pm2App[]> {
       // Loopback only, password, no persistence (see var/redis/redis.conf): a cache of in-flight work, nothing
       // in it outlives a restart that matters (requests in flight are lost with it; clients see 503 then retry).
       name: 'redis',
-      script: findBinary('redis-server'),
+      script: findBinary('redis-server', process.env.PATH),
       interpreter: 'none',
       args: [redisConfPath(d.paths.redisDir)],
       cwd: PROJECT_DIR,

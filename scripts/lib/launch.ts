@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { PROJECT_DIR } from '../../src/config/deployment.ts';
-import { UV_THREADPOOL_FOR_HOSTS } from '../../src/host/uv-threads.ts';
+import { UV_THREADPOOL_FOR_HOSTS } from '../../src/config/uv-threads.ts';
 
 export interface LogLine {
   level: number;

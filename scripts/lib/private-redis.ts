@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { privateRedisMaxmemory } from '../../src/redis/embedded.ts';
+import { privateRedisConf, privateRedisMaxmemory } from '../../src/redis/embedded.ts';
 import { freePort } from '../../src/system/ports.ts';
 
 export const redisConfPath = (redisDir: string) => join(redisDir, 'redis.conf');
@@ -18,29 +18,24 @@ export async function ensureRedisConf(
   maxQueueBytes: number,
 ): Promise<void> {
   const file = redisConfPath(redisDir);
-  if (!existsSync(file)) await createRedisConf(redisDir, port);
+  if (!existsSync(file)) await createRedisConf(redisDir, port, maxQueueBytes);
   const conf = await readFile(file, 'utf8');
   const memory = `maxmemory ${privateRedisMaxmemory(maxQueueBytes)}\nmaxmemory-policy noeviction\n`;
   const updated = conf.replace(/^maxmemory .*\n|^maxmemory-policy .*\n/gm, '') + memory;
   if (updated !== conf) await writeFile(file, updated, { mode: 0o600 });
 }
 
-async function createRedisConf(redisDir: string, port: number | undefined): Promise<void> {
+async function createRedisConf(redisDir: string, port: number | undefined, maxQueueBytes: number): Promise<void> {
   await mkdir(redisDir, { recursive: true, mode: 0o700 });
-  const conf = [
-    '# Private Redis of this deployment, written by scripts/prod.ts: loopback only, password, no persistence.',
-    `port ${port ?? (await freePort())}`,
-    'bind 127.0.0.1',
-    'protected-mode yes',
-    `requirepass "${randomBytes(24).toString('base64url')}"`,
-    'save ""',
-    'appendonly no',
-    'daemonize no',
-    `dir "${redisDir}"`,
-    'logfile ""',
-    '',
-  ].join('\n');
-  await writeFile(redisConfPath(redisDir), conf, { mode: 0o600 });
+  const settings = privateRedisConf({
+    port: port ?? (await freePort()),
+    password: randomBytes(24).toString('base64url'),
+    maxmemoryBytes: privateRedisMaxmemory(maxQueueBytes),
+    dir: redisDir,
+  });
+  const header =
+    '# Private Redis of this deployment, written by scripts/prod.ts: loopback only, password, no persistence.\n';
+  await writeFile(redisConfPath(redisDir), header + settings, { mode: 0o600 });
 }
 
 /** redis:// URL of the private Redis, from its configuration file. */

@@ -6,7 +6,7 @@
 import type { Config } from '../config/config.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
-import { errorCodes, type ErrorCode } from '../wire/errors.ts';
+import { protocolErrorBody, type ErrorCode } from '../wire/errors.ts';
 import type { ControlAction } from '../wire/management.ts';
 import type { Guard } from '../auth/guard.ts';
 import type { Access } from '../http/access.ts';
@@ -40,16 +40,6 @@ export interface AdminServer {
   close(): void;
 }
 
-/** The protocol's error shape; our code goes to the access line. */
-function protocolError(
-  answer: Answer,
-  code: ErrorCode,
-  message: string = errorCodes[code].message,
-  headers: Record<string, string> = {},
-): void {
-  answer.json(errorCodes[code].status, { error: message }, { code }, headers);
-}
-
 /** Admits the request, or answers 401/403 and returns undefined. */
 function admit(
   ctx: AdminContext,
@@ -57,11 +47,12 @@ function admit(
   res: ServerResponse,
 ): { answer: Answer; key: string } | undefined {
   const answer = new Answer(res, req, '/v2/repository', ctx);
+  answer.errorShape = 'protocol'; // the protocol's error shape (protocolErrorBody), as on the front end's /v2 routes
   const result = ctx.guard.check(req.headers.authorization);
   if (result.keyName !== undefined) answer.keyName = result.keyName;
   if (result.ok) return { answer, key: result.keyName ?? '' };
   answer.closeConnection = true;
-  protocolError(answer, result.code, undefined, result.headers);
+  answer.error(result.code, undefined, undefined, result.headers);
   return undefined;
 }
 
@@ -86,17 +77,13 @@ function registerAdminRoutes(http: HttpServer, ctx: AdminContext): void {
     void (async () => {
       const body = await readJson(ctx, res);
       if (!body || (body.ready !== undefined && typeof body.ready !== 'boolean'))
-        return protocolError(
-          answer,
-          'BAD_REQUEST',
-          'The body must be a JSON object, optionally {"ready": true|false}.',
-        );
+        return answer.error('BAD_REQUEST', 'The body must be a JSON object, optionally {"ready": true|false}.');
       const index = await readIndex(ctx.redis, ctx.keys);
       const entries = body.ready === true ? index.filter((e) => e.state === 'ready') : index;
       answer.json(200, entries, { models: entries.length });
     })().catch((err: Error) => {
       ctx.log.warn({ reqId: answer.id, err: err.message }, 'management: index failed');
-      protocolError(answer, 'NOT_READY', 'Redis is unreachable.');
+      answer.error('NOT_READY', 'Redis is unreachable.');
     });
   });
 
@@ -107,10 +94,9 @@ function registerAdminRoutes(http: HttpServer, ctx: AdminContext): void {
       const { answer, key } = admitted;
       const model = decodeURIComponent(req.params.name ?? '');
       if (!MODEL_NAME.test(model))
-        return protocolError(answer, 'BAD_REQUEST', `Not a model name: it must match ${MODEL_NAME.source}.`);
+        return answer.error('BAD_REQUEST', `Not a model name: it must match ${MODEL_NAME.source}.`);
       void (async () => {
-        if (!(await readJson(ctx, res)))
-          return protocolError(answer, 'BAD_REQUEST', 'The body must be empty or a JSON object.');
+        if (!(await readJson(ctx, res))) return answer.error('BAD_REQUEST', 'The body must be empty or a JSON object.');
         const log = ctx.log.child({ reqId: answer.id, key, model, action });
         log.info('management: action asked');
         const outcome = await runModelAction(ctx.redis, ctx.keys, {
@@ -136,21 +122,22 @@ function registerAdminRoutes(http: HttpServer, ctx: AdminContext): void {
           `management: ${action} ${outcome.status === 200 ? 'done' : 'failed'}`,
         );
         if (outcome.status === 200) return void answer.json(200, { model, action, hosts }, { commandId: outcome.id });
+        const code = OUTCOME_CODES[outcome.status];
         answer.json(
           outcome.status,
-          { error: outcome.error, hosts },
-          { commandId: outcome.id, code: OUTCOME_CODES[outcome.status] },
+          { ...protocolErrorBody(code, outcome.error), hosts },
+          { commandId: outcome.id, code },
         );
       })().catch((err: Error) => {
         ctx.log.warn({ reqId: answer.id, err: err.message }, 'management: action failed');
-        protocolError(answer, 'NOT_READY', 'Redis is unreachable.');
+        answer.error('NOT_READY', 'Redis is unreachable.');
       });
     });
   }
 
   http.route('ANY', '/*', (req, res) => {
     const admitted = admit(ctx, req, res);
-    if (admitted) protocolError(admitted.answer, 'NOT_FOUND');
+    if (admitted) admitted.answer.error('NOT_FOUND');
   });
 }
 

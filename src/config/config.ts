@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { issueLines } from './schema-issues.ts';
 
 const SECOND = 1000;
 const MiB = 1024 * 1024;
@@ -176,9 +177,7 @@ export function parseEnvironment<S extends z.ZodObject>(schema: S, env: NodeJS.P
   }
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map(
-      (i) => `  ${String(i.path[0])}=${JSON.stringify(input[String(i.path[0])])}: ${i.message}`,
-    );
+    const lines = issueLines(parsed.error, ([key]) => `  ${String(key)}=${JSON.stringify(input[String(key)])}`);
     throw new Error(`invalid configuration:\n${lines.join('\n')}`);
   }
   return parsed.data;

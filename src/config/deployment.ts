@@ -120,7 +120,7 @@ export function loadDeploymentConfig(env: NodeJS.ProcessEnv = process.env): Depl
     modelHostApps: hostApps,
     service: Object.freeze({ ...service, PREPROCESS_THREADS: preprocessThreadsPerHost }),
     preprocessThreadsPerHost,
-    nginxBin: parsed.NGINX_BIN ?? findBinary('nginx'),
+    nginxBin: parsed.NGINX_BIN ?? findBinary('nginx', env.PATH),
     paths: Object.freeze({
       varDir,
       pm2Home: join(varDir, 'pm2'),

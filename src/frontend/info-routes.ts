@@ -36,18 +36,18 @@ export function serverInfo(http: HttpServer): { httpServer: HttpServerKind; uws?
 
 export function registerInfoRoutes(http: HttpServer, ctx: InfoContext): void {
   http.route('GET', '/', (req, res) => {
-    new Answer(res, req, '/', ctx).text(200, 'text/html; charset=utf-8', DEMO_PAGE_HTML);
+    new Answer(res, req, '/', ctx).send(200, 'text/html; charset=utf-8', DEMO_PAGE_HTML);
   });
 
   http.route('GET', '/openapi.json', (req, res) => {
-    new Answer(res, req, '/openapi.json', ctx).text(200, 'application/json', OPENAPI_JSON);
+    new Answer(res, req, '/openapi.json', ctx).send(200, 'application/json', OPENAPI_JSON);
   });
 
   http.route('GET', '/metrics', (req, res) => {
     const answer = new Answer(res, req, '/metrics', ctx);
     if (!authorize(ctx.metricsGuard, req, answer)) return;
     void ctx.scrapeMetrics().then(
-      (m) => answer.text(200, m.contentType, m.text, { processes: m.processes }),
+      (m) => answer.send(200, m.contentType, m.text, { processes: m.processes }),
       (err: Error) => answer.error('INTERNAL', undefined, { err: err.message }),
     );
   });

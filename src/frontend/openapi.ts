@@ -3,6 +3,7 @@
  * (additionalProperties: false where the service controls the shape); test/integration/openapi.test.ts
  * validates live responses against them, so a change to a response shape must change this file too.
  */
+import { PACKAGE } from '../config/package-info.ts';
 import { TOPK_MAX } from '../config/config.ts';
 import { errorCodes } from '../wire/errors.ts';
 
@@ -34,7 +35,7 @@ export const openApiDocument = {
   openapi: '3.1.0',
   info: {
     title: 'Image classification service',
-    version: '0.1.0',
+    version: PACKAGE.version,
     description:
       'Classifies images with a batched model behind Redis Streams. POST an image to /predict as multipart/form-data ' +
       '(field "image", repeatable) or as the raw body with an image/* Content-Type. Every response carries X-Request-Id; ' +

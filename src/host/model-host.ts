@@ -32,7 +32,7 @@ import { managementKeys, parseControl } from '../wire/management.ts';
 import type { Keys } from '../wire/keys.ts';
 import { HostMetrics } from '../observability/metrics.ts';
 import { MetricsPublisher } from '../observability/metrics-publisher.ts';
-import { uvThreadpoolSize, uvThreadsNeeded } from './uv-threads.ts';
+import { uvThreadpoolSize, uvThreadsNeeded } from '../config/uv-threads.ts';
 import { runSteps, type Step } from '../lifecycle/steps.ts';
 import { closeRedis } from '../redis/close.ts';
 

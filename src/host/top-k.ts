@@ -1,14 +1,13 @@
 /** Turns one row of class scores into the API's ranked predictions, or into the raw probabilities. */
+import { topIndices } from '../model/rank.ts';
 import type { Prediction } from '../wire/envelope.ts';
 
 export function topK(scores: Float32Array, row: number, labels: readonly string[], k: number): Prediction[] {
   const classes = labels.length;
-  const base = row * classes;
-  const order = Array.from({ length: classes }, (_, i) => i);
-  order.sort((a, b) => scores[base + b]! - scores[base + a]!);
-  return order
-    .slice(0, Math.max(1, Math.min(k, classes)))
-    .map((i) => ({ label: labels[i]!, probability: scores[base + i]! }));
+  return topIndices(scores, row, classes, Math.max(1, k)).map((i) => ({
+    label: labels[i]!,
+    probability: scores[row * classes + i]!,
+  }));
 }
 
 /** One row of class scores as float32 little-endian bytes (a copy), for results that carry every probability. */

@@ -59,7 +59,8 @@ export class Answer {
     return this.write(status, 'application/json', JSON.stringify(body), fields, headers);
   }
 
-  text(
+  /** Any content type; the body as given (a string or bytes). */
+  send(
     status: number,
     contentType: string,
     body: string | Buffer,

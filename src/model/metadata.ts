@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { issueLines } from '../config/schema-issues.ts';
 
 export const METADATA_FILE = 'metadata.json';
 
@@ -88,8 +89,7 @@ export async function readMetadata(modelDir: string): Promise<ModelMetadata> {
   }
   const parsed = metadataSchema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new Error(`invalid model metadata ${file}: ${problems}`);
+    throw new Error(`invalid model metadata ${file}: ${issueLines(parsed.error).join('; ')}`);
   }
   const meta = parsed.data;
   if (!meta.tfjs && !meta.onnx) throw new Error(`invalid model metadata ${file}: needs a "tfjs" or an "onnx" entry`);

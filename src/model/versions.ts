@@ -14,6 +14,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { METADATA_FILE } from './metadata.ts';
+import { issueLines } from '../config/schema-issues.ts';
 
 export const MODEL_CONFIG_FILE = 'config.json';
 const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
@@ -78,10 +79,7 @@ export async function readModelConfig(modelDir: string): Promise<{ version_polic
     throw new Error(`${file}: not JSON (${(err as Error).message})`);
   }
   const parsed = modelConfigSchema.safeParse(json);
-  if (!parsed.success)
-    throw new Error(
-      `${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-    );
+  if (!parsed.success) throw new Error(`${file}: ${issueLines(parsed.error).join('; ')}`);
   return parsed.data;
 }
 

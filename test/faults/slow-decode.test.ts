@@ -7,7 +7,7 @@
  *     batches run without them;
  *   - the scan limit raised: two 4000×4000 JPEGs of 3000 scans (seconds of uninterruptible libjpeg work) are
  *     abandoned at DECODE_TIMEOUT_MS with 422 IMAGE_TOO_COMPLEX while their decodes go on aside.
- * Needs UV_THREADPOOL_SIZE above the decode threads (npm test sets it; see src/host/uv-threads.ts).
+ * Needs UV_THREADPOOL_SIZE above the decode threads (npm test sets it; see src/config/uv-threads.ts).
  */
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { startTestService, EXAMPLES, type TestService } from '../../scripts/lib/in-process-service.ts';
 import { closedLoop, closeLoadAgent, postRaw, summarize, type Sample } from '../helpers/load.ts';
 import { manyScanJpeg, tallPng } from '../helpers/slow-images.ts';
-import { uvThreadpoolSize, uvThreadsNeeded } from '../../src/host/uv-threads.ts';
+import { uvThreadpoolSize, uvThreadsNeeded } from '../../src/config/uv-threads.ts';
 
 const DECODE_TIMEOUT_MS = 1500;
 

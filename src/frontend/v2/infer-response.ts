@@ -3,6 +3,7 @@
  * classification extension's top k as BYTES [N, k] of "score:index:label"; as JSON `data`, or as binary data
  * after the JSON (binary tensor data extension) with Inference-Header-Content-Length giving the JSON's length.
  */
+import { topIndices } from '../../model/rank.ts';
 import { OUTPUT_NAME, type OutputRequest } from './infer-request.ts';
 
 export const MODEL_VERSION = '1';
@@ -24,9 +25,7 @@ function probabilities(rows: readonly Uint8Array[], classes: number): Float32Arr
 
 /** Top k of one row as "score:index:label", highest first (Triton's classification extension format). */
 function classify(scores: Float32Array, row: number, classes: number, k: number, labels: readonly string[]): string[] {
-  const base = row * classes;
-  const order = Array.from({ length: classes }, (_, i) => i).sort((a, b) => scores[base + b]! - scores[base + a]!);
-  return order.slice(0, Math.min(k, classes)).map((i) => `${scores[base + i]}:${i}:${labels[i] ?? ''}`);
+  return topIndices(scores, row, classes, k).map((i) => `${scores[row * classes + i]}:${i}:${labels[i] ?? ''}`);
 }
 
 /** BYTES elements as the binary extension lays them out: a 4-byte little-endian length, then the bytes. */

@@ -12,6 +12,7 @@
  * registry's status (and Retry-After); deadlines, admission, body limits, metrics, access logs and request ids
  * are those of /predict, and each element of a request is queued and batched like one /predict image.
  */
+import { PACKAGE } from '../../config/package-info.ts';
 import type { Route } from '../../observability/metrics.ts';
 import type { ErrorCode } from '../../wire/errors.ts';
 import type { RepositoryModel } from '../../model/repository.ts';
@@ -27,7 +28,7 @@ import { inferResponse, MODEL_VERSION } from './infer-response.ts';
 import { chooseServing, VERSION_PARAM, type VersionChoice } from '../version-routing.ts';
 
 export const SERVER_NAME = 'image-classify-serving';
-export const SERVER_VERSION = '0.1.0';
+export const SERVER_VERSION = PACKAGE.version;
 export const EXTENSIONS = ['binary_tensor_data', 'classification'];
 
 function v2Answer(res: ServerResponse, req: IncomingRequest, route: Route, ctx: ServerContext): Answer {
@@ -194,7 +195,7 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
     const rows = queued.scores.map((s) => s ?? new Uint8Array(labels.length * 4));
     const out = inferResponse(model.name, labels, rows, output, id, String(chosen.version));
     const batchSizes = queued.timings.flatMap((t) => (t ? [t.batchSize] : []));
-    answer.text(200, out.contentType, out.body, { elements: items.length, batchSizes }, out.headers);
+    answer.send(200, out.contentType, out.body, { elements: items.length, batchSizes }, out.headers);
   })().catch((err: Error) => {
     if (err instanceof BodyError) {
       if (err.code === 'CLIENT_GONE') return;

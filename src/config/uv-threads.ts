@@ -3,9 +3,11 @@
  * threads until the decoder returns, even once abandoned (a native decoder cannot be interrupted). With fewer
  * libuv threads than decode threads, slow decodes hold them all and every other decode, and ONNX Runtime's runs,
  * wait behind them. libuv reads the variable once, before any of our code runs, so it must come from the
- * environment the host is started with (npm scripts, PM2 apps and test helpers set it).
+ * environment the host is started with: npm scripts, PM2 apps and test helpers set it from package.json's config.
  */
-export const UV_THREADPOOL_FOR_HOSTS = 64;
+import { PACKAGE } from './package-info.ts';
+
+export const UV_THREADPOOL_FOR_HOSTS = PACKAGE.config.uv_threadpool_size;
 
 /** libuv threads a host needs: every decode thread of every model lane, plus a few for inference and files. */
 export function uvThreadsNeeded(
