@@ -172,7 +172,7 @@ export const openApiDocument = {
       get: {
         operationId: 'v2ModelMetadata',
         summary:
-          'Open Inference Protocol: model metadata — input "input" FP32 [-1, H, W, C], output "probabilities" FP32 [-1, classes], platform naming the engine; also under /versions/1',
+          'Open Inference Protocol: model metadata — input "input" FP32 [-1, H, W, C], output "probabilities" FP32 [-1, classes], platform naming the engine; also under /versions/{v}',
         parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
         responses: {
           200: json({ type: 'object' }, 'metadata_model_response.'),
@@ -183,7 +183,7 @@ export const openApiDocument = {
     '/v2/models/{name}/ready': {
       get: {
         operationId: 'v2ModelReady',
-        summary: 'Open Inference Protocol: whether a live host serves the model; also under /versions/1',
+        summary: 'Open Inference Protocol: whether a live host serves the model; also under /versions/{v}',
         parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
         responses: {
           200: json({ type: 'object' }, '{"name", "ready": true}.'),
@@ -195,7 +195,7 @@ export const openApiDocument = {
     '/v2/models/{name}/infer': {
       post: {
         operationId: 'v2Infer',
-        summary: 'Open Inference Protocol: inference; also under /versions/1',
+        summary: 'Open Inference Protocol: inference; also under /versions/{v}',
         description:
           'One input, "input": FP32 [N, H, W, C] (JSON data flat or nested, or binary data) goes into the batch as it is; ' +
           'BYTES [N] carries encoded images through the binary data extension (4-byte little-endian length + bytes each), ' +

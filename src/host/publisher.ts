@@ -15,7 +15,7 @@ import { packResult } from '../wire/envelope.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Completed } from './batcher.ts';
 
-/** Reply streams are read as they are written; this only bounds one whose front end has gone. */
+/** Front ends read their reply stream without trimming it: this bounds every one (EXPIRE removes a gone front end's). */
 const REPLY_STREAM_MAXLEN = 10_000;
 /** How long a failed reply or acknowledgement is retried (longer than a failover), and how often. */
 const RETRY_FOR_MS = 60_000;

@@ -1,6 +1,7 @@
 /**
  * Model host failures under load, with hosts as real processes: a host SIGKILLed mid-batch leaves its requests
- * unacknowledged; another host re-claims them (XAUTOCLAIM after CLAIM_IDLE_MS) and answers them. A host frozen
+ * unacknowledged; another host re-claims them (reclaim.ts: XPENDING + XCLAIM in one Lua script, once idle for
+ * CLAIM_IDLE_MS and their host's heartbeat is gone) and answers them. A host frozen
  * (SIGSTOP) past CLAIM_IDLE_MS and then resumed answers its requests a second time: the front end answers each
  * client once and discards the late duplicates.
  */
