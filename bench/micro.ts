@@ -16,9 +16,9 @@ import { Redis } from 'ioredis';
 import { readMetadata, imageElements } from '../src/model/metadata.ts';
 import { PreprocessPool } from '../src/host/preprocess-pool.ts';
 import { BatchBuffers } from '../src/host/batch-buffers.ts';
-import { packEnvelope, unpackEnvelope, WIRE_VERSION } from '../src/wire/envelope.ts';
+import { decodeRequest, encodeRequest } from '../src/wire/envelope.ts';
 import { keysFor, modelKeys, CONSUMER_GROUP } from '../src/wire/keys.ts';
-import { admitRequest, defineAdmission } from '../src/frontend/admission.ts';
+import { admitRequest } from '../src/frontend/admission.ts';
 import { OnnxEngine } from '../src/model/onnx-engine.ts';
 import { TfjsEngine } from '../src/model/tfjs-engine.ts';
 import { exampleImages, largeJpeg, preprocessImages, ROOT, type Image } from './lib/images.ts';
@@ -269,12 +269,11 @@ results.preprocess = {
   parallel: parallelRows,
 };
 
-// ---------- 3: msgpack ----------
+// ---------- 3: request entry encoding ----------
 const wire = new Bench({ name: 'wire', ...opts(300, 200) });
 const envelopes = photos.map((img) => ({
   img,
   env: {
-    v: WIRE_VERSION,
     id: crypto.randomUUID(),
     image: new Uint8Array(img.bytes),
     topk: 5,
@@ -283,17 +282,18 @@ const envelopes = photos.map((img) => ({
   } as const,
 }));
 for (const { img, env } of envelopes) {
-  const packed = packEnvelope(env);
-  wire.add(`pack envelope ${img.name} (${(packed.length / 1024).toFixed(0)} KiB)`, () => {
-    packEnvelope(env);
+  const entry = encodeRequest(env);
+  const fields = [Buffer.from('meta'), entry.meta, Buffer.from(entry.field), Buffer.from(entry.bytes)];
+  wire.add(`encode request entry ${img.name} (${(entry.bytes.byteLength / 1024).toFixed(0)} KiB)`, () => {
+    encodeRequest(env);
   });
-  wire.add(`unpack envelope ${img.name}`, () => {
-    unpackEnvelope(packed);
+  wire.add(`decode request entry ${img.name}`, () => {
+    decodeRequest(fields);
   });
 }
 await wire.run();
 const wireRows = rows(wire);
-show('msgpack envelope', wireRows);
+show('request entry (msgpack meta, bytes as they are)', wireRows);
 
 // ---------- 4: Redis round trip ----------
 const redis = await startBenchRedis();
@@ -302,18 +302,17 @@ try {
   const keys = keysFor('bench');
   const producer = new Redis(redis.url);
   const consumer = new Redis(redis.url);
-  defineAdmission(producer);
   await producer.xgroup('CREATE', modelKeys(keys, 'bench').requests, CONSUMER_GROUP, '$', 'MKSTREAM');
   await producer.zadd(modelKeys(keys, 'bench').shards[0]!.liveHosts, Date.now() + 1e9, 'bench-host');
   const rt = new Bench({ name: 'redis', ...opts(400, 100) });
   for (const { img, env } of envelopes) {
-    const packed = packEnvelope(env);
+    const entry = encodeRequest(env);
     rt.add(`admit(XADD) + XREADGROUP + XACK/XDEL ${img.name}`, async () => {
       const a = await admitRequest(
         producer,
         modelKeys(keys, 'bench'),
         { MAX_QUEUE: 1_000_000, MAX_QUEUE_BYTES: 2 ** 40 },
-        packed,
+        entry,
       );
       if (a !== 'queued') throw new Error(a);
       const got = (await consumer.xreadgroupBuffer(
@@ -326,18 +325,18 @@ try {
         modelKeys(keys, 'bench').requests,
         '>',
       )) as Array<[Buffer, Array<[Buffer, Buffer[]]>]>;
-      const entry = got[0]![1][0]!;
-      if (!unpackEnvelope(entry[1][1]!)) throw new Error('bad envelope');
+      const [entryId, entryFields] = got[0]![1][0]!;
+      if (!decodeRequest(entryFields)) throw new Error('bad entry');
       await consumer
         .multi()
-        .xack(modelKeys(keys, 'bench').requests, CONSUMER_GROUP, entry[0])
-        .xdel(modelKeys(keys, 'bench').requests, entry[0])
+        .xack(modelKeys(keys, 'bench').requests, CONSUMER_GROUP, entryId)
+        .xdel(modelKeys(keys, 'bench').requests, entryId)
         .exec();
     });
   }
   await rt.run();
   redisRows = rows(rt);
-  show('one Redis round trip of a request envelope', redisRows);
+  show('one Redis round trip of a request entry', redisRows);
   producer.disconnect();
   consumer.disconnect();
 } finally {

@@ -8,19 +8,25 @@
  * Redis Cluster slot. The bound is per shard: ceil(MAX_QUEUE / REQUEST_SHARDS), so the deployment-wide total
  * stays within MAX_QUEUE + REQUEST_SHARDS − 1.
  */
-import { ENVELOPE_FIELD, type Keys } from '../wire/keys.ts';
+import { REQUEST_FIELDS, type Keys } from '../wire/keys.ts';
+import type { RequestEntry } from '../wire/envelope.ts';
 import type { RedisClient } from '../redis/connect.ts';
+import { UnjoinedScript } from '../redis/unjoined-script.ts';
 import { ShardPicker } from './shard-picker.ts';
 
 // Bytes are the stream's own memory in Redis (MEMORY USAGE ... SAMPLES 0: exact, about 20 µs at 1,024 entries),
 // so what maxmemory bounds is what admission counts, and nothing can drift as a separate counter could.
-const ADMIT_SCRIPT = `
+// KEYS: stream, live hosts. ARGV: now, max entries, max bytes, meta field, meta, bytes field, bytes.
+const admitScript = new UnjoinedScript(
+  `
 if redis.call('ZCOUNT', KEYS[2], ARGV[1], '+inf') == 0 then return 'NOHOST' end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 'FULL' end
 local bytes = redis.call('MEMORY', 'USAGE', KEYS[1], 'SAMPLES', '0') or 0
-if bytes + string.len(ARGV[5]) > tonumber(ARGV[3]) then return 'FULL' end
-return redis.call('XADD', KEYS[1], '*', ARGV[4], ARGV[5])
-`;
+if bytes + string.len(ARGV[5]) + string.len(ARGV[7]) > tonumber(ARGV[3]) then return 'FULL' end
+return redis.call('XADD', KEYS[1], '*', ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+`,
+  2,
+);
 
 export type Admission = 'queued' | 'no-host' | 'full';
 
@@ -30,25 +36,9 @@ export interface QueueBounds {
   MAX_QUEUE_BYTES: number;
 }
 
-interface AdmitCommand {
-  admitRequest(
-    requests: string,
-    hosts: string,
-    now: number,
-    maxQueue: number,
-    maxBytes: number,
-    field: string,
-    envelope: Buffer,
-  ): Promise<string>;
-}
-
 /** Redis refused a write for memory (maxmemory with noeviction): overload, not an outage. */
 function isOutOfMemory(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('OOM ');
-}
-
-export function defineAdmission(redis: RedisClient): void {
-  redis.defineCommand('admitRequest', { numberOfKeys: 2, lua: ADMIT_SCRIPT });
 }
 
 /** One picker per key layout (one per front end in practice): its round-robin position and shard health. */
@@ -60,16 +50,17 @@ export function shardQueueBound(maxQueue: number, shards: number): number {
 }
 
 /**
- * Queues the envelope on the next shard in round-robin order. A full shard, or one whose Redis failed (a primary
+ * Queues the entry on the next shard in round-robin order. A full shard, or one whose Redis failed (a primary
  * failing over), passes the request to the next shard, so one shard's trouble costs no request while another has
  * room; only when every shard refuses does the caller see 'full' or the error. A command that failed in flight may
- * have been queued anyway; a second copy is answered twice and the front end drops the later answer.
+ * have been queued anyway; a second copy is answered twice and the front end drops the later answer. The bytes are
+ * written to each shard's connection as they are: a retry re-sends them without encoding or copying them again.
  */
 export async function admitRequest(
   redis: RedisClient,
   keys: Keys,
   bounds: QueueBounds,
-  envelope: Buffer,
+  entry: RequestEntry,
 ): Promise<Admission> {
   let picker = pickers.get(keys);
   if (!picker) pickers.set(keys, (picker = new ShardPicker(keys.shards.length)));
@@ -80,14 +71,10 @@ export async function admitRequest(
   for (const index of picker.order()) {
     const shard = keys.shards[index]!;
     try {
-      const reply = await (redis as unknown as AdmitCommand).admitRequest(
-        shard.requests,
-        shard.liveHosts,
-        Date.now(),
-        bound,
-        byteBound,
-        ENVELOPE_FIELD,
-        envelope,
+      const reply = await admitScript.run(
+        redis,
+        [shard.requests, shard.liveHosts],
+        [Date.now(), bound, byteBound, REQUEST_FIELDS.meta, entry.meta, entry.field, entry.bytes],
       );
       picker.succeeded(index);
       if (reply === 'NOHOST') return 'no-host';

@@ -1,5 +1,5 @@
 /**
- * Queueing and waiting: each image of a request becomes its own envelope, with its own random internal id, on
+ * Queueing and waiting: each image of a request becomes its own entry, with its own random internal id, on
  * the request stream (so the batcher treats them like separate requests; admissions are pipelined), and we wait
  * until every image has a result, an error, or met the request's deadline. Answering is the caller's job.
  *
@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { FrontendMetrics } from '../observability/metrics.ts';
-import { packEnvelope, WIRE_VERSION, type Prediction, type ResultTimings } from '../wire/envelope.ts';
+import { encodeRequest, type Prediction, type RequestEntry, type ResultTimings } from '../wire/envelope.ts';
 import { errorCodes, type ErrorCode } from '../wire/errors.ts';
 import { modelKeys, type Keys } from '../wire/keys.ts';
 import { admitRequest, type QueueBounds } from './admission.ts';
@@ -70,22 +70,15 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
     item.ok ? undefined : itemError(item.code, item.message),
   );
   const timings: Array<ResultTimings | undefined> = [];
-  const queued: Array<{ index: number; id: string; envelope: Buffer }> = [];
+  const queued: Array<{ index: number; id: string; entry: RequestEntry }> = [];
   items.forEach((item, index) => {
     if (!item.ok) return;
     const id = randomUUID();
-    const common = {
-      v: WIRE_VERSION as typeof WIRE_VERSION,
-      id,
-      topk,
-      deadline,
-      replyTo: ctx.replyStream,
-      ...(request.scores && { scores: true }),
-    };
-    const envelope = packEnvelope(
+    const common = { id, topk, deadline, replyTo: ctx.replyStream, ...(request.scores && { scores: true }) };
+    const entry = encodeRequest(
       'tensor' in item ? { ...common, tensor: item.tensor } : { ...common, image: item.image },
     );
-    queued.push({ index, id, envelope });
+    queued.push({ index, id, entry });
   });
   if (queued.length === 0) return { results: results as ImageResult[], timings, scores };
   ctx.metrics.imagesPerRequest.observe(items.length);
@@ -126,10 +119,10 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
     allIn(undefined);
   });
 
-  // Each envelope is admitted on its own (the admission script is per entry); the calls are pipelined.
+  // Each entry is admitted on its own (the admission script is per entry); the calls are pipelined.
   const admissions = await Promise.all(
-    queued.map(({ envelope }) =>
-      admitRequest(ctx.redis, keys, ctx.bounds, envelope).then(
+    queued.map(({ entry }) =>
+      admitRequest(ctx.redis, keys, ctx.bounds, entry).then(
         (a) => ({ a, err: undefined as Error | undefined }),
         (err: Error) => ({ a: undefined, err }),
       ),

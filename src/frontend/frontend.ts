@@ -15,7 +15,6 @@ import {
 } from '../redis/connect.ts';
 import { keysFor } from '../wire/keys.ts';
 import { openRepository } from '../model/repository.ts';
-import { defineAdmission } from './admission.ts';
 import { BodyBudget } from './body-budget.ts';
 import { SERVED_BY } from '../http/respond.ts';
 import { PendingRequests } from './pending.ts';
@@ -65,7 +64,6 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     log,
     deadConnectionOptions(config.REDIS_TIMEOUT_MS, BLOCKING_READ_MS),
   );
-  defineAdmission(redis);
   const pending = new PendingRequests();
   const replyStream = keys.replies(id);
   const replies = new ReplyReader(blocking, replyStream, pending, log);

@@ -2,7 +2,7 @@
  * Reads this front end's reply stream on a dedicated blocking connection and hands each result to the waiting
  * request. It resumes from the last id it saw, so a reconnect loses no reply.
  */
-import { ENVELOPE_FIELD } from '../wire/keys.ts';
+import { RESULT_FIELD } from '../wire/keys.ts';
 import { unpackResult } from '../wire/envelope.ts';
 import type { Logger } from '../observability/logger.ts';
 import { BLOCKING_READ_MS, whenReady, type RedisClient } from '../redis/connect.ts';
@@ -53,7 +53,7 @@ export class ReplyReader {
         for (const [rawId, fields] of reply?.[0]?.[1] ?? []) {
           this.lastId = rawId.toString();
           const [field, value] = fields;
-          const result = field?.toString() === ENVELOPE_FIELD && value ? unpackResult(value) : undefined;
+          const result = field?.toString() === RESULT_FIELD && value ? unpackResult(value) : undefined;
           if (!result) {
             this.log.error({ entry: this.lastId }, 'malformed reply entry');
             continue;

@@ -1,5 +1,5 @@
 /**
- * Takes request envelopes from the request streams as a member of the model-hosts consumer group: per request
+ * Takes requests from the request streams as a member of the model-hosts consumer group: per request
  * shard, a blocking XREADGROUP on that shard's own connection for its share of the batcher's free slots (an idle
  * host costs nothing), and every so often a re-claim of entries a dead host (no fresh heartbeat) took and never
  * acknowledged, so none is lost (reclaim.ts; a live host's entries are never taken).
@@ -10,8 +10,8 @@
  * entries than the free slots, which wait in the batcher's backlog (never lost). With one shard a loop reads
  * exactly the free slots.
  */
-import { CONSUMER_GROUP, ENVELOPE_FIELD, type Keys, type ShardKeys } from '../wire/keys.ts';
-import { unpackEnvelope } from '../wire/envelope.ts';
+import { CONSUMER_GROUP, type Keys, type ShardKeys } from '../wire/keys.ts';
+import { decodeRequest } from '../wire/envelope.ts';
 import type { Logger } from '../observability/logger.ts';
 import { whenReady, type RedisClient } from '../redis/connect.ts';
 import type { Batcher, Job } from './batcher.ts';
@@ -155,8 +155,7 @@ export class RequestConsumer {
     const malformed: string[] = [];
     for (const [rawId, fields] of entries) {
       const entryId = rawId.toString();
-      const body = fields && fields[0]?.toString() === ENVELOPE_FIELD ? fields[1] : undefined;
-      const env = body ? unpackEnvelope(body) : undefined;
+      const env = fields ? decodeRequest(fields) : undefined;
       if (env) jobs.push({ entryId, env, shard });
       else malformed.push(entryId);
     }

@@ -29,6 +29,19 @@ export interface PreprocessRequest {
   deadline: number;
 }
 
+/**
+ * The image as bytes that own their whole ArrayBuffer, to be moved to the worker (transferred, not cloned). A
+ * Redis reply's image that spans socket reads is already such a buffer (the reply decoder joined it) and moves as
+ * it is; one that is a view into a larger buffer (a socket read holding other entries, Node's small-buffer pool) is
+ * copied once, exactly its own bytes: a clone would carry the whole backing buffer, and a transfer would take it
+ * from its other users. After the move the caller's view is empty (detached): the image is read by the worker only.
+ */
+export function ownedBytes(image: Uint8Array): Uint8Array {
+  const whole =
+    image.byteOffset === 0 && image.byteLength === image.buffer.byteLength && image.buffer instanceof ArrayBuffer;
+  return whole ? image : new Uint8Array(image);
+}
+
 export type PoolWorkerData = Omit<
   PreprocessWorkerData,
   'slotsPerBuffer' | 'slotClaims' | 'slotStarts' | 'decodeTimeoutMs'
@@ -133,7 +146,8 @@ export class PreprocessPool {
           this.startWaiting();
         };
         // After an abandonment, settle() ignores what the decoder answers (it wrote nothing: see SlotClaims).
-        this.pool.run({ image: req.image, buffer, slot, token }).then(
+        const image = ownedBytes(req.image);
+        this.pool.run({ image, buffer, slot, token }, { transferList: [image.buffer as ArrayBuffer] }).then(
           (outcome) => {
             done();
             settle(outcome);

@@ -10,7 +10,7 @@
  * acknowledge would otherwise stay in its shard for good, counting against admission. Replies are retried only
  * while someone may still wait for them (before the request's deadline).
  */
-import { ENVELOPE_FIELD, CONSUMER_GROUP, type Keys } from '../wire/keys.ts';
+import { RESULT_FIELD, CONSUMER_GROUP, type Keys } from '../wire/keys.ts';
 import { packResult } from '../wire/envelope.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Completed } from './batcher.ts';
@@ -74,7 +74,7 @@ export class ResultPublisher {
             '~',
             REPLY_STREAM_MAXLEN,
             '*',
-            ENVELOPE_FIELD,
+            RESULT_FIELD,
             packResult(this.model ? { ...result, model: this.model } : result),
           );
         tx.expire(stream, this.replyTtlSeconds);

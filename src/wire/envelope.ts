@@ -1,15 +1,27 @@
 /**
- * The wire format between front ends and model hosts, defined once: a request envelope per image and a result
- * per request, both msgpack (msgpackr) in one stream-entry field.
+ * The wire format between front ends and model hosts, defined once.
+ *
+ * A request is one stream entry (field names in keys.ts, REQUEST_FIELDS):
+ *
+ *   meta    msgpack RequestMeta: id, top k, deadline, reply address, and optional trace context
+ *   image   the encoded image exactly as uploaded (only model hosts decode it)   — or —
+ *   tensor  a ready model input (an Open Inference Protocol FP32 tensor): float32 little-endian, copied as is
+ *
+ * The bytes are their own field, never packed into the msgpack part, so neither side copies them to encode or
+ * decode the entry. A response cache keyed by the image's SHA-256 hashes exactly the `image` field's bytes.
+ * A result is msgpack in one field of a reply-stream entry (RESULT_FIELD).
  */
 import { Packr } from 'msgpackr';
 import type { ErrorCode } from './errors.ts';
+import { REQUEST_FIELDS } from './keys.ts';
 
-export const WIRE_VERSION = 1;
+/** Version 1 packed the bytes inside one msgpack envelope (field `m`); hosts still read it (decodeRequest). */
+export const WIRE_VERSION = 2;
+const LEGACY_VERSION = 1;
 
-interface EnvelopeCommon {
-  v: typeof WIRE_VERSION;
-  /** Random request id (also the X-Request-Id); results are matched on it. */
+/** The small part of a request entry. */
+export interface RequestMeta {
+  /** Random request id; results are matched on it. */
   id: string;
   topk: number;
   /** Epoch ms after which nobody waits for the answer. */
@@ -18,16 +30,23 @@ interface EnvelopeCommon {
   replyTo: string;
   /** Ask for every class's probability (Result.scores) besides the top k: the Open Inference Protocol's output. */
   scores?: boolean;
+  /**
+   * W3C trace context of the HTTP request (the `traceparent` header, version-traceid-parentid-flags), so a host's
+   * spans join the front end's trace. Optional: a host ignores a missing or non-string value, never fails on it.
+   */
+  traceparent?: string;
 }
 
-/**
- * What a model host is asked to classify, exactly one of:
- *   image   the encoded image exactly as uploaded; only model hosts decode it.
- *   tensor  a ready model input (an Open Inference Protocol FP32 tensor): one image's float32 values,
- *           little-endian, in the model's input layout and size; copied into the batch without decoding.
- */
-export type RequestEnvelope = EnvelopeCommon &
+/** A request as both sides hold it in memory: the meta part and exactly one of the image or the tensor. */
+export type RequestEnvelope = RequestMeta &
   ({ image: Uint8Array; tensor?: undefined } | { tensor: Uint8Array; image?: undefined });
+
+/** A request entry ready for XADD: the packed meta part and the bytes, as they are (a view, not a copy). */
+export interface RequestEntry {
+  meta: Buffer;
+  field: typeof REQUEST_FIELDS.image | typeof REQUEST_FIELDS.tensor;
+  bytes: Uint8Array;
+}
 
 export interface Prediction {
   label: string;
@@ -40,7 +59,7 @@ export type Result =
       ok: true;
       predictions: Prediction[];
       timings?: ResultTimings;
-      /** Every class's probability as float32 little-endian bytes, when the envelope asked for `scores`. */
+      /** Every class's probability as float32 little-endian bytes, when the request asked for `scores`. */
       scores?: Uint8Array;
       /** The model that answered (stamped by the host's publisher); a front end refuses a result from another. */
       model?: string;
@@ -58,22 +77,48 @@ export interface ResultTimings {
 // Records off: plain maps keep the format readable by any msgpack implementation.
 const packr = new Packr({ useRecords: false });
 
-export function packEnvelope(env: RequestEnvelope): Buffer {
-  return packr.pack(env);
+export function encodeRequest(env: RequestEnvelope): RequestEntry {
+  const { image, tensor, ...meta } = env;
+  const packed = packr.pack({ v: WIRE_VERSION, ...meta });
+  return image
+    ? { meta: packed, field: REQUEST_FIELDS.image, bytes: image }
+    : { meta: packed, field: REQUEST_FIELDS.tensor, bytes: tensor! };
 }
 
-/** Decodes and checks an envelope; returns undefined for anything malformed so one bad entry cannot stop a host. */
-export function unpackEnvelope(buf: Uint8Array): RequestEnvelope | undefined {
-  let env: Partial<RequestEnvelope>;
+/**
+ * Reads a request entry's fields (name, value, name, value, ...); undefined for anything malformed, so one bad
+ * entry cannot stop a host. The image or tensor is the entry's own buffer, not a copy.
+ */
+export function decodeRequest(fields: readonly Buffer[]): RequestEnvelope | undefined {
+  let meta: Buffer | undefined;
+  let image: Buffer | undefined;
+  let tensor: Buffer | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!.toString('latin1');
+    const value = fields[i + 1]!;
+    if (name === REQUEST_FIELDS.meta) meta = value;
+    else if (name === REQUEST_FIELDS.image) image = value;
+    else if (name === REQUEST_FIELDS.tensor) tensor = value;
+    else if (name === REQUEST_FIELDS.legacy && fields.length === 2) return checked(unpack(value), LEGACY_VERSION);
+  }
+  if (!meta || (image === undefined) === (tensor === undefined)) return undefined;
+  const m = unpack(meta);
+  return m === undefined ? undefined : checked(image ? { ...m, image } : { ...m, tensor }, WIRE_VERSION);
+}
+
+function unpack(buf: Uint8Array): Record<string, unknown> | undefined {
   try {
-    env = packr.unpack(buf) as Partial<RequestEnvelope>;
+    const value: unknown = packr.unpack(buf);
+    return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
+}
+
+function checked(env: Record<string, unknown> | undefined, version: number): RequestEnvelope | undefined {
   if (
-    env === null ||
-    typeof env !== 'object' ||
-    env.v !== WIRE_VERSION ||
+    env === undefined ||
+    env.v !== version ||
     typeof env.id !== 'string' ||
     env.image instanceof Uint8Array === env.tensor instanceof Uint8Array ||
     typeof env.topk !== 'number' ||
@@ -81,7 +126,8 @@ export function unpackEnvelope(buf: Uint8Array): RequestEnvelope | undefined {
     typeof env.replyTo !== 'string'
   )
     return undefined;
-  return env as RequestEnvelope;
+  const { v: _, traceparent, ...rest } = env;
+  return (typeof traceparent === 'string' ? { ...rest, traceparent } : rest) as unknown as RequestEnvelope;
 }
 
 export function packResult(result: Result): Buffer {

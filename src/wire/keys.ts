@@ -23,7 +23,7 @@ export const CLUSTER_SLOTS = 16384;
 
 export interface ShardKeys {
   index: number;
-  /** Stream of request envelopes, read by model hosts through CONSUMER_GROUP. */
+  /** Stream of request entries (REQUEST_FIELDS), read by model hosts through CONSUMER_GROUP. */
   requests: string;
   /** Sorted set in the shard's slot: model host id → heartbeat expiry (epoch ms), for admission and re-claims. */
   liveHosts: string;
@@ -109,5 +109,11 @@ export function modelKeys(keys: Keys, model: string): Keys {
 }
 const modelViews = new WeakMap<Keys, Map<string, Keys>>();
 
-/** The field of a stream entry that carries the msgpack body. */
-export const ENVELOPE_FIELD = 'm';
+/**
+ * A request entry's fields: `XADD <requests> * meta <msgpack RequestMeta> image|tensor <bytes>` (envelope.ts).
+ * `m` is wire version 1's single msgpack field (bytes inside), still read by hosts during an upgrade.
+ */
+export const REQUEST_FIELDS = { meta: 'meta', image: 'image', tensor: 'tensor', legacy: 'm' } as const;
+
+/** The field of a reply-stream entry that carries the msgpack Result. */
+export const RESULT_FIELD = 'm';

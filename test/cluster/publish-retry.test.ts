@@ -10,8 +10,8 @@ import { Redis } from 'ioredis';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { connectRedis, whenReady } from '../../src/redis/connect.ts';
 import { createLogger } from '../../src/observability/logger.ts';
-import { CONSUMER_GROUP, ENVELOPE_FIELD, keysFor } from '../../src/wire/keys.ts';
-import { WIRE_VERSION, type RequestEnvelope } from '../../src/wire/envelope.ts';
+import { CONSUMER_GROUP, REQUEST_FIELDS, keysFor } from '../../src/wire/keys.ts';
+import type { RequestEnvelope } from '../../src/wire/envelope.ts';
 import { ResultPublisher } from '../../src/host/publisher.ts';
 import { waitUntil } from '../helpers/processes.ts';
 
@@ -34,14 +34,13 @@ it('acknowledges in the background what failed to be acknowledged, writing the r
   const shard = keys.shards[1]!;
   const replyTo = keys.replies('fe');
   await admin.xgroup('CREATE', shard.requests, CONSUMER_GROUP, '0', 'MKSTREAM');
-  const entryId = (await admin.xadd(shard.requests, '*', ENVELOPE_FIELD, 'x'))!;
+  const entryId = (await admin.xadd(shard.requests, '*', REQUEST_FIELDS.meta, 'x'))!;
   await admin.xreadgroup('GROUP', CONSUMER_GROUP, 'host-1', 'COUNT', 1, 'STREAMS', shard.requests, '>');
   await admin.call('ACL', 'SETUSER', 'host', 'on', '>pw', '~*', '+@all', '-xack');
   host = connectRedis(`redis://host:pw@127.0.0.1:${redis.port}`, 'host', createLogger('test', 'silent'));
   await whenReady(host);
   const publisher = new ResultPublisher(host, keys, 60);
   const env: RequestEnvelope = {
-    v: WIRE_VERSION,
     id: randomUUID(),
     topk: 1,
     deadline: Date.now() + 30_000,

@@ -10,8 +10,8 @@ import { Redis } from 'ioredis';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
-import { ENVELOPE_FIELD, keysFor, modelKeys } from '../../src/wire/keys.ts';
-import { packEnvelope, unpackResult, WIRE_VERSION } from '../../src/wire/envelope.ts';
+import { REQUEST_FIELDS, keysFor, modelKeys } from '../../src/wire/keys.ts';
+import { encodeRequest, unpackResult } from '../../src/wire/envelope.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { waitUntil } from '../helpers/processes.ts';
 import { closeLoadAgent, postRaw, smallPng, summarize } from '../helpers/load.ts';
@@ -52,7 +52,7 @@ describe('request shards on one Redis', { timeout: 90_000 }, () => {
     // A heartbeat with no host behind it, in every shard: requests are admitted and wait.
     for (const shard of keys.shards) await client.zadd(shard.liveHosts, Date.now() + 60_000, 'ghost');
     // Shard 0 already holds its share (ceil(6 / 3) = 2).
-    for (let i = 0; i < 2; i++) await client.xadd(keys.shards[0]!.requests, '*', ENVELOPE_FIELD, 'x');
+    for (let i = 0; i < 2; i++) await client.xadd(keys.shards[0]!.requests, '*', REQUEST_FIELDS.meta, 'x');
     const url = `http://127.0.0.1:${frontend.port}`;
     const samples = await Promise.all(Array.from({ length: 5 }, () => postRaw(url, image)));
     const lengths = await Promise.all(keys.shards.map((s) => client.xlen(s.requests)));
@@ -83,8 +83,8 @@ describe('request shards on one Redis', { timeout: 90_000 }, () => {
       for (let i = 0; i < count; i++) {
         const id = randomUUID();
         ids.push(id);
-        const env = packEnvelope({ v: WIRE_VERSION, id, topk: 1, deadline: Date.now() + 60_000, replyTo, image });
-        await client.xadd(keys.shards[shard]!.requests, '*', ENVELOPE_FIELD, env);
+        const entry = encodeRequest({ id, topk: 1, deadline: Date.now() + 60_000, replyTo, image });
+        await client.xadd(keys.shards[shard]!.requests, '*', REQUEST_FIELDS.meta, entry.meta, entry.field, image);
       }
       return ids;
     };

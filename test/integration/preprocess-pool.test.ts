@@ -14,6 +14,8 @@ import { manyScanJpeg } from '../helpers/slow-images.ts';
 import { EXAMPLES } from '../../scripts/lib/in-process-service.ts';
 
 const SENTINEL = -12345;
+/** The pool takes its input over (moved to the worker): each run gets its own copy of the test's image. */
+const own = (image: Uint8Array) => new Uint8Array(image);
 
 describe('PreprocessPool abandons slow decodes', () => {
   let meta: ModelMetadata;
@@ -48,11 +50,11 @@ describe('PreprocessPool abandons slow decodes', () => {
 
   it('answers IMAGE_TOO_COMPLEX at DECODE_TIMEOUT_MS, gets its thread back, and never writes the slot', async () => {
     slotView(0, 1).fill(SENTINEL);
-    const outcome = await pool.run({ image: slow, buffer: 0, slot: 1, deadline: Date.now() + 60_000 });
+    const outcome = await pool.run({ image: own(slow), buffer: 0, slot: 1, deadline: Date.now() + 60_000 });
     assert.ok(!outcome.ok && outcome.code === 'IMAGE_TOO_COMPLEX', JSON.stringify(outcome));
     assert.equal(pool.abandoned, 1, 'answered by the pool, before the decoder returned');
     // The only thread decodes the photo once the native decode has returned (it cannot be interrupted).
-    const good = await pool.run({ image: photo, buffer: 0, slot: 2, deadline: Date.now() + 60_000 });
+    const good = await pool.run({ image: own(photo), buffer: 0, slot: 2, deadline: Date.now() + 60_000 });
     assert.ok(good.ok, JSON.stringify(good));
     assert.ok(
       slotView(0, 2).some((v) => v !== 0),
@@ -72,10 +74,10 @@ describe('PreprocessPool abandons slow decodes', () => {
     try {
       let slowDone = false;
       const slowRun = spare
-        .run({ image: slow, buffer: 1, slot: 3, deadline: Date.now() + 60_000 })
+        .run({ image: own(slow), buffer: 1, slot: 3, deadline: Date.now() + 60_000 })
         .finally(() => (slowDone = true));
       await new Promise((r) => setTimeout(r, 200)); // the slow image holds the only regular thread
-      const good = await spare.run({ image: photo, buffer: 1, slot: 2, deadline: Date.now() + 60_000 });
+      const good = await spare.run({ image: own(photo), buffer: 1, slot: 2, deadline: Date.now() + 60_000 });
       assert.ok(good.ok, JSON.stringify(good));
       assert.equal(slowDone, false, 'the photo did not wait for the slow image');
       const outcome = await slowRun;
@@ -88,12 +90,12 @@ describe('PreprocessPool abandons slow decodes', () => {
   it('answers DEADLINE_EXCEEDED at the request deadline, even while the task still waits for a thread', async () => {
     const deadline = Date.now() + 300;
     const [first, queued] = await Promise.all([
-      pool.run({ image: slow, buffer: 1, slot: 0, deadline }),
-      pool.run({ image: photo, buffer: 1, slot: 1, deadline }),
+      pool.run({ image: own(slow), buffer: 1, slot: 0, deadline }),
+      pool.run({ image: own(photo), buffer: 1, slot: 1, deadline }),
     ]);
     assert.ok(!first.ok && first.code === 'DEADLINE_EXCEEDED', JSON.stringify(first));
     assert.ok(!queued.ok && queued.code === 'DEADLINE_EXCEEDED', JSON.stringify(queued));
-    const good = await pool.run({ image: photo, buffer: 1, slot: 2, deadline: Date.now() + 60_000 });
+    const good = await pool.run({ image: own(photo), buffer: 1, slot: 2, deadline: Date.now() + 60_000 });
     assert.ok(good.ok, JSON.stringify(good));
   });
 });

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { admitRequest, defineAdmission } from '../../src/frontend/admission.ts';
+import { admitRequest } from '../../src/frontend/admission.ts';
+import { encodeRequest } from '../../src/wire/envelope.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { connectRedis, whenReady } from '../../src/redis/connect.ts';
 import {
@@ -96,13 +97,15 @@ describe('the private Redis', () => {
   });
 });
 
+const entryOf = (image: Buffer) =>
+  encodeRequest({ id: 'x', topk: 1, deadline: Date.now() + 60_000, replyTo: 'r', image });
+
 describe('admission in bytes (MAX_QUEUE_BYTES) and Redis OOM', () => {
   let redis: EmbeddedRedis;
   let client: ReturnType<typeof connectRedis>;
   before(async () => {
     redis = await startEmbeddedRedis();
     client = connectRedis(redis.url, 'test', log);
-    defineAdmission(client);
     await whenReady(client);
   });
   after(async () => {
@@ -113,7 +116,7 @@ describe('admission in bytes (MAX_QUEUE_BYTES) and Redis OOM', () => {
   it('refuses an envelope that would take the request stream past MAX_QUEUE_BYTES, and admits again once it drains', async () => {
     const keys = keysFor('bytes-test');
     await client.zadd(keys.registry, Date.now() + 60_000, 'a-live-host');
-    const envelope = Buffer.alloc(300 * 1024, 7);
+    const envelope = entryOf(Buffer.alloc(300 * 1024, 7));
     const bounds = { MAX_QUEUE: 1000, MAX_QUEUE_BYTES: MiB };
     const outcomes: string[] = [];
     for (let i = 0; i < 6; i++) outcomes.push(await admitRequest(client, keys, bounds, envelope));
@@ -134,7 +137,7 @@ describe('admission in bytes (MAX_QUEUE_BYTES) and Redis OOM', () => {
     await client.config('SET', 'maxmemory', '1');
     try {
       assert.equal(
-        await admitRequest(client, keys, { MAX_QUEUE: 1000, MAX_QUEUE_BYTES: 64 * MiB }, Buffer.alloc(10)),
+        await admitRequest(client, keys, { MAX_QUEUE: 1000, MAX_QUEUE_BYTES: 64 * MiB }, entryOf(Buffer.alloc(10))),
         'full',
       );
     } finally {

@@ -28,7 +28,7 @@ it('jobs beyond capacity wait in a backlog for a buffer instead of being dropped
   });
   const job = (i: number): Job => ({
     entryId: `${i}-0`,
-    env: { v: 1, id: `r${i}`, image: new Uint8Array(1), topk: 1, deadline: Date.now() + 60_000, replyTo: 'x' },
+    env: { id: `r${i}`, image: new Uint8Array(1), topk: 1, deadline: Date.now() + 60_000, replyTo: 'x' },
   });
   batcher.add([job(1), job(2)]); // batch A full: closed, preprocessing
   batcher.add([job(3)]); // batch B filling

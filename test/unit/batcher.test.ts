@@ -17,7 +17,7 @@ function job(deadlineIn = 10_000): Job {
   const id = `r${++seq}`;
   return {
     entryId: `${seq}-0`,
-    env: { v: 1, id, image: new Uint8Array([1]), topk: 2, deadline: Date.now() + deadlineIn, replyTo: 'x' },
+    env: { id, image: new Uint8Array([1]), topk: 2, deadline: Date.now() + deadlineIn, replyTo: 'x' },
   };
 }
 

@@ -1,30 +1,72 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { packEnvelope, unpackEnvelope, packResult, unpackResult, WIRE_VERSION } from '../../src/wire/envelope.ts';
+import { Packr } from 'msgpackr';
+import { decodeRequest, encodeRequest, packResult, unpackResult, type RequestEntry } from '../../src/wire/envelope.ts';
 import { errorCodes, errorBody, isErrorCode } from '../../src/wire/errors.ts';
-import { CLUSTER_SLOTS, keysFor, modelKeys, slotOf } from '../../src/wire/keys.ts';
+import { CLUSTER_SLOTS, keysFor, modelKeys, REQUEST_FIELDS, slotOf } from '../../src/wire/keys.ts';
 
 describe('wire format', () => {
-  it('round-trips an envelope with binary image bytes', () => {
-    const env = {
-      v: WIRE_VERSION,
-      id: 'abc',
-      image: new Uint8Array([0, 255, 1, 2]),
-      topk: 3,
-      deadline: 123,
-      replyTo: 'r',
-    } as const;
-    const back = unpackEnvelope(packEnvelope(env));
+  const meta = { id: 'abc', topk: 3, deadline: 123, replyTo: 'r' };
+  /** The fields as XREADGROUP returns them: name, value, name, value. */
+  const asRead = (e: RequestEntry) => [
+    Buffer.from(REQUEST_FIELDS.meta),
+    e.meta,
+    Buffer.from(e.field),
+    Buffer.from(e.bytes),
+  ];
+
+  it('keeps the image bytes out of the msgpack part, as their own field, both ways without copying them', () => {
+    const image = Buffer.from([0, 255, 1, 2]);
+    const entry = encodeRequest({ ...meta, image });
+    assert.equal(entry.field, 'image');
+    assert.equal(entry.bytes, image, "the entry carries the caller's bytes, not a copy");
+    assert.ok(entry.meta.byteLength < 64, `meta part is small: ${entry.meta.byteLength} bytes`);
+    assert.equal(entry.meta.indexOf(Buffer.from([0, 255, 1, 2])), -1, 'the bytes are not inside the meta part');
+    const fields = asRead(entry);
+    const back = decodeRequest(fields);
     assert.ok(back);
-    assert.deepEqual(Array.from(back.image ?? []), [0, 255, 1, 2]);
-    assert.equal(back.topk, 3);
+    assert.equal(back.image, fields[3], "the decoded image is the field's own buffer");
+    assert.deepEqual({ ...back, image: undefined }, { ...meta, image: undefined });
   });
 
-  it('rejects malformed envelopes instead of throwing', () => {
-    assert.equal(unpackEnvelope(Buffer.from('not msgpack at all')), undefined);
-    assert.equal(unpackEnvelope(packResult({ id: 'x', ok: true, predictions: [] })), undefined);
-    assert.equal(unpackEnvelope(Buffer.alloc(0)), undefined);
+  it('carries a tensor in its own field, and the optional trace context and scores flag in the meta part', () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const entry = encodeRequest({ ...meta, scores: true, traceparent, tensor: new Uint8Array(8) });
+    assert.equal(entry.field, 'tensor');
+    const back = decodeRequest(asRead(entry));
+    assert.equal(back?.tensor?.byteLength, 8);
+    assert.equal(back?.image, undefined);
+    assert.equal(back?.traceparent, traceparent);
+    assert.equal(back?.scores, true);
+    const noTrace = decodeRequest(asRead(encodeRequest({ ...meta, image: new Uint8Array(1) })));
+    assert.ok(noTrace && !('traceparent' in noTrace));
+  });
+
+  it('reads a version 1 entry (the bytes inside one msgpack envelope), so hosts can be upgraded before front ends', () => {
+    const legacy = new Packr({ useRecords: false }).pack({ v: 1, ...meta, image: new Uint8Array([9, 8]) });
+    const back = decodeRequest([Buffer.from('m'), legacy]);
+    assert.deepEqual(Array.from(back?.image ?? []), [9, 8]);
+    assert.equal(back?.id, 'abc');
+  });
+
+  it('rejects malformed entries instead of throwing', () => {
+    const good = asRead(encodeRequest({ ...meta, image: new Uint8Array(1) }));
+    const bad: Buffer[][] = [
+      [],
+      [Buffer.from('meta'), Buffer.from('not msgpack at all'), Buffer.from('image'), Buffer.alloc(1)],
+      [Buffer.from('meta'), packResult({ id: 'x', ok: true, predictions: [] }), Buffer.from('image'), Buffer.alloc(1)],
+      good.slice(0, 2), // no bytes
+      [...good, Buffer.from('tensor'), Buffer.alloc(4)], // both an image and a tensor
+      [Buffer.from('m'), Buffer.alloc(0)],
+      [
+        Buffer.from('meta'),
+        new Packr({ useRecords: false }).pack({ ...meta, v: 3 }),
+        Buffer.from('image'),
+        Buffer.alloc(1),
+      ],
+    ];
+    for (const fields of bad) assert.equal(decodeRequest(fields), undefined);
   });
 
   it('round-trips results', () => {
