@@ -23,6 +23,8 @@ type Attempt = { engine: InferenceEngine } | { reason: string };
 
 async function tryOnnx(opts: EngineOptions): Promise<Attempt> {
   const { meta, modelDir } = opts;
+  if (!meta.onnx && meta.onnxConversionError)
+    return { reason: `model ${meta.name} could not be converted to ONNX: ${meta.onnxConversionError}` };
   if (!meta.onnx) return { reason: `model ${meta.name} has no "onnx" entry in metadata.json` };
   const file = join(modelDir, meta.onnx.file);
   try {

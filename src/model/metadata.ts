@@ -73,6 +73,8 @@ export const metadataSchema = z.object({
       outputName: z.string().optional(),
     })
     .optional(),
+  /** Why tools/onnx-convert could not convert the TF.js model: the engine stays on TF.js and reports this reason. */
+  onnxConversionError: z.string().optional(),
 });
 
 export type ModelMetadata = z.infer<typeof metadataSchema>;

@@ -20,6 +20,7 @@ export type AttributeValue =
 export const attrInt = (value: number): AttributeValue => ({ kind: 'int', value });
 export const attrInts = (value: number[]): AttributeValue => ({ kind: 'ints', value });
 export const attrFloat = (value: number): AttributeValue => ({ kind: 'float', value });
+export const attrString = (value: string): AttributeValue => ({ kind: 'string', value });
 
 export interface FloatInitializer {
   name: string;
