@@ -28,6 +28,7 @@ import type { WeightSpec } from '../../tools/onnx-convert/weights.ts';
 import { readMetadata } from '../../src/model/metadata.ts';
 import type { ModelMetadata } from '../../src/model/metadata.ts';
 import { OnnxEngine } from '../../src/model/onnx-engine.ts';
+import { seededValues } from '../helpers/seeded-values.ts';
 import { TfjsEngine } from '../../src/model/tfjs-engine.ts';
 
 const TOLERANCE = 1e-4;
@@ -41,19 +42,6 @@ before(async () => {
 after(async () => {
   await rm(root, { recursive: true, force: true });
 });
-
-/** Deterministic uniform [lo, hi) values (mulberry32), so failures reproduce. */
-function seededValues(count: number, seed: number, lo = 0, hi = 1): Float32Array {
-  const out = new Float32Array(count);
-  let a = seed >>> 0;
-  for (let i = 0; i < count; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return out;
-}
 
 const uniform = (minval: number, maxval: number, seed: number) =>
   tfl.initializers.randomUniform({ minval, maxval, seed });

@@ -1,14 +1,17 @@
 /**
- * Converts a TF.js layers model directory to ONNX and records it in the directory's metadata.json.
+ * Converts a TF.js model directory (layers or graph model) to ONNX and records it in the directory's metadata.json.
  *
  *   npm run convert -- <tfjs-model-dir> [out.onnx]
  *
- * Exits 1 with the reason (e.g. `cannot convert layer "foo" (class LSTM): unsupported layer type`) on failure.
+ * Exits 1 with the reason (e.g. `cannot convert layer "foo" (class LSTM): unsupported layer type`, or
+ * `cannot convert node "bar" (op Floor): unsupported op`) on failure; metadata.json then records that reason.
  */
 import { resolve } from 'node:path';
 import { convertTfjsModelDir } from './convert.ts';
 import { supportedLayerClasses } from './layers.ts';
 import { LayerConversionError } from './types.ts';
+import { GraphOpError } from './tfjs-graph/graph-model.ts';
+import { supportedOps } from './tfjs-graph/ops.ts';
 
 const [modelDir, outFile] = process.argv.slice(2);
 if (!modelDir) {
@@ -27,5 +30,6 @@ try {
   console.error(`conversion failed: ${(err as Error).message}`);
   if (err instanceof LayerConversionError)
     console.error(`supported layer classes: ${supportedLayerClasses().join(', ')}`);
+  if (err instanceof GraphOpError) console.error(`supported ops: ${supportedOps().join(', ')}`);
   process.exit(1);
 }

@@ -25,7 +25,7 @@ export interface ConversionResult {
 interface TfjsModelJson {
   [key: string]: unknown;
   format?: string;
-  modelTopology: unknown;
+  modelTopology?: unknown;
   weightsManifest?: WeightsGroup[];
 }
 
