@@ -1,7 +1,7 @@
 /**
  * Exports nsfwjs's two other bundled models into the model repository, beside the default model, without any
- * download: `inception_v3` (a layers model, 299×299; setup then converts it to ONNX) and `mobilenet_v2_mid` (a
- * graph model, 224×224, served on the TF.js engine: the converter covers layers models only).
+ * download: `inception_v3` (a layers model, 299×299) and `mobilenet_v2_mid` (a graph model, 224×224); `npm run
+ * models:examples` then converts both to ONNX.
  *
  *   node --import tsx scripts/export-nsfwjs-models.ts [<repository>]      (default: models)
  */

@@ -11,7 +11,7 @@ import { PROJECT_DIR } from '../../src/config/deployment.ts';
 export const EXAMPLE_REPOSITORY = join(PROJECT_DIR, 'examples', 'models');
 /** Written last into a prepared repository; a new number makes every existing one stale (a step was added). */
 export const EXAMPLES_MARKER = '.prepared';
-export const EXAMPLES_LAYOUT = '1';
+export const EXAMPLES_LAYOUT = '2';
 
 export function examplesPrepared(repository = EXAMPLE_REPOSITORY): boolean {
   const marker = join(repository, EXAMPLES_MARKER);

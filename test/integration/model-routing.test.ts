@@ -1,7 +1,8 @@
 /**
- * Several models by name: a host serving the whole repository (three models of two input sizes on two engines),
- * /predict?model= routing, 404 for an unknown model, 503 at once for a configured model no live host serves,
- * /readyz per model, /v1/models and the model label in the metrics.
+ * Several models by name: a host serving the whole repository (three models of two input sizes, among them a
+ * TF.js layers and a TF.js graph model, all converted to ONNX), /predict?model= routing, 404 for an unknown model,
+ * 503 at once for a configured model no live host serves, /readyz per model, /v1/models and the model label in the
+ * metrics.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -94,15 +95,14 @@ describe('several models by name', () => {
     assert.equal((await fetch(`${url}/v2/health/ready`)).status, 503);
   });
 
-  it('a second host serving the graph model on TF.js makes it routable and the deployment ready', async (t) => {
+  it('a second host serving the graph model (converted to ONNX) makes it routable and the deployment ready', async (t) => {
     const second = await startModelHost(
       loadConfig({ ...env, MODELS: 'mobilenet_v2_mid' }),
       redis.url,
       createLogger('test', 'silent'),
     );
     t.after(() => second.close());
-    assert.equal(second.engine.info.engine, 'tfjs');
-    assert.equal(second.engine.info.format, 'graph');
+    assert.equal(second.engine.info.engine, 'onnx');
     const ready = await fetch(`${url}/readyz`);
     assert.equal(ready.status, 200);
     const res = await postImage(url, chelsea, { query: '?model=mobilenet_v2_mid&topk=2' });
@@ -123,13 +123,12 @@ describe('several models by name', () => {
     const byName = new Map(models.map((m) => [m.name, m]));
     assert.equal(byName.get('inception_v3')!.input.height, 299);
     assert.equal(byName.get('inception_v3')!.engine, 'onnx');
-    assert.equal(byName.get('mobilenet_v2_mid')!.engine, 'tfjs');
-    assert.equal(byName.get('mobilenet_v2_mid')!.format, 'graph');
+    assert.equal(byName.get('mobilenet_v2_mid')!.engine, 'onnx');
     for (const m of models) assert.equal(m.hosts, 1);
     // The Open Inference Protocol's model metadata says which engine serves the graph model.
     const v2 = await (await fetch(`${url}/v2/models/mobilenet_v2_mid`)).json();
-    assert.equal(v2.platform, 'tensorflowjs_graph');
-    assert.equal(v2.properties.engine, 'tfjs');
+    assert.equal(v2.platform, 'onnxruntime_onnx');
+    assert.equal(v2.properties.engine, 'onnx');
     assert.deepEqual(v2.inputs[0].shape, [-1, 224, 224, 3]);
     assert.equal((await fetch(`${url}/v2/health/ready`)).status, 200);
 
