@@ -4,8 +4,9 @@
  * the `pm2` command through src/config/ (a bad FRONTENDS stops here with the same message as a bad PORT).
  *
  * CommonJS (.cjs) on purpose: PM2 loads ecosystem files with require(), and this package is "type":"module",
- * so an ecosystem.config.js would be treated as ESM and fail to load under Node 20. require() cannot load the
- * TypeScript config module, so this bridge runs it with tsx (as every entry point runs) and reads its JSON.
+ * so an ecosystem.config.js would be treated as ESM and fail to load under Node 20. require() cannot load the ES
+ * module, so this bridge runs its build (dist/, from `npm run build`, as every production entry runs) and reads
+ * its JSON.
  */
 'use strict';
 const { execFileSync } = require('node:child_process');
@@ -13,7 +14,7 @@ const path = require('node:path');
 
 function apps() {
   try {
-    return execFileSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'scripts', 'pm2-apps.ts')], {
+    return execFileSync(process.execPath, [path.join(__dirname, 'dist', 'scripts', 'pm2-apps.js')], {
       cwd: __dirname,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,6 +6,7 @@
  */
 import { join, resolve } from 'node:path';
 import { exportModelFiles, nsfwjsModelsDir, writeNsfwjsMetadata } from './lib/nsfwjs-models.ts';
+import { exitIfStaleBuild } from '../src/build/stamp.ts';
 
 export async function exportDefaultModel(outDir: string): Promise<void> {
   await exportModelFiles(join(nsfwjsModelsDir(), 'mobilenet_v2'), outDir, {
@@ -16,6 +17,7 @@ export async function exportDefaultModel(outDir: string): Promise<void> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  exitIfStaleBuild('model:export');
   const out = resolve(process.argv[2] ?? 'models/default');
   await exportDefaultModel(out);
   console.log(`exported nsfwjs MobileNetV2 to ${out}`);

@@ -3,10 +3,11 @@
  * download: `inception_v3` (a layers model, 299×299) and `mobilenet_v2_mid` (a graph model, 224×224); `npm run
  * models:examples` then converts both to ONNX.
  *
- *   node --import tsx scripts/export-nsfwjs-models.ts [<repository>]      (default: models)
+ *   node dist/scripts/export-nsfwjs-models.js [<repository>]      (default: models; `npm run build` first)
  */
 import { join, resolve } from 'node:path';
 import { exportModelFiles, nsfwjsModelsDir, writeNsfwjsMetadata } from './lib/nsfwjs-models.ts';
+import { exitIfStaleBuild } from '../src/build/stamp.ts';
 
 /** The extra models: nsfwjs directory → repository name, TF.js format and input size. */
 export const NSFWJS_EXTRA_MODELS = [
@@ -33,6 +34,7 @@ export async function exportNsfwjsModels(repository: string): Promise<string[]> 
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  exitIfStaleBuild('export-nsfwjs-models');
   const dirs = await exportNsfwjsModels(resolve(process.argv[2] ?? 'models'));
   console.log(`exported nsfwjs models to ${dirs.join(', ')}`);
 }

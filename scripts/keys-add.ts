@@ -6,6 +6,9 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { newKey, parseKeyFile } from '../src/auth/key-file.ts';
+import { exitIfStaleBuild } from '../src/build/stamp.ts';
+
+exitIfStaleBuild('keys:add');
 
 function fail(message: string): never {
   process.stderr.write(`keys:add: ${message}\n`);

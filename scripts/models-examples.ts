@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { convertTfjsModelDir } from '../tools/onnx-convert/convert.ts';
 import { exportDefaultModel } from './export-default-model.ts';
 import { exportNsfwjsModels } from './export-nsfwjs-models.ts';
+import { exitIfStaleBuild } from '../src/build/stamp.ts';
 import { EXAMPLE_REPOSITORY, EXAMPLES_LAYOUT, EXAMPLES_MARKER, examplesPrepared } from './lib/example-models.ts';
 
 /** Each step prepares part of the repository being built in `dir`. */
@@ -56,6 +57,7 @@ export async function prepareExampleModels(repository: string): Promise<void> {
   }
 }
 
+exitIfStaleBuild('models:examples');
 const args = process.argv.slice(2);
 const repository = resolve(args.find((a) => !a.startsWith('--')) ?? EXAMPLE_REPOSITORY);
 if (examplesPrepared(repository) && !args.includes('--force')) {

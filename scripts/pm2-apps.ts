@@ -10,6 +10,8 @@ import { type DeploymentConfig, loadDeploymentConfig, PROJECT_DIR } from '../src
 import { findBinary } from '../src/system/binaries.ts';
 import { privateRedisUrl, redisConfPath } from './lib/private-redis.ts';
 import { UV_THREADPOOL_FOR_HOSTS } from '../src/config/uv-threads.ts';
+import { nodeArgsFor } from '../src/build/layout.ts';
+import { assertFreshBuild } from '../src/build/stamp.ts';
 
 export interface Pm2App {
   name: string;
@@ -35,9 +37,9 @@ export async function pm2Apps(d: DeploymentConfig): Promise<Pm2App[]> {
   const killTimeoutMs = shutdownGraceMs(d.service) + 2000;
 
   /**
-   * A Node entry point run exactly like `npm start` runs src/main.ts: `node --import tsx <entry>`. Started with
-   * interpreter "none" (PM2 spawns the node binary itself, still with an IPC channel, so process.send('ready')
-   * reaches wait_ready); with PM2's node interpreter its loader would try ts-node for a .ts script instead.
+   * A Node entry point run exactly like `npm start` runs src/main.ts: its compiled JavaScript in dist/. Started
+   * with interpreter "none" (PM2 spawns the node binary itself, still with an IPC channel, so process.send('ready')
+   * reaches wait_ready).
    *
    * exec_mode fork, several instances, all on the same PORT: uWebSockets.js does not use Node's cluster module,
    * so PM2's cluster mode (the master accepts and hands sockets to workers) does not apply to it. On Linux uWS
@@ -48,7 +50,7 @@ export async function pm2Apps(d: DeploymentConfig): Promise<Pm2App[]> {
     name,
     script: process.execPath,
     interpreter: 'none',
-    args: ['--import', 'tsx', entry],
+    args: nodeArgsFor(entry, true),
     cwd: PROJECT_DIR,
     exec_mode: 'fork',
     instances,
@@ -109,6 +111,7 @@ export async function pm2Apps(d: DeploymentConfig): Promise<Pm2App[]> {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
+    assertFreshBuild();
     process.stdout.write(JSON.stringify({ apps: await pm2Apps(loadDeploymentConfig()) }));
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);

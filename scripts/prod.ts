@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { type DeploymentConfig, loadDeploymentConfig, PROJECT_DIR } from '../src/config/deployment.ts';
 import { alive } from '../src/system/processes.ts';
+import { assertFreshBuild } from '../src/build/stamp.ts';
 import { ensureRedisConf, privateRedisUrl } from './lib/private-redis.ts';
 import { nginxSettings, writeNginxConf } from './nginx-render.ts';
 
@@ -26,6 +27,7 @@ const ECOSYSTEM = join(PROJECT_DIR, 'ecosystem.config.cjs');
 let deployment: DeploymentConfig;
 try {
   deployment = loadDeploymentConfig(); // fail early, naming every bad variable (the service's and the topology's)
+  if (process.argv[2] === 'up') assertFreshBuild(); // the apps would refuse a stale build one by one
 } catch (err) {
   console.error(`prod ${process.argv[2] ?? ''}: ${(err as Error).message}`);
   process.exit(1);

@@ -2,7 +2,8 @@
 # npm run setup: everything a fresh Debian 12 machine with Node 20, 22 or 24 needs, idempotent.
 #   1. Debian packages redis-server, nginx and chromium (browser test) when missing (apt-get; needs root or sudo);
 #   2. npm ci (onnxruntime-node's CUDA download skipped: its CPU binaries ship in the package);
-#   3. the model repository models/: the default model only (nsfwjs MobileNetV2, exported and converted to ONNX).
+#   3. npm run build: the compiled JavaScript in dist/ that npm start, prod:up and the tools run;
+#   4. the model repository models/: the default model only (nsfwjs MobileNetV2, exported and converted to ONNX).
 #      Several models: `npm run models:examples` prepares examples/models (docs: README "Several models").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +32,9 @@ if [ "${SETUP_SKIP_NPM:-}" != "1" ]; then
   ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi
 
-node --import tsx scripts/export-default-model.ts models/default
-node --import tsx tools/onnx-convert/cli.ts models/default
+npm run -s build
+node dist/scripts/export-default-model.js models/default
+node dist/tools/onnx-convert/cli.js models/default
 # Setups before the example repository put inception_v3 and mobilenet_v2_mid here: npm start would load all three.
 for extra in inception_v3 mobilenet_v2_mid; do
   if [ -d "models/$extra" ]; then
@@ -40,7 +42,7 @@ for extra in inception_v3 mobilenet_v2_mid; do
   fi
 done
 # Which front end this Node can run: uWS needs its binary to load (Node 22/24: glibc >= 2.38).
-if node --import tsx -e "import('./src/http/uws-binary.ts').then((m) => m.loadUws())" >/dev/null 2>&1; then
+if node -e "import('./dist/src/http/uws-binary.js').then((m) => m.loadUws())" >/dev/null 2>&1; then
   echo "setup: done. Start the service with: npm start"
 else
   echo "setup: done. uWebSockets.js does not load on Node $(node --version) here (glibc $(ldd --version 2>/dev/null | head -1 | awk '{print $NF}')):"

@@ -11,6 +11,7 @@ import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.ts';
 import { startModelHost, type ModelHost } from './host/model-host.ts';
 import { startFrontend, type Frontend } from './frontend/frontend.ts';
 import { loadUws } from './http/uws-binary.ts';
+import { assertFreshBuild } from './build/stamp.ts';
 
 let embedded: EmbeddedRedis | undefined;
 let host: ModelHost | undefined;
@@ -26,6 +27,7 @@ const stopAll = (onFailure: (step: string, err: Error) => void) =>
     onFailure,
   );
 try {
+  assertFreshBuild();
   const config = loadConfig();
   const log = createLogger('service', config.LOG_LEVEL);
   // Where uWS does not load and HTTP_SERVER=node is not set, refuse before starting anything.

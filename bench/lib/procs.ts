@@ -5,6 +5,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { killAllOnExit, launch, rssBytesOf } from '../../scripts/lib/launch.ts';
+import { buildIfStale } from '../../scripts/build.ts';
+import { buildRoots } from '../../src/build/stamp.ts';
 
 export interface BatchLine {
   t: number;
@@ -46,13 +48,28 @@ export interface StartOptions {
   readyPattern?: RegExp;
   readyTimeoutMs?: number;
   ipc?: boolean;
+  /**
+   * Run the compiled entry in dist/ as production does (built first when stale): the default for the project's
+   * own entries; benchmark-only entries (bench/) are not compiled and run under tsx.
+   */
+  built?: boolean;
 }
 
 export async function startProc(opts: StartOptions): Promise<Proc> {
   // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to the children, for profiling.
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   // Its own process group: stopping it also stops what it started (the service's private redis-server).
-  const launched = launch({ name: opts.name, entry: opts.entry, env: opts.env, nodeArgs, ipc: opts.ipc, group: true });
+  const built = opts.built ?? buildRoots().some((root) => opts.entry.startsWith(`${root}/`));
+  if (built) buildIfStale();
+  const launched = launch({
+    name: opts.name,
+    entry: opts.entry,
+    env: opts.env,
+    nodeArgs,
+    ipc: opts.ipc,
+    group: true,
+    built,
+  });
   const proc: Proc = {
     name: opts.name,
     child: launched.proc,

@@ -1,14 +1,15 @@
 /**
- * The one launcher of the project's own entry points as child processes (`node --import tsx <entry>`), for the
- * tests (test/helpers/processes.ts) and the benchmarks (bench/lib/procs.ts): output kept line by line (JSON log
- * lines parsed), waits on a line, exit as a promise, a graceful stop that ends in SIGKILL, and a registry of
- * everything still running so that nothing outlives its test file or benchmark.
+ * The one launcher of the project's own entry points as child processes (`node --import tsx <entry>`, or its
+ * build in dist/ with `built`), for the tests (test/helpers/processes.ts) and the benchmarks (bench/lib/procs.ts):
+ * output kept line by line (JSON log lines parsed), waits on a line, exit as a promise, a graceful stop that ends
+ * in SIGKILL, and a registry of everything still running so that nothing outlives its test file or benchmark.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { PROJECT_DIR } from '../../src/config/deployment.ts';
 import { UV_THREADPOOL_FOR_HOSTS } from '../../src/config/uv-threads.ts';
+import { nodeArgsFor } from '../../src/build/layout.ts';
 
 export interface LogLine {
   level: number;
@@ -22,8 +23,10 @@ export interface LaunchOptions {
   entry: string;
   /** Added to this process's environment. */
   env?: Record<string, string>;
-  /** Node options before `--import tsx` (e.g. --cpu-prof). */
+  /** Node options before the entry (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** Run its compiled JavaScript in dist/ (as `npm start` and PM2 do) instead of the source through tsx. */
+  built?: boolean;
   /** An IPC channel (process.send('ready') as under PM2). */
   ipc?: boolean;
   /** Its own process group: stop() and killAll() then also end what it started (a private redis-server). */
@@ -80,7 +83,7 @@ function signal(pid: number, sig: NodeJS.Signals, group: boolean): void {
 
 export function launch(opts: LaunchOptions): Launched {
   const group = opts.group ?? false;
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...nodeArgsFor(opts.entry, opts.built ?? false)], {
     cwd: PROJECT_DIR,
     // Model hosts need more libuv threads than the default 4 (src/host/uv-threads.ts); harmless elsewhere.
     env: { UV_THREADPOOL_SIZE: String(UV_THREADPOOL_FOR_HOSTS), ...process.env, ...opts.env },

@@ -4,14 +4,16 @@
  */
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { PROJECT_DIR } from '../build/layout.ts';
 import { findBinary } from '../system/binaries.ts';
 import { type Config, defaultPreprocessThreads, int, parseEnvironment, serviceSchema } from './config.ts';
 
+/** The project root, whether this runs as source or from dist/. */
+export { PROJECT_DIR };
+
 const SECOND = 1000;
 const cores = availableParallelism();
-export const PROJECT_DIR = fileURLToPath(new URL('../..', import.meta.url));
 
 const deploymentShape = {
   /** Front-end processes on this machine (one event loop each, mostly I/O). */

@@ -3,12 +3,11 @@
  * turns "run batch k" messages into promises. One batch is in flight at a time; the batcher guarantees it.
  */
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+import { workerScript } from '../build/layout.ts';
 import type { EngineInfo } from '../model/engine.ts';
 import type { FromInference, InferenceWorkerData, ToInference } from '../wire/worker-messages.ts';
 
-const BOOTSTRAP = fileURLToPath(new URL('../../workers/ts-entry.mjs', import.meta.url));
-const ENTRY = new URL('../../workers/inference.ts', import.meta.url).href;
+const SCRIPT = workerScript('workers/inference.ts');
 
 export interface BatchScores {
   scores: Float32Array;
@@ -34,7 +33,7 @@ export class InferenceClient {
   onFatal: (err: Error) => void = () => {};
 
   constructor(data: InferenceWorkerData) {
-    this.worker = new Worker(BOOTSTRAP, { workerData: { ...data, entry: ENTRY }, name: 'inference' });
+    this.worker = new Worker(SCRIPT.filename, { workerData: { ...data, entry: SCRIPT.entry }, name: 'inference' });
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (msg: FromInference) => {
         switch (msg.type) {

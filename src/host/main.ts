@@ -4,8 +4,10 @@ import { createLogger } from '../observability/logger.ts';
 import { configuredRedisTarget } from '../redis/connect.ts';
 import { exitOnStartupError, onShutdownSignal } from '../lifecycle/shutdown.ts';
 import { startModelHost } from './model-host.ts';
+import { assertFreshBuild } from '../build/stamp.ts';
 
 try {
+  assertFreshBuild();
   const config = loadConfig();
   const redis = configuredRedisTarget(config);
   if (!redis)

@@ -12,14 +12,13 @@
  * threads. So the thread stays counted, as slow, until the decoder returns (libvips' timeout, or the end of work
  * bounded by MAX_INPUT_PIXELS and MAX_JPEG_SCANS).
  */
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { PreprocessOutcome, PreprocessTask, PreprocessWorkerData } from '../wire/worker-messages.ts';
 import { SlotClaims } from '../wire/slot-claims.ts';
 import { errorCodes } from '../wire/errors.ts';
+import { workerScript } from '../build/layout.ts';
 
-const BOOTSTRAP = fileURLToPath(new URL('../../workers/ts-entry.mjs', import.meta.url));
-const ENTRY = new URL('../../workers/preprocess.ts', import.meta.url).href;
+const SCRIPT = workerScript('workers/preprocess.ts');
 
 /** What the batcher asks for: decode this image into that slot, by this deadline (epoch ms). */
 export interface PreprocessRequest {
@@ -76,7 +75,7 @@ export class PreprocessPool {
     this.opts = { stragglerThreads: 0, stragglerMs: 250, ...opts };
     this.claims = new SlotClaims(opts.slotsPerBuffer, { buffers: data.buffers.length });
     this.pool = new Piscina({
-      filename: BOOTSTRAP,
+      filename: SCRIPT.filename,
       // Spare threads are started up front: starting one (tsx, sharp) takes longer than the images it is meant for.
       minThreads: opts.threads + this.opts.stragglerThreads,
       maxThreads: opts.threads + this.opts.stragglerThreads,
@@ -84,7 +83,7 @@ export class PreprocessPool {
       maxQueue: opts.slotsPerBuffer * data.buffers.length,
       workerData: {
         ...data,
-        entry: ENTRY,
+        entry: SCRIPT.entry,
         slotsPerBuffer: opts.slotsPerBuffer,
         decodeTimeoutMs: opts.decodeTimeoutMs,
         slotClaims: this.claims.claims,

@@ -22,3 +22,8 @@ export function childrenOf(pid: number): number[] {
     return [];
   }
 }
+
+/** A process and everything below it, parents before children. */
+export function processTree(pid: number): number[] {
+  return [pid, ...childrenOf(pid).flatMap(processTree)];
+}

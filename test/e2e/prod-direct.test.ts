@@ -5,7 +5,16 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent } from 'undici';
-import { CHELSEA, classify, makeDeployment, npmRun, teardown, type Deployment } from './prod-helpers.ts';
+import {
+  appCommandLines,
+  CHELSEA,
+  classify,
+  makeDeployment,
+  PROJECT_DIR,
+  npmRun,
+  teardown,
+  type Deployment,
+} from './prod-helpers.ts';
 
 describe('prod direct: PM2 front ends on one port, no nginx', () => {
   let d: Deployment;
@@ -40,5 +49,16 @@ describe('prod direct: PM2 front ends on one port, no nginx', () => {
     const status = await npmRun(d, 'prod:status');
     assert.equal(status.code, 0, status.out);
     assert.match(status.out, /nginx: not running/);
+  });
+
+  it('runs every app from the build in dist/, with no tsx loader and no esbuild process', async () => {
+    const lines = await appCommandLines(d);
+    const entries = lines.filter((l) => !l.includes('redis-server')).map((l) => /\S+$/.exec(l)?.[0] ?? l);
+    const expected = ['dist/src/frontend/main.js', 'dist/src/host/main.js'].map((e) => join(PROJECT_DIR, e));
+    assert.deepEqual([...new Set(entries)].sort(), expected, lines.join('\n'));
+    assert.deepEqual(
+      lines.filter((l) => /tsx|esbuild/.test(l)),
+      [],
+    );
   });
 });

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../src/system/ports.ts';
-import { alive, childrenOf } from '../../src/system/processes.ts';
+import { alive, childrenOf, processTree } from '../../src/system/processes.ts';
+import { buildIfStale } from '../../scripts/build.ts';
 
 export const PROJECT_DIR = new URL('../../', import.meta.url).pathname;
 
@@ -21,6 +22,7 @@ export interface Deployment {
 }
 
 export async function makeDeployment(overrides: Record<string, string> = {}): Promise<Deployment> {
+  buildIfStale(); // prod:up runs the build in dist/
   const varDir = await mkdtemp(join(tmpdir(), 'cls-e2e-'));
   const [port, nginxPort, redisPort] = [await freePort(), await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
@@ -106,6 +108,15 @@ export async function leftoverPids(d: Deployment): Promise<number[]> {
   const appPidDir = join(d.varDir, 'pm2', 'pids');
   const appPids = (await readdir(appPidDir).catch(() => [] as string[])).map((f) => join(appPidDir, f));
   return pidsIn([join(d.varDir, 'nginx', 'logs', 'nginx.pid'), join(d.varDir, 'pm2', 'pm2.pid'), ...appPids]);
+}
+
+/** The command line of every process of the deployment's PM2 apps and of their children. */
+export async function appCommandLines(d: Deployment): Promise<string[]> {
+  const appPidDir = join(d.varDir, 'pm2', 'pids');
+  const files = (await readdir(appPidDir).catch(() => [] as string[])).map((f) => join(appPidDir, f));
+  const pids = (await pidsIn(files)).flatMap(processTree);
+  const lines = await Promise.all(pids.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));
+  return lines.filter(Boolean).map((l) => l.replaceAll('\0', ' ').trim());
 }
 
 /** prod:down, then SIGKILL whatever survived it, then remove the state directory. Never throws. */

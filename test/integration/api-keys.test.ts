@@ -17,6 +17,8 @@ import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded
 import { killAll, sleep, startFrontendProcess, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
 import { smallPng } from '../helpers/load.ts';
 import { startTestNginx, type TestNginx } from '../helpers/nginx.ts';
+import { buildIfStale } from '../../scripts/build.ts';
+
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -37,6 +39,7 @@ describe('API keys', () => {
   const script: string[] = [];
 
   before(async () => {
+    buildIfStale(); // `npm run keys:add` runs the build in dist/
     dir = await mkdtemp(join(tmpdir(), 'cls-keys-'));
     image = await smallPng(64);
     redis = await startEmbeddedRedis();

@@ -2,13 +2,14 @@
  * The production topology reads its settings only through src/config: a bad FRONTENDS stops `prod:up` and PM2's
  * ecosystem file with the same all-problems-at-once message as a bad PORT, before anything is started.
  */
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildIfStale } from '../../scripts/build.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -31,6 +32,7 @@ const BAD = { FRONTENDS: 'abc', PORT: 'x', NGINX_PORT: '0' };
 const everyBadVariable = /invalid configuration:[\s\S]*PORT="x"[\s\S]*FRONTENDS="abc"[\s\S]*NGINX_PORT="0"/;
 
 describe('production settings', () => {
+  before(buildIfStale); // prod:up and the ecosystem file run dist/
   it('prod:up refuses bad values, naming every one, before starting anything', () => {
     const { status, output } = run(['--import', 'tsx', 'scripts/prod.ts', 'up'], BAD);
     assert.equal(status, 1, output);
@@ -57,7 +59,13 @@ describe('production settings', () => {
     });
     assert.equal(status, 0, output);
     const { apps } = JSON.parse(output) as {
-      apps: Array<{ name: string; instances: number; kill_timeout: number; env: Record<string, string> }>;
+      apps: Array<{
+        name: string;
+        instances: number;
+        kill_timeout: number;
+        args: string[];
+        env: Record<string, string>;
+      }>;
     };
     const byName = new Map(apps.map((a) => [a.name, a]));
     assert.equal(byName.has('redis'), false, 'REDIS_URL set: no private redis-server');
@@ -66,5 +74,8 @@ describe('production settings', () => {
     assert.equal(byName.get('model-host')?.env.PREPROCESS_THREADS, '2');
     assert.equal(byName.get('model-host')?.env.REDIS_URL, 'redis://127.0.0.1:1');
     assert.equal(byName.get('frontend')?.kill_timeout, 4000 + 5000 + 2000);
+    // Every app runs its compiled entry: no tsx loader (and no esbuild process) in production.
+    assert.deepEqual(byName.get('model-host')?.args, [join(ROOT, 'dist/src/host/main.js')]);
+    assert.deepEqual(byName.get('frontend')?.args, [join(ROOT, 'dist/src/frontend/main.js')]);
   });
 });

@@ -12,6 +12,9 @@ import { supportedLayerClasses } from './layers.ts';
 import { LayerConversionError } from './types.ts';
 import { GraphOpError } from './tfjs-graph/graph-model.ts';
 import { supportedOps } from './tfjs-graph/ops.ts';
+import { exitIfStaleBuild } from '../../src/build/stamp.ts';
+
+exitIfStaleBuild('convert');
 
 const [modelDir, outFile] = process.argv.slice(2);
 if (!modelDir) {
