@@ -3,14 +3,15 @@
  * variable feeds both sides (BODY_LIMIT_BYTES → client_max_body_size, REQUEST_TIMEOUT_MS → proxy timeouts,
  * PORT/FRONTENDS → upstream). Placeholders are {{NAME}}; an unknown or unfilled one is an error.
  *
- *   node --import tsx scripts/nginx-render.ts site   > /etc/nginx/conf.d/image-classify.conf   (system-wide)
- *   node --import tsx scripts/nginx-render.ts main   (the unprivileged main file, for reading)
+ *   node dist/scripts/nginx-render.js site   > /etc/nginx/conf.d/image-classify.conf   (system-wide)
+ *   node dist/scripts/nginx-render.js main   (the unprivileged main file, for reading)
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { type DeploymentConfig, loadDeploymentConfig, PROJECT_DIR } from '../src/config/deployment.ts';
 import { errorBody, errorCodes, protocolErrorBody, type ErrorCode } from '../src/wire/errors.ts';
+import { exitIfStaleBuild } from '../src/build/stamp.ts';
 
 export { PROJECT_DIR };
 const TEMPLATES = join(PROJECT_DIR, 'nginx');
@@ -158,6 +159,7 @@ export async function writeNginxConf(s: NginxSettings): Promise<string> {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  exitIfStaleBuild('nginx-render');
   const which = process.argv[2] ?? 'site';
   const deployment = loadDeploymentConfig();
   const { main, site } = await renderNginx(

@@ -19,7 +19,6 @@ import { smallPng } from '../helpers/load.ts';
 import { startTestNginx, type TestNginx } from '../helpers/nginx.ts';
 import { buildIfStale } from '../../scripts/build.ts';
 
-
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const METRICS_KEY = newKey('m').key;
