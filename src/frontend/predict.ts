@@ -52,7 +52,7 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
   const modelParam = query.get('model');
   const model = modelParam ? ctx.repository.get(modelParam)?.name : ctx.repository.defaultModel;
   if (!model) {
-    answer.error('MODEL_NOT_FOUND', `No model named "${String(modelParam).slice(0, 64)}" is served here.`);
+    answer.error('MODEL_NOT_FOUND', ctx.repository.notFound(String(modelParam)));
     return;
   }
   const versionParam = query.get('version');

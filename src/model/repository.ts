@@ -24,6 +24,8 @@ export interface ModelRepository {
   readonly models: readonly RepositoryModel[];
   readonly defaultModel: string;
   get(name: string): RepositoryModel | undefined;
+  /** MODEL_NOT_FOUND's message for `name`, listing the models served (as the start-up error does). */
+  notFound(name: string): string;
 }
 
 export interface RepositorySettings {
@@ -81,5 +83,7 @@ export async function openRepository(settings: RepositorySettings): Promise<Mode
   if (!names.includes(defaultModel))
     throw new Error(`DEFAULT_MODEL=${defaultModel} is not among the models served (${names.join(', ')})`);
   const byName = new Map(models.map((m) => [m.name, m]));
-  return { models, defaultModel, get: (name) => byName.get(name) };
+  const notFound = (name: string) =>
+    `No model named "${name.slice(0, 64)}" is served here (served: ${names.join(', ')}).`;
+  return { models, defaultModel, get: (name) => byName.get(name), notFound };
 }

@@ -43,7 +43,7 @@ function modelOf(ctx: ServerContext, req: IncomingRequest, answer: Answer): Repo
   const model = ctx.repository.get(name);
   answer.annotate({ model: model?.name });
   if (!model) {
-    answer.error('MODEL_NOT_FOUND', `No model named "${name.slice(0, 64)}" is served here.`);
+    answer.error('MODEL_NOT_FOUND', ctx.repository.notFound(name));
     return undefined;
   }
   const version = req.params.version;
