@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { CONSUMER_GROUP, keysFor, modelKeys } from '../../src/wire/keys.ts';
-import { killAll, sleep, startFrontendProcess, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
+import { killAll, startFrontendProcess, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
 import { answeredSince, closedLoop, closeLoadAgent, postRaw, smallPng, summarize } from '../helpers/load.ts';
 
 const PREFIX = 'graceful';
@@ -81,8 +81,15 @@ describe('graceful shutdown (SIGTERM)', () => {
   });
 
   it('a front end answers the requests it holds and exits 0', async () => {
+    // Every request queued by the front end before it is told to stop (XINFO's entries-added counts them).
+    const stream = modelKeys(keysFor(PREFIX), 'default').requests;
+    const added = async () => {
+      const info = (await client.xinfo('STREAM', stream)) as unknown[];
+      return Number(info[info.indexOf('entries-added') + 1]);
+    };
+    const addedBefore = await added();
     const inFlight = Array.from({ length: 24 }, () => postRaw(url, image));
-    await sleep(150);
+    await waitUntil(async () => (await added()) >= addedBefore + 24, 10_000, 'the 24 requests queued');
     frontend.kill('SIGTERM');
     const samples = await Promise.all(inFlight);
     assert.deepEqual(Object.keys(summarize(samples)), ['200'], JSON.stringify(summarize(samples)));

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { newKey } from '../../src/auth/key-file.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
-import { killAll, sleep, startFrontendProcess, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
+import { killAll, startFrontendProcess, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
 import { smallPng } from '../helpers/load.ts';
 import { startTestNginx, type TestNginx } from '../helpers/nginx.ts';
 import { buildIfStale } from '../../scripts/build.ts';
@@ -31,6 +31,7 @@ describe('API keys', () => {
   let fe: { child: Child; url: string };
   let watched: { child: Child; url: string };
   let nginxUrl = '';
+  let lastReqId = '';
   let nginx: TestNginx | undefined;
   const keys = { alice: newKey('alice'), burst: newKey('burst'), carol: newKey('carol') };
   /** Every key the test sends, right or wrong: none may appear in any log. */
@@ -202,11 +203,19 @@ describe('API keys', () => {
 
   it('through nginx: Authorization passes to the front end, and nginx logs no key', async () => {
     await expectError(await predict(nginxUrl), 401, 'UNAUTHORIZED');
-    assert.equal((await predict(nginxUrl, keys.carol.key)).status, 200);
+    const res = await predict(nginxUrl, keys.carol.key);
+    assert.equal(res.status, 200);
+    lastReqId = res.headers.get('x-request-id') ?? '';
   });
 
   it('no key appears in any log line; access lines carry the key name', async () => {
-    await sleep(300); // the last access lines are written just after their responses
+    // The last request's access lines (front end, then nginx) are written just after its response.
+    const nginxAccess = () => readFile(join(dir, 'nginx', 'logs', 'access.log'), 'utf8').catch(() => '');
+    await waitUntil(
+      async () => fe.child.logs.some((l) => l.reqId === lastReqId) && (await nginxAccess()).includes(lastReqId),
+      10_000,
+      `the access lines of request ${lastReqId}`,
+    );
     const logs = [host, fe.child, watched.child].flatMap((c) => [...c.logs.map((l) => JSON.stringify(l)), ...c.text]);
     const nginxLogs = await Promise.all(
       ['access.log', 'error.log'].map((f) => readFile(join(dir, 'nginx', 'logs', f), 'utf8').catch(() => '')),

@@ -6,17 +6,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
-import { loadUws } from '../../src/http/uws-binary.ts';
+import { uwsShouldLoad } from '../helpers/uws-expected.ts';
 import { killAll, spawnService } from '../helpers/processes.ts';
-
-function uwsLoadsHere(): boolean {
-  try {
-    loadUws();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('HTTP_SERVER choice', () => {
   let redis: EmbeddedRedis;
@@ -61,6 +52,13 @@ describe('HTTP_SERVER choice', () => {
     const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
     if (major > 22 || (major === 22 && minor >= 12)) {
       assert.equal((await second.waitForLog(/^front end listening$/)).port, Number(port));
+      // Both answer: the kernel spreads new connections over the two listeners (X-Served-By names the process).
+      const servedBy = new Set<string | null>();
+      for (let i = 0; i < 200 && servedBy.size < 2; i++) {
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`, { headers: { connection: 'close' } });
+        servedBy.add(res.headers.get('x-served-by'));
+      }
+      assert.equal(servedBy.size, 2, `one port, two front ends answering: ${[...servedBy].join(', ')}`);
       second.kill('SIGTERM');
       assert.equal(await second.exited, 0);
     } else {
@@ -71,9 +69,9 @@ describe('HTTP_SERVER choice', () => {
     assert.equal(await first.exited, 0);
   });
 
-  it(`HTTP_SERVER unset: uWS where it loads, else a refusal naming both ways out (here: ${uwsLoadsHere() ? 'loads' : 'does not load'})`, async () => {
+  it(`HTTP_SERVER unset: uWS where it loads, else a refusal naming both ways out (here: ${uwsShouldLoad() ? 'loads' : 'does not load'})`, async () => {
     const child = await start('');
-    if (uwsLoadsHere()) {
+    if (uwsShouldLoad()) {
       const line = await child.waitForLog(/^front end listening$/);
       assert.equal(line.httpServer, 'uws');
       assert.match(String(line.httpServerDetail), /\.node$/);

@@ -27,8 +27,11 @@ describe('InferenceClient', () => {
 
   it('answers every concurrent liveTensors() caller', async () => {
     const counts = await Promise.all([client.liveTensors(), client.liveTensors(), client.liveTensors()]);
+    // Each caller gets its own answer, in order; with nothing running between them, all are the same count.
     assert.equal(counts.length, 3);
-    for (const n of counts) assert.equal(typeof n, 'number');
+    assert.ok(Number.isInteger(counts[0]) && counts[0]! >= 0, `a tensor count: ${counts[0]}`);
+    assert.deepEqual(counts, [counts[0], counts[0], counts[0]]);
+    assert.equal(await client.liveTensors(), counts[0], 'the count holds still while idle');
   });
 
   it('refuses liveTensors() once closed instead of leaving the caller waiting', async () => {

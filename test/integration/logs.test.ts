@@ -13,6 +13,7 @@ import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded
 import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { EXAMPLES, postImage, testConfig } from '../../scripts/lib/in-process-service.ts';
+import { waitUntil } from '../helpers/processes.ts';
 
 type Line = Record<string, unknown> & { level: number; msg: string };
 
@@ -132,12 +133,25 @@ describe('access logs', () => {
       `POST /predict HTTP/1.1\r\nHost: x\r\nX-Request-Id: ${id}\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n`,
     );
     socket.write(chelsea.subarray(0, 1000));
+    // Stays a pause: nothing outside the front end shows that it has begun this body (it answers nothing yet).
     await new Promise((r) => setTimeout(r, 100));
     socket.destroy();
     const line = await oneLine(id, 499);
     assert.equal(line.route, '/predict');
-    // Nothing more is logged for it once the body timer (BODY_TIMEOUT_MS) would have fired.
-    await new Promise((r) => setTimeout(r, 300));
+    // Nothing more is logged for it once its body timer has fired: a later stalled body's 408 shows that moment.
+    const stalledId = `stalled-${randomBytes(6).toString('hex')}`;
+    const stalled = connect(frontend.port, '127.0.0.1');
+    await new Promise((r) => stalled.once('connect', r));
+    stalled.write(
+      `POST /predict HTTP/1.1\r\nHost: x\r\nX-Request-Id: ${stalledId}\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n`,
+    );
+    stalled.write(chelsea.subarray(0, 1000));
+    try {
+      await waitUntil(() => accessLines(stalledId).length > 0, 10_000, 'the stalled body to time out');
+      assert.equal(accessLines(stalledId)[0]!.status, 408);
+    } finally {
+      stalled.destroy();
+    }
     assert.equal(accessLines(id).length, 1);
   });
 });

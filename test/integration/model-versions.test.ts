@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newKey } from '../../src/auth/key-file.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
-import { killAll, sleep, startFrontendProcess, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
+import { killAll, startFrontendProcess, startHostProcess, waitUntil, type Child } from '../helpers/processes.ts';
 import { startTestNginx, type TestNginx } from '../helpers/nginx.ts';
 import { EXAMPLES } from '../../scripts/lib/in-process-service.ts';
 import { publishVersion, withdrawVersion } from '../helpers/versioned-repo.ts';
@@ -128,7 +128,7 @@ describe('model versions', () => {
       );
       await waitUntil(async () => (await state(1)) === undefined, 30_000, 'version 1 unloaded');
       const switched = Date.now();
-      await sleep(500);
+      await waitUntil(() => samples.filter((s) => s.at > switched).length >= 20, 30_000, 'answers after the switch');
       assert.ok(
         samples.filter((s) => s.at > switched).every((s) => s.top === V2_TOP),
         'only version 2 once version 1 is gone',
@@ -142,7 +142,8 @@ describe('model versions', () => {
         'answers from version 1 again',
       );
       await waitUntil(async () => (await state(2)) === undefined, 30_000, 'version 2 unloaded');
-      await sleep(500);
+      const unloaded = Date.now();
+      await waitUntil(() => samples.filter((s) => s.at > unloaded).length >= 20, 30_000, 'answers after the rollback');
     } finally {
       stop = true;
       await Promise.all(loops);
@@ -170,7 +171,12 @@ describe('model versions', () => {
       assert.equal(failed.hosts.failed, 2);
       assert.match(failed.reason ?? '', /model\.onnx/, 'the reason names what failed');
       assert.equal((await state(1))?.state, 'ready');
-      await sleep(500); // the front end's view of the versions refreshes every VERSION_REFRESH_MS
+      // The front end's view of the versions refreshes every VERSION_REFRESH_MS.
+      await waitUntil(
+        async () => /failed to load/.test((await classify(fe.url, '?version=3')).error ?? ''),
+        10_000,
+        "the front end's view of version 3's failure",
+      );
       assert.deepEqual(await classify(fe.url), { status: 200, top: V1_TOP, error: undefined });
       const pinned = await classify(fe.url, '?version=3');
       assert.equal(pinned.status, 404);
@@ -186,7 +192,8 @@ describe('model versions', () => {
     await publishVersion(cats, 2, 'rotated');
     await waitUntil(async () => (await state(2))?.hosts.ready === 2, 60_000, 'version 2 ready on both hosts');
     assert.equal((await state(1))?.state, 'ready', 'policy all keeps version 1');
-    await sleep(500); // the front end's view of the versions refreshes every VERSION_REFRESH_MS
+    // The front end's view of the versions refreshes every VERSION_REFRESH_MS.
+    await waitUntil(async () => (await classify(fe.url, '?version=2')).status === 200, 10_000, 'version 2 routed');
     assert.equal((await classify(fe.url, '?version=1')).top, V1_TOP);
     assert.equal((await classify(fe.url, '?model=cats&version=2')).top, V2_TOP);
     assert.equal((await classify(fe.url)).top, V2_TOP);
@@ -232,8 +239,7 @@ describe('model versions', () => {
     const unloaded = (await index()).filter((e) => e.name === 'cats');
     assert.equal(unloaded.length, 1);
     assert.equal(unloaded[0]!.state, 'unavailable');
-    await sleep(500);
-    assert.notEqual((await classify(fe.url)).status, 200);
+    await waitUntil(async () => (await classify(fe.url)).status !== 200, 10_000, 'requests refused once unloaded');
 
     res = await manage('load');
     body = await res.json();
@@ -244,7 +250,7 @@ describe('model versions', () => {
         h.versions.map((v: { state: string }) => v.state),
         ['ready', 'ready'],
       );
-    await sleep(500);
+    await waitUntil(async () => (await classify(fe.url)).status === 200, 10_000, 'requests served once loaded');
     assert.deepEqual(await classify(fe.url), { status: 200, top: V2_TOP, error: undefined });
     for (const h of hosts) assert.ok(h.logs.some((l) => l.msg === 'model control: unload done' && l.by === 'root'));
   });

@@ -14,8 +14,7 @@ import { CONSUMER_GROUP, keysFor } from '../../src/wire/keys.ts';
 import { reclaimFromDeadHosts } from '../../src/host/reclaim.ts';
 import { EXAMPLES, postImage, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 import { manyScanJpeg } from '../helpers/slow-images.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { waitUntil } from '../helpers/processes.ts';
 
 describe('re-claim takes only entries of dead hosts', () => {
   let redis: EmbeddedRedis;
@@ -40,7 +39,10 @@ describe('re-claim takes only entries of dead hosts', () => {
     }
     const now = Date.now();
     await conn.zadd(keys.liveHosts, now + 60_000, 'live-host', now + 60_000, 'me', now - 1, 'dead-host');
-    await sleep(100);
+    // XPENDING's IDLE filter: wait until all three deliveries are older than the minIdleMs used below.
+    const idle = async () =>
+      ((await conn.xpending(keys.requests, CONSUMER_GROUP, 'IDLE', 50, '-', '+', 10)) as unknown[]).length;
+    await waitUntil(async () => (await idle()) === 3, 5000, 'the deliveries to be idle for 50 ms');
     const got = await reclaimFromDeadHosts(conn, keys, { consumer: 'me', minIdleMs: 50, count: 10 });
     assert.deepEqual(
       got.entries.map(([id]) => id.toString()),
@@ -83,15 +85,22 @@ describe('a live host holding a slow request past CLAIM_IDLE_MS', () => {
   });
   after(() => svc?.close());
 
-  const reclaimed = async () => {
+  /** A metric's series, summed, as the front end's /metrics shows the hosts' last pushed snapshot (none: 0). */
+  const metric = async (name: string) => {
     const text = await (await fetch(`${svc.url}/metrics`)).text();
-    const lines = text.split('\n').filter((l) => l.startsWith('classify_requests_reclaimed_total'));
-    assert.ok(lines.length > 0, 'the host reports classify_requests_reclaimed_total');
-    return lines.reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+    const lines = text.split('\n').filter((l) => l.startsWith(name));
+    return { present: lines.length > 0, sum: lines.reduce((n, l) => n + Number(l.split(' ').pop()), 0) };
   };
+  const reclaimed = async () => {
+    const { present, sum } = await metric('classify_requests_reclaimed_total');
+    assert.ok(present, 'the host reports classify_requests_reclaimed_total');
+    return sum;
+  };
+  const batches = async () => (await metric('classify_batch_size_count')).sum;
 
   it('keeps it (decoded once), and classify_requests_reclaimed_total does not rise', async () => {
     const before = await reclaimed();
+    const batchesBefore = await batches();
     const started = Date.now();
     // Thousands of scans over 6000×6000 pixels (the issue's attack): seconds of decoding whatever the decoder, so DECODE_TIMEOUT_MS ends it.
     const slow = await postImage(svc.url, manyScanJpeg({ width: 6000, height: 6000, scans: 4000 }));
@@ -102,7 +111,8 @@ describe('a live host holding a slow request past CLAIM_IDLE_MS', () => {
     assert.ok(heldMs > 2 * svc.config.CLAIM_IDLE_MS, `held ${heldMs} ms, longer than CLAIM_IDLE_MS`);
     const photo = await postImage(svc.url, await readFile(new URL('chelsea.png', EXAMPLES)));
     assert.equal(photo.status, 200);
-    await sleep(3 * svc.config.METRICS_PUSH_MS);
+    // A snapshot that counts the photo's batch was taken after the slow image's whole hold.
+    await waitUntil(async () => (await batches()) > batchesBefore, 10_000, "a metrics push counting the photo's batch");
     assert.equal(await reclaimed(), before, 'the live host re-claimed nothing');
     assert.equal(svc.frontend.discardedResults(), 0, 'no second answer: the image was not decoded twice');
   });

@@ -153,17 +153,21 @@ describe('Batcher', () => {
     assert.equal(h.batcher.inFlight, 0);
   });
 
-  it('stops taking requests after the delay while its images still decode, when the engine has nothing to do', async () => {
+  it('stops taking requests after the delay while its images still decode, when the engine has nothing to do', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() });
     const h = harness({ delay: 10 });
     h.batcher.add([job()]);
-    await new Promise((r) => setTimeout(r, 20)); // delay passed, image 1 still decoding: the batch closes
+    t.mock.timers.tick(20); // delay passed, image 1 still decoding: the batch closes
     h.batcher.add([job()]); // goes to the next buffer instead of holding the first batch back
     h.prepped[0]!.resolve({ ok: true, ms: 1 });
     await h.nextRun();
     assert.equal(h.runs[0]!.n, 1);
     h.prepped[1]!.resolve({ ok: true, ms: 1 });
+    const second = h.nextRun();
     h.runs[0]!.done.resolve(h.scores(1));
-    await h.nextRun();
+    await tick(); // the engine is idle again: the second batch waits out its own delay
+    t.mock.timers.tick(10);
+    await second;
     assert.equal(h.runs[1]!.n, 1);
   });
   it('a later batch whose images are decoded runs before an earlier one still decoding', async () => {

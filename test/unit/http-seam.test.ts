@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { Router } from '../../src/http/router.ts';
 import type { Handler } from '../../src/http/types.ts';
 import { loadUws, UwsUnavailableError } from '../../src/http/uws-binary.ts';
+import { uwsShouldLoad } from '../helpers/uws-expected.ts';
 
 describe('Router', () => {
   const named = (name: string): Handler & { label: string } => Object.assign(() => {}, { label: name });
@@ -32,18 +33,23 @@ describe('Router', () => {
 });
 
 describe('loadUws', () => {
-  it('loads the binary for this Node, or refuses naming Node, glibc and both ways out', () => {
+  it('loads the binary for this Node, or refuses (naming Node, glibc and both ways out) only where none fits', () => {
+    const abi = process.versions.modules;
+    const fits = uwsShouldLoad();
     let loaded: ReturnType<typeof loadUws> | undefined;
     try {
       loaded = loadUws();
     } catch (err) {
       assert.ok(err instanceof UwsUnavailableError, String(err));
+      assert.ok(!fits, `Node ABI ${abi} on this glibc has a binary, yet: ${err.message}`);
       assert.match(err.message, new RegExp(`Node ${process.version.replace(/\./g, '\\.')}`));
       assert.match(err.message, /glibc/);
       assert.match(err.message, /HTTP_SERVER=node/);
       return;
     }
-    assert.match(loaded.binary, /\.node$/, 'a native binary, never the JS fallback');
+    assert.ok(fits, `loaded ${loaded.binary} where no binary should fit`);
+    assert.match(loaded.binary, new RegExp(`_${abi}\\.node$`), 'the native binary of this Node ABI');
+    assert.match(loaded.binary, abi === '115' ? /uWebSockets\.js/ : /uws-20\.57/);
     assert.equal(typeof loaded.uws.App, 'function');
   });
 
