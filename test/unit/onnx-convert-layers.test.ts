@@ -293,8 +293,10 @@ describe('conversion failures', () => {
     const cli = spawnSync(process.execPath, ['--import', 'tsx', script, dir], { encoding: 'utf8' });
     assert.equal(cli.status, 1);
     assert.match(cli.stderr, /cannot convert layer "up" \(class UpSampling2D\): unsupported layer type/);
-    // Nothing half-written: metadata keeps no onnx entry.
-    assert.equal(JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8')).onnx, undefined);
+    // No onnx entry; the reason is recorded, for the engine's fallback message.
+    const written = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8'));
+    assert.equal(written.onnx, undefined);
+    assert.equal(written.onnxConversionError, 'cannot convert layer "up" (class UpSampling2D): unsupported layer type');
   });
 });
 
