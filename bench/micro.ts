@@ -311,7 +311,7 @@ try {
       const a = await admitRequest(
         producer,
         modelKeys(keys, 'bench'),
-        { MAX_QUEUE: 1_000_000, MAX_QUEUE_BYTES: 2 ** 40 },
+        { MAX_QUEUE: 1_000_000, MAX_QUEUE_BYTES: 2 ** 40, HOST_RESTART_GRACE_MS: 0 },
         entry,
       );
       if (a !== 'queued') throw new Error(a);

@@ -40,7 +40,10 @@ try {
   } else {
     log.info({ redis: describeTarget(redisTarget) }, 'using the configured redis');
   }
-  host = await startModelHost(config, redisTarget, log.child({ component: 'model-host' }));
+  host = await startModelHost(config, redisTarget, log.child({ component: 'model-host' }), {
+    // A dead inference thread: the host has closed itself; stop the rest and exit non-zero.
+    onFatal: () => void stopAll(() => {}).finally(() => process.exit(1)),
+  });
   frontend = await startFrontend(config, redisTarget, log.child({ component: 'frontend' }));
   onShutdownSignal(log, shutdownGraceMs(config), async () => {
     let failed: Error | undefined;

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
+import { hostIds } from '../registry/host-registry.ts';
 import {
   managementKeys,
   parseAck,
@@ -37,7 +38,7 @@ export async function runModelAction(
 ): Promise<ActionOutcome & { id: string }> {
   const names = managementKeys(keys);
   const id = randomUUID();
-  const liveAt = async () => new Set(await redis.zrangebyscore(keys.registry, Date.now(), '+inf'));
+  const liveAt = async () => new Set(await hostIds(redis, keys));
   const expected = await liveAt();
   if (expected.size === 0) return { id, status: 503, error: 'No model host is live.', acks: [] };
   const control: ModelControl = { action: req.action, id, by: req.by, at: Date.now() };

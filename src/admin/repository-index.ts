@@ -4,11 +4,9 @@
  */
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
-import { managementKeys, parseControl } from '../wire/management.ts';
+import { keptUnloads, managementKeys } from '../wire/management.ts';
+import { readHosts } from '../registry/host-registry.ts';
 import { VERSION_STATES, type VersionState, type VersionStatus } from '../wire/versions.ts';
-
-/** The host-info hash field where a host reports its versions: JSON, model name → VersionStatus[]. */
-export const HOST_VERSIONS_FIELD = 'versions';
 
 export interface IndexEntry {
   name: string;
@@ -18,29 +16,6 @@ export interface IndexEntry {
   reason?: string;
   /** How many live hosts hold the version in each state. */
   hosts: Partial<Record<VersionState, number>>;
-}
-
-/** The versions one host reports: its `versions` field, or (hosts that do not report versions) version 1 ready. */
-export function hostVersions(info: Record<string, string>): Record<string, VersionStatus[]> {
-  const text = info[HOST_VERSIONS_FIELD];
-  if (text) {
-    try {
-      const value = JSON.parse(text) as unknown;
-      if (value !== null && typeof value === 'object') return value as Record<string, VersionStatus[]>;
-    } catch {
-      // a malformed report counts as none
-    }
-  }
-  const names: string[] = [];
-  if (info.model) names.push(info.model);
-  try {
-    // Hosts serving several models list them as a JSON array of {name, ...} in `models`.
-    const served = info.models ? (JSON.parse(info.models) as unknown) : [];
-    if (Array.isArray(served)) for (const m of served) if (typeof m?.name === 'string') names.push(m.name);
-  } catch {
-    // a malformed list counts as none
-  }
-  return Object.fromEntries(names.map((name) => [name, [{ version: 1, state: 'ready' }]]));
 }
 
 /** A version's state across hosts: ready where any host serves it, else the furthest-along state. */
@@ -83,14 +58,12 @@ export function buildIndex(
 }
 
 export async function readIndex(redis: RedisClient, keys: Keys): Promise<IndexEntry[]> {
-  const ids = await redis.zrangebyscore(keys.registry, Date.now(), '+inf');
-  const infos = await Promise.all(ids.map((id) => redis.hgetall(keys.hostInfo(id))));
-  const controls = await redis.hgetall(managementKeys(keys).control);
-  const unloaded = new Map<string, string>();
-  for (const [model, text] of Object.entries(controls)) {
-    const control = parseControl(text);
-    if (control?.action === 'unload')
-      unloaded.set(model, `unloaded by ${control.by} at ${new Date(control.at).toISOString()}`);
-  }
-  return buildIndex(infos.filter((i) => Object.keys(i).length > 0).map(hostVersions), unloaded);
+  const [hosts, controls] = await Promise.all([readHosts(redis, keys), redis.hgetall(managementKeys(keys).control)]);
+  const reasons = new Map(
+    [...keptUnloads(controls)].map(([model, c]) => [model, `unloaded by ${c.by} at ${new Date(c.at).toISOString()}`]),
+  );
+  return buildIndex(
+    hosts.map((h) => h.versions),
+    reasons,
+  );
 }

@@ -135,6 +135,13 @@ const schema = z.object({
    */
   CLAIM_IDLE_MS: int(1000, 10 * 60 * SECOND).default(5 * SECOND),
   HEARTBEAT_MS: int(100, 60 * SECOND).default(1 * SECOND),
+  /**
+   * A model whose hosts all stopped less than this ago (their heartbeats expired: killed, crashed, restarting)
+   * still admits requests: they wait in the stream for the restarted host, within their own deadline. After it,
+   * or for a model no host ever served, 503 NOT_READY at once. At most REQUEST_TIMEOUT_MS; unset: the smaller of
+   * HOST_RESTART_GRACE_DEFAULT_MS and REQUEST_TIMEOUT_MS.
+   */
+  HOST_RESTART_GRACE_MS: int(0, 10 * 60 * SECOND).optional(),
   /** Reply streams of vanished front ends expire after this. */
   REPLY_TTL_S: int(1, 24 * 3600).default(60),
   /** API keys (`name:sha256hex` per line); unset: inference needs no key. Reloaded on SIGHUP and on change. */
@@ -162,8 +169,18 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/** HOST_RESTART_GRACE_MS when unset (and REQUEST_TIMEOUT_MS is larger): a PM2 restart of a host, measured. */
+export const HOST_RESTART_GRACE_DEFAULT_MS = 10 * SECOND;
+
 export const serviceSchema = schema;
-export type Config = Readonly<Omit<z.infer<typeof schema>, 'PREPROCESS_THREADS'> & { PREPROCESS_THREADS: number }>;
+type Parsed = z.infer<typeof schema>;
+/** The settings with every default resolved. */
+export type Config = Readonly<
+  Omit<Parsed, 'PREPROCESS_THREADS' | 'HOST_RESTART_GRACE_MS'> & {
+    PREPROCESS_THREADS: number;
+    HOST_RESTART_GRACE_MS: number;
+  }
+>;
 
 /**
  * Validates the variables of `schema` in `env` (empty = unset); throws one Error listing every bad variable, so
@@ -183,18 +200,38 @@ export function parseEnvironment<S extends z.ZodObject>(schema: S, env: NodeJS.P
   return parsed.data;
 }
 
+/**
+ * The checks between variables and the defaults that depend on others, for the service's settings however they
+ * were read (loadConfig, loadDeploymentConfig); throws listing every problem.
+ */
+export function resolveSettings(parsed: Parsed, preprocessThreads: number): Config {
+  const problems: string[] = [];
+  // Each shard's byte bound must hold a couple of the largest bodies, else those could never be queued.
+  const shardBytes = Math.ceil(parsed.MAX_QUEUE_BYTES / parsed.REQUEST_SHARDS);
+  if (shardBytes < 2 * parsed.BODY_LIMIT_BYTES)
+    problems.push(
+      `  MAX_QUEUE_BYTES=${JSON.stringify(String(parsed.MAX_QUEUE_BYTES))}: each of ` +
+        `REQUEST_SHARDS=${parsed.REQUEST_SHARDS} shards gets ${shardBytes} bytes, less than 2 × BODY_LIMIT_BYTES (${parsed.BODY_LIMIT_BYTES})`,
+    );
+  // A request waits for a restarting host within its own deadline: a longer grace would only queue timeouts.
+  if (parsed.HOST_RESTART_GRACE_MS !== undefined && parsed.HOST_RESTART_GRACE_MS > parsed.REQUEST_TIMEOUT_MS)
+    problems.push(
+      `  HOST_RESTART_GRACE_MS=${JSON.stringify(String(parsed.HOST_RESTART_GRACE_MS))}: more than ` +
+        `REQUEST_TIMEOUT_MS (${parsed.REQUEST_TIMEOUT_MS}); requests queued for a restarting host wait at most their deadline`,
+    );
+  if (problems.length > 0) throw new Error(`invalid configuration:\n${problems.join('\n')}`);
+  return Object.freeze({
+    ...parsed,
+    PREPROCESS_THREADS: preprocessThreads,
+    HOST_RESTART_GRACE_MS:
+      parsed.HOST_RESTART_GRACE_MS ?? Math.min(HOST_RESTART_GRACE_DEFAULT_MS, parsed.REQUEST_TIMEOUT_MS),
+  });
+}
+
 /** Parses the given environment (process.env by default); throws one Error listing every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = parseEnvironment(schema, env);
-  // Each shard's byte bound must hold a couple of the largest bodies, else those could never be queued.
-  const shardBytes = Math.ceil(parsed.MAX_QUEUE_BYTES / parsed.REQUEST_SHARDS);
-  if (shardBytes < 2 * parsed.BODY_LIMIT_BYTES) {
-    throw new Error(
-      `invalid configuration:\n  MAX_QUEUE_BYTES=${JSON.stringify(String(parsed.MAX_QUEUE_BYTES))}: each of ` +
-        `REQUEST_SHARDS=${parsed.REQUEST_SHARDS} shards gets ${shardBytes} bytes, less than 2 × BODY_LIMIT_BYTES (${parsed.BODY_LIMIT_BYTES})`,
-    );
-  }
-  return Object.freeze({ ...parsed, PREPROCESS_THREADS: parsed.PREPROCESS_THREADS ?? defaultPreprocessThreads() });
+  return resolveSettings(parsed, parsed.PREPROCESS_THREADS ?? defaultPreprocessThreads());
 }
 
 /** The variables and their defaults, for the README's table and `--help` output. */

@@ -7,7 +7,14 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { PROJECT_DIR } from '../build/layout.ts';
 import { findBinary } from '../system/binaries.ts';
-import { type Config, defaultPreprocessThreads, int, parseEnvironment, serviceSchema } from './config.ts';
+import {
+  type Config,
+  defaultPreprocessThreads,
+  int,
+  parseEnvironment,
+  resolveSettings,
+  serviceSchema,
+} from './config.ts';
 
 /** The project root, whether this runs as source or from dist/. */
 export { PROJECT_DIR };
@@ -108,8 +115,11 @@ export function loadDeploymentConfig(env: NodeJS.ProcessEnv = process.env): Depl
   const hostApps = modelHostApps(parsed.MODEL_HOSTS);
   const modelHosts = hostApps.reduce((n, a) => n + a.instances, 0);
   const preprocessThreadsPerHost = parsed.PREPROCESS_THREADS ?? defaultPreprocessThreads(modelHosts);
-  const service: Config = Object.freeze(
-    Object.fromEntries(Object.keys(serviceSchema.shape).map((k) => [k, parsed[k as keyof typeof parsed]])) as Config,
+  const service = resolveSettings(
+    Object.fromEntries(
+      Object.keys(serviceSchema.shape).map((k) => [k, parsed[k as keyof typeof parsed]]),
+    ) as Parameters<typeof resolveSettings>[0],
+    preprocessThreadsPerHost,
   );
   const varDir = resolve(parsed.PROD_VAR_DIR);
   const settings = Object.fromEntries(Object.keys(deploymentShape).map((k) => [k, parsed[k as keyof typeof parsed]]));
@@ -120,7 +130,7 @@ export function loadDeploymentConfig(env: NodeJS.ProcessEnv = process.env): Depl
     PROD_VAR_DIR: varDir,
     MODEL_HOSTS: modelHosts,
     modelHostApps: hostApps,
-    service: Object.freeze({ ...service, PREPROCESS_THREADS: preprocessThreadsPerHost }),
+    service,
     preprocessThreadsPerHost,
     nginxBin: parsed.NGINX_BIN ?? findBinary('nginx', env.PATH),
     paths: Object.freeze({

@@ -1,6 +1,7 @@
 /**
- * admitRequest: one atomic round trip that queues a request on one request shard only if some model host is live
- * and that shard's queue (entries not yet acknowledged) is below its share of MAX_QUEUE entries and of
+ * admitRequest: one atomic round trip that queues a request on one request shard only if some model host serving
+ * its model is live, or was within HOST_RESTART_GRACE_MS (a host restarting: the request waits for it), and that
+ * shard's queue (entries not yet acknowledged) is below its share of MAX_QUEUE entries and of
  * MAX_QUEUE_BYTES bytes. A Redis that refuses the write for memory (OOM) counts as full too. The stream is never
  * trimmed: an accepted request is never silently dropped; overload is refused up front instead.
  *
@@ -34,6 +35,8 @@ export type Admission = 'queued' | 'no-host' | 'full';
 export interface QueueBounds {
   MAX_QUEUE: number;
   MAX_QUEUE_BYTES: number;
+  /** A host whose heartbeat expired less than this ago still counts: its requests wait for its restart. */
+  HOST_RESTART_GRACE_MS: number;
 }
 
 /** Redis refused a write for memory (maxmemory with noeviction): overload, not an outage. */
@@ -74,7 +77,15 @@ export async function admitRequest(
       const reply = await admitScript.run(
         redis,
         [shard.requests, shard.liveHosts],
-        [Date.now(), bound, byteBound, REQUEST_FIELDS.meta, entry.meta, entry.field, entry.bytes],
+        [
+          Date.now() - bounds.HOST_RESTART_GRACE_MS,
+          bound,
+          byteBound,
+          REQUEST_FIELDS.meta,
+          entry.meta,
+          entry.field,
+          entry.bytes,
+        ],
       );
       picker.succeeded(index);
       if (reply === 'NOHOST') return 'no-host';

@@ -81,7 +81,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     () => metrics.redisErrors.inc(),
   );
   let admin: AdminServer | undefined;
-  const versions = new VersionView(redis, keys, config.VERSION_REFRESH_MS, log);
+  const versions = new VersionView(redis, keys, config.VERSION_REFRESH_MS, log, config.HOST_RESTART_GRACE_MS);
   // Everything this front end holds, in release order: close() runs it after draining, a failed start at once.
   const release: Step[] = [
     ['version view', () => versions.stop()],
@@ -110,7 +110,11 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
       pending,
       log,
       metrics,
-      bounds: { MAX_QUEUE: config.MAX_QUEUE, MAX_QUEUE_BYTES: config.MAX_QUEUE_BYTES },
+      bounds: {
+        MAX_QUEUE: config.MAX_QUEUE,
+        MAX_QUEUE_BYTES: config.MAX_QUEUE_BYTES,
+        HOST_RESTART_GRACE_MS: config.HOST_RESTART_GRACE_MS,
+      },
       isDraining: () => draining,
       repository,
       versions,

@@ -5,11 +5,8 @@
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
 import { buildIndex, type IndexEntry } from '../admin/repository-index.ts';
-import { decodeHeartbeat, type HostHeartbeat, type ServedModel } from '../wire/heartbeat.ts';
-
-export interface LiveHost extends HostHeartbeat {
-  id: string;
-}
+import type { ServedModel } from '../wire/heartbeat.ts';
+import { readHosts, type RegisteredHost } from '../registry/host-registry.ts';
 
 export interface ModelInfo extends Omit<ServedModel, 'labels' | 'input' | 'preprocessing' | 'output'> {
   input?: ServedModel['input'];
@@ -22,23 +19,8 @@ export interface ModelInfo extends Omit<ServedModel, 'labels' | 'input' | 'prepr
   versions?: Array<{ version: number; state: IndexEntry['state']; reason?: string; hosts: IndexEntry['hosts'] }>;
 }
 
-/** The hosts with a fresh heartbeat and the models each serves. */
-export async function readLiveHosts(redis: RedisClient, keys: Keys): Promise<LiveHost[]> {
-  const ids = await redis.zrangebyscore(keys.registry, Date.now(), '+inf');
-  if (ids.length === 0) return [];
-  const tx = redis.multi();
-  for (const id of ids) tx.hgetall(keys.hostInfo(id));
-  const replies = (await tx.exec()) ?? [];
-  const hosts: LiveHost[] = [];
-  replies.forEach(([err, value], i) => {
-    const h = err ? undefined : decodeHeartbeat(value as Record<string, string> | null);
-    if (h) hosts.push({ id: ids[i]!, ...h }); // else expired between the two reads
-  });
-  return hosts;
-}
-
 /** One entry per distinct (model, format, engine, backend, maxBatch) served by live hosts. */
-export function groupModels(hosts: readonly LiveHost[]): ModelInfo[] {
+export function groupModels(hosts: readonly RegisteredHost[]): ModelInfo[] {
   const models = new Map<string, ModelInfo>();
   for (const host of hosts) {
     for (const m of host.models) {
@@ -53,9 +35,9 @@ export function groupModels(hosts: readonly LiveHost[]): ModelInfo[] {
 
 /** GET /v1/models: the grouped entries, each with every version of its model and the versions' states. */
 export async function readModels(redis: RedisClient, keys: Keys): Promise<ModelInfo[]> {
-  const hosts = await readLiveHosts(redis, keys);
+  const hosts = await readHosts(redis, keys);
   const index = buildIndex(
-    hosts.map((h) => h.versions ?? {}),
+    hosts.map((h) => h.versions),
     new Map(),
   );
   return groupModels(hosts).map((m) => ({

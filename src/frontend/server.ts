@@ -3,7 +3,7 @@ import { errorBody } from '../wire/errors.ts';
 import type { HttpServer } from '../http/types.ts';
 import { registerInfoRoutes, serverInfo } from './info-routes.ts';
 import { readinessEntries } from '../wire/heartbeat.ts';
-import { readLiveHosts } from './live-models.ts';
+import { readHosts } from '../registry/host-registry.ts';
 import { handlePredict } from './predict.ts';
 import type { ServerContext } from './server-context.ts';
 import { Answer } from '../http/respond.ts';
@@ -17,7 +17,7 @@ async function readiness(
 ): Promise<{ ready: boolean; body: Record<string, unknown> }> {
   try {
     // One entry per host and model; the models' labels, input and preprocessing are for GET /v1/models.
-    const live = (await readLiveHosts(ctx.redis, ctx.keys)).flatMap((h) => readinessEntries(h.id, h));
+    const live = (await readHosts(ctx.redis, ctx.keys)).flatMap((h) => readinessEntries(h.id, h));
     const missing = ctx.repository.models.map((m) => m.name).filter((name) => !live.some((h) => h.model === name));
     return {
       ready: live.length > 0 && missing.length === 0 && !ctx.isDraining(),

@@ -6,7 +6,7 @@
 import type { Logger } from '../observability/logger.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../wire/keys.ts';
-import { hostVersions } from '../admin/repository-index.ts';
+import { readHosts } from '../registry/host-registry.ts';
 import { newestReady, versionedModelName, type VersionStatus } from '../wire/versions.ts';
 
 export const VERSION_PARAM = /^[1-9][0-9]{0,8}$/;
@@ -23,19 +23,26 @@ export function chooseVersion(reports: VersionReports, model: string, pinned?: n
   // A model no host reports versions for is served unversioned (version 1), as before versions existed.
   if (!statuses || statuses.length === 0)
     return pinned === undefined || pinned === 1 ? { ok: true, version: 1, serving: model } : notFound(model, pinned);
+  // A version loading goes to admission, which knows the moment a host has it ready (this view lags by
+  // VERSION_REFRESH_MS) and refuses 503 NOT_READY until then.
   if (pinned === undefined) {
-    const newest = newestReady(statuses);
+    const newest = newestReady(statuses) ?? newestLoading(statuses);
     if (newest !== undefined) return { ok: true, version: newest, serving: versionedModelName(model, newest) };
     return { ok: false, code: 'NOT_READY', message: `No version of model ${model} is ready yet.` };
   }
   const mine = statuses.filter((s) => s.version === pinned);
-  if (mine.some((s) => s.state === 'ready'))
+  if (mine.some((s) => s.state === 'ready' || s.state === 'loading'))
     return { ok: true, version: pinned, serving: versionedModelName(model, pinned) };
-  if (mine.some((s) => s.state === 'loading' || s.state === 'unloading')) {
+  if (mine.some((s) => s.state === 'unloading')) {
     return { ok: false, code: 'NOT_READY', message: `Version ${pinned} of model ${model} is ${mine[0]!.state}.` };
   }
   const failed = mine.find((s) => s.state === 'failed');
   return notFound(model, pinned, failed?.reason);
+}
+
+function newestLoading(statuses: readonly VersionStatus[]): number | undefined {
+  const loading = statuses.filter((s) => s.state === 'loading').map((s) => s.version);
+  return loading.length > 0 ? Math.max(...loading) : undefined;
 }
 
 function notFound(model: string, version: number, reason?: string): VersionChoice {
@@ -73,6 +80,8 @@ export class VersionView {
     private readonly keys: Keys,
     private readonly refreshMs: number,
     private readonly log: Logger,
+    /** Hosts gone less than this ago still count (HOST_RESTART_GRACE_MS): their requests wait for the restart. */
+    private readonly recentMs = 0,
   ) {}
 
   choose(model: string, pinned?: number): VersionChoice {
@@ -100,9 +109,8 @@ export class VersionView {
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
-        const ids = await this.redis.zrangebyscore(this.keys.registry, Date.now(), '+inf');
-        const infos = await Promise.all(ids.map((id) => this.redis.hgetall(this.keys.hostInfo(id))));
-        this.reports = mergeReports(infos.filter((i) => Object.keys(i).length > 0).map(hostVersions));
+        const hosts = await readHosts(this.redis, this.keys, this.recentMs);
+        this.reports = mergeReports(hosts.map((h) => h.versions));
       } catch (err) {
         // Keep the last view: admission fails on its own while Redis is down.
         this.log.debug({ err: (err as Error).message }, 'version view: refresh failed');

@@ -1,7 +1,8 @@
 /**
- * Announces a live model host: its id in the hosts sorted set (the registry) and, for every model it serves, in
- * that model's live-host set of every request shard, each scored by expiry; and what it serves in a hash with a
- * TTL (src/wire/heartbeat.ts). Front ends admit a request for a model only while a host serving it is live.
+ * Announces a live model host: its id in the registry and, for every model version it serves, in that version's
+ * live-host set of every request shard, each scored by expiry (3 beats ahead); and what it serves and holds in a
+ * hash (src/wire/heartbeat.ts). Front ends admit a request for a model while a host serving it is live, or was
+ * within HOST_RESTART_GRACE_MS: so entries stay that long after they expire, and the hash with them.
  */
 import type { RedisClient } from '../redis/connect.ts';
 import { modelKeys, type Keys } from '../wire/keys.ts';
@@ -9,12 +10,19 @@ import { encodeHeartbeat, type ServedModel } from '../wire/heartbeat.ts';
 import { versionedModelName, type VersionStatus } from '../wire/versions.ts';
 import type { Logger } from '../observability/logger.ts';
 
+export interface HeartbeatTiming {
+  intervalMs: number;
+  /** How long an expired entry still counts for admission (HOST_RESTART_GRACE_MS). */
+  graceMs: number;
+}
+
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
+  private models: readonly ServedModel[] = [];
+  private versions: Record<string, VersionStatus[]> = {};
   /** Every live-host set this host belongs to besides the registry: per ready model version, per shard. */
   private liveSets: string[] = [];
-  private versions: Record<string, VersionStatus[]> | undefined;
   /** The beat being written: update() waits for it, or its ZADD could put the host back in a set just left. */
   private beating: Promise<void> | undefined;
 
@@ -22,12 +30,9 @@ export class Heartbeat {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly hostId: string,
-    private models: readonly ServedModel[],
-    private readonly intervalMs: number,
+    private readonly timing: HeartbeatTiming,
     private readonly log: Logger,
-  ) {
-    this.liveSets = this.setsOf(models);
-  }
+  ) {}
 
   private setsOf(models: readonly ServedModel[]): string[] {
     return models.flatMap((m) =>
@@ -37,7 +42,7 @@ export class Heartbeat {
 
   /**
    * What the host serves changed (a version became ready, or is unloading): left live-host sets are left at
-   * once, so no front end admits another request to a version going away, and the hash is rewritten now.
+   * once (a deliberate removal, so admission refuses at once), and the hash is rewritten now.
    */
   async update(models: readonly ServedModel[], versions: Record<string, VersionStatus[]>): Promise<void> {
     const sets = this.setsOf(models);
@@ -50,6 +55,7 @@ export class Heartbeat {
     if (this.timer) await this.beat();
   }
 
+  /** Registers the host (serving what update() said so far, maybe nothing yet) and beats every interval. */
   async start(): Promise<void> {
     await this.beat();
     // One warning per outage, one line when the host is registered again (Redis may have lost the registry).
@@ -66,18 +72,23 @@ export class Heartbeat {
             failing = true;
           },
         ),
-      this.intervalMs,
+      this.timing.intervalMs,
     );
     this.timer.unref();
   }
 
-  /** Withdraws the host at once, so front ends stop counting on it before it exits. */
+  /**
+   * Stops beating and expires the host now: front ends stop counting it as live at once, and it counts as
+   * recently live for the grace, so requests wait for a restart (a PM2 restart or reload) instead of a 503.
+   */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await Promise.all([
-      this.redis.multi().zrem(this.keys.registry, this.hostId).del(this.keys.hostInfo(this.hostId)).exec(),
-      ...this.liveSets.map((set) => this.redis.zrem(set, this.hostId)),
-    ]);
+    this.timer = undefined;
+    await this.beating?.catch(() => {});
+    const now = Date.now();
+    await Promise.all(
+      [this.keys.registry, ...this.liveSets].map((set) => this.redis.zadd(set, 'XX', now, this.hostId)),
+    );
   }
 
   private beat(): Promise<void> {
@@ -88,28 +99,29 @@ export class Heartbeat {
 
   private async writeBeat(): Promise<void> {
     const now = Date.now();
-    const ttl = this.intervalMs * 3;
+    const ttl = this.timing.intervalMs * 3;
+    const gone = now - this.timing.graceMs;
     const info = this.keys.hostInfo(this.hostId);
     const fields = encodeHeartbeat({
       startedAt: this.startedAt,
       heartbeatAt: now,
       models: [...this.models],
-      ...(this.versions && { versions: this.versions }),
+      versions: this.versions,
     });
     // One MULTI per key (or slot): a cluster refuses a transaction whose keys span slots.
     const results = await Promise.all([
       this.redis
         .multi()
         .zadd(this.keys.registry, now + ttl, this.hostId)
-        .zremrangebyscore(this.keys.registry, '-inf', now)
+        .zremrangebyscore(this.keys.registry, '-inf', gone)
         .hset(info, fields)
-        .pexpire(info, ttl)
+        .pexpire(info, ttl + this.timing.graceMs)
         .exec(),
       ...this.liveSets.map((set) =>
         this.redis
           .multi()
           .zadd(set, now + ttl, this.hostId)
-          .zremrangebyscore(set, '-inf', now)
+          .zremrangebyscore(set, '-inf', gone)
           .exec(),
       ),
     ]);

@@ -15,7 +15,8 @@ try {
       'REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is required for a standalone model host (npm start embeds Redis instead)',
     );
   const log = createLogger('model-host', config.LOG_LEVEL);
-  const host = await startModelHost(config, redis, log);
+  // A dead inference thread: the host has closed itself; exiting non-zero makes the supervisor restart it.
+  const host = await startModelHost(config, redis, log, { onFatal: () => process.exit(1) });
   onShutdownSignal(log, shutdownGraceMs(config), () => host.close());
   process.send?.('ready');
 } catch (err) {

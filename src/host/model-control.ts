@@ -1,6 +1,6 @@
 /**
  * A model host's side of the management API: it follows the load/unload commands published on the control
- * channel (and, at start, the last command kept for each model), runs them one at a time per model against
+ * channel (and, at start, reads the unloads kept for its models), runs them one at a time per model against
  * its models, and files one acknowledgement per command for the admin server to collect.
  */
 import type { Logger } from '../observability/logger.ts';
@@ -9,8 +9,8 @@ import type { Keys } from '../wire/keys.ts';
 import {
   ACK_TTL_S,
   managementKeys,
+  keptUnloads,
   parseCommand,
-  parseControl,
   type ControlAck,
   type ControlCommand,
 } from '../wire/management.ts';
@@ -45,8 +45,11 @@ export class ModelControlListener {
     this.names = managementKeys(keys);
   }
 
-  /** Subscribes, then applies the kept unloads (a host starting after an unload must not serve the model). */
-  async start(): Promise<void> {
+  /**
+   * Subscribes, then reads the models kept unloaded (a host starting after an unload must not serve them): the
+   * host loads the others. Commands published from here on are followed.
+   */
+  async start(): Promise<Set<string>> {
     this.subscriber.on('message', (channel: string, text: string) => {
       if (channel !== this.names.channel || this.closed) return;
       const cmd = parseCommand(text);
@@ -54,11 +57,8 @@ export class ModelControlListener {
       this.enqueue(cmd);
     });
     await this.subscriber.subscribe(this.names.channel);
-    const kept = await this.command.hgetall(this.names.control);
-    for (const [model, text] of Object.entries(kept)) {
-      const control = parseControl(text);
-      if (control?.action === 'unload' && this.target.serves(model)) this.enqueue({ ...control, model }, false);
-    }
+    const kept = keptUnloads(await this.command.hgetall(this.names.control));
+    return new Set([...kept.keys()].filter((model) => this.target.serves(model)));
   }
 
   /** Resolves once every queued command has run. */
@@ -72,16 +72,16 @@ export class ModelControlListener {
     await this.idle();
   }
 
-  private enqueue(cmd: ControlCommand, acknowledge = true): void {
+  private enqueue(cmd: ControlCommand): void {
     const previous = this.queues.get(cmd.model) ?? Promise.resolve();
-    const next = previous.then(() => this.run(cmd, acknowledge));
+    const next = previous.then(() => this.run(cmd));
     this.queues.set(cmd.model, next);
     void next.then(() => {
       if (this.queues.get(cmd.model) === next) this.queues.delete(cmd.model);
     });
   }
 
-  private async run(cmd: ControlCommand, acknowledge: boolean): Promise<void> {
+  private async run(cmd: ControlCommand): Promise<void> {
     const log = this.log.child({ model: cmd.model, action: cmd.action, by: cmd.by, commandId: cmd.id });
     let ack: ControlAck;
     if (!this.target.serves(cmd.model)) {
@@ -109,7 +109,6 @@ export class ModelControlListener {
         log.warn({ error: ack.error }, `model control: ${cmd.action} failed`);
       }
     }
-    if (!acknowledge) return;
     const key = this.names.ack(cmd.id);
     await this.command
       .multi()

@@ -1,7 +1,11 @@
 /**
- * A model host: serves the models of the repository it is told to (MODELS, or all), each in its own lane
- * (model-lane.ts: own request stream, batch buffers, preprocessing pool and inference thread), announces them in
- * one heartbeat, and publishes the results. Its main thread only does I/O and bookkeeping.
+ * A model host: serves the models of the repository it is told to (MODELS, or all), each version in its own lane
+ * (model-lane.ts: own request stream, batch buffers, preprocessing pool and inference thread), announces each in
+ * its heartbeat the moment it is warm (host-models.ts), and follows the management API's load and unload.
+ *
+ * Start-up opens its resources one by one, registering each close as it goes (ResourceStack); close() and a
+ * failed start-up run them last-first: stop following commands, withdraw from the registry, stop reading, answer
+ * what is held, release the lanes, and quit Redis last.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -15,43 +19,52 @@ import {
   type RedisClient,
   type RedisTarget,
 } from '../redis/connect.ts';
-import { keysFor } from '../wire/keys.ts';
-import type { ModelMetadata } from '../model/metadata.ts';
-import { openRepository } from '../model/repository.ts';
-import type { BatchStats } from './batcher.ts';
-import { Heartbeat } from './heartbeat.ts';
-import type { ServedModel } from '../wire/heartbeat.ts';
-import type { InferenceReady } from './inference-client.ts';
-import { startModelLane, type ModelLane } from './model-lane.ts';
-import { ModelVersions } from './model-versions.ts';
-import { ModelControlListener } from './model-control.ts';
-import { readMetadata } from '../model/metadata.ts';
-import type { VersionDir } from '../model/versions.ts';
+import { closeRedis } from '../redis/close.ts';
+import { keysFor, type Keys } from '../wire/keys.ts';
 import { versionedModelName } from '../wire/versions.ts';
-import { managementKeys, parseControl } from '../wire/management.ts';
-import type { Keys } from '../wire/keys.ts';
+import type { ModelMetadata } from '../model/metadata.ts';
+import { readMetadata } from '../model/metadata.ts';
+import { openRepository } from '../model/repository.ts';
+import type { VersionDir } from '../model/versions.ts';
 import { HostMetrics } from '../observability/metrics.ts';
 import { MetricsPublisher } from '../observability/metrics-publisher.ts';
+import { ResourceStack } from '../lifecycle/resource-stack.ts';
+import type { BatchStats } from './batcher.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { HostModels } from './host-models.ts';
+import type { InferenceReady } from './inference-client.ts';
+import { ModelControlListener } from './model-control.ts';
+import { startModelLane, type ModelLane } from './model-lane.ts';
 import { uvThreadpoolSize, uvThreadsNeeded } from '../config/uv-threads.ts';
-import { runSteps, type Step } from '../lifecycle/steps.ts';
-import { closeRedis } from '../redis/close.ts';
 
 export interface ModelHostEvents {
   onBatch?(stats: BatchStats, model: string): void;
+  /**
+   * An inference thread died: the host has closed itself; the entry point exits non-zero so that its supervisor
+   * restarts it. Unset: the host only closes.
+   */
+  onFatal?(err: Error): void;
 }
 
 export interface ModelHost {
   readonly id: string;
-  /** The first served model's metadata and engine (the only ones with a repository of one). */
-  readonly meta: ModelMetadata;
-  readonly engine: InferenceReady;
-  /** Every model this host serves, with its engine. */
-  readonly models: ReadonlyArray<{ name: string; meta: ModelMetadata; engine: InferenceReady }>;
+  /** The model versions this host serves now (ready ones), with their engines. */
+  models(): Array<{ name: string; version: number; meta: ModelMetadata; engine: InferenceReady }>;
   /** Requests currently held by this host. */
   inFlight(): number;
   liveTensors(): Promise<number>;
   /** Stops taking requests, finishes and publishes what it holds, then releases everything. Idempotent. */
   close(): Promise<void>;
+}
+
+interface HostContext {
+  id: string;
+  config: Config;
+  keys: Keys;
+  redisTarget: RedisTarget;
+  log: Logger;
+  events: ModelHostEvents;
+  resources: ResourceStack;
 }
 
 export async function startModelHost(
@@ -61,113 +74,66 @@ export async function startModelHost(
   events: ModelHostEvents = {},
 ): Promise<ModelHost> {
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const keys = keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS);
-  const repository = await openRepository(config);
-  const command = connectRedis(redisTarget, `host:${id}`, log, deadConnectionOptions(config.REDIS_TIMEOUT_MS));
-  // The gauge reads the lanes created below, only when metrics are collected.
-  const metrics = new HostMetrics(() => allLanes().reduce((n, lane) => n + lane.inFlight(), 0));
-  command.on('error', () => metrics.redisErrors.inc());
-  const blockingConnections: RedisClient[] = [];
-  const versionSets = new Map<string, ModelVersions<ModelLane>>();
-  const allLanes = () => [...versionSets.values()].flatMap((v) => v.lanes());
-  let heartbeat: Heartbeat | undefined;
-  let closing: Promise<void> | undefined;
-  const served = (): ServedModel[] =>
-    [...versionSets.entries()].flatMap(([name, set]) =>
-      set.admitting().map(({ version, lane }) => ({
-        name,
-        version,
-        title: lane.model.meta.name,
-        ...lane.engine.info,
-        maxBatch: config.MAX_BATCH,
-        labels: lane.model.meta.labels,
-        input: lane.model.meta.input,
-        preprocessing: lane.model.meta.preprocessing,
-        output: lane.model.meta.output,
-      })),
-    );
-  const versionReport = () => Object.fromEntries([...versionSets].map(([name, set]) => [name, set.statuses()]));
-  // Every change of a version's state is announced at once: front ends move traffic on what hosts report.
-  const announce = async () => {
-    await heartbeat
-      ?.update(served(), versionReport())
-      .catch((err: Error) => log.warn({ err: err.message }, 'heartbeat update failed'));
+  const resources = new ResourceStack((step, err) =>
+    log.warn({ err: err.message, step }, 'model host close step failed'),
+  );
+  const ctx: HostContext = {
+    id,
+    config,
+    keys: keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS),
+    redisTarget,
+    log,
+    events,
+    resources,
   };
-
-  /** Loads one version of a model into its own lane, under its own stream name (versionedModelName). */
-  const startLane = async (modelName: string, v: VersionDir): Promise<ModelLane> => {
-    const meta = await readMetadata(v.dir);
-    const opened: RedisClient[] = [];
-    const lane = await startModelLane(
-      { name: versionedModelName(modelName, v.version), dir: v.dir, meta },
-      {
-        config,
-        keys,
-        command,
-        hostId: id,
-        metrics,
-        log: log.child({ model: modelName, version: v.version }),
-        connectBlocking: (name) => {
-          const conn = connectRedis(
-            redisTarget,
-            name,
-            log,
-            deadConnectionOptions(config.REDIS_TIMEOUT_MS, BLOCKING_READ_MS),
-          );
-          blockingConnections.push(conn);
-          opened.push(conn);
-          return conn;
-        },
-        onBatch: (name, stats) => events.onBatch?.(stats, name),
-      },
-    );
-    await Promise.all(opened.map((c) => whenReady(c)));
-    lane.inference.onFatal = (err) => {
-      log.fatal(
-        { err: err.message, model: modelName, version: v.version },
-        'inference thread died; exiting so the supervisor restarts this host',
-      );
-      void close().finally(() => process.exit(1));
-    };
-    return lane;
-  };
-
-  const unloaded = new Set<string>();
   try {
-    await whenReady(command);
-    // Models unloaded through the management API stay unloaded when a host (re)starts.
-    for (const model of await keptUnloads(command, keys)) unloaded.add(model);
-    // One model after another: loading models in parallel would only fight for the cores.
-    for (const model of repository.models) {
-      const set = new ModelVersions<ModelLane>({
-        name: model.name,
-        dir: model.dir,
-        switchGraceMs: config.VERSION_SWITCH_GRACE_MS,
-        log,
-        onChange: announce,
-        startLane: (v) => startLane(model.name, v),
-      });
-      versionSets.set(model.name, set);
-      if (unloaded.has(model.name)) continue;
-      const statuses = await set.sync();
-      // At start a model with no ready version is an error, as it always was; later a failed version only waits.
-      if (!statuses.some((st) => st.state === 'ready')) {
-        const reasons = statuses.map((st) => `version ${st.version}: ${st.reason ?? st.state}`).join('; ');
-        throw new Error(`model ${model.name}: no version could be loaded (${reasons || 'no version directory'})`);
-      }
-    }
+    return await openHost(ctx);
   } catch (err) {
-    await Promise.allSettled([
-      ...allLanes().map((l) => l.release()),
-      closeRedis(command),
-      ...blockingConnections.map(closeRedis),
-    ]);
+    await resources.close();
     throw err;
   }
+}
 
-  heartbeat = new Heartbeat(command, keys, id, served(), config.HEARTBEAT_MS, log);
-  await heartbeat.update(served(), versionReport());
-  const metricsPublisher = new MetricsPublisher(
+async function openHost(ctx: HostContext): Promise<ModelHost> {
+  const { id, config, keys, redisTarget, log, resources } = ctx;
+  const repository = await openRepository(config);
+  const command = resources.use(
+    'redis',
+    connectRedis(redisTarget, `host:${id}`, log, deadConnectionOptions(config.REDIS_TIMEOUT_MS)),
+    closeRedis,
+  );
+  // The gauge reads the lanes, only when metrics are collected.
+  const metrics = new HostMetrics(() => models.inFlight());
+  command.on('error', () => metrics.redisErrors.inc());
+  await whenReady(command);
+
+  const close = () => resources.close();
+  const models: HostModels = resources.use(
+    'models',
+    new HostModels({
+      config,
+      repository,
+      log,
+      startLane: (model, version) => startLane(ctx, { command, metrics, close }, model, version),
+      // Every change of a version's state is announced at once: front ends move traffic on what hosts report.
+      onChange: () =>
+        heartbeat
+          .update(models.served(), models.versionReport())
+          .catch((err: Error) => log.warn({ err: err.message }, 'heartbeat update failed')),
+    }),
+    (m) => m.close((step, err) => log.warn({ err: err.message, step }, 'model host close step failed')),
+  );
+  // Registered before any model loads, serving nothing yet: each model joins it as soon as it is warm.
+  const heartbeat = new Heartbeat(
+    command,
+    keys,
+    id,
+    { intervalMs: config.HEARTBEAT_MS, graceMs: config.HOST_RESTART_GRACE_MS },
+    log,
+  );
+  await heartbeat.start();
+  resources.defer('heartbeat', () => heartbeat.stop());
+  const publisher = new MetricsPublisher(
     command,
     keys,
     `host-${id}`,
@@ -176,83 +142,18 @@ export async function startModelHost(
     log,
     () => metrics.redisErrors.inc(),
   );
+  publisher.start();
+  resources.defer('metrics', () => publisher.stop());
   // Subscribed, so silent for long stretches: no dead-connection timeout here (it resubscribes on reconnect).
-  const controlConnection = connectRedis(redisTarget, `host:${id}:control`, log);
-  const control = new ModelControlListener(
-    controlConnection,
-    command,
-    keys,
-    id,
-    {
-      serves: (model) => versionSets.has(model),
-      load: (model) => {
-        unloaded.delete(model);
-        return versionSets.get(model)!.sync(true);
-      },
-      unload: (model) => {
-        unloaded.add(model);
-        return versionSets.get(model)!.unloadAll();
-      },
-      versions: (model) => versionSets.get(model)?.statuses() ?? [],
-    },
-    log,
-  );
-  // New versions appear by polling the repository too (REPOSITORY_POLL_S), besides an explicit load.
-  // A model whose last poll is still switching versions is not polled again until it is done.
-  const polling = new Set<string>();
-  const poll =
-    config.REPOSITORY_POLL_S > 0
-      ? setInterval(() => {
-          for (const [name, set] of versionSets) {
-            if (unloaded.has(name) || closing || polling.has(name)) continue;
-            polling.add(name);
-            set
-              .sync()
-              .catch((err: Error) =>
-                log.error(
-                  { model: name, err: err.message },
-                  'repository poll failed; the loaded versions keep serving',
-                ),
-              )
-              .finally(() => polling.delete(name));
-          }
-        }, config.REPOSITORY_POLL_S * 1000)
-      : undefined;
-  poll?.unref();
+  const subscriber = resources.use('redis (control)', connectRedis(redisTarget, `host:${id}:control`, log), closeRedis);
+  await whenReady(subscriber);
+  const control = new ModelControlListener(subscriber, command, keys, id, models, log);
+  const keptUnloaded = await control.start();
+  resources.defer('model control', () => control.close());
 
-  // Ordered: withdraw from the registry and stop reading first, then finish what is held, then release.
-  const cleanups: Step[] = [
-    [
-      'repository poll and model control',
-      async () => {
-        clearInterval(poll);
-        await control.close();
-      },
-    ],
-    ['heartbeat', () => heartbeat!.stop()],
-    ['metrics', () => metricsPublisher.stop()],
-    ['consumers', () => Promise.all(allLanes().map((l) => l.stopReading()))],
-    ['batches', () => Promise.all(allLanes().map((l) => l.drain()))],
-    ['inference threads and preprocess pools', () => Promise.all(allLanes().map((l) => l.release()))],
-    ['redis', () => closeRedis(command)],
-  ];
-  const close = () => {
-    closing ??= runSteps(cleanups, (step, err) => log.warn({ err: err.message, step }, 'model host close step failed'));
-    return closing;
-  };
-
-  try {
-    await heartbeat.start();
-    await whenReady(controlConnection);
-    await control.start();
-  } catch (err) {
-    // The first beat failed (Redis lost since the checks above): release everything before reporting it.
-    await close();
-    throw err;
-  }
-  metricsPublisher.start();
-  const lanes = allLanes();
-  const uvNeeded = uvThreadsNeeded(lanes.length, config);
+  await models.loadAll(keptUnloaded);
+  models.startPolling(config.REPOSITORY_POLL_S);
+  const uvNeeded = uvThreadsNeeded(models.lanes().length, config);
   if (uvThreadpoolSize() < uvNeeded) {
     log.warn(
       { uvThreadpoolSize: uvThreadpoolSize(), needed: uvNeeded },
@@ -262,7 +163,8 @@ export async function startModelHost(
   log.info(
     {
       hostId: id,
-      models: served().map((m) => `${m.name}@${m.version}`),
+      models: models.served().map((m) => `${m.name}@${m.version}`),
+      keptUnloaded: [...keptUnloaded],
       maxBatch: config.MAX_BATCH,
       preprocessThreads: config.PREPROCESS_THREADS,
       batchBuffers: config.BATCH_BUFFERS,
@@ -270,21 +172,47 @@ export async function startModelHost(
     'model host ready',
   );
 
-  const first = lanes[0]!;
+  const readyLanes = () =>
+    models.served().flatMap((m) => {
+      const lane = models.lanes().find((l) => l.model.name === versionedModelName(m.name, m.version ?? 1));
+      return lane ? [{ name: m.name, version: m.version ?? 1, meta: lane.model.meta, engine: lane.engine }] : [];
+    });
   return {
     id,
-    meta: first.model.meta,
-    engine: first.engine,
-    models: lanes.map((l) => ({ name: l.model.name, meta: l.model.meta, engine: l.engine })),
-    inFlight: () => allLanes().reduce((n, l) => n + l.inFlight(), 0),
+    models: readyLanes,
+    inFlight: () => models.inFlight(),
     liveTensors: async () =>
-      (await Promise.all(allLanes().map((l) => l.inference.liveTensors()))).reduce((a, b) => a + b, 0),
+      (await Promise.all(models.lanes().map((l) => l.inference.liveTensors()))).reduce((a, b) => a + b, 0),
     close,
   };
 }
 
-/** The models whose last management command was an unload. */
-async function keptUnloads(redis: RedisClient, keys: Keys): Promise<string[]> {
-  const kept = await redis.hgetall(managementKeys(keys).control);
-  return Object.entries(kept).flatMap(([model, text]) => (parseControl(text)?.action === 'unload' ? [model] : []));
+/** Loads one version of a model into its own lane, under its own stream name (versionedModelName). */
+async function startLane(
+  ctx: HostContext,
+  host: { command: RedisClient; metrics: HostMetrics; close(): Promise<void> },
+  modelName: string,
+  v: VersionDir,
+): Promise<ModelLane> {
+  const { id, config, keys, redisTarget, log, events } = ctx;
+  const meta = await readMetadata(v.dir);
+  const lane = await startModelLane(
+    { name: versionedModelName(modelName, v.version), dir: v.dir, meta },
+    {
+      config,
+      keys,
+      command: host.command,
+      hostId: id,
+      metrics: host.metrics,
+      log: log.child({ model: modelName, version: v.version }),
+      connectBlocking: (name) =>
+        connectRedis(redisTarget, name, log, deadConnectionOptions(config.REDIS_TIMEOUT_MS, BLOCKING_READ_MS)),
+      onBatch: (name, stats) => events.onBatch?.(stats, name),
+    },
+  );
+  lane.inference.onFatal = (err) => {
+    log.fatal({ err: err.message, model: modelName, version: v.version }, 'inference thread died; closing this host');
+    void host.close().finally(() => events.onFatal?.(err));
+  };
+  return lane;
 }

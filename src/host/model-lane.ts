@@ -9,7 +9,8 @@ import type { HostMetrics } from '../observability/metrics.ts';
 import type { RepositoryModel } from '../model/repository.ts';
 import { imageElements } from '../model/metadata.ts';
 import { modelKeys, type Keys } from '../wire/keys.ts';
-import { BLOCKING_READ_MS, type RedisClient } from '../redis/connect.ts';
+import { BLOCKING_READ_MS, whenReady, type RedisClient } from '../redis/connect.ts';
+import { ResourceStack } from '../lifecycle/resource-stack.ts';
 import type { PreprocessOutcome } from '../wire/worker-messages.ts';
 import { BatchBuffers } from './batch-buffers.ts';
 import { Batcher, type BatchStats, type SlotFill } from './batcher.ts';
@@ -31,14 +32,16 @@ export interface ModelLane {
   /** Ordered close steps (stop reading, drain, release), run by the host's close. */
   readonly stopReading: () => Promise<void>;
   readonly drain: () => Promise<void>;
-  readonly release: () => Promise<unknown>;
+  /** Closes the reading connections, the preprocessing pool and the inference thread. Idempotent. */
+  readonly release: () => Promise<void>;
 }
 
 export interface LaneDeps {
   config: Config;
   keys: Keys;
-  /** The host's command connection (publishing); the lane opens its own blocking one for reading. */
+  /** The host's command connection (publishing); the lane opens its own blocking ones for reading. */
   command: RedisClient;
+  /** Opens a blocking connection; the lane closes it. */
   connectBlocking(name: string): RedisClient;
   hostId: string;
   metrics: HostMetrics;
@@ -66,59 +69,77 @@ function copyTensor(tensor: Uint8Array, view: Float32Array, slot: number, elemen
 }
 
 export async function startModelLane(model: RepositoryModel, deps: LaneDeps): Promise<ModelLane> {
+  const { log } = deps;
+  // Closed last-first by release(), or at once when the lane fails to start.
+  const resources = new ResourceStack((step, err) =>
+    log.warn({ err: err.message, step }, 'model lane close step failed'),
+  );
+  try {
+    return await openLane(model, deps, resources);
+  } catch (err) {
+    await resources.close();
+    throw err;
+  }
+}
+
+async function openLane(model: RepositoryModel, deps: LaneDeps, resources: ResourceStack): Promise<ModelLane> {
   const { config, log } = deps;
   const name = model.name;
   const elements = imageElements(model.meta);
   const buffers = new BatchBuffers({ maxBatch: config.MAX_BATCH, slotElements: elements, count: config.BATCH_BUFFERS });
   const views = buffers.buffers.map((b) => new Float32Array(b));
-  const inference = new InferenceClient({
-    modelDir: model.dir,
-    engine: config.ENGINE,
-    intraOpThreads: config.INTRA_OP_THREADS,
-    tfjsBackend: config.TFJS_BACKEND,
-    buffers: buffers.buffers,
-    maxBatch: config.MAX_BATCH,
-  });
-  const pool = new PreprocessPool(
-    {
-      threads: config.PREPROCESS_THREADS,
-      stragglerThreads: config.STRAGGLER_THREADS,
-      stragglerMs: config.STRAGGLER_WAIT_MS,
-      slotsPerBuffer: config.MAX_BATCH,
-      decodeTimeoutMs: config.DECODE_TIMEOUT_MS,
-    },
-    {
+  const inference = resources.use(
+    'inference thread',
+    new InferenceClient({
+      modelDir: model.dir,
+      engine: config.ENGINE,
+      intraOpThreads: config.INTRA_OP_THREADS,
+      tfjsBackend: config.TFJS_BACKEND,
       buffers: buffers.buffers,
-      input: model.meta.input,
-      preprocessing: model.meta.preprocessing,
-      settings: preprocessSettings(config),
-    },
+      maxBatch: config.MAX_BATCH,
+    }),
+    (i) => i.close(),
+  );
+  const pool = resources.use(
+    'preprocess pool',
+    new PreprocessPool(
+      {
+        threads: config.PREPROCESS_THREADS,
+        stragglerThreads: config.STRAGGLER_THREADS,
+        stragglerMs: config.STRAGGLER_WAIT_MS,
+        slotsPerBuffer: config.MAX_BATCH,
+        decodeTimeoutMs: config.DECODE_TIMEOUT_MS,
+      },
+      {
+        buffers: buffers.buffers,
+        input: model.meta.input,
+        preprocessing: model.meta.preprocessing,
+        settings: preprocessSettings(config),
+      },
+    ),
+    (p) => p.close(),
   );
   const keys = modelKeys(deps.keys, name);
   // One blocking connection per request shard of this model: each shard's read loop blocks on its own.
   const blocking = keys.shards.map((shard) =>
-    deps.connectBlocking(`host:${deps.hostId}:read:${name}${shard.index || ''}`),
+    resources.use('redis (reads)', deps.connectBlocking(`host:${deps.hostId}:read:${name}${shard.index || ''}`), (c) =>
+      c.disconnect(),
+    ),
   );
   for (const conn of blocking) conn.on('error', () => deps.metrics.redisErrors.inc());
 
-  let engine: InferenceReady;
-  try {
-    engine = await inference.ready;
-    log.info(
-      {
-        ...engine.info,
-        fallbackReason: engine.fallbackReason,
-        loadMs: Math.round(engine.loadMs),
-        warmupMs: Math.round(engine.warmupMs),
-      },
-      'model loaded',
-    );
-    if (engine.fallbackReason) log.warn({ reason: engine.fallbackReason }, `engine fell back to ${engine.info.engine}`);
-    await ensureGroup(deps.command, keys);
-  } catch (err) {
-    await Promise.allSettled([inference.close(), pool.close(), ...blocking.map((c) => c.quit())]);
-    throw err;
-  }
+  const [engine] = await Promise.all([inference.ready, ...blocking.map((c) => whenReady(c))]);
+  log.info(
+    {
+      ...engine.info,
+      fallbackReason: engine.fallbackReason,
+      loadMs: Math.round(engine.loadMs),
+      warmupMs: Math.round(engine.warmupMs),
+    },
+    'model loaded',
+  );
+  if (engine.fallbackReason) log.warn({ reason: engine.fallbackReason }, `engine fell back to ${engine.info.engine}`);
+  await ensureGroup(deps.command, keys);
   deps.metrics.addModel(name, engine.info);
 
   const publisher = new ResultPublisher(deps.command, keys, config.REPLY_TTL_S, name);
@@ -185,6 +206,6 @@ export async function startModelLane(model: RepositoryModel, deps: LaneDeps): Pr
         await batcher.drain();
       }
     },
-    release: () => Promise.allSettled([inference.close(), pool.close()]),
+    release: () => resources.close(),
   };
 }

@@ -99,6 +99,11 @@ export class ModelVersions<L extends VersionLane = VersionLane> {
     });
   }
 
+  /** Resolves once the sync or unload under way (and any queued) is done. */
+  async idle(): Promise<void> {
+    await this.queue;
+  }
+
   private serial<T>(step: () => Promise<T>): Promise<T> {
     const run = this.queue.then(step, step);
     this.queue = run.catch(() => {});

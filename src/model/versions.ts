@@ -40,7 +40,8 @@ export interface VersionDir {
   dir: string;
 }
 
-export interface ModelVersions {
+/** What a model directory holds and which versions its policy selects. */
+export interface VersionScan {
   /** Every version found, ascending. */
   versions: VersionDir[];
   policy: VersionPolicy;
@@ -103,7 +104,7 @@ export async function isModelDir(dir: string): Promise<boolean> {
   }
 }
 
-export async function scanModelVersions(modelDir: string): Promise<ModelVersions> {
+export async function scanModelVersions(modelDir: string): Promise<VersionScan> {
   const [versions, config] = await Promise.all([listVersionDirs(modelDir), readModelConfig(modelDir)]);
   const { selected, missing } = applyPolicy(
     versions.map((v) => v.version),

@@ -43,10 +43,10 @@ export interface HostHeartbeat {
   startedAt: number;
   /** When the host last wrote the hash (ms since the epoch). */
   heartbeatAt: number;
-  /** Every model the host serves (at least one). */
+  /** Every model version the host serves now (none while its first model loads, or when all are unloaded). */
   models: ServedModel[];
   /** Every version the host holds, ready or not, per model (src/wire/versions.ts). */
-  versions?: Record<string, VersionStatus[]>;
+  versions: Record<string, VersionStatus[]>;
 }
 
 /** The fields /readyz lists for each host and model: the identity ones, without labels, input and preprocessing. */
@@ -61,36 +61,46 @@ export const READINESS_FIELDS = [
 ] as const;
 
 export function encodeHeartbeat(h: HostHeartbeat): Record<string, string> {
-  const fields: Record<string, string> = {
+  return {
     startedAt: String(h.startedAt),
     heartbeatAt: String(h.heartbeatAt),
     models: JSON.stringify(h.models),
+    versions: JSON.stringify(h.versions),
   };
-  if (h.versions) fields.versions = JSON.stringify(h.versions);
-  return fields;
 }
 
-/** The hash as HGETALL returns it; undefined when it is empty or lists no model (expired between two reads). */
+/**
+ * The hash as HGETALL returns it; undefined when it is empty or torn (expired between two reads). The one decoder
+ * of the hash: a report without versions (an older host) counts each served model's version as ready.
+ */
 export function decodeHeartbeat(fields: Record<string, string> | null | undefined): HostHeartbeat | undefined {
-  let models: unknown;
-  try {
-    models = JSON.parse(fields?.models ?? '');
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(models) || models.length === 0) return undefined;
-  let versions: Record<string, VersionStatus[]> | undefined;
-  try {
-    versions = fields?.versions ? (JSON.parse(fields.versions) as Record<string, VersionStatus[]>) : undefined;
-  } catch {
-    versions = undefined;
-  }
+  const models = parseJson(fields?.models);
+  if (!Array.isArray(models)) return undefined;
+  const reported = parseJson(fields?.versions);
+  const versions =
+    reported !== null && typeof reported === 'object' && !Array.isArray(reported)
+      ? (reported as Record<string, VersionStatus[]>)
+      : servedAsReady(models as ServedModel[]);
   return {
     startedAt: Number(fields?.startedAt),
     heartbeatAt: Number(fields?.heartbeatAt),
     models: models as ServedModel[],
-    ...(versions && { versions }),
+    versions,
   };
+}
+
+function parseJson(text: string | undefined): unknown {
+  try {
+    return text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function servedAsReady(models: readonly ServedModel[]): Record<string, VersionStatus[]> {
+  const versions: Record<string, VersionStatus[]> = {};
+  for (const m of models) (versions[m.name] ??= []).push({ version: m.version ?? 1, state: 'ready' });
+  return versions;
 }
 
 /** /readyz's entries for one host, one per model it serves, with the readiness fields as strings. */

@@ -89,3 +89,13 @@ export function parseAck(text: string): ControlAck | undefined {
       typeof v.id === 'string' && typeof v.host === 'string' && typeof v.ok === 'boolean' && Array.isArray(v.versions),
   );
 }
+
+/** The models whose last command, in the control hash (HGETALL), was an unload: the one reading of kept unloads. */
+export function keptUnloads(controls: Record<string, string>): Map<string, ModelControl> {
+  const unloaded = new Map<string, ModelControl>();
+  for (const [model, text] of Object.entries(controls)) {
+    const control = parseControl(text);
+    if (control?.action === 'unload') unloaded.set(model, control);
+  }
+  return unloaded;
+}

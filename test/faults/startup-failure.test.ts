@@ -1,7 +1,7 @@
 /**
- * A start-up that fails half way releases what it had opened: a front end whose port is taken rejects, and
- * leaves no Redis connection, listening socket or timer behind (the process's active handles return to what
- * they were before the attempt).
+ * A start-up that fails half way releases what it had opened: a front end whose port is taken, or a model host
+ * one of whose models cannot load, rejects and leaves no Redis connection, listening socket, thread or timer
+ * behind (the process's active handles return to what they were before the attempt).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,12 +11,21 @@ import { loadConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startFrontend } from '../../src/frontend/frontend.ts';
+import { startModelHost } from '../../src/host/model-host.ts';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { keysFor } from '../../src/wire/keys.ts';
 
-/** Active handles by type (FSReqCallback: a file read in flight somewhere, not a handle anyone holds). */
+/** Requests in flight, not handles anyone holds: a file read somewhere, a socket being closed. */
+const TRANSIENT = new Set(['FSReqCallback', 'CloseReq']);
+
+/** Active handles by type. */
 function handles(): Map<string, number> {
   const counts = new Map<string, number>();
   for (const type of process.getActiveResourcesInfo()) {
-    if (type !== 'FSReqCallback') counts.set(type, (counts.get(type) ?? 0) + 1);
+    if (!TRANSIENT.has(type)) counts.set(type, (counts.get(type) ?? 0) + 1);
   }
   return counts;
 }
@@ -59,5 +68,30 @@ describe('a failed start-up releases everything', () => {
     const baseline = handles();
     await assert.rejects(startFrontend(config, redis.url, createLogger('test', 'silent')), /cannot listen/);
     assert.deepEqual(await handlesBackTo(baseline), baseline);
+  });
+
+  it('a model host one of whose models cannot load rejects, withdraws, and leaves no handle open', async (t) => {
+    const repo = await mkdtemp(join(tmpdir(), 'startup-failure-'));
+    t.after(() => rm(repo, { recursive: true, force: true }));
+    for (const name of ['default', 'broken']) await mkdir(join(repo, name));
+    for (const file of ['metadata.json', 'model.json', 'group1-shard1of1.bin', 'model.onnx'])
+      await copyFile(join('models/default', file), join(repo, 'default', file));
+    await copyFile('models/default/metadata.json', join(repo, 'broken', 'metadata.json'));
+    await writeFile(join(repo, 'broken', 'model.json'), 'not a model');
+    await writeFile(join(repo, 'broken', 'model.onnx'), 'not a model');
+    const config = loadConfig({ MODEL_REPOSITORY: repo, KEY_PREFIX: 'startup-failure-host', LOG_LEVEL: 'silent' });
+    const baseline = handles();
+    // The default model loads first and is announced; the broken one fails the start-up.
+    await assert.rejects(startModelHost(config, redis.url, createLogger('test', 'silent')), /model broken: no version/);
+    assert.deepEqual(await handlesBackTo(baseline), baseline);
+    const client = new Redis(redis.url);
+    try {
+      const keys = keysFor(config.KEY_PREFIX);
+      assert.deepEqual(await client.zrangebyscore(keys.registry, Date.now(), '+inf'), [], 'no live host left behind');
+      const names = (await client.client('LIST')) as string;
+      assert.doesNotMatch(names, /name=host:/, 'every connection of the host is closed');
+    } finally {
+      client.disconnect();
+    }
   });
 });

@@ -62,7 +62,7 @@ describe('copies of an image from socket to decoder', () => {
     const keys = keysFor('copies', 2);
     for (const shard of [...keys.shards, ...keysFor('copies-warm').shards])
       await client.zadd(shard.liveHosts, Date.now() + 60_000, 'a-host');
-    const bounds = { MAX_QUEUE: 2, MAX_QUEUE_BYTES: 64 * 1024 * 1024 }; // one entry per shard
+    const bounds = { MAX_QUEUE: 2, MAX_QUEUE_BYTES: 64 * 1024 * 1024, HOST_RESTART_GRACE_MS: 0 }; // one entry per shard
     const entry = encodeRequest({ id: 'r', topk: 1, deadline: 0, replyTo: 'x', image });
     // Once before counting: the first call on a server sends EVAL after EVALSHA's NOSCRIPT (the image twice).
     assert.equal(await admitRequest(client, keysFor('copies-warm'), bounds, entry), 'queued');

@@ -102,7 +102,7 @@ describe('several models by name', () => {
       createLogger('test', 'silent'),
     );
     t.after(() => second.close());
-    assert.equal(second.engine.info.engine, 'onnx');
+    assert.equal(second.models()[0]!.engine.info.engine, 'onnx');
     const ready = await fetch(`${url}/readyz`);
     assert.equal(ready.status, 200);
     const res = await postImage(url, chelsea, { query: '?model=mobilenet_v2_mid&topk=2' });

@@ -41,9 +41,9 @@ describe('GET /v1/models and multi-image POST /predict', () => {
     assert.deepEqual(m.input, metadata.input);
     assert.deepEqual(m.preprocessing, metadata.preprocessing);
     assert.equal(m.output, metadata.output);
-    assert.equal(m.engine, svc.host.engine.info.engine);
-    assert.equal(m.backend, svc.host.engine.info.backend);
-    assert.equal(m.format, svc.host.engine.info.format);
+    assert.equal(m.engine, svc.host.models()[0]!.engine.info.engine);
+    assert.equal(m.backend, svc.host.models()[0]!.engine.info.backend);
+    assert.equal(m.format, svc.host.models()[0]!.engine.info.format);
     assert.equal(m.maxBatch, svc.config.MAX_BATCH);
     assert.equal(m.hosts, 1);
     // /readyz stays small: the labels live in /v1/models only (and strangers get the status alone).

@@ -117,7 +117,7 @@ describe('admission in bytes (MAX_QUEUE_BYTES) and Redis OOM', () => {
     const keys = keysFor('bytes-test');
     await client.zadd(keys.registry, Date.now() + 60_000, 'a-live-host');
     const envelope = entryOf(Buffer.alloc(300 * 1024, 7));
-    const bounds = { MAX_QUEUE: 1000, MAX_QUEUE_BYTES: MiB };
+    const bounds = { MAX_QUEUE: 1000, MAX_QUEUE_BYTES: MiB, HOST_RESTART_GRACE_MS: 0 };
     const outcomes: string[] = [];
     for (let i = 0; i < 6; i++) outcomes.push(await admitRequest(client, keys, bounds, envelope));
     const queued = outcomes.filter((o) => o === 'queued').length;
@@ -137,7 +137,12 @@ describe('admission in bytes (MAX_QUEUE_BYTES) and Redis OOM', () => {
     await client.config('SET', 'maxmemory', '1');
     try {
       assert.equal(
-        await admitRequest(client, keys, { MAX_QUEUE: 1000, MAX_QUEUE_BYTES: 64 * MiB }, entryOf(Buffer.alloc(10))),
+        await admitRequest(
+          client,
+          keys,
+          { MAX_QUEUE: 1000, MAX_QUEUE_BYTES: 64 * MiB, HOST_RESTART_GRACE_MS: 0 },
+          entryOf(Buffer.alloc(10)),
+        ),
         'full',
       );
     } finally {

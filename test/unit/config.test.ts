@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { configKeys, loadConfig } from '../../src/config/config.ts';
+import { configKeys, HOST_RESTART_GRACE_DEFAULT_MS, loadConfig } from '../../src/config/config.ts';
 import { deploymentKeys, loadDeploymentConfig } from '../../src/config/deployment.ts';
 
 describe('loadConfig', () => {
@@ -46,12 +46,23 @@ describe('loadConfig', () => {
     [{ MAX_QUEUE_BYTES: String(256 * 1024 * 1024), REQUEST_SHARDS: '16' }, /MAX_QUEUE_BYTES=.*REQUEST_SHARDS=16/],
     [{ MAX_MULTIPART_PARTS: '0' }, /MAX_MULTIPART_PARTS="0"/],
     [{ MAX_INFLIGHT_BODY_BYTES: '100' }, /MAX_INFLIGHT_BODY_BYTES="100"/],
+    [{ HOST_RESTART_GRACE_MS: '10001' }, /HOST_RESTART_GRACE_MS="10001": more than REQUEST_TIMEOUT_MS \(10000\)/],
+    [{ HOST_RESTART_GRACE_MS: '3000', REQUEST_TIMEOUT_MS: '2000' }, /HOST_RESTART_GRACE_MS="3000"/],
   ];
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)} naming the variable`, () => {
       assert.throws(() => loadConfig(env), message);
     });
   }
+
+  it('waits for a restarting host at most a request deadline, by default and when set', () => {
+    assert.equal(loadConfig({}).HOST_RESTART_GRACE_MS, HOST_RESTART_GRACE_DEFAULT_MS);
+    assert.ok(HOST_RESTART_GRACE_DEFAULT_MS <= loadConfig({}).REQUEST_TIMEOUT_MS);
+    assert.equal(loadConfig({ REQUEST_TIMEOUT_MS: '4000' }).HOST_RESTART_GRACE_MS, 4000);
+    assert.equal(loadConfig({ HOST_RESTART_GRACE_MS: '0' }).HOST_RESTART_GRACE_MS, 0);
+    assert.equal(loadDeploymentConfig({ REQUEST_TIMEOUT_MS: '4000' }).service.HOST_RESTART_GRACE_MS, 4000);
+    assert.throws(() => loadDeploymentConfig({ HOST_RESTART_GRACE_MS: '20000' }), /HOST_RESTART_GRACE_MS="20000"/);
+  });
 
   it('reports every bad variable at once', () => {
     assert.throws(

@@ -139,10 +139,16 @@ describe('version routing in the front end', async () => {
     assert.deepEqual(chooseVersion(reports, 'dogs'), { ok: true, version: 1, serving: 'dogs' });
   });
 
-  it('pinned: that version when ready; 503 while loading; 404 when failed (with the reason) or absent', () => {
+  it('unpinned, nothing ready yet: the newest loading version, for admission to refuse until a host has it', () => {
+    const loadingOnly = mergeReports([{ cats: [{ version: 1, state: 'loading' }] }]);
+    assert.deepEqual(chooseVersion(loadingOnly, 'cats'), { ok: true, version: 1, serving: 'cats' });
+    const failedOnly = chooseVersion(mergeReports([{ cats: [{ version: 1, state: 'failed' }] }]), 'cats');
+    assert.ok(!failedOnly.ok && failedOnly.code === 'NOT_READY');
+  });
+
+  it('pinned: that version when ready or loading (admission decides); 404 when failed (with the reason) or absent', () => {
     assert.deepEqual(chooseVersion(reports, 'cats', 1), { ok: true, version: 1, serving: 'cats' });
-    const loading = chooseVersion(reports, 'cats', 4);
-    assert.ok(!loading.ok && loading.code === 'NOT_READY');
+    assert.deepEqual(chooseVersion(reports, 'cats', 4), { ok: true, version: 4, serving: 'cats@4' });
     const failed = chooseVersion(reports, 'cats', 3);
     assert.ok(!failed.ok && failed.code === 'MODEL_NOT_FOUND' && /bad shape/.test(failed.message));
     const absent = chooseVersion(reports, 'cats', 9);

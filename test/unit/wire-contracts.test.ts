@@ -28,6 +28,7 @@ const heartbeat: HostHeartbeat = {
   startedAt: 1_700_000_000_000,
   heartbeatAt: 1_700_000_001_234,
   models: [served('default', 224), served('inception_v3', 299)],
+  versions: { default: [{ version: 1, state: 'ready' }], inception_v3: [{ version: 1, state: 'ready' }] },
 };
 
 describe('heartbeat hash', () => {
@@ -37,11 +38,20 @@ describe('heartbeat hash', () => {
     assert.deepEqual(decodeHeartbeat(wire), heartbeat);
   });
 
-  it('treats an empty or expired hash, a torn model list or a host serving nothing as no host', () => {
+  it('treats an empty or expired hash or a torn model list as no host', () => {
     assert.equal(decodeHeartbeat({}), undefined);
     assert.equal(decodeHeartbeat(null), undefined);
     assert.equal(decodeHeartbeat({ ...encodeHeartbeat(heartbeat), models: '[{"name":' }), undefined);
-    assert.equal(decodeHeartbeat({ ...encodeHeartbeat(heartbeat), models: '[]' }), undefined);
+  });
+
+  it('keeps a host that serves nothing yet (its first model loading), with its versions', () => {
+    const loading = { ...heartbeat, models: [], versions: { default: [{ version: 1, state: 'loading' as const }] } };
+    assert.deepEqual(decodeHeartbeat(encodeHeartbeat(loading)), loading);
+  });
+
+  it('reads a report without versions (an older host) as each served version ready', () => {
+    const { versions: _, ...wire } = encodeHeartbeat(heartbeat);
+    assert.deepEqual(decodeHeartbeat(wire)?.versions, heartbeat.versions);
   });
 
   it('lists a host on /readyz once per model, by its identity fields, as strings', () => {

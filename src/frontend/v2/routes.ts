@@ -19,7 +19,7 @@ import type { RepositoryModel } from '../../model/repository.ts';
 import { authorize } from '../authorize.ts';
 import { queueImages } from '../enqueue-images.ts';
 import { BodyError, type HttpServer, type IncomingRequest, type ServerResponse } from '../../http/types.ts';
-import { readLiveHosts } from '../live-models.ts';
+import { readHosts } from '../../registry/host-registry.ts';
 import { Answer } from '../../http/respond.ts';
 import { claimBody, tooLargeMessage } from '../request-body.ts';
 import type { ServerContext } from '../server-context.ts';
@@ -81,7 +81,7 @@ async function liveModels(
   ctx: ServerContext,
 ): Promise<Map<string, { engine: string; backend: string; format: string }>> {
   const live = new Map<string, { engine: string; backend: string; format: string }>();
-  for (const host of await readLiveHosts(ctx.redis, ctx.keys)) {
+  for (const host of await readHosts(ctx.redis, ctx.keys)) {
     for (const m of host.models) live.set(m.name, { engine: m.engine, backend: m.backend, format: m.format });
   }
   return live;
