@@ -1,12 +1,11 @@
 /**
- * Queueing and waiting: each image of a request becomes its own entry, with its own random internal id, on
+ * Queueing and waiting: each image of a request becomes its own entry, with its own internal id, on
  * the request stream (so the batcher treats them like separate requests; admissions are pipelined), and we wait
  * until every image has a result, an error, or met the request's deadline. Answering is the caller's job.
  *
  * An image that fails (not an image, undecodable, too many pixels, refused by admission, past the deadline)
  * fails alone, in its own place of the results.
  */
-import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { FrontendMetrics } from '../observability/metrics.ts';
@@ -54,7 +53,8 @@ export interface QueueRequest {
   deadline: number;
   /** Registers a listener for the client going away: its pending entries are freed at once. */
   onAbort(listener: () => void): void;
-  log: Logger;
+  /** The request's logger, made on first use (errors only). */
+  log: () => Logger;
 }
 
 export function itemError(code: ErrorCode, message: string = errorCodes[code].message): ImageResult {
@@ -73,7 +73,7 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
   const queued: Array<{ index: number; id: string; entry: RequestEntry }> = [];
   items.forEach((item, index) => {
     if (!item.ok) return;
-    const id = randomUUID();
+    const id = ctx.pending.newId();
     const common = { id, topk, deadline, replyTo: ctx.replyStream, ...(request.scores && { scores: true }) };
     const entry = encodeRequest(
       'tensor' in item ? { ...common, tensor: item.tensor } : { ...common, image: item.image },
@@ -102,7 +102,7 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
       const r = outcome.result;
       if (r.model !== undefined && r.model !== model) {
         // Cannot happen by design (one stream per model); if it did, answering would give another model's scores.
-        log.error({ expected: model, answeredBy: r.model, image: index }, 'result from another model refused');
+        log().error({ expected: model, answeredBy: r.model, image: index }, 'result from another model refused');
         ctx.metrics.images.labels(model, 'INTERNAL').inc();
         return settleOne(index, itemError('INTERNAL'));
       }
@@ -134,7 +134,7 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
     if (!ctx.pending.settle(id, { kind: 'gone' })) return; // already answered or the client left
     if (err) {
       ctx.metrics.redisErrors.inc();
-      log.warn({ err: err.message, image: index }, 'admission failed');
+      log().warn({ err: err.message, image: index }, 'admission failed');
     }
     settleOne(
       index,

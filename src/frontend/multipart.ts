@@ -2,7 +2,8 @@
  * Reads the parts named `field` from a multipart/form-data body with busboy. The body is fed in small slices and
  * the event loop gets a turn every few milliseconds, so no body within BODY_LIMIT_BYTES blocks it for long; the
  * parts and images limits are enforced while parsing, so a body of a million empty parts stops after its first
- * few kilobytes (measured in bench/multipart.ts).
+ * few kilobytes (measured in bench/multipart.ts). uWS's native getParts is no faster on photo bodies once guarded
+ * against bodies of many parts (it cannot stop early): measured in BENCHMARKS.md, issue 22.
  */
 import busboy from 'busboy';
 import { format as formatContentType } from 'content-type';
@@ -24,10 +25,6 @@ export type MultipartImages =
 export const SLICE_BYTES = 16 * 1024;
 /** Longest stretch of slices parsed before the event loop gets a turn. */
 const YIELD_AFTER_MS = 2;
-
-function write(parser: busboy.Busboy, slice: Buffer): Promise<void> {
-  return new Promise((resolve) => parser.write(slice, () => resolve()));
-}
 
 /**
  * A file part's bytes, without copying them: busboy hands out views into the body, except for the few bytes it
@@ -118,8 +115,10 @@ export async function readMultipartImages(
   );
 
   let sliceStarted = performance.now();
-  for (let offset = 0; offset < body.byteLength && failure === undefined; offset += SLICE_BYTES) {
-    await write(parser, body.subarray(offset, offset + SLICE_BYTES));
+  // busboy parses each slice synchronously, so no write callback is awaited (no Promise per slice): the loop yields
+  // on time alone, and stops at a refusal or at the parser's own error (a malformed body).
+  for (let offset = 0; offset < body.byteLength && failure === undefined && !parser.destroyed; offset += SLICE_BYTES) {
+    parser.write(body.subarray(offset, offset + SLICE_BYTES));
     if (performance.now() - sliceStarted > YIELD_AFTER_MS) {
       await nextTurn();
       sliceStarted = performance.now();

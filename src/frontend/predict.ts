@@ -12,7 +12,7 @@
  * single-image error shape and status (e.g. 503 NOT_READY, 504 DEADLINE_EXCEEDED, 415).
  */
 import { type Config, TOPK_MAX } from '../config/config.ts';
-import type { Logger } from '../observability/logger.ts';
+import { lazyChild, type Logger } from '../observability/logger.ts';
 import type { Access } from '../http/access.ts';
 import { queueImages, type ImageResult, type QueueContext, type QueuedImages } from './enqueue-images.ts';
 import { BodyError, type IncomingRequest, type ServerResponse } from '../http/types.ts';
@@ -39,6 +39,8 @@ export interface PredictContext extends QueueContext, Access {
   versions?: VersionView;
 }
 
+const NO_QUERY: Pick<URLSearchParams, 'get'> = new URLSearchParams();
+
 export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: ServerResponse): void {
   const answer = new Answer(res, req, '/predict', ctx);
   if (ctx.isDraining()) {
@@ -47,7 +49,8 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
     return;
   }
   if (!authorize(ctx.inferenceGuard, req, answer)) return;
-  const query = new URLSearchParams(req.query);
+  // Most requests have no query: no parser for them.
+  const query = req.query ? new URLSearchParams(req.query) : NO_QUERY;
   // No ?model= means the default model: the original contract, unchanged.
   const modelParam = query.get('model');
   const model = modelParam ? ctx.repository.get(modelParam)?.name : ctx.repository.defaultModel;
@@ -81,7 +84,7 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
   if (!body) return;
   const tooLarge = tooLargeMessage(ctx.config.BODY_LIMIT_BYTES);
   const contentType = req.headers['content-type'] ?? '';
-  const log = ctx.log.child({ reqId: answer.id, model });
+  const log = lazyChild(ctx.log, { reqId: answer.id, model });
 
   void (async () => {
     const limits = { maxImages: ctx.config.MAX_IMAGES_PER_REQUEST, maxParts: ctx.config.MAX_MULTIPART_PARTS };
@@ -103,7 +106,7 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
       answer.closeConnection = true;
       return answer.error(err.code, err.code === 'BODY_TOO_LARGE' ? tooLarge : undefined);
     }
-    log.error({ err: err.message }, 'predict failed');
+    log().error({ err: err.message }, 'predict failed');
     answer.error('INTERNAL');
   });
 }

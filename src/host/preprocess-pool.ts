@@ -17,6 +17,7 @@ import type { PreprocessOutcome, PreprocessTask, PreprocessWorkerData } from '..
 import { SlotClaims } from '../wire/slot-claims.ts';
 import { errorCodes } from '../wire/errors.ts';
 import { workerScript } from '../build/layout.ts';
+import { DeadlineQueue, type Deadline } from '../system/deadline-queue.ts';
 
 const SCRIPT = workerScript('workers/preprocess.ts');
 
@@ -67,6 +68,8 @@ export class PreprocessPool {
   private runningSlow = 0;
   /** Tasks waiting for a thread; ours rather than piscina's queue, so slow decodes can be left out of the count. */
   private readonly waiting: Array<() => void> = [];
+  /** Every decode's deadline and straggler mark, on one timer. */
+  private readonly deadlines = new DeadlineQueue();
   /** Decodes abandoned so far (answered before they finished). */
   abandoned = 0;
 
@@ -102,12 +105,13 @@ export class PreprocessPool {
     const { buffer, slot } = req;
     this.claims.assign(buffer, slot, token);
     return new Promise<PreprocessOutcome>((resolve) => {
-      let checkTimer: NodeJS.Timeout | undefined;
       let settled = false;
+      // Both of a decode's time checks are entries of the pool's one deadline queue, not timers of their own.
+      const checkAt: Deadline = { at: 0, queueIndex: -1, expire: () => check() };
       const settle = (outcome: PreprocessOutcome) => {
         if (settled) return;
         settled = true;
-        clearTimeout(checkTimer);
+        this.deadlines.remove(checkAt);
         resolve(outcome);
       };
       // The bound counts from the decode's start in a worker, so time spent queued for a thread is not held against it.
@@ -117,8 +121,8 @@ export class PreprocessPool {
         const limit = Math.min(req.deadline, startedAt === undefined ? Infinity : startedAt + this.decodeTimeoutMs);
         if (now < limit) {
           // Not started yet: look again when it could have used up its decode time, or at the deadline.
-          const next = startedAt === undefined ? Math.min(req.deadline, now + this.decodeTimeoutMs) : limit;
-          checkTimer = setTimeout(check, next - now);
+          checkAt.at = startedAt === undefined ? Math.min(req.deadline, now + this.decodeTimeoutMs) : limit;
+          this.deadlines.add(checkAt);
           return;
         }
         // Already writing its pixels: the outcome is a millisecond away, so let it finish.
@@ -133,13 +137,18 @@ export class PreprocessPool {
         if (settled) return; // abandoned while waiting for a thread
         this.running++;
         let slow = false;
-        const slowTimer = setTimeout(() => {
-          slow = true;
-          this.runningSlow++;
-          this.startWaiting();
-        }, this.opts.stragglerMs);
+        const slowAt: Deadline = {
+          at: Date.now() + this.opts.stragglerMs,
+          queueIndex: -1,
+          expire: () => {
+            slow = true;
+            this.runningSlow++;
+            this.startWaiting();
+          },
+        };
+        this.deadlines.add(slowAt);
         const done = () => {
-          clearTimeout(slowTimer);
+          this.deadlines.remove(slowAt);
           this.running--;
           if (slow) this.runningSlow--;
           this.startWaiting();

@@ -1,9 +1,10 @@
 /**
  * Writes results to the reply streams of the front ends that hold the requests, then acknowledges and deletes
- * their request entries. Reply streams and request shards live in different Redis Cluster slots, so this is one
- * MULTI per reply stream and then one per shard; the order keeps the promise that a result is never
- * acknowledged without being written (a host dying in between leaves the entry to be re-claimed and answered
- * twice; the front end drops the second answer).
+ * their request entries. On one Redis server that is one MULTI, replies first (a write Redis refuses for memory
+ * aborts the whole transaction, acknowledgements included). In a Redis Cluster, reply streams and request shards
+ * live in different slots, so this is one MULTI per reply stream and then one per shard. Either way a result is
+ * never acknowledged without being written (a host dying in between leaves the entry to be re-claimed and
+ * answered twice; the front end drops the second answer).
  *
  * A step that fails (a primary failing over, a partition) is retried in the background for RETRY_FOR_MS, not
  * awaited by the batcher: other hosts never re-claim a live host's entries, so an entry this host fails to
@@ -12,6 +13,7 @@
  */
 import { RESULT_FIELD, CONSUMER_GROUP, type Keys } from '../wire/keys.ts';
 import { packResult } from '../wire/envelope.ts';
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Completed } from './batcher.ts';
 
@@ -23,7 +25,12 @@ const RETRY_EVERY_MS = 250;
 
 type ExecReply = Array<[Error | null, unknown]> | null;
 
-const ackOf = (d: Completed) => ({ shard: d.job.shard ?? 0, entryId: d.job.entryId });
+interface Ack {
+  shard: number;
+  entryId: string;
+}
+
+const ackOf = (d: Completed): Ack => ({ shard: d.job.shard ?? 0, entryId: d.job.entryId });
 
 function check(replies: ExecReply): void {
   const failed = replies?.find(([err]) => err);
@@ -43,6 +50,18 @@ export class ResultPublisher {
   retrying = 0;
 
   async publish(done: Completed[]): Promise<void> {
+    if (!this.redis.isCluster) {
+      try {
+        const tx = this.redis.multi();
+        for (const [stream, results] of groupBy(done, (d) => d.job.env.replyTo)) this.addReplies(tx, stream, results);
+        for (const [shard, acks] of groupBy(done.map(ackOf), (a) => a.shard)) this.addAcks(tx, shard, acks);
+        check(await tx.exec());
+      } catch (err) {
+        this.retryInBackground(done, 'replies');
+        throw err;
+      }
+      return;
+    }
     try {
       await this.writeReplies(done);
     } catch (err) {
@@ -58,29 +77,27 @@ export class ResultPublisher {
   }
 
   private async writeReplies(done: Completed[]): Promise<void> {
-    const byStream = new Map<string, Completed[]>();
-    for (const d of done) {
-      const list = byStream.get(d.job.env.replyTo);
-      if (list) list.push(d);
-      else byStream.set(d.job.env.replyTo, [d]);
-    }
     await Promise.all(
-      [...byStream].map(async ([stream, results]) => {
+      [...groupBy(done, (d) => d.job.env.replyTo)].map(async ([stream, results]) => {
         const tx = this.redis.multi();
-        for (const { result } of results)
-          tx.xadd(
-            stream,
-            'MAXLEN',
-            '~',
-            REPLY_STREAM_MAXLEN,
-            '*',
-            RESULT_FIELD,
-            packResult(this.model ? { ...result, model: this.model } : result),
-          );
-        tx.expire(stream, this.replyTtlSeconds);
+        this.addReplies(tx, stream, results);
         check(await tx.exec());
       }),
     );
+  }
+
+  private addReplies(tx: ChainableCommander, stream: string, results: Completed[]): void {
+    for (const { result } of results)
+      tx.xadd(
+        stream,
+        'MAXLEN',
+        '~',
+        REPLY_STREAM_MAXLEN,
+        '*',
+        RESULT_FIELD,
+        packResult(this.model ? { ...result, model: this.model } : result),
+      );
+    tx.expire(stream, this.replyTtlSeconds);
   }
 
   /** Retries what failed, then the acknowledgements, every RETRY_EVERY_MS for at most RETRY_FOR_MS. */
@@ -109,28 +126,34 @@ export class ResultPublisher {
   }
 
   /** Acknowledges entries that cannot be answered (malformed envelopes). */
-  async discard(entries: Array<{ shard: number; entryId: string }>): Promise<void> {
+  async discard(entries: Ack[]): Promise<void> {
     await this.acknowledge(entries);
   }
 
-  private async acknowledge(entries: Array<{ shard: number; entryId: string }>): Promise<void> {
-    const byShard = new Map<number, string[]>();
-    for (const { shard, entryId } of entries) {
-      const ids = byShard.get(shard);
-      if (ids) ids.push(entryId);
-      else byShard.set(shard, [entryId]);
-    }
+  private async acknowledge(entries: Ack[]): Promise<void> {
     await Promise.all(
-      [...byShard].map(async ([shard, ids]) => {
-        const stream = this.keys.shards[shard]!.requests;
-        check(
-          await this.redis
-            .multi()
-            .xack(stream, CONSUMER_GROUP, ...ids)
-            .xdel(stream, ...ids)
-            .exec(),
-        );
+      [...groupBy(entries, (a) => a.shard)].map(async ([shard, acks]) => {
+        const tx = this.redis.multi();
+        this.addAcks(tx, shard, acks);
+        check(await tx.exec());
       }),
     );
   }
+
+  private addAcks(tx: ChainableCommander, shard: number, acks: Ack[]): void {
+    const stream = this.keys.shards[shard]!.requests;
+    const ids = acks.map((a) => a.entryId);
+    tx.xack(stream, CONSUMER_GROUP, ...ids).xdel(stream, ...ids);
+  }
+}
+
+function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = groups.get(k);
+    if (list) list.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
 }

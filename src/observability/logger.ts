@@ -31,3 +31,9 @@ export function createLogger(role: string, level: Config['LOG_LEVEL'], destinati
   };
   return destination ? pino(options, destination) : pino(options);
 }
+
+/** A child logger made on first use: request paths log only on errors, so most requests never need one. */
+export function lazyChild(log: Logger, bindings: Record<string, unknown>): () => Logger {
+  let child: Logger | undefined;
+  return () => (child ??= log.child(bindings));
+}

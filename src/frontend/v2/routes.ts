@@ -14,6 +14,7 @@
  */
 import { PACKAGE } from '../../config/package-info.ts';
 import type { Route } from '../../observability/metrics.ts';
+import { lazyChild } from '../../observability/logger.ts';
 import type { ErrorCode } from '../../wire/errors.ts';
 import type { RepositoryModel } from '../../model/repository.ts';
 import { authorize } from '../authorize.ts';
@@ -156,7 +157,7 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
   const body = claimBody(ctx, req, res, answer);
   if (!body) return;
   const tooLarge = tooLargeMessage(ctx.config.BODY_LIMIT_BYTES);
-  const log = ctx.log.child({ reqId: answer.id, model: model.name });
+  const log = lazyChild(ctx.log, { reqId: answer.id, model: model.name });
   const labels = model.meta.labels;
 
   void (async () => {
@@ -202,7 +203,7 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
       answer.closeConnection = true;
       return answer.error(err.code, err.code === 'BODY_TOO_LARGE' ? tooLarge : undefined);
     }
-    log.error({ err: err.message }, 'infer failed');
+    log().error({ err: err.message }, 'infer failed');
     answer.error('INTERNAL');
   });
 }
