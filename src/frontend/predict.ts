@@ -15,13 +15,13 @@ import { type Config, TOPK_MAX } from '../config/config.ts';
 import { lazyChild, type Logger } from '../observability/logger.ts';
 import type { Access } from '../http/access.ts';
 import { queueImages, type ImageResult, type QueueContext, type QueuedImages } from './enqueue-images.ts';
-import { BodyError, type IncomingRequest, type ServerResponse } from '../http/types.ts';
+import type { IncomingRequest, ServerResponse } from '../http/types.ts';
 import { extractImages } from './image-input.ts';
 import { Answer } from '../http/respond.ts';
 import type { ModelRepository } from '../model/repository.ts';
 import { authorize } from './authorize.ts';
 import type { BodyBudget } from './body-budget.ts';
-import { claimBody, tooLargeMessage } from './request-body.ts';
+import { answerFailure, claimBody } from './request-body.ts';
 import type { Guard } from '../auth/guard.ts';
 import { chooseServing, VERSION_PARAM, type VersionView } from './version-routing.ts';
 
@@ -82,7 +82,6 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
   }
   const body = claimBody(ctx, req, res, answer);
   if (!body) return;
-  const tooLarge = tooLargeMessage(ctx.config.BODY_LIMIT_BYTES);
   const contentType = req.headers['content-type'] ?? '';
   const log = lazyChild(ctx.log, { reqId: answer.id, model });
 
@@ -100,15 +99,7 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
       onAbort: (l) => res.onAbort(l),
     });
     if (queued) answerResults(answer, queued);
-  })().catch((err: Error) => {
-    if (err instanceof BodyError) {
-      if (err.code === 'CLIENT_GONE') return;
-      answer.closeConnection = true;
-      return answer.error(err.code, err.code === 'BODY_TOO_LARGE' ? tooLarge : undefined);
-    }
-    log().error({ err: err.message }, 'predict failed');
-    answer.error('INTERNAL');
-  });
+  })().catch((err: Error) => answerFailure(ctx, answer, err, log, 'predict'));
 }
 
 function answerResults(answer: Answer, { results, timings }: QueuedImages): void {

@@ -5,8 +5,9 @@
  */
 import type { Config } from '../config/config.ts';
 import type { BodyBudget } from './body-budget.ts';
-import type { IncomingRequest, ServerResponse } from '../http/types.ts';
+import { BodyError, type IncomingRequest, type ServerResponse } from '../http/types.ts';
 import type { Answer } from '../http/respond.ts';
+import type { Logger } from '../observability/logger.ts';
 
 export interface BodyContext {
   config: Config;
@@ -50,4 +51,16 @@ export function claimBody(
   const release = () => ctx.bodyBudget.give(reserved);
   body.then(release, release);
   return body;
+}
+
+/** Answers an inference request that failed: its body's own error (nothing if the client left), else INTERNAL. */
+export function answerFailure(ctx: BodyContext, answer: Answer, err: Error, log: () => Logger, what: string): void {
+  if (err instanceof BodyError) {
+    if (err.code === 'CLIENT_GONE') return;
+    answer.closeConnection = true;
+    answer.error(err.code, err.code === 'BODY_TOO_LARGE' ? tooLargeMessage(ctx.config.BODY_LIMIT_BYTES) : undefined);
+    return;
+  }
+  log().error({ err: err.message }, `${what} failed`);
+  answer.error('INTERNAL');
 }

@@ -1,7 +1,7 @@
 /** Entry point of one model-host process (PM2 runs M of them). Needs REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS. */
 import { loadConfig, shutdownGraceMs } from '../config/config.ts';
 import { createLogger } from '../observability/logger.ts';
-import { configuredRedisTarget } from '../redis/connect.ts';
+import { requiredRedisTarget } from '../redis/connect.ts';
 import { exitOnStartupError, onShutdownSignal } from '../lifecycle/shutdown.ts';
 import { startModelHost } from './model-host.ts';
 import { assertFreshBuild } from '../build/stamp.ts';
@@ -9,11 +9,7 @@ import { assertFreshBuild } from '../build/stamp.ts';
 try {
   assertFreshBuild();
   const config = loadConfig();
-  const redis = configuredRedisTarget(config);
-  if (!redis)
-    throw new Error(
-      'REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is required for a standalone model host (npm start embeds Redis instead)',
-    );
+  const redis = requiredRedisTarget(config, 'a standalone model host');
   const log = createLogger('model-host', config.LOG_LEVEL);
   // A dead inference thread: the host has closed itself; exiting non-zero makes the supervisor restart it.
   const host = await startModelHost(config, redis, log, { onFatal: () => process.exit(1) });

@@ -50,12 +50,7 @@ class NodeServerResponse extends ResponseState implements ServerResponse {
     this.req.socket.destroy();
   }
 
-  send(
-    status: number,
-    headers: Readonly<Record<string, string>>,
-    body: string | Buffer,
-    closeConnection: boolean,
-  ): boolean {
+  send(...[status, headers, body, closeConnection]: Parameters<ServerResponse['send']>): boolean {
     if (!this.claimAnswer()) return false;
     const all: Record<string, string | number> = { ...headers, 'Content-Length': Buffer.byteLength(body) };
     // Node closes the connection after an answer that says so.

@@ -49,12 +49,7 @@ class UwsResponse extends ResponseState implements ServerResponse {
     this.res.close();
   }
 
-  send(
-    status: number,
-    headers: Readonly<Record<string, string>>,
-    body: string | Buffer,
-    closeConnection: boolean,
-  ): boolean {
+  send(...[status, headers, body, closeConnection]: Parameters<ServerResponse['send']>): boolean {
     if (!this.claimAnswer()) return false;
     const res = this.res;
     res.cork(() => {

@@ -83,6 +83,16 @@ export function configuredRedisTarget(config: {
   return config.REDIS_URL;
 }
 
+/** The Redis a standalone process (`who`) must be given: PM2's front ends and model hosts never embed one. */
+export function requiredRedisTarget(config: Parameters<typeof configuredRedisTarget>[0], who: string): RedisTarget {
+  const target = configuredRedisTarget(config);
+  if (!target)
+    throw new Error(
+      `REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is required for ${who} (npm start embeds Redis instead)`,
+    );
+  return target;
+}
+
 /** For logs: where Redis is, without credentials. */
 export function describeTarget(target: RedisTarget): string {
   if (typeof target === 'string') return target.replace(/\/\/[^@/]*@/, '//');

@@ -19,10 +19,10 @@ import type { ErrorCode } from '../../wire/errors.ts';
 import type { RepositoryModel } from '../../model/repository.ts';
 import { authorize } from '../authorize.ts';
 import { queueImages } from '../enqueue-images.ts';
-import { BodyError, type HttpServer, type IncomingRequest, type ServerResponse } from '../../http/types.ts';
+import type { HttpServer, IncomingRequest, ServerResponse } from '../../http/types.ts';
 import { readHosts } from '../../registry/host-registry.ts';
 import { Answer } from '../../http/respond.ts';
-import { claimBody, tooLargeMessage } from '../request-body.ts';
+import { answerFailure, claimBody } from '../request-body.ts';
 import type { ServerContext } from '../server-context.ts';
 import { INPUT_NAME, OUTPUT_NAME, parseInferRequest } from './infer-request.ts';
 import { inferResponse, MODEL_VERSION } from './infer-response.ts';
@@ -156,7 +156,6 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
   if (!chosen) return;
   const body = claimBody(ctx, req, res, answer);
   if (!body) return;
-  const tooLarge = tooLargeMessage(ctx.config.BODY_LIMIT_BYTES);
   const log = lazyChild(ctx.log, { reqId: answer.id, model: model.name });
   const labels = model.meta.labels;
 
@@ -197,15 +196,7 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
     const out = inferResponse(model.name, labels, rows, output, id, String(chosen.version));
     const batchSizes = queued.timings.flatMap((t) => (t ? [t.batchSize] : []));
     answer.send(200, out.contentType, out.body, { elements: items.length, batchSizes }, out.headers);
-  })().catch((err: Error) => {
-    if (err instanceof BodyError) {
-      if (err.code === 'CLIENT_GONE') return;
-      answer.closeConnection = true;
-      return answer.error(err.code, err.code === 'BODY_TOO_LARGE' ? tooLarge : undefined);
-    }
-    log().error({ err: err.message }, 'infer failed');
-    answer.error('INTERNAL');
-  });
+  })().catch((err: Error) => answerFailure(ctx, answer, err, log, 'infer'));
 }
 
 export function registerV2Routes(http: HttpServer, ctx: ServerContext, ready: () => Promise<boolean>): void {
