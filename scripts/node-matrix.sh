@@ -17,6 +17,7 @@ suites=(
   test/integration/predict-api.test.ts
   test/integration/openapi.test.ts
   test/integration/hostile-input.test.ts
+  test/integration/lingering-close.test.ts
 )
 
 for major in "${majors[@]}"; do

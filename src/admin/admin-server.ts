@@ -142,7 +142,8 @@ function registerAdminRoutes(http: HttpServer, ctx: AdminContext): void {
 }
 
 export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> {
-  const http = createHttpServer(ctx.config.HTTP_SERVER);
+  const { HTTP_SERVER, LINGER_MAX_BYTES, LINGER_TIMEOUT_MS } = ctx.config;
+  const http = createHttpServer(HTTP_SERVER, { linger: { maxBytes: LINGER_MAX_BYTES, timeoutMs: LINGER_TIMEOUT_MS } });
   registerAdminRoutes(http, ctx);
   const port = await http.listen(ctx.config.ADMIN_HOST, ctx.config.ADMIN_PORT);
   ctx.log.info({ host: ctx.config.ADMIN_HOST, port }, 'management API listening');

@@ -104,6 +104,14 @@ const schema = z.object({
   MAX_INFLIGHT_BODY_BYTES: int(MiB, 64 * 1024 * MiB).default(128 * MiB),
   /** A body that has not fully arrived by then is cut off. */
   BODY_TIMEOUT_MS: int(100, 10 * 60 * SECOND).default(10 * SECOND),
+  /**
+   * An answer that closes the connection while the client is still sending its body (413, 401, 503, ...) is followed
+   * by nginx's lingering close: no more writes, and up to this many body bytes read and thrown away, so that the
+   * client reads the answer instead of a reset. 32 MiB: three times the default BODY_LIMIT_BYTES.
+   */
+  LINGER_MAX_BYTES: int(0, 1024 * MiB).default(32 * MiB),
+  /** ... for at most this long; then the connection is cut. */
+  LINGER_TIMEOUT_MS: int(0, 60 * SECOND).default(5 * SECOND),
   /** Decompression-bomb guard: images declaring more pixels than this are refused before decoding. */
   MAX_INPUT_PIXELS: int(1, 1_000_000_000).default(40_000_000),
   /**

@@ -50,7 +50,10 @@ export interface Frontend {
 
 export async function startFrontend(config: Config, redisTarget: RedisTarget, log: Logger): Promise<Frontend> {
   // First, before any connection exists: where uWS does not load (and HTTP_SERVER is unset) this refuses.
-  const http = createHttpServer(config.HTTP_SERVER, { headersTimeoutMs: config.BODY_TIMEOUT_MS });
+  const http = createHttpServer(config.HTTP_SERVER, {
+    headersTimeoutMs: config.BODY_TIMEOUT_MS,
+    linger: { maxBytes: config.LINGER_MAX_BYTES, timeoutMs: config.LINGER_TIMEOUT_MS },
+  });
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const keys = keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS);
   // The front end reads only the models' metadata.json: names for routing, inputs and labels for /v2.

@@ -10,18 +10,29 @@ import {
   type Server,
   type ServerResponse as NodeResponse,
 } from 'node:http';
-import { type ListenOptions, Server as NetServer, type Socket } from 'node:net';
+import { type ListenOptions, Server as NetServer, Socket } from 'node:net';
 import { errorBody, errorCodes } from '../wire/errors.ts';
 import { collectBody } from './read-body.ts';
+import { announcesBody, Linger } from './linger.ts';
 import { ResponseState } from './response-state.ts';
 import { Router } from './router.ts';
-import type { BodyLimits, Handler, HttpServer, IncomingRequest, RouteMethod, ServerResponse } from './types.ts';
+import type {
+  BodyLimits,
+  Handler,
+  HttpServer,
+  HttpServerOptions,
+  IncomingRequest,
+  LingerLimits,
+  RouteMethod,
+  ServerResponse,
+} from './types.ts';
 
 class NodeServerResponse extends ResponseState implements ServerResponse {
   constructor(
     private readonly req: IncomingMessage,
     private readonly res: NodeResponse,
     private readonly server: NodeHttpServer,
+    private readonly bodyAnnounced: boolean,
   ) {
     super();
     // 'close' before 'finish': the connection went away before the answer was written out.
@@ -33,6 +44,8 @@ class NodeServerResponse extends ResponseState implements ServerResponse {
 
   readBody(limits: BodyLimits): Promise<Buffer> {
     const req = this.req;
+    // The client waits for this before sending its body; a request refused unread never gets it (as nginx does).
+    if (req.headers.expect?.toLowerCase() === '100-continue') this.res.writeContinue();
     return collectBody(
       {
         onChunk: (listener) => {
@@ -54,9 +67,28 @@ class NodeServerResponse extends ResponseState implements ServerResponse {
     if (!this.claimAnswer()) return false;
     const all: Record<string, string | number> = { ...headers, 'Content-Length': Buffer.byteLength(body) };
     // Node closes the connection after an answer that says so.
-    if (closeConnection || this.server.closeEveryConnection) all.Connection = 'close';
+    if (closeConnection || this.server.closeEveryConnection) {
+      all.Connection = 'close';
+      if (this.bodyAnnounced && !this.req.complete) this.lingerAfterAnswer(this.server.linger);
+    }
     this.res.writeHead(status, all).end(body);
     return true;
+  }
+
+  /** Node ends a closing answer with socket.destroySoon(), which resets a body still arriving: linger instead. */
+  private lingerAfterAnswer(limits: LingerLimits): void {
+    const { req } = this;
+    const socket = req.socket;
+    let linger: Linger | undefined;
+    // A listener also keeps Node from dumping the body, which would hide its bytes from the count.
+    req.on('data', (chunk: Buffer) => linger?.chunk(chunk.byteLength, false));
+    req.once('end', () => linger?.chunk(0, true));
+    socket.destroySoon = () => {
+      if (req.complete || socket.destroyed) return Socket.prototype.destroySoon.call(socket);
+      socket.end();
+      linger = new Linger(limits, () => socket.destroy());
+      socket.once('close', () => linger?.stop());
+    };
   }
 }
 
@@ -76,11 +108,6 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   );
 }
 
-export interface NodeServerOptions {
-  /** The request line and headers must have arrived by then (Node's own default is 60 s). */
-  headersTimeoutMs?: number;
-}
-
 class NodeHttpServer implements HttpServer {
   readonly kind = 'node';
   readonly detail = `node:http (Node ${process.version})`;
@@ -88,8 +115,10 @@ class NodeHttpServer implements HttpServer {
   private readonly router = new Router();
   private readonly server: Server;
   private accepting = false;
+  readonly linger: LingerLimits;
 
-  constructor({ headersTimeoutMs }: NodeServerOptions) {
+  constructor({ headersTimeoutMs, linger }: HttpServerOptions) {
+    this.linger = linger;
     // Bodies are timed by BODY_TIMEOUT_MS (read-body.ts), so Node's own whole-request timeout is off.
     const timeouts = {
       requestTimeout: 0,
@@ -98,6 +127,8 @@ class NodeHttpServer implements HttpServer {
     };
     this.server = createServer(timeouts, (req, res) => this.dispatch(req, res));
     this.server.on('clientError', answerClientError);
+    // Expect: 100-continue is answered when the body is read (readBody), not before the route has looked.
+    this.server.on('checkContinue', (req, res) => this.dispatch(req, res));
   }
 
   private dispatch(req: IncomingMessage, res: NodeResponse): void {
@@ -119,7 +150,7 @@ class NodeHttpServer implements HttpServer {
       headers,
       params: found?.params ?? {},
     };
-    const response = new NodeServerResponse(req, res, this);
+    const response = new NodeServerResponse(req, res, this, announcesBody(headers));
     if (found) found.handler(request, response);
     else response.send(404, { 'Content-Type': 'application/json' }, JSON.stringify(errorBody('NOT_FOUND')), false);
   }
@@ -160,6 +191,6 @@ class NodeHttpServer implements HttpServer {
   }
 }
 
-export function createNodeServer(options: NodeServerOptions = {}): HttpServer {
+export function createNodeServer(options: HttpServerOptions): HttpServer {
   return new NodeHttpServer(options);
 }

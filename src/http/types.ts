@@ -74,6 +74,20 @@ export interface ServerResponse {
 
 export type Handler = (req: IncomingRequest, res: ServerResponse) => void;
 
+/** After an answer that closes the connection while the client is still sending its body (linger.ts). */
+export interface LingerLimits {
+  /** Body bytes read and discarded after the answer, at most; beyond them the connection is cut. */
+  maxBytes: number;
+  /** Time allowed for the rest of the body after the answer; then the connection is cut. */
+  timeoutMs: number;
+}
+
+export interface HttpServerOptions {
+  linger: LingerLimits;
+  /** node:http only: the request line and headers must have arrived by then (Node's own default is 60 s). */
+  headersTimeoutMs?: number;
+}
+
 export interface HttpServer {
   readonly kind: HttpServerKind;
   /** What serves, for /readyz, /v1/models and the start-up log: the uWS binary, or Node's version. */

@@ -5,9 +5,19 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { collectBody } from './read-body.ts';
+import { announcesBody, Linger } from './linger.ts';
 import { ResponseState } from './response-state.ts';
 import { compilePattern } from './router.ts';
-import type { BodyLimits, Handler, HttpServer, IncomingRequest, RouteMethod, ServerResponse } from './types.ts';
+import type {
+  BodyLimits,
+  Handler,
+  HttpServer,
+  HttpServerOptions,
+  IncomingRequest,
+  LingerLimits,
+  RouteMethod,
+  ServerResponse,
+} from './types.ts';
 import type { LoadedUws, UwsApp, UwsListenSocket, UwsRequest, UwsResponse as HttpResponse } from './uws-binary.ts';
 
 const ROUTE_METHOD = {
@@ -22,22 +32,43 @@ const ROUTE_METHOD = {
 } as const satisfies Record<RouteMethod, keyof UwsApp>;
 
 class UwsResponse extends ResponseState implements ServerResponse {
+  /** The body's reader (readBody), if any. */
+  private reader: ((chunk: Uint8Array, isLast: boolean) => void) | undefined;
+  /** The body has arrived to its end (or there is none). */
+  private bodyDone: boolean;
+  private linger: Linger | undefined;
+
   /** `head`: a HEAD request, answered with its headers (Content-Length included) and no body. */
   constructor(
     private readonly res: HttpResponse,
     private readonly server: UwsServer,
     private readonly head: boolean,
+    bodyAnnounced: boolean,
   ) {
     super();
     res.onAborted(() => {
+      this.linger?.stop();
       this.markAborted();
     });
+    this.bodyDone = !bodyAnnounced;
+    // Registered now, whoever reads: uWS hands a body only to a reader registered in the handler, and an early
+    // answer must still see the rest of the body arrive (linger).
+    if (bodyAnnounced) {
+      res.onData((chunk, isLast) => {
+        if (isLast) this.bodyDone = true;
+        this.reader?.(new Uint8Array(chunk), isLast);
+        this.linger?.chunk(chunk.byteLength, isLast);
+      });
+    }
   }
 
   readBody(limits: BodyLimits): Promise<Buffer> {
     return collectBody(
       {
-        onChunk: (listener) => this.res.onData((chunk, isLast) => listener(new Uint8Array(chunk), isLast)),
+        onChunk: (listener) => {
+          if (this.bodyDone) listener(new Uint8Array(0), true);
+          else this.reader = listener;
+        },
         onAbort: (listener) => this.onAbort(listener),
       },
       limits,
@@ -51,11 +82,25 @@ class UwsResponse extends ResponseState implements ServerResponse {
 
   send(...[status, headers, body, closeConnection]: Parameters<ServerResponse['send']>): boolean {
     if (!this.claimAnswer()) return false;
+    const close = closeConnection || this.server.closeEveryConnection;
+    if (close && !this.bodyDone && !this.head) {
+      // uWS's end(body, true) closes at once, resetting a body still arriving, and `res` is gone after any end
+      // (so no close later): the rest of the body is read and discarded first, within bounds, then the answer.
+      this.reader = undefined;
+      this.linger = new Linger(this.server.linger, () => {
+        if (!this.aborted) this.write(status, headers, body, true);
+      });
+    } else {
+      this.write(status, headers, body, close);
+    }
+    return true;
+  }
+
+  private write(status: number, headers: Readonly<Record<string, string>>, body: string | Buffer, close: boolean) {
     const res = this.res;
     res.cork(() => {
       res.writeStatus(statusLine(status));
       for (const name in headers) res.writeHeader(name, headers[name]!);
-      const close = closeConnection || this.server.closeEveryConnection;
       if (this.head) {
         // This build's endWithoutBody cuts the connection when given any argument: the length goes in by hand.
         res.writeHeader('Content-Length', String(Buffer.byteLength(body)));
@@ -65,7 +110,6 @@ class UwsResponse extends ResponseState implements ServerResponse {
         res.end(body, close);
       }
     });
-    return true;
   }
 }
 
@@ -87,8 +131,13 @@ class UwsServer implements HttpServer {
   closeEveryConnection = false;
   private readonly app: UwsApp;
   private listenSocket: UwsListenSocket | undefined;
+  readonly linger: LingerLimits;
 
-  constructor(private readonly loaded: LoadedUws) {
+  constructor(
+    private readonly loaded: LoadedUws,
+    { linger }: HttpServerOptions,
+  ) {
+    this.linger = linger;
     this.detail = loaded.binary;
     this.app = loaded.uws.App();
   }
@@ -96,9 +145,10 @@ class UwsServer implements HttpServer {
   route(method: RouteMethod, pattern: string, handler: Handler): void {
     const { paramNames } = compilePattern(pattern);
     this.app[ROUTE_METHOD[method]](pattern, (res, req) => {
-      // The response wrapper first: it registers onAborted before anything else can run.
-      const response = new UwsResponse(res, this, req.getCaseSensitiveMethod() === 'HEAD');
-      handler(snapshot(req, paramNames), response);
+      // uWS's request is valid only now; the response wrapper registers onAborted before anything can run.
+      const request = snapshot(req, paramNames);
+      const response = new UwsResponse(res, this, request.method === 'HEAD', announcesBody(request.headers));
+      handler(request, response);
     });
   }
 
@@ -127,8 +177,8 @@ class UwsServer implements HttpServer {
   }
 }
 
-export function createUwsServer(loaded: LoadedUws): HttpServer {
-  return new UwsServer(loaded);
+export function createUwsServer(loaded: LoadedUws, options: HttpServerOptions): HttpServer {
+  return new UwsServer(loaded, options);
 }
 
 /** Node's table of reason phrases, so every status in the error registry (401, 403, 422, ...) has its phrase. */

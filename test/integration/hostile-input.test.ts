@@ -34,7 +34,10 @@ async function send(url: string, c: CorpusCase): Promise<Answer> {
         new Blob([p.bytes as Uint8Array<ArrayBuffer>], { type: p.type ?? 'application/octet-stream' }),
         p.filename ?? 'upload',
       );
-    init = { method: 'POST', body: form };
+    // Encoded before the request starts: Node 24's fetch encodes 2000 fields slower than BODY_TIMEOUT_MS on a busy machine.
+    const encoded = new Request('http://encode.invalid/', { method: 'POST', body: form });
+    const body = Buffer.from(await encoded.arrayBuffer());
+    init = { method: 'POST', body, headers: { 'content-type': encoded.headers.get('content-type')! } };
   } else {
     const type = c.body.kind === 'raw' ? (c.body.type ?? 'application/octet-stream') : c.body.type;
     init = { method: 'POST', body: c.body.bytes as unknown as BodyInit, headers: type ? { 'content-type': type } : {} };
