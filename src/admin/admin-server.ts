@@ -10,6 +10,7 @@ import { protocolErrorBody, type ErrorCode } from '../wire/errors.ts';
 import type { ControlAction } from '../wire/management.ts';
 import type { Guard } from '../auth/guard.ts';
 import type { Access } from '../http/access.ts';
+import { lingerLimits } from '../http/linger.ts';
 import { createHttpServer } from '../http/select.ts';
 import type { HttpServer, IncomingRequest, ServerResponse } from '../http/types.ts';
 import { Answer } from '../http/respond.ts';
@@ -142,8 +143,7 @@ function registerAdminRoutes(http: HttpServer, ctx: AdminContext): void {
 }
 
 export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> {
-  const { HTTP_SERVER, LINGER_MAX_BYTES, LINGER_TIMEOUT_MS } = ctx.config;
-  const http = createHttpServer(HTTP_SERVER, { linger: { maxBytes: LINGER_MAX_BYTES, timeoutMs: LINGER_TIMEOUT_MS } });
+  const http = createHttpServer(ctx.config.HTTP_SERVER, { linger: lingerLimits(ctx.config) });
   registerAdminRoutes(http, ctx);
   const port = await http.listen(ctx.config.ADMIN_HOST, ctx.config.ADMIN_PORT);
   ctx.log.info({ host: ctx.config.ADMIN_HOST, port }, 'management API listening');

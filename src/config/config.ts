@@ -112,6 +112,11 @@ const schema = z.object({
   LINGER_MAX_BYTES: int(0, 1024 * MiB).default(32 * MiB),
   /** ... for at most this long; then the connection is cut. */
   LINGER_TIMEOUT_MS: int(0, 60 * SECOND).default(5 * SECOND),
+  /**
+   * ... and ends early once no byte arrived for this long (nginx's lingering_timeout). uWS answers only after
+   * lingering, so a client that stopped sending waits this long for its answer there.
+   */
+  LINGER_IDLE_MS: int(0, 60 * SECOND).default(1 * SECOND),
   /** Decompression-bomb guard: images declaring more pixels than this are refused before decoding. */
   MAX_INPUT_PIXELS: int(1, 1_000_000_000).default(40_000_000),
   /**

@@ -20,6 +20,7 @@ import { SERVED_BY } from '../http/respond.ts';
 import { PendingRequests } from './pending.ts';
 import { ReplyReader } from './reply-reader.ts';
 import { registerRoutes } from './server.ts';
+import { lingerLimits } from '../http/linger.ts';
 import { createHttpServer } from '../http/select.ts';
 import type { HttpServerKind } from '../http/types.ts';
 import { FrontendMetrics } from '../observability/metrics.ts';
@@ -52,7 +53,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   // First, before any connection exists: where uWS does not load (and HTTP_SERVER is unset) this refuses.
   const http = createHttpServer(config.HTTP_SERVER, {
     headersTimeoutMs: config.BODY_TIMEOUT_MS,
-    linger: { maxBytes: config.LINGER_MAX_BYTES, timeoutMs: config.LINGER_TIMEOUT_MS },
+    linger: lingerLimits(config),
   });
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const keys = keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS);

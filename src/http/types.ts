@@ -80,6 +80,8 @@ export interface LingerLimits {
   maxBytes: number;
   /** Time allowed for the rest of the body after the answer; then the connection is cut. */
   timeoutMs: number;
+  /** The client is taken to have stopped sending once no byte arrived for this long (nginx's lingering_timeout). */
+  idleMs: number;
 }
 
 export interface HttpServerOptions {

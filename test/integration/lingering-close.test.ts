@@ -1,7 +1,8 @@
 /**
  * An early answer (413 before the body is read) reaches a client that is still sending, on both HTTP servers:
  * Node's fetch and undici (in their own process, so the server does not pace them) and curl get the 413 JSON, not
- * EPIPE or a reset (issue 20, the CI gate). The lingering that makes it so is bounded in bytes and in time.
+ * EPIPE or a reset (issue 20, the CI gate). The lingering that makes it so is bounded in bytes, in time, and ends
+ * when the client has been idle.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -73,6 +74,7 @@ for (const kind of ['uws', 'node'] as const) {
         BODY_TIMEOUT_MS: '60000',
         LINGER_MAX_BYTES: String(LINGER_MAX_BYTES),
         LINGER_TIMEOUT_MS: String(LINGER_TIMEOUT_MS),
+        LINGER_IDLE_MS: '1000',
       });
       port = svc.frontend.port;
       writeFileSync(file, Buffer.alloc(2 * BODY_LIMIT, 1));
@@ -112,9 +114,22 @@ for (const kind of ['uws', 'node'] as const) {
       assert.equal((await fetch(`${svc.url}/healthz`)).status, 200);
     });
 
-    it('answers a client that stops sending mid-body and closes after LINGER_TIMEOUT_MS', async () => {
-      const head = `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${2 * BODY_LIMIT}\r\n\r\n`;
-      const e = await exchange(port, [head, Buffer.alloc(1000, 1)], { timeoutMs: LINGER_TIMEOUT_MS + 10_000 });
+    const midBody = `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${2 * BODY_LIMIT}\r\n\r\n`;
+
+    it('answers a client that stops sending mid-body, and closes once it has been idle LINGER_IDLE_MS', async () => {
+      const e = await exchange(port, [midBody, Buffer.alloc(1000, 1)], { timeoutMs: LINGER_TIMEOUT_MS + 10_000 });
+      assert.ok(e.closed, 'connection left open');
+      assert.deepEqual(
+        e.responses.map((r) => r.status),
+        [413],
+      );
+    });
+
+    it('answers a client that drips its body, and closes after LINGER_TIMEOUT_MS', async () => {
+      // A byte every 200 ms: never idle for LINGER_IDLE_MS, never past LINGER_MAX_BYTES.
+      const drip: Array<Buffer | string | number> = [midBody];
+      for (let i = 0; i < (LINGER_TIMEOUT_MS + 20_000) / 200; i++) drip.push(Buffer.alloc(1, 1), 200);
+      const e = await exchange(port, drip, { timeoutMs: LINGER_TIMEOUT_MS + 10_000 });
       assert.ok(e.closed, 'connection left open');
       assert.deepEqual(
         e.responses.map((r) => r.status),
