@@ -179,6 +179,8 @@ const schema = z.object({
   ADMIN_PORT: int(0, 65535).default(8081),
   /** How long a management load/unload waits for every model host's answer. */
   ADMIN_ACTION_TIMEOUT_MS: int(1 * SECOND, 30 * 60 * SECOND).default(120 * SECOND),
+  /** A standalone model host's probe port on HOST (GET /livez, /readyz), for Kubernetes and containers; 0: none. */
+  HOST_HEALTH_PORT: int(0, 65535).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
