@@ -70,6 +70,11 @@ const schema = z.object({
   MODEL_REPOSITORY: z.string().min(1).default('models'),
   /** A single model directory: a repository of one model (wins over MODEL_REPOSITORY when set). */
   MODEL_DIR: z.string().min(1).optional(),
+  /** The name MODEL_DIR's model serves under (default: its directory's name); KServe passes its InferenceService's. */
+  MODEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a model name: letters, digits, _ . - (at most 64)')
+    .optional(),
   /** The model /predict uses without ?model=; unset: `default` if the repository has it, else the first by name. */
   DEFAULT_MODEL: z
     .string()

@@ -1,6 +1,6 @@
 /**
  * The model repository: a directory holding one model directory per model, named by its directory (as in Triton
- * and KServe). MODEL_DIR is a repository of one model, named after its directory. MODELS narrows what a process
+ * and KServe). MODEL_DIR is a repository of one model, named MODEL_NAME or after its directory. MODELS narrows what a process
  * serves; DEFAULT_MODEL is the model /predict uses without ?model=. Only metadata.json is read here.
  */
 import { readdir } from 'node:fs/promises';
@@ -31,6 +31,7 @@ export interface ModelRepository {
 export interface RepositorySettings {
   MODEL_REPOSITORY: string;
   MODEL_DIR?: string | undefined;
+  MODEL_NAME?: string | undefined;
   DEFAULT_MODEL?: string | undefined;
   MODELS?: string | undefined;
 }
@@ -38,7 +39,7 @@ export interface RepositorySettings {
 async function modelDirs(settings: RepositorySettings): Promise<Array<{ name: string; dir: string }>> {
   if (settings.MODEL_DIR) {
     const dir = resolve(settings.MODEL_DIR);
-    return [{ name: basename(dir), dir }];
+    return [{ name: settings.MODEL_NAME ?? basename(dir), dir }];
   }
   const root = resolve(settings.MODEL_REPOSITORY);
   let entries;
