@@ -97,6 +97,9 @@ export async function buildImage(): Promise<ImageBuild> {
     SOURCE: process.env.IMAGE_SOURCE ?? repository ?? `git commit ${revision} (set IMAGE_SOURCE to its repository URL)`,
     LICENSES: licences(join(context, 'modules', 'node_modules')),
   };
+  const previous = (
+    await podman(['image', 'inspect', '--format', '{{.Id}}', tags[0] as string]).catch(() => '')
+  ).trim();
   const podmanStarted = performance.now();
   await podman([
     'build',
@@ -114,6 +117,8 @@ export async function buildImage(): Promise<ImageBuild> {
     .trim()
     .split(' ');
   rmSync(context, { recursive: true, force: true });
+  // The image these tags named before, now untagged: removed unless a container still uses it (shared layers stay).
+  if (previous && previous !== imageId) await podman(['rmi', previous]).catch(() => {});
   const prune = JSON.parse(readFileSync(join(steps.modules.dir, 'prune-report.json'), 'utf8'));
   return {
     tags,

@@ -1,26 +1,36 @@
 /**
- * How this project calls podman. PODMAN_FLAGS (global flags, space-separated) defaults to what sandboxes like the
- * project's own need, when runc is installed: crun fails there ("cgroups in hybrid mode not supported"), and
- * systemd is no cgroup manager in a container. Set PODMAN_FLAGS= (empty) on a normal host to use its defaults.
+ * How this project calls podman. In a sandbox without systemd (containers, CI runners like the project's own),
+ * podman needs runc (crun fails: "cgroups in hybrid mode not supported"), cgroupfs, and container rlimits it may
+ * set (its defaults are refused: "setrlimit RLIMIT_NOFILE"). `podman kube play` takes no --ulimit, so these go in
+ * a containers.conf named by CONTAINERS_CONF for every podman call. PODMAN_SANDBOX=1 forces it, 0 disables it;
+ * unset, it applies when systemd does not run here and runc is installed.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CACHE_DIR } from './cache.ts';
 import { run } from './run.ts';
 
 export const IMAGE_NAME = 'localhost/image-classify-serving';
 
-export const PODMAN_FLAGS: string[] =
-  process.env.PODMAN_FLAGS !== undefined
-    ? process.env.PODMAN_FLAGS.split(' ').filter(Boolean)
-    : existsSync('/usr/sbin/runc')
-      ? ['--runtime', '/usr/sbin/runc', '--cgroup-manager=cgroupfs']
-      : [];
+const SANDBOX_CONF = `[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+`;
 
-/** `podman run` flags this sandbox needs: its default rlimits are refused ("setrlimit RLIMIT_NOFILE"). */
-export const RUN_FLAGS: string[] = (
-  process.env.PODMAN_RUN_FLAGS ?? '--ulimit nofile=1024:1024 --ulimit nproc=1024:1024'
-)
-  .split(' ')
-  .filter(Boolean);
+export const sandboxed =
+  process.env.PODMAN_SANDBOX === '1' ||
+  (process.env.PODMAN_SANDBOX !== '0' && !existsSync('/run/systemd/system') && existsSync('/usr/sbin/runc'));
 
-export const podman = (args: string[], opts: { quiet?: boolean; cwd?: string } = {}) =>
-  run('podman', [...PODMAN_FLAGS, ...args], { quiet: opts.quiet ?? true, cwd: opts.cwd });
+/** The environment of podman commands: CONTAINERS_CONF set to the sandbox's settings when sandboxed. */
+export function podmanEnv(): NodeJS.ProcessEnv {
+  if (!sandboxed) return process.env;
+  const conf = join(CACHE_DIR, 'containers.conf');
+  mkdirSync(CACHE_DIR, { recursive: true });
+  writeFileSync(conf, SANDBOX_CONF);
+  return { ...process.env, CONTAINERS_CONF: conf };
+}
+
+export const podman = (args: string[], opts: { quiet?: boolean } = {}) =>
+  run('podman', args, { quiet: opts.quiet ?? true, env: podmanEnv() });
