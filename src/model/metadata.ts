@@ -63,6 +63,10 @@ export const metadataSchema = z.object({
   }),
   /** Whether the model's output is already a probability distribution or needs a softmax. */
   output: z.enum(['probabilities', 'logits']).default('probabilities'),
+  /** Numeric precision of the model; int8 versions are written by `npm run quantize` (docs/models.md). */
+  precision: z.enum(['fp32', 'int8']).optional(),
+  /** How an int8 version was made: source version, calibration set, method and samples, fidelity. Informational. */
+  quantization: z.record(z.string(), z.unknown()).optional(),
   /** A TF.js model: model.json (layers or graph) with its weight shards. */
   tfjs: z.object({ modelJson: z.string().default('model.json'), format: z.enum(['layers', 'graph']) }).optional(),
   /** An ONNX model, written by our converter or brought by the user. Its input layout is `input.layout`. */
