@@ -149,7 +149,12 @@ async function up(direct: boolean): Promise<void> {
   if (config.REDIS_CLUSTER_NODES || config.REDIS_SENTINELS) {
     // A cluster or a sentinel-managed primary: the apps' clients find the nodes; nothing to start here.
   } else if (!redisUrl) {
-    await ensureRedisConf(paths.redisDir, deployment.REDIS_PORT, config.MAX_QUEUE_BYTES);
+    await ensureRedisConf(
+      paths.redisDir,
+      deployment.REDIS_PORT,
+      config.MAX_QUEUE_BYTES,
+      config.RESPONSE_CACHE_MAX_BYTES,
+    );
     const url = await privateRedisUrl(paths.redisDir);
     await pm2(['startOrReload', ECOSYSTEM, '--only', 'redis']);
     await waitFor('the private redis-server', 15_000, () => redisAnswers(url));

@@ -34,7 +34,10 @@ try {
   if (config.HTTP_SERVER !== 'node') loadUws();
   let redisTarget = configuredRedisTarget(config);
   if (!redisTarget) {
-    embedded = await startEmbeddedRedis({ maxQueueBytes: config.MAX_QUEUE_BYTES });
+    embedded = await startEmbeddedRedis({
+      maxQueueBytes: config.MAX_QUEUE_BYTES,
+      responseCacheBytes: config.RESPONSE_CACHE_MAX_BYTES,
+    });
     redisTarget = embedded.url;
     log.info({ port: embedded.port }, 'started a private redis-server on loopback (set REDIS_URL to use your own)');
   } else {

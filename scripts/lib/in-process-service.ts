@@ -43,7 +43,12 @@ export async function startTestService(
     PREPROCESS_THREADS: '2',
     ...env,
   });
-  const redis = existingRedis ?? (await startEmbeddedRedis({ maxQueueBytes: config.MAX_QUEUE_BYTES }));
+  const redis =
+    existingRedis ??
+    (await startEmbeddedRedis({
+      maxQueueBytes: config.MAX_QUEUE_BYTES,
+      responseCacheBytes: config.RESPONSE_CACHE_MAX_BYTES,
+    }));
   const log = createLogger('test', config.LOG_LEVEL);
   let host: ModelHost | undefined;
   try {

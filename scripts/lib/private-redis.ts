@@ -16,21 +16,27 @@ export async function ensureRedisConf(
   redisDir: string,
   port: number | undefined,
   maxQueueBytes: number,
+  responseCacheBytes: number,
 ): Promise<void> {
   const file = redisConfPath(redisDir);
-  if (!existsSync(file)) await createRedisConf(redisDir, port, maxQueueBytes);
+  if (!existsSync(file)) await createRedisConf(redisDir, port, maxQueueBytes, responseCacheBytes);
   const conf = await readFile(file, 'utf8');
-  const memory = `maxmemory ${privateRedisMaxmemory(maxQueueBytes)}\nmaxmemory-policy noeviction\n`;
+  const memory = `maxmemory ${privateRedisMaxmemory(maxQueueBytes, responseCacheBytes)}\nmaxmemory-policy noeviction\n`;
   const updated = conf.replace(/^maxmemory .*\n|^maxmemory-policy .*\n/gm, '') + memory;
   if (updated !== conf) await writeFile(file, updated, { mode: 0o600 });
 }
 
-async function createRedisConf(redisDir: string, port: number | undefined, maxQueueBytes: number): Promise<void> {
+async function createRedisConf(
+  redisDir: string,
+  port: number | undefined,
+  maxQueueBytes: number,
+  responseCacheBytes: number,
+): Promise<void> {
   await mkdir(redisDir, { recursive: true, mode: 0o700 });
   const settings = privateRedisConf({
     port: port ?? (await freePort()),
     password: randomBytes(24).toString('base64url'),
-    maxmemoryBytes: privateRedisMaxmemory(maxQueueBytes),
+    maxmemoryBytes: privateRedisMaxmemory(maxQueueBytes, responseCacheBytes),
     dir: redisDir,
   });
   const header =

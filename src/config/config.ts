@@ -186,6 +186,12 @@ const schema = z.object({
   ADMIN_ACTION_TIMEOUT_MS: int(1 * SECOND, 30 * 60 * SECOND).default(120 * SECOND),
   /** A standalone model host's probe port on HOST (GET /livez, /readyz), for Kubernetes and containers; 0: none. */
   HOST_HEALTH_PORT: int(0, 65535).default(0),
+  /** Response cache in Redis (docs/operability.md): on for every model; a model's config.json can override. */
+  RESPONSE_CACHE: z.enum(['off', 'on']).default('off'),
+  /** How long a cached answer lives (a model's config.json response_cache.ttl_s overrides it). */
+  RESPONSE_CACHE_TTL_S: int(1, 30 * 24 * 3600).default(3600),
+  /** The cache's bound: its entries, keys and index in Redis never hold more; the oldest entries go first. */
+  RESPONSE_CACHE_MAX_BYTES: int(64 * 1024, 64 * 1024 * MiB).default(64 * MiB),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -4,7 +4,8 @@
  * until every image has a result, an error, or met the request's deadline. Answering is the caller's job.
  *
  * An image that fails (not an image, undecodable, too many pixels, refused by admission, past the deadline)
- * fails alone, in its own place of the results.
+ * fails alone, in its own place of the results. With the response cache, an image answered before is answered
+ * from it and never queued; a queued one asks for every probability, which is then stored for the next time.
  */
 import type { RedisClient } from '../redis/connect.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -15,6 +16,8 @@ import { modelKeys, type Keys } from '../wire/keys.ts';
 import { admitRequest, type QueueBounds } from './admission.ts';
 import type { ImageItem } from './image-input.ts';
 import type { PendingRequests } from './pending.ts';
+import type { CacheScope, ResponseCache } from './response-cache.ts';
+import { topK } from '../model/rank.ts';
 
 export type ImageResult =
   | { success: true; predictions: Prediction[] }
@@ -28,6 +31,8 @@ export interface QueueContext {
   replyStream: string;
   pending: PendingRequests;
   metrics: FrontendMetrics;
+  /** Present when some model is cached (RESPONSE_CACHE, config.json). */
+  responseCache?: ResponseCache | undefined;
 }
 
 export interface QueuedImages {
@@ -37,6 +42,8 @@ export interface QueuedImages {
   timings: Array<ResultTimings | undefined>;
   /** Every class's probability (float32 bytes) of the images that ran, by index, when `scores` was asked. */
   scores: Array<Uint8Array | undefined>;
+  /** How many images the response cache answered. */
+  cacheHits: number;
 }
 
 /** An image to decode, or an Open Inference Protocol tensor that goes into the batch as it is. */
@@ -51,11 +58,15 @@ export interface QueueRequest {
   scores?: boolean;
   /** Epoch ms. */
   deadline: number;
+  /** The model version's response cache scope (ResponseCache.scope), when the front end has a cache. */
+  cache?: Promise<CacheScope | undefined> | undefined;
   /** Registers a listener for the client going away: its pending entries are freed at once. */
   onAbort(listener: () => void): void;
   /** The request's logger, made on first use (errors only). */
   log: () => Logger;
 }
+
+const NO_CACHE = { keys: [] as Array<string | undefined>, hits: 0 };
 
 export function itemError(code: ErrorCode, message: string = errorCodes[code].message): ImageResult {
   return { success: false, error: { code, message } };
@@ -70,17 +81,25 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
     item.ok ? undefined : itemError(item.code, item.message),
   );
   const timings: Array<ResultTimings | undefined> = [];
+  const { responseCache } = ctx;
+  const scope = request.cache && (await request.cache);
+  const cache = scope && responseCache && { scope, store: responseCache };
+  const { keys: cacheKeys, hits: cacheHits } = cache
+    ? await answerFromCache(cache.store, cache.scope, items, topk, results, scores)
+    : NO_CACHE;
   const queued: Array<{ index: number; id: string; entry: RequestEntry }> = [];
   items.forEach((item, index) => {
-    if (!item.ok) return;
+    if (!item.ok || results[index]) return;
     const id = ctx.pending.newId();
-    const common = { id, topk, deadline, replyTo: ctx.replyStream, ...(request.scores && { scores: true }) };
+    // A cached model always asks for every probability: the cache entry is the whole vector.
+    const all = request.scores || cache;
+    const common = { id, topk, deadline, replyTo: ctx.replyStream, ...(all && { scores: true }) };
     const entry = encodeRequest(
       'tensor' in item ? { ...common, tensor: item.tensor } : { ...common, image: item.image },
     );
     queued.push({ index, id, entry });
   });
-  if (queued.length === 0) return { results: results as ImageResult[], timings, scores };
+  if (queued.length === 0) return { results: results as ImageResult[], timings, scores, cacheHits };
   ctx.metrics.imagesPerRequest.observe(items.length);
 
   let waiting = queued.length;
@@ -90,7 +109,7 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
   });
   const settleOne = (index: number, result: ImageResult) => {
     results[index] = result;
-    if (--waiting === 0) allIn({ results: results as ImageResult[], timings, scores });
+    if (--waiting === 0) allIn({ results: results as ImageResult[], timings, scores, cacheHits });
   };
   for (const { index, id } of queued) {
     ctx.pending.add(id, deadline, (outcome) => {
@@ -110,6 +129,8 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
       if (r.ok) {
         timings[index] = r.timings;
         scores[index] = r.scores;
+        const key = cacheKeys[index];
+        if (cache && key && r.scores) cache.store.store(cache.scope, key, r.scores);
       }
       settleOne(index, r.ok ? { success: true, predictions: r.predictions } : itemError(r.code, r.message));
     });
@@ -146,4 +167,31 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
     );
   });
   return finished;
+}
+
+/**
+ * Looks every image up (concurrently) and answers the hits in place: their predictions and probabilities.
+ * Returns each image's entry key by index, for storing the misses' answers, and how many were hits.
+ */
+async function answerFromCache(
+  cache: ResponseCache,
+  scope: CacheScope,
+  items: readonly QueueItem[],
+  topk: number,
+  results: Array<ImageResult | undefined>,
+  scores: Array<Uint8Array | undefined>,
+): Promise<{ keys: Array<string | undefined>; hits: number }> {
+  let hits = 0;
+  const lookups = await Promise.all(
+    items.map((item) => (item.ok && 'image' in item ? cache.lookup(scope, item.image) : undefined)),
+  );
+  const keys = lookups.map((found, index) => {
+    if (found?.scores) {
+      hits++;
+      results[index] = { success: true, predictions: topK(found.scores, 0, scope.labels, topk) };
+      scores[index] = new Uint8Array(found.scores.buffer);
+    }
+    return found?.key;
+  });
+  return { keys, hits };
 }

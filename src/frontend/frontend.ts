@@ -31,6 +31,8 @@ import { startAdminServer, type AdminServer } from '../admin/admin-server.ts';
 import { VersionView } from './version-routing.ts';
 import { runSteps, type Step } from '../lifecycle/steps.ts';
 import { closeRedis } from '../redis/close.ts';
+import { ResponseCache } from './response-cache.ts';
+import { responseCacheKeys } from '../wire/response-cache.ts';
 
 /** How long a closing front end keeps serving requests on already-open connections (see close()). */
 const DRAIN_LINGER_MS = 500;
@@ -131,6 +133,9 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
         ),
       bodyBudget: new BodyBudget(config.MAX_INFLIGHT_BODY_BYTES),
       onRedisError: () => metrics.redisErrors.inc(),
+      responseCache: ResponseCache.wanted(config, repository.models)
+        ? new ResponseCache(redis, responseCacheKeys(config.KEY_PREFIX), config, metrics.cache, log)
+        : undefined,
       inferenceGuard: auth.inference,
       metricsGuard: auth.metrics,
     });

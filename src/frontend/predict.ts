@@ -53,8 +53,9 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
   const query = req.query ? new URLSearchParams(req.query) : NO_QUERY;
   // No ?model= means the default model: the original contract, unchanged.
   const modelParam = query.get('model');
-  const model = modelParam ? ctx.repository.get(modelParam)?.name : ctx.repository.defaultModel;
-  if (!model) {
+  const served = ctx.repository.get(modelParam || ctx.repository.defaultModel);
+  const model = served?.name;
+  if (!served || !model) {
     answer.error('MODEL_NOT_FOUND', ctx.repository.notFound(String(modelParam)));
     return;
   }
@@ -95,6 +96,7 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
       model: serving,
       topk,
       deadline,
+      cache: ctx.responseCache?.scope(served, choice.version),
       log,
       onAbort: (l) => res.onAbort(l),
     });
@@ -102,7 +104,7 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
   })().catch((err: Error) => answerFailure(ctx, answer, err, log, 'predict'));
 }
 
-function answerResults(answer: Answer, { results, timings }: QueuedImages): void {
+function answerResults(answer: Answer, { results, timings, cacheHits }: QueuedImages): void {
   if (results.length === 1) {
     const result = results[0]!;
     if (!result.success) return void answer.error(result.error.code, result.error.message);
@@ -110,7 +112,9 @@ function answerResults(answer: Answer, { results, timings }: QueuedImages): void
     answer.json(
       200,
       { success: true, predictions: result.predictions },
-      { batchSize: t?.batchSize, inferenceMs: t?.inferenceMs, preprocessMs: t?.preprocessMs },
+      cacheHits > 0
+        ? { cached: true }
+        : { batchSize: t?.batchSize, inferenceMs: t?.inferenceMs, preprocessMs: t?.preprocessMs },
     );
     return;
   }
@@ -124,6 +128,6 @@ function answerResults(answer: Answer, { results, timings }: QueuedImages): void
   answer.json(
     200,
     { success: true, results },
-    { images: results.length, failed: failures.length, failedCodes: [...codes], batchSizes },
+    { images: results.length, failed: failures.length, failedCodes: [...codes], batchSizes, cacheHits },
   );
 }

@@ -23,7 +23,8 @@ import type { BatchBuffers } from './batch-buffers.ts';
 import type { BatchScores } from './inference-client.ts';
 import type { PreprocessOutcome } from '../wire/worker-messages.ts';
 import { errorCodes } from '../wire/errors.ts';
-import { scoreRow, topK } from './top-k.ts';
+import { scoreRow } from './top-k.ts';
+import { topK } from '../model/rank.ts';
 
 export interface Job {
   /** Stream entry id, acknowledged once the result is published. */

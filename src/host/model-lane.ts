@@ -21,8 +21,11 @@ import { preprocessSettings } from '../preprocess/preprocess-image.ts';
 import { ResultPublisher } from './publisher.ts';
 import { untilDelivered } from './stream-backlog.ts';
 
+/** What a lane needs of a model: one version's name, files and metadata (not the front end's serving settings). */
+type ServedModel = Omit<RepositoryModel, 'config'>;
+
 export interface ModelLane {
-  readonly model: RepositoryModel;
+  readonly model: ServedModel;
   readonly engine: InferenceReady;
   readonly inference: InferenceClient;
   inFlight(): number;
@@ -68,7 +71,7 @@ function copyTensor(tensor: Uint8Array, view: Float32Array, slot: number, elemen
   return { ok: true, ms: performance.now() - started };
 }
 
-export async function startModelLane(model: RepositoryModel, deps: LaneDeps): Promise<ModelLane> {
+export async function startModelLane(model: ServedModel, deps: LaneDeps): Promise<ModelLane> {
   const { log } = deps;
   // Closed last-first by release(), or at once when the lane fails to start.
   const resources = new ResourceStack((step, err) =>
@@ -82,7 +85,7 @@ export async function startModelLane(model: RepositoryModel, deps: LaneDeps): Pr
   }
 }
 
-async function openLane(model: RepositoryModel, deps: LaneDeps, resources: ResourceStack): Promise<ModelLane> {
+async function openLane(model: ServedModel, deps: LaneDeps, resources: ResourceStack): Promise<ModelLane> {
   const { config, log } = deps;
   const name = model.name;
   const elements = imageElements(model.meta);

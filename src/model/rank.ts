@@ -1,4 +1,8 @@
-/** Ranks one row of a [N, classes] score matrix: the one top-k order for /predict (host) and /v2 (front end). */
+/**
+ * Ranks one row of a [N, classes] score matrix: the one top-k order for /predict (host, or the front end from a
+ * cached answer) and /v2 (front end).
+ */
+import type { Prediction } from '../wire/envelope.ts';
 
 /**
  * The indices of the k highest scores of `row`, highest first (ties keep class order). One pass that keeps the
@@ -21,4 +25,13 @@ export function topIndices(scores: Float32Array, row: number, classes: number, k
     top[at] = c;
   }
   return top;
+}
+
+/** The API's ranked predictions of one row: the k most probable labels with their probabilities. */
+export function topK(scores: Float32Array, row: number, labels: readonly string[], k: number): Prediction[] {
+  const classes = labels.length;
+  return topIndices(scores, row, classes, Math.max(1, k)).map((i) => ({
+    label: labels[i]!,
+    probability: scores[row * classes + i]!,
+  }));
 }

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { METADATA_FILE, readMetadata, type ModelMetadata } from './metadata.ts';
 import { hasVersionDir, newestVersionDir } from './versions.ts';
+import { readModelConfig, type ModelConfig } from './model-config.ts';
 
 /** What a model name may be: it becomes part of Redis keys, URLs and metric labels. */
 export const MODEL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -17,6 +18,8 @@ export interface RepositoryModel {
   name: string;
   dir: string;
   meta: ModelMetadata;
+  /** Its config.json ({} without one). */
+  config: ModelConfig;
 }
 
 export interface ModelRepository {
@@ -77,7 +80,11 @@ export async function openRepository(settings: RepositorySettings): Promise<Mode
   const served = found.filter((m) => wanted.includes(m.name));
   // A versioned model's metadata here is its newest version's (labels and input for front ends and defaults).
   const models = await Promise.all(
-    served.map(async (m) => ({ ...m, meta: await readMetadata(newestVersionDir(m.dir)) })),
+    served.map(async (m) => ({
+      ...m,
+      meta: await readMetadata(newestVersionDir(m.dir)),
+      config: await readModelConfig(m.dir),
+    })),
   );
   const names = models.map((m) => m.name);
   const defaultModel = settings.DEFAULT_MODEL ?? (names.includes('default') ? 'default' : names[0]!);

@@ -1,39 +1,17 @@
 /**
  * Model versions in the repository. A model directory either is a model itself (it holds metadata.json: version
- * 1), or holds numbered version directories (`1/`, `2/`, ...), each a complete model directory. An optional
- * `config.json` beside the versions chooses which are served (Triton's version_policy, in JSON):
- *
- *   {"version_policy": {"latest": {"num_versions": 2}}}     the newest N (default: the newest 1)
- *   {"version_policy": {"all": {}}}                         every version
- *   {"version_policy": {"specific": {"versions": [1, 3]}}}  exactly these
+ * 1), or holds numbered version directories (`1/`, `2/`, ...), each a complete model directory. The model's
+ * `config.json` (model-config.ts) chooses which are served (Triton's version_policy, in JSON).
  *
  * Scanning is pure I/O-and-parse; which versions a host loads and when traffic moves is host/versions code.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { METADATA_FILE } from './metadata.ts';
-import { issueLines } from '../config/schema-issues.ts';
+import { readModelConfig, type VersionPolicy } from './model-config.ts';
 
-export const MODEL_CONFIG_FILE = 'config.json';
 const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
-
-const policySchema = z.union([
-  z.object({ latest: z.object({ num_versions: z.number().int().min(1).max(1000) }).strict() }).strict(),
-  z.object({ all: z.object({}).strict() }).strict(),
-  z.object({ specific: z.object({ versions: z.array(z.number().int().min(1)).min(1) }).strict() }).strict(),
-]);
-
-export const modelConfigSchema = z
-  .object({
-    version_policy: policySchema.default({ latest: { num_versions: 1 } }),
-  })
-  .strict();
-
-export type VersionPolicy = z.infer<typeof policySchema>;
-
-export const DEFAULT_POLICY: VersionPolicy = { latest: { num_versions: 1 } };
 
 export interface VersionDir {
   version: number;
@@ -61,27 +39,6 @@ export function applyPolicy(
   if ('latest' in policy) return { selected: sorted.slice(-policy.latest.num_versions), missing: [] };
   const wanted = [...new Set(policy.specific.versions)].sort((a, b) => a - b);
   return { selected: wanted.filter((v) => sorted.includes(v)), missing: wanted.filter((v) => !sorted.includes(v)) };
-}
-
-/** Reads the model's config.json; absent means the default policy. Throws naming the file on a bad one. */
-export async function readModelConfig(modelDir: string): Promise<{ version_policy: VersionPolicy }> {
-  const file = join(modelDir, MODEL_CONFIG_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version_policy: DEFAULT_POLICY };
-    throw new Error(`${file}: ${(err as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${file}: not JSON (${(err as Error).message})`);
-  }
-  const parsed = modelConfigSchema.safeParse(json);
-  if (!parsed.success) throw new Error(`${file}: ${issueLines(parsed.error).join('; ')}`);
-  return parsed.data;
 }
 
 /** The numbered version directories of a model directory; a plain model directory is version 1. */

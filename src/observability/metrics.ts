@@ -53,6 +53,7 @@ export class FrontendMetrics {
   readonly imagesPerRequest: Histogram;
   readonly inFlight: Gauge;
   readonly keyRequests: Counter<'key' | 'route' | 'status'>;
+  readonly cache: ResponseCacheMetrics;
 
   constructor(pendingCount: () => number) {
     const registers = [this.registry];
@@ -96,6 +97,7 @@ export class FrontendMetrics {
       labelNames: ['key', 'route', 'status'] as const,
       registers,
     });
+    this.cache = responseCacheMetrics(this.registry);
   }
 
   /** Records one answered HTTP request; `keyName` when it presented a known API key. */
@@ -104,6 +106,30 @@ export class FrontendMetrics {
     this.duration.labels(route).observe(ms / 1000);
     if (keyName !== undefined) this.keyRequests.labels(keyName, route, String(status)).inc();
   }
+}
+
+export type ResponseCacheMetrics = ReturnType<typeof responseCacheMetrics>;
+
+/** The response cache's counters, per image looked up (src/frontend/response-cache.ts). */
+function responseCacheMetrics(registry: Registry) {
+  const counter = (name: string, help: string) =>
+    new Counter({ name: `${METRIC_PREFIX}response_cache_${name}`, help, labelNames: ['model'], registers: [registry] });
+  return {
+    hits: counter('hits_total', 'Images answered from the response cache, with no model host involved, by model.'),
+    misses: counter('misses_total', 'Images looked up in the response cache and not found (or unreadable), by model.'),
+    errors: counter(
+      'errors_total',
+      'Response cache commands Redis failed (each lookup then counted a miss), by model.',
+    ),
+    storedBytes: counter(
+      'stored_bytes_total',
+      'Bytes of the response cache entries written, as counted against the bound, by model.',
+    ),
+    evictions: counter(
+      'evictions_total',
+      'Entries removed before their TTL to keep the response cache within its bound, by model.',
+    ),
+  };
 }
 
 export class HostMetrics {

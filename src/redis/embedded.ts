@@ -19,10 +19,11 @@ const DEFAULT_MAX_QUEUE_BYTES = 256 * MiB;
 /**
  * maxmemory for a Redis that holds one deployment: its request streams (bounded by MAX_QUEUE_BYTES at admission)
  * plus room for the rest: XADDs on their way in, reply streams, metrics snapshots. With noeviction a write past it
- * is refused (OOM, answered 503 OVERLOADED) instead of evicting accepted requests.
+ * is refused (OOM, answered 503 OVERLOADED) instead of evicting accepted requests. The response cache bounds itself
+ * (RESPONSE_CACHE_MAX_BYTES, src/frontend/response-cache.ts) and gets that much on top.
  */
-export function privateRedisMaxmemory(maxQueueBytes: number): number {
-  return Math.ceil(maxQueueBytes * 1.5) + 64 * MiB;
+export function privateRedisMaxmemory(maxQueueBytes: number, responseCacheBytes = 0): number {
+  return Math.ceil(maxQueueBytes * 1.5) + 64 * MiB + responseCacheBytes;
 }
 
 /** redis.conf lines of a private Redis; values are quoted, so a password cannot add a directive. */
@@ -70,12 +71,14 @@ export interface EmbeddedRedisOptions {
   binary?: string;
   /** Sets maxmemory to privateRedisMaxmemory(maxQueueBytes); the default MAX_QUEUE_BYTES when absent. */
   maxQueueBytes?: number;
+  /** RESPONSE_CACHE_MAX_BYTES, added to maxmemory. */
+  responseCacheBytes?: number;
 }
 
 export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promise<EmbeddedRedis> {
   const port = opts.port ?? (await freePort());
   const password = opts.password ?? randomBytes(18).toString('base64url');
-  const maxmemoryBytes = privateRedisMaxmemory(opts.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES);
+  const maxmemoryBytes = privateRedisMaxmemory(opts.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES, opts.responseCacheBytes);
   const confDir = await mkdtemp(join(tmpdir(), 'classify-redis-'));
   const confFile = join(confDir, 'redis.conf');
   await writeFile(confFile, privateRedisConf({ port, password, maxmemoryBytes, dir: tmpdir() }), { mode: 0o600 });

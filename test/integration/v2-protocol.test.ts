@@ -13,6 +13,7 @@ import { createPreprocessor, preprocessSettings } from '../../src/preprocess/pre
 import { readMetadata } from '../../src/model/metadata.ts';
 import { EXAMPLES, postImage, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 import { ensureExampleModels } from '../../scripts/lib/example-models.ts';
+import { binaryRequest, bytesTensor } from '../helpers/oip.ts';
 
 const schemas = JSON.parse(
   await readFile(new URL('../protocol/open-inference-rest.schemas.json', import.meta.url), 'utf8'),
@@ -37,26 +38,6 @@ function conforms(body: unknown, schema: string, doc = 'oip'): void {
 
 type Prediction = { label: string; probability: number };
 const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
-
-/** The binary data extension's BYTES layout: per element a 4-byte little-endian length, then the bytes. */
-function bytesTensor(items: Uint8Array[]): Buffer {
-  return Buffer.concat(
-    items.flatMap((b) => {
-      const len = Buffer.alloc(4);
-      len.writeUInt32LE(b.length);
-      return [len, Buffer.from(b)];
-    }),
-  );
-}
-
-/** A request with binary data: the JSON, then the bytes; Inference-Header-Content-Length = the JSON's length. */
-function binaryRequest(json: object, binary: Buffer): { body: Buffer; headers: Record<string, string> } {
-  const head = Buffer.from(JSON.stringify(json));
-  return {
-    body: Buffer.concat([head, binary]),
-    headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(head.length) },
-  };
-}
 
 /** Splits a binary response into its JSON header and its binary part. */
 async function readBinaryResponse(res: Response): Promise<{ json: Record<string, unknown>; binary: Buffer }> {

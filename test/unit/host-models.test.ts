@@ -13,6 +13,7 @@ import { HostModels } from '../../src/host/host-models.ts';
 import type { ModelLane } from '../../src/host/model-lane.ts';
 import type { ModelMetadata } from '../../src/model/metadata.ts';
 import type { ModelRepository } from '../../src/model/repository.ts';
+import { DEFAULT_POLICY } from '../../src/model/model-config.ts';
 import { captureLogger } from '../helpers/processes.ts';
 
 function deferred<T>() {
@@ -33,7 +34,7 @@ function setup(t: { after(fn: () => void): void }, names: string[]) {
   const models = names.map((name) => {
     mkdirSync(join(root, name));
     writeFileSync(join(root, name, 'metadata.json'), '{}');
-    return { name, dir: join(root, name), meta };
+    return { name, dir: join(root, name), meta, config: { version_policy: DEFAULT_POLICY } };
   });
   const repository: ModelRepository = {
     models,

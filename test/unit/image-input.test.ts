@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sniffFormat } from '../../src/frontend/image-input.ts';
-import { topK } from '../../src/host/top-k.ts';
+import { topK } from '../../src/model/rank.ts';
 
 describe('sniffFormat', () => {
   const b = (...x: number[]) => new Uint8Array(x);

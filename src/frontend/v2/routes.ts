@@ -179,6 +179,7 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
       topk: 1,
       scores: true,
       deadline,
+      cache: ctx.responseCache?.scope(model, chosen.version),
       log,
       onAbort: (l) => res.onAbort(l),
     });
@@ -195,7 +196,8 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
     const rows = queued.scores.map((s) => s ?? new Uint8Array(labels.length * 4));
     const out = inferResponse(model.name, labels, rows, output, id, String(chosen.version));
     const batchSizes = queued.timings.flatMap((t) => (t ? [t.batchSize] : []));
-    answer.send(200, out.contentType, out.body, { elements: items.length, batchSizes }, out.headers);
+    const logged = { elements: items.length, batchSizes, cacheHits: queued.cacheHits };
+    answer.send(200, out.contentType, out.body, logged, out.headers);
   })().catch((err: Error) => answerFailure(ctx, answer, err, log, 'infer'));
 }
 
