@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { copyFile, link, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { METADATA_FILE, readMetadata, type ModelMetadata } from '../../src/model/metadata.ts';
-import { MODEL_CONFIG_FILE, listVersionDirs, readModelConfig, type VersionDir } from '../../src/model/versions.ts';
+import { listVersionDirs, type VersionDir } from '../../src/model/versions.ts';
+import { MODEL_CONFIG_FILE, readModelConfig } from '../../src/model/model-config.ts';
 
 export interface SourceVersion extends VersionDir {
   meta: ModelMetadata;
