@@ -1,16 +1,27 @@
 /**
  * The original's simple_request: posts images to a running service and prints their ranked predictions.
  *
- *   npm run request -- [--url http://127.0.0.1:8080] [--topk 5] [--json] image [image ...]
+ *   npm run request -- [--url http://127.0.0.1:$PORT] [--topk 5] [--json] image [image ...]
  *
  * One request per file (multipart field "image"), sent concurrently. Exits 1 if any file failed, 2 on bad usage.
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
+import { serviceSchema } from '../src/config/config.ts';
+
+/** The service's own PORT setting (its default when unset), so the tool finds a service started with the same one. */
+const port = serviceSchema.shape.PORT.safeParse(process.env.PORT || undefined);
+if (!port.success) {
+  process.stderr.write(
+    `PORT=${JSON.stringify(process.env.PORT)} is not a port: set it as for the service, or pass --url\n`,
+  );
+  process.exit(2);
+}
+const DEFAULT_URL = `http://127.0.0.1:${port.data}`;
 
 const USAGE = `usage: simple-request [--url URL] [--topk N] [--json] image [image ...]
-  --url   the service (default http://127.0.0.1:8080)
+  --url   the service (default http://127.0.0.1:$PORT, PORT as the service reads it: ${DEFAULT_URL})
   --topk  predictions per image (default: the service's TOPK_DEFAULT)
   --json  print one JSON document: [{file, status, requestId, success, predictions | error}]`;
 
@@ -39,7 +50,7 @@ try {
   parsed = parseArgs({
     allowPositionals: true,
     options: {
-      url: { type: 'string', default: 'http://127.0.0.1:8080' },
+      url: { type: 'string', default: DEFAULT_URL },
       topk: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },

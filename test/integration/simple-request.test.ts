@@ -9,11 +9,15 @@ import { startTestService, type TestService } from '../../scripts/lib/in-process
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-async function request(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function request(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'scripts/simple-request.ts', ...args], {
       cwd: ROOT,
       timeout: 20_000,
+      env: { ...process.env, ...env },
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
@@ -45,6 +49,16 @@ describe('scripts/simple-request.ts', () => {
     assert.match(lines[3]!, /^ {2}3\. /);
     assert.equal(lines[4], 'examples/coffee.png');
     assert.equal(lines.length, 8);
+  });
+
+  it('without --url, finds the service on PORT as the service reads it', async () => {
+    const port = new URL(svc.url).port;
+    const { code, stdout } = await request(['--json', 'examples/chelsea.png'], { PORT: port });
+    assert.equal(code, 0, stdout);
+    assert.equal(JSON.parse(stdout)[0].success, true);
+    const bad = await request(['examples/chelsea.png'], { PORT: 'eighty' });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^PORT="eighty" is not a port/);
   });
 
   it('--json prints one document; a bad file fails alone and the exit code is 1', async () => {
