@@ -33,8 +33,13 @@ if [ "${SETUP_SKIP_NPM:-}" != "1" ]; then
 fi
 
 npm run -s build
-node dist/scripts/export-default-model.js models/default
-node dist/tools/onnx-convert/cli.js models/default
+if [ -f models/default/metadata.json ] || [ ! -d models/default ]; then
+  node dist/scripts/export-default-model.js models/default
+  node dist/tools/onnx-convert/cli.js models/default
+else
+  # Versioned by npm run quantize (1/ float, 2/ int8, ...): writing a top-level model would hide the versions.
+  echo "setup: models/default holds numbered versions (npm run quantize): left as it is."
+fi
 # Setups before the example repository put inception_v3 and mobilenet_v2_mid here: npm start would load all three.
 for extra in inception_v3 mobilenet_v2_mid; do
   if [ -d "models/$extra" ]; then

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { readMetadata, type ModelMetadata } from '../../src/model/metadata.ts';
 import { TfjsEngine } from '../../src/model/tfjs-engine.ts';
-import { fidelityImages, type NamedImage } from '../helpers/fidelity-images.ts';
+import { fidelityImages, type NamedImage } from '../../bench/lib/fidelity-images.ts';
 import { postImage, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 
 const MODEL_DIR = resolve('models/default');
