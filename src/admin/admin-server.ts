@@ -50,7 +50,7 @@ function admit(
   const answer = new Answer(res, req, '/v2/repository', ctx);
   answer.errorShape = 'protocol'; // the protocol's error shape (protocolErrorBody), as on the front end's /v2 routes
   const result = ctx.guard.check(req.headers.authorization);
-  if (result.keyName !== undefined) answer.keyName = result.keyName;
+  if (result.keyName !== undefined) answer.setKeyName(result.keyName);
   if (result.ok) return { answer, key: result.keyName ?? '' };
   answer.closeConnection = true;
   answer.error(result.code, undefined, undefined, result.headers);

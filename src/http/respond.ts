@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Route } from '../observability/metrics.ts';
 import { errorBody, errorCodes, protocolErrorBody, type ErrorCode } from '../wire/errors.ts';
 import { CLIENT_GONE_STATUS, requestId, writeAccessLine, type Access, type AccessEntry } from './access.ts';
+import type { Exchange } from './exchange.ts';
 import type { IncomingRequest, ServerResponse } from './types.ts';
 
 /**
@@ -18,7 +19,7 @@ export const SERVED_BY = `fe-${randomBytes(4).toString('hex')}`;
 
 type Fields = Record<string, unknown>;
 
-export class Answer {
+export class Answer implements Exchange {
   readonly id: string;
   readonly startedAt = Date.now();
   /** Ask the client to reconnect for its next request (draining, or a body we did not read). */
@@ -46,8 +47,12 @@ export class Answer {
   }
 
   /** Names the API key the request presented in its access line and metrics (authorize.ts). */
-  set keyName(name: string) {
+  setKeyName(name: string): void {
     this.entry.key = name;
+  }
+
+  onAbort(listener: () => void): void {
+    this.res.onAbort(listener);
   }
 
   /** The client went away, or the request was answered: nothing more will be written. */

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseInferRequest, type Parsed } from '../../src/frontend/v2/infer-request.ts';
 import { inferResponse } from '../../src/frontend/v2/infer-response.ts';
+import { outputTensor, type OutputRequest } from '../../src/frontend/v2/infer-output.ts';
 
 const model = { dims: [2, 2, 3], classes: 5 };
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2]);
@@ -173,18 +174,20 @@ describe('Open Inference Protocol response', () => {
   const labels = ['a', 'b', 'c', 'd', 'e'];
   const row = (v: number[]) => new Uint8Array(new Float32Array(v).buffer);
   const rows = [row([0.1, 0.5, 0.2, 0.1, 0.1]), row([0.6, 0.1, 0.1, 0.1, 0.1])];
+  const respond = (output: OutputRequest, id?: string) =>
+    inferResponse('m', outputTensor(labels, rows, output), output.binary, id);
 
   it('answers FP32 [N, classes] in element order, or the top k as "score:index:label"', () => {
-    const fp32 = JSON.parse(inferResponse('m', labels, rows, { binary: false }, 'q').body as string);
+    const fp32 = JSON.parse(respond({ binary: false }, 'q').body as string);
     assert.deepEqual(fp32.outputs[0].shape, [2, 5]);
     assert.equal(fp32.id, 'q');
     assert.equal(fp32.outputs[0].data[5], Math.fround(0.6));
-    const top = JSON.parse(inferResponse('m', labels, rows, { binary: false, classification: 1 }).body as string);
+    const top = JSON.parse(respond({ binary: false, classification: 1 }).body as string);
     assert.deepEqual(top.outputs[0].data, [`${Math.fround(0.5)}:1:b`, `${Math.fround(0.6)}:0:a`]);
   });
 
   it("puts binary outputs after the JSON and gives the JSON's length", () => {
-    const out = inferResponse('m', labels, rows, { binary: true });
+    const out = respond({ binary: true });
     const body = out.body as Buffer;
     const n = Number(out.headers['Inference-Header-Content-Length']);
     const head = JSON.parse(body.subarray(0, n).toString());

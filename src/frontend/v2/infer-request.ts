@@ -11,34 +11,11 @@
  * and one output, `probabilities` (FP32 [N, classes]), optionally as the classification extension's top k
  * ("score:index:label", BYTES [N, k]) and as binary data (binary_data / binary_data_output).
  */
-import type { ErrorCode } from '../../wire/errors.ts';
-import type { QueueItem } from '../enqueue-images.ts';
-import { checkImage } from '../image-input.ts';
+import { OUTPUT_NAME, type OutputRequest } from './infer-output.ts';
+import type { Parsed } from './infer-path.ts';
+import { INPUT_NAME, isRefusal, tensorItems, type TensorData, type TensorModel } from './tensor-input.ts';
 
-export const INPUT_NAME = 'input';
-export const OUTPUT_NAME = 'probabilities';
-
-/** What the inference needs to know about the model: its input dims (without N) and its classes. */
-export interface TensorModel {
-  dims: readonly number[];
-  classes: number;
-}
-
-export interface OutputRequest {
-  /** Top k as "score:index:label" (classification extension); absent: the FP32 probabilities. */
-  classification?: number;
-  binary: boolean;
-}
-
-export interface InferRequest {
-  id?: string;
-  items: QueueItem[];
-  output: OutputRequest;
-  /** parameters.timeout, converted from microseconds to milliseconds. */
-  timeoutMs?: number;
-}
-
-export type Parsed = { ok: true; request: InferRequest } | { ok: false; code: ErrorCode; message: string };
+export type { Parsed };
 
 const bad = (message: string): Parsed => ({ ok: false, code: 'BAD_REQUEST', message });
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -99,57 +76,6 @@ function parseOutputs(outputs: unknown, parameters: Record<string, unknown>): Ou
   return output;
 }
 
-/** The FP32 form: N tensors of the model's input, from JSON data or binary. */
-function fp32Items(
-  input: Record<string, unknown>,
-  shape: number[],
-  model: TensorModel,
-  binary: Buffer | undefined,
-): QueueItem[] | string {
-  const [n, ...dims] = shape;
-  if (dims.length !== model.dims.length || dims.some((d, i) => d !== model.dims[i])) {
-    return `Wrong shape [${shape.join(', ')}] for FP32 input: the model takes [N, ${model.dims.join(', ')}].`;
-  }
-  const per = model.dims.reduce((a, b) => a * b, 1);
-  const values = new Float32Array(n! * per);
-  if (binary) {
-    if (binary.length !== values.byteLength)
-      return `Binary FP32 data of ${binary.length} bytes for shape [${shape.join(', ')}]: expected ${values.byteLength}.`;
-    new Uint8Array(values.buffer).set(binary); // little-endian on the wire and on every platform Node runs here
-  } else {
-    if (!Array.isArray(input.data))
-      return 'FP32 input needs "data" (a JSON array) or binary data ("binary_data_size").';
-    const count = flattenNumbers(input.data, values);
-    if (count < 0) return 'FP32 "data" must hold only finite numbers.';
-    if (count !== values.length)
-      return `FP32 "data" has ${count} values for shape [${shape.join(', ')}]: expected ${values.length}.`;
-  }
-  return Array.from({ length: n! }, (_, i) => ({
-    ok: true as const,
-    tensor: new Uint8Array(values.buffer, i * per * 4, per * 4),
-  }));
-}
-
-/** The BYTES form: N encoded images, each a 4-byte little-endian length and its bytes. */
-function bytesItems(n: number, binary: Buffer | undefined): QueueItem[] | string {
-  if (!binary)
-    return 'BYTES images must be sent with the binary data extension ("binary_data_size" and the bytes after the JSON).';
-  const items: QueueItem[] = [];
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    if (at + 4 > binary.length)
-      return `BYTES element ${i}: its 4-byte length is missing (binary data ends at byte ${binary.length}).`;
-    const length = binary.readUInt32LE(at);
-    at += 4;
-    if (at + length > binary.length)
-      return `BYTES element ${i}: length ${length} runs past the end of the binary data.`;
-    items.push(checkImage(binary.subarray(at, at + length)));
-    at += length;
-  }
-  if (at !== binary.length) return `BYTES data has ${binary.length - at} bytes after its ${n} elements.`;
-  return items;
-}
-
 export function parseInferRequest(
   body: Buffer,
   headerLength: string | undefined,
@@ -189,41 +115,33 @@ export function parseInferRequest(
       `Unknown input ${JSON.stringify(String(input.name).slice(0, 64))}: the model's only input is "${INPUT_NAME}".`,
     );
   const shape = input.shape;
-  if (!Array.isArray(shape) || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d >= 1))
-    return bad('"shape" must be an array of positive integers.');
-  const n = shape[0] as number;
-  if (n > maxElements)
-    return {
-      ok: false,
-      code: 'TOO_MANY_IMAGES',
-      message: `At most ${maxElements} elements per request; this one has ${n}.`,
-    };
+  if (!Array.isArray(shape)) return bad('"shape" must be an array of positive integers.');
   const inputParams = input.parameters === undefined ? {} : input.parameters;
   if (!isObject(inputParams)) return bad('"parameters" of an input must be an object.');
-  let binary: Buffer | undefined;
+  let data: TensorData;
   if (inputParams.binary_data_size !== undefined) {
     const size = inputParams.binary_data_size;
     if (typeof size !== 'number' || !Number.isInteger(size) || size < 0)
       return bad('"binary_data_size" must be a non-negative integer.');
     if (size !== parts.binary.length)
       return bad(`"binary_data_size" is ${size} but ${parts.binary.length} bytes follow the JSON.`);
-    binary = parts.binary;
+    data = { form: 'raw', bytes: parts.binary };
   } else if (parts.binary.length > 0) {
     return bad('Binary data follows the JSON but the input declares no "binary_data_size".');
+  } else if (input.datatype === 'FP32' && Array.isArray(input.data)) {
+    const json = input.data;
+    data = { form: 'values', fill: (out) => flattenNumbers(json, out) };
+  } else {
+    data = {
+      form: 'none',
+      hint:
+        input.datatype === 'BYTES'
+          ? 'BYTES images must be sent with the binary data extension ("binary_data_size" and the bytes after the JSON).'
+          : 'FP32 input needs "data" (a JSON array) or binary data ("binary_data_size").',
+    };
   }
-
-  let items: QueueItem[] | string;
-  if (input.datatype === 'FP32') items = fp32Items(input, shape as number[], model, binary);
-  else if (input.datatype === 'BYTES')
-    items =
-      shape.length === 1
-        ? bytesItems(n, binary)
-        : `Wrong shape [${shape.join(', ')}] for BYTES input: encoded images take [N].`;
-  else
-    return bad(
-      `Datatype ${JSON.stringify(String(input.datatype).slice(0, 16))} is not accepted for "${INPUT_NAME}": FP32 (the model's input) or BYTES (encoded images).`,
-    );
-  if (typeof items === 'string') return bad(items);
+  const items = tensorItems(String(input.datatype), shape as number[], data, model, maxElements);
+  if (isRefusal(items)) return { ok: false, ...items };
   return {
     ok: true,
     request: {
