@@ -56,8 +56,10 @@ try {
     });
     if (failed) throw failed;
   });
+  const grpc =
+    frontend.grpcPort === undefined ? '' : `; gRPC (Open Inference Protocol) on ${config.HOST}:${frontend.grpcPort}`;
   console.log(
-    `serving on http://${config.HOST}:${frontend.port} with ${frontend.httpServer}  (POST /predict, GET /readyz)`,
+    `serving on http://${config.HOST}:${frontend.port} with ${frontend.httpServer}  (POST /predict, GET /readyz)${grpc}`,
   );
 } catch (err) {
   await stopAll(() => {}); // the start-up error is the one to report

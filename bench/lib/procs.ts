@@ -61,15 +61,9 @@ export async function startProc(opts: StartOptions): Promise<Proc> {
   // Its own process group: stopping it also stops what it started (the service's private redis-server).
   const built = opts.built ?? buildRoots().some((root) => opts.entry.startsWith(`${root}/`));
   if (built) buildIfStale();
-  const launched = launch({
-    name: opts.name,
-    entry: opts.entry,
-    env: opts.env,
-    nodeArgs,
-    ipc: opts.ipc,
-    group: true,
-    built,
-  });
+  // No gRPC unless a benchmark asks for it: its default port would collide between runs side by side.
+  const env = { GRPC_PORT: 'off', ...opts.env };
+  const launched = launch({ name: opts.name, entry: opts.entry, env, nodeArgs, ipc: opts.ipc, group: true, built });
   const proc: Proc = {
     name: opts.name,
     child: launched.proc,

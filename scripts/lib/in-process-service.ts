@@ -24,7 +24,8 @@ export interface TestService {
  */
 export function testConfig(env: Record<string, string>): Config {
   const model = env.MODEL_REPOSITORY ? {} : { MODEL_DIR: 'models/default' };
-  return loadConfig({ HTTP_SERVER: process.env.HTTP_SERVER ?? '', ...model, ...env });
+  // gRPC on a free port: the default (8001) would collide between test files running side by side.
+  return loadConfig({ HTTP_SERVER: process.env.HTTP_SERVER ?? '', GRPC_PORT: '0', ...model, ...env });
 }
 
 /**

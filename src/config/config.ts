@@ -28,6 +28,15 @@ const schema = z.object({
   /** Front end: address and port uWS listens on. */
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(0, 65535).default(8080),
+  /**
+   * Front end: port of the Open Inference Protocol over gRPC (Triton's 8001), on HOST; `off`: no gRPC. A front end
+   * listens on GRPC_PORT + FRONTEND_INDEX, so several on one machine each have their own (prod:up puts nginx before them).
+   */
+  GRPC_PORT: z.union([z.literal('off'), int(0, 65535)]).default(8001),
+  /** This front end's index among the front ends of its machine (prod:up has PM2 set it: 0, 1, ...). */
+  FRONTEND_INDEX: int(0, 1023).default(0),
+  /** gRPC calls one client connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+  GRPC_MAX_CONCURRENT_STREAMS: int(1, 65_535).default(256),
   /** Front end's HTTP server: uws, node (Node's http module), or unset: uws, refusing to start if it does not load. */
   HTTP_SERVER: z.enum(['', 'uws', 'node']).default(''),
   /** Redis; unset in `npm start` means: start a private redis-server on loopback. */
@@ -244,6 +253,10 @@ export function resolveSettings(parsed: Parsed, preprocessThreads: number): Conf
     problems.push(
       `  HOST_RESTART_GRACE_MS=${JSON.stringify(String(parsed.HOST_RESTART_GRACE_MS))}: more than ` +
         `REQUEST_TIMEOUT_MS (${parsed.REQUEST_TIMEOUT_MS}); requests queued for a restarting host wait at most their deadline`,
+    );
+  if (parsed.GRPC_PORT !== 'off' && parsed.GRPC_PORT !== 0 && parsed.GRPC_PORT + parsed.FRONTEND_INDEX > 65535)
+    problems.push(
+      `  GRPC_PORT=${JSON.stringify(String(parsed.GRPC_PORT))}: GRPC_PORT + FRONTEND_INDEX (${parsed.FRONTEND_INDEX}) is past 65535`,
     );
   if (problems.length > 0) throw new Error(`invalid configuration:\n${problems.join('\n')}`);
   return Object.freeze({

@@ -19,8 +19,10 @@ import { BodyBudget } from './body-budget.ts';
 import { SERVED_BY } from '../http/respond.ts';
 import { PendingRequests } from './pending.ts';
 import { ReplyReader } from './reply-reader.ts';
-import { registerRoutes } from './server.ts';
+import { readiness, registerRoutes } from './server.ts';
 import { lingerLimits } from '../http/linger.ts';
+import type { ServerContext } from './server-context.ts';
+import { startGrpcServer, type GrpcFrontend } from '../grpc/grpc-server.ts';
 import { createHttpServer } from '../http/select.ts';
 import type { HttpServerKind } from '../http/types.ts';
 import { FrontendMetrics } from '../observability/metrics.ts';
@@ -42,6 +44,8 @@ export interface Frontend {
   readonly port: number;
   /** The management API's port, when ADMIN_KEYS_FILE is set. */
   readonly adminPort: number | undefined;
+  /** The Open Inference Protocol's gRPC port, unless GRPC_PORT=off. */
+  readonly grpcPort: number | undefined;
   /** Which HTTP server runs this front end. */
   readonly httpServer: HttpServerKind;
   pendingCount(): number;
@@ -87,6 +91,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     () => metrics.redisErrors.inc(),
   );
   let admin: AdminServer | undefined;
+  let grpc: GrpcFrontend | undefined;
   const versions = new VersionView(redis, keys, config.VERSION_REFRESH_MS, log, config.HOST_RESTART_GRACE_MS);
   // Everything this front end holds, in release order: close() runs it after draining, a failed start at once.
   const release: Step[] = [
@@ -96,6 +101,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     ['redis', () => closeRedis(redis)],
     ['redis (replies)', () => blocking.disconnect()],
     ['http server', () => http.closeAll()],
+    ['grpc server', () => grpc?.close()],
     ['admin server', () => admin?.close()],
     ['auth', () => auth.close()],
   ];
@@ -108,7 +114,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     await Promise.all([whenReady(redis), whenReady(blocking)]);
     await replies.start();
     await versions.start();
-    registerRoutes(http, {
+    const ctx: ServerContext = {
       config,
       redis,
       keys,
@@ -138,8 +144,10 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
         : undefined,
       inferenceGuard: auth.inference,
       metricsGuard: auth.metrics,
-    });
+    };
+    registerRoutes(http, ctx);
     port = await http.listen(config.HOST, config.PORT);
+    grpc = await startGrpcServer({ ...ctx, ready: async () => (await readiness(ctx, http)).ready });
     if (auth.admin) admin = await startAdminServer({ config, redis, keys, log, metrics, guard: auth.admin });
   } catch (err) {
     // A failed start (Redis unreachable, port in use, ...) releases everything it had opened.
@@ -153,6 +161,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
       host: config.HOST,
       port,
       adminPort: admin?.port,
+      grpcPort: grpc?.port,
       httpServer: http.kind,
       httpServerDetail: http.detail,
       models: repository.models.map((m) => m.name),
@@ -168,6 +177,8 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
       await runSteps(
         [
           ['stop accepting', () => http.stopAccepting()],
+          // gRPC clients get a GOAWAY: new calls go elsewhere, calls in progress may take until their deadline.
+          ['stop accepting (grpc)', () => grpc?.stopAccepting(DRAIN_LINGER_MS + config.REQUEST_TIMEOUT_MS)],
           ['admin server', () => admin?.close()],
         ],
         onStepFailure,
@@ -190,6 +201,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     id,
     port,
     adminPort: admin?.port,
+    grpcPort: grpc?.port,
     httpServer: http.kind,
     pendingCount: () => pending.size,
     discardedResults: () => replies.discarded,

@@ -11,7 +11,7 @@ import { strictHttp } from './strict-http.ts';
 import { registerV2Routes } from './v2/routes.ts';
 
 /** Readiness: Redis answers and every model this deployment serves has a live host (a fresh heartbeat). */
-async function readiness(
+export async function readiness(
   ctx: ServerContext,
   http: HttpServer,
 ): Promise<{ ready: boolean; body: Record<string, unknown> }> {

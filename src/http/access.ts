@@ -26,6 +26,8 @@ export interface AccessEntry {
   startedAt: number;
   /** The name of the API key the request presented (never the key itself). */
   key?: string;
+  /** Set for gRPC calls (their metrics series carry protocol="grpc"); absent for HTTP. */
+  protocol?: 'grpc';
 }
 
 /** Probes polled every second or so log at debug, so LOG_LEVEL=info is not flooded by them. */
@@ -41,9 +43,10 @@ export function writeAccessLine(
   fields?: Record<string, unknown>,
 ): void {
   const ms = Date.now() - entry.startedAt;
-  access.metrics.observe(entry.route, status, ms, entry.key);
+  access.metrics.observe(entry.route, status, ms, entry.key, entry.protocol);
   const level = status >= 500 && status !== CLIENT_GONE_STATUS ? 'warn' : QUIET.has(entry.route) ? 'debug' : 'info';
   const msg = status === CLIENT_GONE_STATUS ? 'request aborted' : status < 400 ? 'request done' : 'request failed';
-  const { route, method, reqId, key } = entry;
-  access.log[level]({ reqId, method, route, status, ms, ...(key === undefined ? {} : { key }), ...fields }, msg);
+  const { route, method, reqId, key, protocol } = entry;
+  const optional = { ...(key !== undefined && { key }), ...(protocol !== undefined && { protocol }) };
+  access.log[level]({ reqId, method, route, status, ms, ...optional, ...fields }, msg);
 }

@@ -47,12 +47,12 @@ function common(registry: Registry, component: Component) {
 export class FrontendMetrics {
   readonly registry = new Registry();
   readonly redisErrors;
-  readonly requests: Counter<'route' | 'status'>;
-  readonly duration: Histogram<'route'>;
+  readonly requests: Counter<'route' | 'status' | 'protocol'>;
+  readonly duration: Histogram<'route' | 'protocol'>;
   readonly images: Counter<'model' | 'outcome'>;
   readonly imagesPerRequest: Histogram;
   readonly inFlight: Gauge;
-  readonly keyRequests: Counter<'key' | 'route' | 'status'>;
+  readonly keyRequests: Counter<'key' | 'route' | 'status' | 'protocol'>;
   readonly cache: ResponseCacheMetrics;
 
   constructor(pendingCount: () => number) {
@@ -60,14 +60,14 @@ export class FrontendMetrics {
     this.redisErrors = common(this.registry, 'frontend').redisErrors;
     this.requests = new Counter({
       name: `${METRIC_PREFIX}http_requests_total`,
-      help: 'HTTP requests answered, by route and status (499: the client went away before the answer).',
-      labelNames: ['route', 'status'] as const,
+      help: 'Requests answered, by route and status (499: the client went away before the answer); gRPC calls count under their REST route with the status REST answers for the same outcome, and protocol="grpc".',
+      labelNames: ['route', 'status', 'protocol'] as const,
       registers,
     });
     this.duration = new Histogram({
       name: `${METRIC_PREFIX}http_request_duration_seconds`,
       help: 'End-to-end latency in the front end, from the request line to the last byte written, by route.',
-      labelNames: ['route'] as const,
+      labelNames: ['route', 'protocol'] as const,
       buckets: LATENCY_BUCKETS,
       registers,
     });
@@ -94,17 +94,21 @@ export class FrontendMetrics {
     this.keyRequests = new Counter({
       name: `${METRIC_PREFIX}key_requests_total`,
       help: "Requests made with an API key, by the key's name (never the key), route and status.",
-      labelNames: ['key', 'route', 'status'] as const,
+      labelNames: ['key', 'route', 'status', 'protocol'] as const,
       registers,
     });
     this.cache = responseCacheMetrics(this.registry);
   }
 
-  /** Records one answered HTTP request; `keyName` when it presented a known API key. */
-  observe(route: Route, status: number, ms: number, keyName?: string): void {
-    this.requests.labels(route, String(status)).inc();
-    this.duration.labels(route).observe(ms / 1000);
-    if (keyName !== undefined) this.keyRequests.labels(keyName, route, String(status)).inc();
+  /**
+   * Records one answered request; `keyName` when it presented a known API key. HTTP series carry no protocol
+   * label (as before gRPC existed, so dashboards keep working); gRPC's carry protocol="grpc".
+   */
+  observe(route: Route, status: number, ms: number, keyName?: string, protocol?: 'grpc'): void {
+    const labels = { route, ...(protocol !== undefined && { protocol }) };
+    this.requests.inc({ route, status: String(status), ...(protocol !== undefined && { protocol }) });
+    this.duration.observe(labels, ms / 1000);
+    if (keyName !== undefined) this.keyRequests.inc({ key: keyName, ...labels, status: String(status) });
   }
 }
 

@@ -25,6 +25,7 @@ export interface ServiceOnTopology {
 export async function startServiceOn(env: Record<string, string>): Promise<ServiceOnTopology> {
   const base = {
     PORT: '0',
+    GRPC_PORT: '0',
     KEY_PREFIX: `t${randomBytes(3).toString('hex')}`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     PREPROCESS_THREADS: '1',

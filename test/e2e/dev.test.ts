@@ -43,7 +43,14 @@ describe('npm run dev', () => {
       cwd: PROJECT_DIR,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', PREPROCESS_THREADS: '1', REDIS_URL: '' },
+      env: {
+        ...process.env,
+        PORT: String(port),
+        GRPC_PORT: '0',
+        LOG_LEVEL: 'warn',
+        PREPROCESS_THREADS: '1',
+        REDIS_URL: '',
+      },
     });
     child.stdout!.on('data', (b: Buffer) => {
       output += b.toString();

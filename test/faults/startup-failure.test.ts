@@ -61,6 +61,7 @@ describe('a failed start-up releases everything', () => {
   it('a front end whose port is in use rejects and leaves no handle open', async () => {
     const config = loadConfig({
       PORT: String(takenPort),
+      GRPC_PORT: '0',
       KEY_PREFIX: 'startup-failure',
       LOG_LEVEL: 'silent',
       HTTP_SERVER: process.env.HTTP_SERVER ?? '',

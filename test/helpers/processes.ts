@@ -36,7 +36,15 @@ export function spawnService(
   const launched = launch({
     name,
     entry,
-    env: { LOG_LEVEL: 'info', PREPROCESS_THREADS: '1', INTRA_OP_THREADS: '1', MODEL_DIR: 'models/default', ...env },
+    // GRPC_PORT 0: gRPC's default port would collide between tests running side by side.
+    env: {
+      LOG_LEVEL: 'info',
+      PREPROCESS_THREADS: '1',
+      INTRA_OP_THREADS: '1',
+      MODEL_DIR: 'models/default',
+      GRPC_PORT: '0',
+      ...env,
+    },
   });
   return {
     name,

@@ -95,6 +95,7 @@ describe('management API', () => {
     await writeFile(join(dir, 'keys'), `${alice.line}\n`);
     const config = loadConfig({
       PORT: '0',
+      GRPC_PORT: '0',
       ADMIN_PORT: '0',
       KEY_PREFIX: prefix,
       ADMIN_KEYS_FILE: join(dir, 'admins'),

@@ -30,6 +30,7 @@ describe('several models by name', () => {
   let chelsea: Buffer;
   const env = {
     PORT: '0',
+    GRPC_PORT: '0',
     KEY_PREFIX: `routing-${randomBytes(3).toString('hex')}`,
     MODEL_REPOSITORY: EXAMPLE_REPOSITORY,
     MAX_BATCH: '2',

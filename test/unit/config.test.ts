@@ -15,6 +15,12 @@ describe('loadConfig', () => {
     assert.ok(Object.isFrozen(c));
   });
 
+  it('GRPC_PORT: a port, or off', () => {
+    assert.equal(loadConfig({}).GRPC_PORT, 8001);
+    assert.equal(loadConfig({ GRPC_PORT: 'off' }).GRPC_PORT, 'off');
+    assert.equal(loadConfig({ GRPC_PORT: '0' }).GRPC_PORT, 0);
+  });
+
   it('reads numbers from strings and treats empty values as unset', () => {
     const c = loadConfig({ PORT: '9000', MAX_BATCH: '8', KEY_PREFIX: '' });
     assert.equal(c.PORT, 9000);
@@ -48,6 +54,10 @@ describe('loadConfig', () => {
     [{ MAX_INFLIGHT_BODY_BYTES: '100' }, /MAX_INFLIGHT_BODY_BYTES="100"/],
     [{ HOST_RESTART_GRACE_MS: '10001' }, /HOST_RESTART_GRACE_MS="10001": more than REQUEST_TIMEOUT_MS \(10000\)/],
     [{ HOST_RESTART_GRACE_MS: '3000', REQUEST_TIMEOUT_MS: '2000' }, /HOST_RESTART_GRACE_MS="3000"/],
+    [{ GRPC_PORT: 'on' }, /GRPC_PORT="on"/],
+    [{ GRPC_PORT: '65535', FRONTEND_INDEX: '1' }, /GRPC_PORT="65535": GRPC_PORT \+ FRONTEND_INDEX \(1\) is past 65535/],
+    [{ FRONTEND_INDEX: '-1' }, /FRONTEND_INDEX="-1"/],
+    [{ GRPC_MAX_CONCURRENT_STREAMS: '0' }, /GRPC_MAX_CONCURRENT_STREAMS="0"/],
   ];
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)} naming the variable`, () => {
