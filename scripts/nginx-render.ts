@@ -12,6 +12,12 @@ import { join, resolve } from 'node:path';
 import { type DeploymentConfig, loadDeploymentConfig, PROJECT_DIR } from '../src/config/deployment.ts';
 import { errorBody, errorCodes, protocolErrorBody, type ErrorCode } from '../src/wire/errors.ts';
 import { exitIfStaleBuild } from '../src/build/stamp.ts';
+import {
+  GRPC_FRAME_HEADER_BYTES,
+  grpcErrorPages,
+  nginxGrpcSettings,
+  type NginxGrpcSettings,
+} from './lib/nginx-grpc.ts';
 
 export { PROJECT_DIR };
 const TEMPLATES = join(PROJECT_DIR, 'nginx');
@@ -32,6 +38,8 @@ export interface NginxSettings {
   /** A `user` directive, or '' (nginx started by a non-root user runs everything as that user). */
   user: string;
   accessLog: string;
+  /** The gRPC server block's settings; undefined: nginx serves no gRPC. */
+  grpc: NginxGrpcSettings | undefined;
 }
 
 /** The nginx side of the validated deployment settings; `prefix` is nginx's -p directory. */
@@ -61,6 +69,7 @@ export function nginxSettings(d: DeploymentConfig, prefix: string): NginxSetting
     // Started by root (containers), nginx would switch its workers to nobody anyway; say so explicitly.
     user: d.NGINX_USER !== undefined ? d.NGINX_USER : root ? 'nobody nogroup' : '',
     accessLog: d.NGINX_ACCESS_LOG ?? join(resolve(prefix), 'logs', 'access.log'),
+    grpc: nginxGrpcSettings(d, frontendHost),
   };
 }
 
@@ -111,12 +120,34 @@ function fill(template: string, values: Record<string, string | number>, name: s
   return out;
 }
 
+function grpcServer(s: NginxSettings, g: NginxGrpcSettings, template: string): string {
+  return fill(
+    template,
+    {
+      GRPC_LISTEN: g.listen,
+      GRPC_UPSTREAM_SERVERS: g.upstreams.map((u) => `    server ${u} max_fails=0;`).join('\n'),
+      GRPC_RETRY_TRIES: Math.max(2, g.upstreams.length),
+      RETRY_WINDOW_MS: Math.min(3000, s.requestTimeoutMs),
+      ACCESS_LOG: s.accessLog,
+      GRPC_BODY_LIMIT_BYTES: s.bodyLimitBytes + GRPC_FRAME_HEADER_BYTES,
+      BODY_BUFFER_BYTES: Math.min(s.bodyLimitBytes, 1024 * 1024),
+      BODY_TIMEOUT_MS: s.bodyTimeoutMs,
+      GRPC_MAX_CONCURRENT_STREAMS: g.maxConcurrentStreams,
+      PROXY_TIMEOUT_MS: s.requestTimeoutMs + 2000,
+      RATE_BURST: s.rateBurst,
+      GRPC_ERROR_PAGES: grpcErrorPages(NGINX_ERRORS, s.bodyLimitBytes),
+    },
+    'grpc.conf.template',
+  );
+}
+
 export async function renderNginx(s: NginxSettings): Promise<{ main: string; site: string }> {
-  const [mainTpl, siteTpl] = await Promise.all([
+  const [mainTpl, siteTpl, grpcTpl] = await Promise.all([
     readFile(join(TEMPLATES, 'nginx.conf.template'), 'utf8'),
     readFile(join(TEMPLATES, 'site.conf.template'), 'utf8'),
+    readFile(join(TEMPLATES, 'grpc.conf.template'), 'utf8'),
   ]);
-  const site = fill(
+  const http = fill(
     siteTpl,
     {
       LISTEN: s.listen,
@@ -134,6 +165,9 @@ export async function renderNginx(s: NginxSettings): Promise<{ main: string; sit
     },
     'site.conf.template',
   );
+  const site = s.grpc
+    ? `${http}\n${grpcServer(s, s.grpc, grpcTpl)}`
+    : `${http}\n# No gRPC server: GRPC_PORT=off, or NGINX_UPSTREAMS without NGINX_GRPC_UPSTREAMS.\n`;
   const main = fill(
     mainTpl,
     {

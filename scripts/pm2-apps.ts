@@ -105,7 +105,15 @@ export async function pm2Apps(d: DeploymentConfig): Promise<Pm2App[]> {
   // With hosts per model the deployment serves exactly those models: the front ends route to and wait for them.
   const perModel = d.modelHostApps.flatMap((a) => (a.models ? [a.models] : []));
   const frontendEnv = perModel.length > 0 ? { env: { MODELS: perModel.join(',') } } : {};
-  apps.push(nodeApp('frontend', 'src/frontend/main.ts', d.FRONTENDS, { listen_timeout: 30000, ...frontendEnv }));
+  // Each front end's index (0, 1, ...) as FRONTEND_INDEX: its own gRPC port, GRPC_PORT + FRONTEND_INDEX (gRPC
+  // servers cannot share a port as uWS does). PM2 keeps a process's index across restarts and reloads.
+  apps.push(
+    nodeApp('frontend', 'src/frontend/main.ts', d.FRONTENDS, {
+      listen_timeout: 30000,
+      instance_var: 'FRONTEND_INDEX',
+      ...frontendEnv,
+    }),
+  );
   return apps;
 }
 

@@ -175,13 +175,19 @@ async function up(direct: boolean): Promise<void> {
   const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST === '::' ? '[::1]' : config.HOST;
   const direct_url = `http://${host}:${config.PORT}`;
   await waitFor(`the front ends at ${direct_url}/readyz`, 60_000, () => ready(`${direct_url}/readyz`));
+  const grpcPorts =
+    typeof config.GRPC_PORT === 'number' && config.GRPC_PORT > 0
+      ? `${host}:${config.GRPC_PORT}${deployment.FRONTENDS > 1 ? `-${config.GRPC_PORT + deployment.FRONTENDS - 1}` : ''}`
+      : undefined;
   if (direct) {
     await stopNginx();
     console.log(`\nserving directly on ${direct_url}  (POST /predict) — no nginx; put your load balancer in front`);
+    if (grpcPorts) console.log(`gRPC (Open Inference Protocol): one port per front end, ${grpcPorts}`);
   } else {
     await startNginx();
-    const { listen } = nginxSettings(deployment, paths.nginxPrefix);
+    const { listen, grpc } = nginxSettings(deployment, paths.nginxPrefix);
     console.log(`\nserving on http://${listen}  (nginx → front ends on ${direct_url})`);
+    if (grpc) console.log(`gRPC (Open Inference Protocol) on ${grpc.listen}  (nginx → ${grpc.upstreams.join(', ')})`);
   }
   console.log(`status: npm run prod:status   logs: PM2_HOME=${paths.pm2Home} npx pm2 logs   stop: npm run prod:down`);
 }

@@ -86,6 +86,8 @@ export async function startNginxInFront(upstreamPort: number, upstreamHost = '12
     NGINX_HOST: '127.0.0.1',
     NGINX_PORT: String(port),
     NGINX_UPSTREAMS: '',
+    // REST only: nginx's gRPC port would collide between benchmark runs side by side.
+    GRPC_PORT: 'off',
     NGINX_WORKERS: process.env.BENCH_NGINX_WORKERS || 'auto',
     NGINX_ACCESS_LOG: '',
   });

@@ -64,6 +64,16 @@ const deploymentShape = {
   NGINX_ACCESS_LOG: z.string().min(1).optional(),
   /** The nginx binary; unset: nginx on PATH or in an sbin directory. */
   NGINX_BIN: z.string().min(1).optional(),
+  /**
+   * nginx's gRPC port (HTTP/2 without TLS), spreading calls over every front end's own gRPC port; below the
+   * defaults of every other port so that no FRONTENDS count makes them collide.
+   */
+  NGINX_GRPC_PORT: int(1, 65535).default(7999),
+  /** host:port,host:port — other machines' front-end gRPC ports, with NGINX_UPSTREAMS (else nginx serves no gRPC). */
+  NGINX_GRPC_UPSTREAMS: z
+    .string()
+    .regex(/^\s*[^\s,]+:\d+\s*(,\s*[^\s,]+:\d+\s*)*$/, 'a comma-separated list of host:port')
+    .optional(),
   /** nginx -p prefix for scripts/nginx-render.ts run by hand (prod:up uses PROD_VAR_DIR/nginx). */
   NGINX_PREFIX: z.string().min(1).optional(),
 };
@@ -109,9 +119,39 @@ export interface DeploymentConfig extends Readonly<DeploymentSettings> {
   };
 }
 
+/**
+ * The front ends of a machine listen for gRPC on GRPC_PORT, GRPC_PORT + 1, ... (one each, FRONTEND_INDEX): that
+ * range must stay below 65536 and clear of every other port of the deployment.
+ */
+function checkGrpcPorts(p: z.infer<typeof deploymentSchema>): void {
+  if (p.GRPC_PORT === 'off' || p.GRPC_PORT === 0) return;
+  const first = p.GRPC_PORT;
+  const last = first + p.FRONTENDS - 1;
+  const others: Array<[string, number | undefined]> = [
+    ['PORT', p.PORT],
+    ['ADMIN_PORT', p.ADMIN_KEYS_FILE ? p.ADMIN_PORT : undefined],
+    ['NGINX_PORT', p.NGINX_PORT],
+    ['NGINX_GRPC_PORT', p.NGINX_GRPC_PORT],
+    ['REDIS_PORT', p.REDIS_PORT],
+  ];
+  const clash = others.find(([, port]) => port !== undefined && port >= first && port <= last);
+  const range = `${first}-${last} (GRPC_PORT + 0..FRONTENDS-1)`;
+  if (last > 65535)
+    throw new Error(
+      `invalid configuration:\n  GRPC_PORT="${first}": the front ends' gRPC ports ${range} run past 65535`,
+    );
+  if (clash)
+    throw new Error(
+      `invalid configuration:\n  GRPC_PORT="${first}": the front ends' gRPC ports ${range} include ${clash[0]} (${clash[1]})`,
+    );
+  if (p.NGINX_GRPC_PORT === p.NGINX_PORT)
+    throw new Error(`invalid configuration:\n  NGINX_GRPC_PORT="${p.NGINX_GRPC_PORT}": the same as NGINX_PORT`);
+}
+
 /** Validates the service's and the topology's variables together; one Error lists every bad one. */
 export function loadDeploymentConfig(env: NodeJS.ProcessEnv = process.env): DeploymentConfig {
   const parsed = parseEnvironment(deploymentSchema, env);
+  checkGrpcPorts(parsed);
   const hostApps = modelHostApps(parsed.MODEL_HOSTS);
   const modelHosts = hostApps.reduce((n, a) => n + a.instances, 0);
   const preprocessThreadsPerHost = parsed.PREPROCESS_THREADS ?? defaultPreprocessThreads(modelHosts);

@@ -70,8 +70,9 @@ export function callInterceptor(ctx: InterceptorContext): ServerInterceptor {
     };
     // Every status ends here, ours and those grpc-js sends by itself (it calls its own sendStatus for them).
     const sendStatus = call.sendStatus.bind(call);
-    call.sendStatus = (status: Status) => {
+    call.sendStatus = (sent: Status) => {
       clearTimeout(bodyTimer);
+      const status = exchange.ownStatus(sent, ctx.config.BODY_LIMIT_BYTES);
       exchange.finished(status);
       sendStatus({ ...status, metadata: stamp(status.metadata ?? new Metadata()) });
     };

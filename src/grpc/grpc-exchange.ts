@@ -92,13 +92,30 @@ export class GrpcExchange implements Exchange {
     return true;
   }
 
+  /**
+   * A status grpc-js sends by itself, in the registry's words as REST would say it: a message over the limit is
+   * BODY_TOO_LARGE, a passed client deadline DEADLINE_EXCEEDED. Others pass as they are.
+   */
+  ownStatus<S extends Status>(status: S, bodyLimitBytes: number): S {
+    if (this.answering || this.ended) return status;
+    const own: Partial<Record<number, [ErrorCode, string | undefined]>> = {
+      [grpcStatusOf.BODY_TOO_LARGE]: ['BODY_TOO_LARGE', `The request message is larger than ${bodyLimitBytes} bytes.`],
+      [grpcStatusOf.DEADLINE_EXCEEDED]: ['DEADLINE_EXCEEDED', undefined],
+    };
+    const mapped = own[status.code];
+    if (!mapped) return status;
+    this.code = mapped[0];
+    this.annotate({ code: mapped[0], detail: status.details });
+    return { ...status, details: protocolErrorBody(mapped[0], mapped[1]).error };
+  }
+
   /** The call ended with `status`: ours, or one grpc-js sent by itself. Writes the access line once. */
   finished(status: Status): void {
     if (this.ended) return;
     this.ended = true;
     const http = this.code !== undefined ? errorCodes[this.code].status : httpEquivalent(status.code);
     const grpcStatus = grpcStatusName(status.code);
-    const own = this.answering ? {} : { detail: status.details };
+    const own = this.answering || this.code !== undefined ? {} : { detail: status.details };
     writeAccessLine(this.access, this.entry, http, { ...this.context, grpcStatus, ...own });
     if (!this.answering) this.abort();
   }

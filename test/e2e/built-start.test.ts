@@ -41,6 +41,7 @@ describe('npm start runs the compiled build', () => {
       env: {
         ...process.env,
         PORT: String(port),
+        GRPC_PORT: '0',
         MODELS: 'default',
         LOG_LEVEL: 'warn',
         PREPROCESS_THREADS: '1',

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,18 +20,46 @@ export interface Deployment {
   varDir: string;
   frontUrl: string;
   nginxUrl: string;
+  /** host:port of nginx's gRPC server, and of the front ends' own gRPC ports (GRPC_PORT + 0, 1, ...). */
+  nginxGrpc: string;
+  frontGrpc: string[];
+}
+
+/** `count` consecutive loopback ports that were free a moment ago (the front ends' gRPC ports). */
+async function freePortRange(count: number): Promise<number> {
+  for (;;) {
+    const first = await freePort();
+    const free = async (port: number) =>
+      new Promise<boolean>((resolve) => {
+        const srv = createServer();
+        srv.once('error', () => resolve(false));
+        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+      });
+    let ok = first + count - 1 <= 65535;
+    for (let p = first + 1; ok && p < first + count; p++) ok = await free(p);
+    if (ok) return first;
+  }
 }
 
 export async function makeDeployment(overrides: Record<string, string> = {}): Promise<Deployment> {
   buildIfStale(); // prod:up runs the build in dist/
   const varDir = await mkdtemp(join(tmpdir(), 'cls-e2e-'));
-  const [port, nginxPort, redisPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, nginxPort, redisPort, nginxGrpcPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  const frontends = Number(overrides.FRONTENDS ?? '2');
+  const grpcPort = await freePortRange(frontends);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PROD_VAR_DIR: varDir,
     PORT: String(port),
     NGINX_PORT: String(nginxPort),
     REDIS_PORT: String(redisPort),
+    GRPC_PORT: String(grpcPort),
+    NGINX_GRPC_PORT: String(nginxGrpcPort),
     KEY_PREFIX: `e2e-${port}`,
     FRONTENDS: '2',
     MODEL_HOSTS: '1',
@@ -44,7 +73,14 @@ export async function makeDeployment(overrides: Record<string, string> = {}): Pr
   };
   delete env.REDIS_URL;
   delete env.PM2_HOME;
-  return { env, varDir, frontUrl: `http://127.0.0.1:${port}`, nginxUrl: `http://127.0.0.1:${nginxPort}` };
+  return {
+    env,
+    varDir,
+    frontUrl: `http://127.0.0.1:${port}`,
+    nginxUrl: `http://127.0.0.1:${nginxPort}`,
+    nginxGrpc: `127.0.0.1:${nginxGrpcPort}`,
+    frontGrpc: Array.from({ length: frontends }, (_, i) => `127.0.0.1:${grpcPort + i}`),
+  };
 }
 
 /** Runs `npm run -s <script> -- args` with the deployment's environment; resolves with exit code and output. */

@@ -24,7 +24,9 @@ export interface TestNginx {
 export async function startTestNginx(prefix: string, settings: NodeJS.ProcessEnv): Promise<TestNginx> {
   const nginx = loadDeploymentConfig().nginxBin;
   const port = await freePort();
-  await writeNginxConf(nginxSettingsFromEnv(prefix, { NGINX_WORKERS: '1', ...settings, NGINX_PORT: String(port) }));
+  // No gRPC server unless asked for: its port (NGINX_GRPC_PORT) would collide between tests side by side.
+  const env = { NGINX_WORKERS: '1', GRPC_PORT: 'off', ...settings, NGINX_PORT: String(port) };
+  await writeNginxConf(nginxSettingsFromEnv(prefix, env));
   const args = ['-p', `${prefix}/`, '-c', 'conf/nginx.conf', '-e', 'logs/error.log'];
   await run(nginx, ['-t', '-q', ...args]);
   await run(nginx, args);

@@ -28,7 +28,8 @@ describe('Open Inference Protocol (gRPC): errors, limits, keys, ids and metrics'
   const fp32Raw = () => Buffer.alloc(224 * 224 * 3 * 4);
 
   before(async () => {
-    svc = await startGrpcFixture({ BODY_LIMIT_BYTES: String(BODY_LIMIT) });
+    // No restart grace: the last test's closed host means no host at once (not a host expected back).
+    svc = await startGrpcFixture({ BODY_LIMIT_BYTES: String(BODY_LIMIT), HOST_RESTART_GRACE_MS: '0' });
     ({ chelsea, coffee } = await examples());
   });
   after(() => svc?.close());
@@ -160,6 +161,7 @@ describe('Open Inference Protocol (gRPC): errors, limits, keys, ids and metrics'
       raw_input_contents: [Buffer.alloc(BODY_LIMIT + 1)],
     });
     assert.equal(big.code, status.RESOURCE_EXHAUSTED, big.details);
+    assert.equal(big.details, `BODY_TOO_LARGE: The request message is larger than ${BODY_LIMIT} bytes.`);
     const request = { model_name: 'default', inputs: [bytesInput(1)], raw_input_contents: [serializeBytes([coffee])] };
     const timeout = await infer({ ...request, parameters: { timeout: { int64_param: 1 } } });
     assert.equal(timeout.code, status.DEADLINE_EXCEEDED, timeout.details);
@@ -203,6 +205,7 @@ describe('Open Inference Protocol (gRPC): errors, limits, keys, ids and metrics'
     assert.equal(notFound!.code, 'MODEL_NOT_FOUND');
     const tooBig = svc.lines.find((l) => l.grpcStatus === 'RESOURCE_EXHAUSTED');
     assert.equal(tooBig?.status, 413, "grpc-js's own refusal has its access line too");
+    assert.equal(tooBig?.code, 'BODY_TOO_LARGE');
 
     let text = '';
     await waitUntil(

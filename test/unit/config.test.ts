@@ -90,6 +90,22 @@ describe('loadConfig', () => {
 });
 
 describe('loadDeploymentConfig', () => {
+  it("keeps the front ends' gRPC ports (GRPC_PORT + 0..FRONTENDS-1) clear of every other port", () => {
+    assert.doesNotThrow(() => loadDeploymentConfig({ FRONTENDS: '64' }));
+    const bad: Array<[Record<string, string>, RegExp]> = [
+      [
+        { FRONTENDS: '4', NGINX_PORT: '8003' },
+        /GRPC_PORT="8001": the front ends' gRPC ports 8001-8004 .* include NGINX_PORT \(8003\)/,
+      ],
+      [{ FRONTENDS: '80' }, /include PORT \(8080\)/],
+      [{ GRPC_PORT: '8100', NGINX_GRPC_PORT: '8101', FRONTENDS: '2' }, /include NGINX_GRPC_PORT \(8101\)/],
+      [{ GRPC_PORT: '65535', FRONTENDS: '2' }, /run past 65535/],
+      [{ NGINX_GRPC_PORT: '8000' }, /NGINX_GRPC_PORT="8000": the same as NGINX_PORT/],
+    ];
+    for (const [env, message] of bad) assert.throws(() => loadDeploymentConfig(env), message, JSON.stringify(env));
+    assert.doesNotThrow(() => loadDeploymentConfig({ GRPC_PORT: 'off', NGINX_GRPC_PORT: '8000' }));
+  });
+
   it("reports the topology's and the service's bad variables in one message", () => {
     assert.throws(
       () => loadDeploymentConfig({ FRONTENDS: 'abc', PORT: 'x', NGINX_PORT: '0' }),
