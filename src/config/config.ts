@@ -273,5 +273,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return resolveSettings(parsed, parsed.PREPROCESS_THREADS ?? defaultPreprocessThreads());
 }
 
-/** The variables and their defaults, for the README's table and `--help` output. */
+/** The variables and their defaults, for docs/configuration.md's table and `--help` output. */
 export const configKeys = Object.keys(schema.shape);

@@ -127,6 +127,6 @@ export function loadUws(abi: string = process.versions.modules): LoadedUws {
     `uWebSockets.js has no native binary that loads on Node ${process.version} (ABI ${abi}, ` +
       `${process.platform}-${process.arch}, glibc ${glibc || 'unknown'}): ${reason}.\n` +
       `Either ${newerGlibc}or set HTTP_SERVER=node to serve with Node's own http module ` +
-      `(README, "Node versions").`,
+      `(docs/deployment.md, "Node versions").`,
   );
 }

@@ -1,7 +1,7 @@
 /**
  * The demo page (GET /) in a real headless browser: Debian's chromium driven by playwright-core. Uploads
  * examples/chelsea.png through the file input, reads the top label off the page, then uploads a bad file and
- * sees the error. Screenshots: test-output/demo-page*.png (ignored) and docs/demo-page.png (for the README;
+ * sees the error. Screenshots: test-output/demo-page*.png (ignored) and docs/demo-page.png (for docs/api.md;
  * written when missing or with UPDATE_SCREENSHOTS=1).
  */
 import { after, before, describe, it } from 'node:test';
@@ -83,7 +83,7 @@ describe('demo page in headless chromium', () => {
     await page.waitForFunction(() => /Model: /.test(document.getElementById('model')!.textContent ?? ''));
     const shot = await page.screenshot({ fullPage: true });
     await writeFile(join(OUT, 'demo-page.png'), shot);
-    // The README's copy is committed: written when missing or asked for, not churned by every test run.
+    // The docs' copy is committed: written when missing or asked for, not churned by every test run.
     const docsShot = join(ROOT, 'docs/demo-page.png');
     if (!existsSync(docsShot) || process.env.UPDATE_SCREENSHOTS === '1') {
       await mkdir(join(ROOT, 'docs'), { recursive: true });
