@@ -19,6 +19,7 @@ import { parseOptions } from '../../tools/onnx-quantize/options.ts';
 import { runQuantize } from '../../tools/onnx-quantize/quantize.ts';
 import { quantizeModel } from '../../tools/onnx-quantize/quantize-model.ts';
 import { loadSamples, splitSamples } from '../../tools/onnx-quantize/samples.ts';
+import { ensureExampleModels } from '../../scripts/lib/example-models.ts';
 import { EXAMPLES, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
 
 const run = promisify(execFile);
@@ -74,6 +75,34 @@ describe('npm run quantize', () => {
       const second = (await quantizeModel(floatBytes, input, settings)).bytes;
       assert.ok(Buffer.from(first).equals(Buffer.from(second)), 'calibration is deterministic');
     });
+  });
+
+  it('fuses whole on the other example models too: the TF.js graph model converted to ONNX, and InceptionV3', async () => {
+    const repository = await ensureExampleModels();
+    const expected = {
+      // Its preprocessing Mul and Sub stay float before the one QuantizeLinear; no QLinearSub exists to fuse.
+      mobilenet_v2_mid: { 'com.microsoft:QLinearConv': 52, 'com.microsoft:QLinearAdd': 10 },
+      inception_v3: { 'com.microsoft:QLinearConv': 94, 'com.microsoft:QLinearConcat': 15 },
+    };
+    for (const [name, ops] of Object.entries(expected)) {
+      const dir = join(repository, name);
+      const meta = await readMetadata(dir);
+      const split = await splitSamples({ calibrationDir: 'examples/calibration', samples: 2, holdOut: 3 });
+      const samples = await loadSamples(split.calibration, meta, SETTINGS);
+      const { height, width } = meta.input;
+      const input = { name: meta.onnx!.inputName!, sampleDims: [1, height, width, 3], samples };
+      const quantized = await quantizeModel(await readFile(join(dir, meta.onnx!.file)), input, {
+        method: 'minmax',
+        percentile: 99.999,
+        reduceRange: false,
+        adaptiveRounding: true,
+        biasCorrection: true,
+      });
+      const fused = await fusedGraph(quantized.bytes);
+      const counts = JSON.stringify(fused.ops);
+      assert.deepEqual([fused.standaloneQuantize, fused.standaloneDequantize], [1, 0], `${name}: ${counts}`);
+      for (const [op, n] of Object.entries(ops)) assert.equal(fused.ops[op], n, `${name}: ${counts}`);
+    }
   });
 
   it('refuses a bad quantization with the reasons and exit code 2, and publishes nothing', async () => {

@@ -3,9 +3,10 @@
  * fuses every group (QLinearConv, QGemm, QLinearMatMul, QLinearAdd/Mul, QLinearAveragePool, QLinearConcat) and
  * data-movement ops run on uint8 directly:
  *
- * - compute ops (Conv, Gemm, MatMul with constant weights; Add, Mul, pools, Concat) are quantized; every output but
- *   a Gemm's or MatMul's is quantized too, since ORT fuses those only with a QuantizeLinear after them; a Gemm or
- *   MatMul whose readers all take uint8 quantizes its output, else it writes float (QGemm's float output);
+ * - Conv, Gemm and MatMul with constant weights are quantized, and Add, Mul, pools and Concat whose readers take
+ *   uint8; every output but a Gemm's or MatMul's is quantized too, since ORT fuses those only with a
+ *   QuantizeLinear after them; a Gemm or MatMul whose readers all take uint8 quantizes its output, else it writes
+ *   float (QGemm's float output);
  * - a Relu or Clip right after a quantized output is removed: the output's range becomes the activation's
  *   calibrated output range, and quantizing to it clamps exactly as the activation did (uint8 zero point 0);
  * - data-movement ops (Transpose, Reshape, Flatten, MaxPool, ...) on a uint8 input run on uint8 with the same
@@ -128,7 +129,14 @@ class Planner {
   ) {
     this.producers = model.producers();
     this.consumers = model.consumers();
-    for (const n of model.nodes) this.kinds.set(n, keepFloat(n) ? undefined : computeKind(model, n));
+    // Last node first, so each node's readers are decided before it: an element-wise op, pool or Concat is worth
+    // running in uint8 only when its readers take uint8 (else it costs a QuantizeLinear and a DequantizeLinear).
+    for (const n of [...model.nodes].reverse()) {
+      const kind = keepFloat(n) ? undefined : computeKind(model, n);
+      const cheap = kind === 'binary' || kind === 'pool' || kind === 'concat';
+      this.kinds.set(n, cheap && !this.allAccept(n.outputs[0]!) ? undefined : kind);
+    }
+    this.acceptMemo.clear();
   }
 
   private readers(tensor: string): GraphNode[] {
