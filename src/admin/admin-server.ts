@@ -11,8 +11,10 @@ import type { ControlAction } from '../wire/management.ts';
 import type { Guard } from '../auth/guard.ts';
 import type { Access } from '../http/access.ts';
 import { lingerLimits } from '../http/linger.ts';
+import { answerHandlerError } from '../http/handler-error.ts';
 import { createHttpServer } from '../http/select.ts';
-import type { HttpServer, IncomingRequest, ServerResponse } from '../http/types.ts';
+import { decodeParam } from '../http/router.ts';
+import { BodyError, type HttpServer, type IncomingRequest, type ServerResponse } from '../http/types.ts';
 import { Answer } from '../http/respond.ts';
 import { readIndex } from './repository-index.ts';
 import { runModelAction } from './model-actions.ts';
@@ -83,6 +85,7 @@ function registerAdminRoutes(http: HttpServer, ctx: AdminContext): void {
       const entries = body.ready === true ? index.filter((e) => e.state === 'ready') : index;
       answer.json(200, entries, { models: entries.length });
     })().catch((err: Error) => {
+      if (err instanceof BodyError) return answer.bodyError(err, ADMIN_BODY_LIMIT_BYTES);
       ctx.log.warn({ reqId: answer.id, err: err.message }, 'management: index failed');
       answer.error('NOT_READY', 'Redis is unreachable.');
     });
@@ -93,8 +96,8 @@ function registerAdminRoutes(http: HttpServer, ctx: AdminContext): void {
       const admitted = admit(ctx, req, res);
       if (!admitted) return;
       const { answer, key } = admitted;
-      const model = decodeURIComponent(req.params.name ?? '');
-      if (!MODEL_NAME.test(model))
+      const model = decodeParam(req.params.name);
+      if (model === undefined || !MODEL_NAME.test(model))
         return answer.error('BAD_REQUEST', `Not a model name: it must match ${MODEL_NAME.source}.`);
       void (async () => {
         if (!(await readJson(ctx, res))) return answer.error('BAD_REQUEST', 'The body must be empty or a JSON object.');
@@ -130,6 +133,7 @@ function registerAdminRoutes(http: HttpServer, ctx: AdminContext): void {
           { commandId: outcome.id, code },
         );
       })().catch((err: Error) => {
+        if (err instanceof BodyError) return answer.bodyError(err, ADMIN_BODY_LIMIT_BYTES);
         ctx.log.warn({ reqId: answer.id, err: err.message }, 'management: action failed');
         answer.error('NOT_READY', 'Redis is unreachable.');
       });
@@ -143,7 +147,10 @@ function registerAdminRoutes(http: HttpServer, ctx: AdminContext): void {
 }
 
 export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> {
-  const http = createHttpServer(ctx.config.HTTP_SERVER, { linger: lingerLimits(ctx.config) });
+  const http = createHttpServer(ctx.config.HTTP_SERVER, {
+    linger: lingerLimits(ctx.config),
+    onHandlerError: answerHandlerError(() => ctx),
+  });
   registerAdminRoutes(http, ctx);
   const port = await http.listen(ctx.config.ADMIN_HOST, ctx.config.ADMIN_PORT);
   ctx.log.info({ host: ctx.config.ADMIN_HOST, port }, 'management API listening');

@@ -23,6 +23,7 @@ import { readiness, registerRoutes } from './server.ts';
 import { lingerLimits } from '../http/linger.ts';
 import type { ServerContext } from './server-context.ts';
 import { startGrpcServer, type GrpcFrontend } from '../grpc/grpc-server.ts';
+import { answerHandlerError } from '../http/handler-error.ts';
 import { createHttpServer } from '../http/select.ts';
 import type { HttpServerKind } from '../http/types.ts';
 import { FrontendMetrics } from '../observability/metrics.ts';
@@ -60,6 +61,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   const http = createHttpServer(config.HTTP_SERVER, {
     headersTimeoutMs: config.BODY_TIMEOUT_MS,
     linger: lingerLimits(config),
+    onHandlerError: answerHandlerError(() => ({ log, metrics })),
   });
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const keys = keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS);

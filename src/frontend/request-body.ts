@@ -6,16 +6,12 @@
 import type { Config } from '../config/config.ts';
 import type { BodyBudget } from './body-budget.ts';
 import { BodyError, type IncomingRequest, type ServerResponse } from '../http/types.ts';
-import type { Answer } from '../http/respond.ts';
+import { tooLargeMessage, type Answer } from '../http/respond.ts';
 import type { Logger } from '../observability/logger.ts';
 
 export interface BodyContext {
   config: Config;
   bodyBudget: BodyBudget;
-}
-
-export function tooLargeMessage(limit: number): string {
-  return `The request body is larger than ${limit} bytes.`;
 }
 
 export function claimBody(
@@ -55,12 +51,7 @@ export function claimBody(
 
 /** Answers an inference request that failed: its body's own error (nothing if the client left), else INTERNAL. */
 export function answerFailure(ctx: BodyContext, answer: Answer, err: Error, log: () => Logger, what: string): void {
-  if (err instanceof BodyError) {
-    if (err.code === 'CLIENT_GONE') return;
-    answer.closeConnection = true;
-    answer.error(err.code, err.code === 'BODY_TOO_LARGE' ? tooLargeMessage(ctx.config.BODY_LIMIT_BYTES) : undefined);
-    return;
-  }
+  if (err instanceof BodyError) return answer.bodyError(err, ctx.config.BODY_LIMIT_BYTES);
   log().error({ err: err.message }, `${what} failed`);
   answer.error('INTERNAL');
 }

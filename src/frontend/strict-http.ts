@@ -5,7 +5,7 @@
  *   Content-Length headers and goes on parsing the rest as a second request, the connection is cut at once.
  * - HEAD is served by the GET route of the same path (the servers send no body on any HEAD answer).
  */
-import { ROUTES, type Route } from '../observability/metrics.ts';
+import { routeOf } from '../observability/metrics.ts';
 import { requestId, writeAccessLine, type Access } from '../http/access.ts';
 import type { Handler, HttpServer, RouteMethod } from '../http/types.ts';
 import { Answer } from '../http/respond.ts';
@@ -18,10 +18,6 @@ export function framingProblem(headers: Readonly<Record<string, string>>): strin
   }
   if (length !== undefined && !/^\d{1,15}$/.test(length)) return 'Content-Length repeated or not a number.';
   return undefined;
-}
-
-function routeOf(pattern: string): Route {
-  return (ROUTES as readonly string[]).includes(pattern) ? (pattern as Route) : 'other';
 }
 
 /** `http` with every route guarded as above; route through the result only. */

@@ -16,9 +16,11 @@ import { collectBody } from './read-body.ts';
 import { announcesBody, Linger } from './linger.ts';
 import { ResponseState } from './response-state.ts';
 import { Router } from './router.ts';
+import { runHandler } from './run-handler.ts';
 import type {
   BodyLimits,
   Handler,
+  HandlerErrorListener,
   HttpServer,
   HttpServerOptions,
   IncomingRequest,
@@ -116,9 +118,11 @@ class NodeHttpServer implements HttpServer {
   private readonly server: Server;
   private accepting = false;
   readonly linger: LingerLimits;
+  private readonly onHandlerError: HandlerErrorListener;
 
-  constructor({ headersTimeoutMs, linger }: HttpServerOptions) {
+  constructor({ headersTimeoutMs, linger, onHandlerError }: HttpServerOptions) {
     this.linger = linger;
+    this.onHandlerError = onHandlerError;
     // Bodies are timed by BODY_TIMEOUT_MS (read-body.ts), so Node's own whole-request timeout is off.
     const timeouts = {
       requestTimeout: 0,
@@ -156,7 +160,7 @@ class NodeHttpServer implements HttpServer {
   }
 
   route(method: RouteMethod, pattern: string, handler: Handler): void {
-    this.router.add(method, pattern, handler);
+    this.router.add(method, pattern, (req, res) => runHandler(handler, pattern, req, res, this.onHandlerError));
   }
 
   listen(host: string, port: number): Promise<number> {

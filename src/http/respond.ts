@@ -8,7 +8,7 @@ import type { Route } from '../observability/metrics.ts';
 import { errorBody, errorCodes, protocolErrorBody, type ErrorCode } from '../wire/errors.ts';
 import { CLIENT_GONE_STATUS, requestId, writeAccessLine, type Access, type AccessEntry } from './access.ts';
 import type { Exchange } from './exchange.ts';
-import type { IncomingRequest, ServerResponse } from './types.ts';
+import type { BodyError, IncomingRequest, ServerResponse } from './types.ts';
 
 /**
  * X-Served-By: which front-end process answered, so that spreading over several front ends on one port is
@@ -18,6 +18,10 @@ import type { IncomingRequest, ServerResponse } from './types.ts';
 export const SERVED_BY = `fe-${randomBytes(4).toString('hex')}`;
 
 type Fields = Record<string, unknown>;
+
+export function tooLargeMessage(limit: number): string {
+  return `The request body is larger than ${limit} bytes.`;
+}
 
 export class Answer implements Exchange {
   readonly id: string;
@@ -73,6 +77,13 @@ export class Answer implements Exchange {
     headers: Record<string, string> = {},
   ): boolean {
     return this.write(status, contentType, body, fields, headers);
+  }
+
+  /** A body that was not read: 413 or 408, closing (the rest may still be arriving); nothing if the client left. */
+  bodyError(err: BodyError, limit: number): void {
+    if (err.code === 'CLIENT_GONE') return;
+    this.closeConnection = true;
+    this.error(err.code, err.code === 'BODY_TOO_LARGE' ? tooLargeMessage(limit) : undefined);
   }
 
   /** The registry's status, message and Retry-After for `code`; `fields` go to the access line only. */

@@ -43,6 +43,15 @@ export function compilePattern(source: string): Pattern {
   };
 }
 
+/** A `:name` segment's value, percent-decoded; undefined when its escapes are malformed (`%`, `%ZZ`, `%C0%80`). */
+export function decodeParam(raw: string | undefined): string | undefined {
+  try {
+    return decodeURIComponent(raw ?? '');
+  } catch {
+    return undefined;
+  }
+}
+
 interface Entry {
   method: RouteMethod;
   pattern: Pattern;

@@ -72,7 +72,11 @@ export interface ServerResponse {
   destroy(): void;
 }
 
+/** A handler may be async: the server catches what it throws or its promise rejects (run-handler.ts). */
 export type Handler = (req: IncomingRequest, res: ServerResponse) => void;
+
+/** A handler threw or rejected: answer (500) and log. `pattern` is the route's. */
+export type HandlerErrorListener = (err: unknown, req: IncomingRequest, res: ServerResponse, pattern: string) => void;
 
 /** After an answer that closes the connection while the client is still sending its body (linger.ts). */
 export interface LingerLimits {
@@ -86,6 +90,7 @@ export interface LingerLimits {
 
 export interface HttpServerOptions {
   linger: LingerLimits;
+  onHandlerError: HandlerErrorListener;
   /** node:http only: the request line and headers must have arrived by then (Node's own default is 60 s). */
   headersTimeoutMs?: number;
 }

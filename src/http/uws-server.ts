@@ -8,9 +8,11 @@ import { collectBody } from './read-body.ts';
 import { announcesBody, Linger } from './linger.ts';
 import { ResponseState } from './response-state.ts';
 import { compilePattern } from './router.ts';
+import { runHandler } from './run-handler.ts';
 import type {
   BodyLimits,
   Handler,
+  HandlerErrorListener,
   HttpServer,
   HttpServerOptions,
   IncomingRequest,
@@ -132,12 +134,14 @@ class UwsServer implements HttpServer {
   private readonly app: UwsApp;
   private listenSocket: UwsListenSocket | undefined;
   readonly linger: LingerLimits;
+  private readonly onHandlerError: HandlerErrorListener;
 
   constructor(
     private readonly loaded: LoadedUws,
-    { linger }: HttpServerOptions,
+    { linger, onHandlerError }: HttpServerOptions,
   ) {
     this.linger = linger;
+    this.onHandlerError = onHandlerError;
     this.detail = loaded.binary;
     this.app = loaded.uws.App();
   }
@@ -148,7 +152,7 @@ class UwsServer implements HttpServer {
       // uWS's request is valid only now; the response wrapper registers onAborted before anything can run.
       const request = snapshot(req, paramNames);
       const response = new UwsResponse(res, this, request.method === 'HEAD', announcesBody(request.headers));
-      handler(request, response);
+      runHandler(handler, pattern, request, response, this.onHandlerError);
     });
   }
 

@@ -33,6 +33,11 @@ export const ROUTES = [
 ] as const;
 export type Route = (typeof ROUTES)[number] | 'other';
 
+/** The metrics route of a route pattern: itself when counted, else `other`. */
+export function routeOf(pattern: string): Route {
+  return (ROUTES as readonly string[]).includes(pattern) ? (pattern as Route) : 'other';
+}
+
 function common(registry: Registry, component: Component) {
   const redisErrors = new Counter({
     name: `${METRIC_PREFIX}redis_errors_total`,

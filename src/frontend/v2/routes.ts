@@ -18,6 +18,7 @@ import type { RepositoryModel } from '../../model/repository.ts';
 import { authorize } from '../authorize.ts';
 import type { HttpServer, IncomingRequest, ServerResponse } from '../../http/types.ts';
 import { Answer } from '../../http/respond.ts';
+import { decodeParam } from '../../http/router.ts';
 import { answerFailure, claimBody } from '../request-body.ts';
 import type { ServerContext } from '../server-context.ts';
 import { parseInferRequest } from './infer-request.ts';
@@ -33,7 +34,12 @@ function v2Answer(res: ServerResponse, req: IncomingRequest, route: Route, ctx: 
 
 /** The model named in the path (and its version syntax), else answered 404. */
 function modelOf(ctx: ServerContext, req: IncomingRequest, answer: Answer): RepositoryModel | undefined {
-  return resolveModel(ctx, answer, decodeURIComponent(req.params.name ?? ''), req.params.version);
+  const name = decodeParam(req.params.name);
+  if (name === undefined) {
+    answer.error('BAD_REQUEST', 'The model name in the path is not valid percent-encoding.');
+    return undefined;
+  }
+  return resolveModel(ctx, answer, name, req.params.version);
 }
 
 function metadata(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): void {
