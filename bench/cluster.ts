@@ -1,25 +1,16 @@
-/**
- * `npm run bench:cluster`: the plumbing ceiling (trivial model, 64×64 JPEGs) on one Redis, and on a real
- * 3-primary/3-replica Redis Cluster with REQUEST_SHARDS=1 and 3; and, for the capacity model of
- * docs/deployment.md, the Redis network bytes and Redis CPU per request with the example photos.
- * Every Redis figure is a delta of INFO (stats: total_net_input/output_bytes; cpu: used_cpu_user + sys) over all
- * the run's requests, warm-up included. One model host and one front end, as separate processes.
- * Writes bench/results/cluster.json and prints a Markdown table. CPU-bound on a small machine: the load
- * generator, front end, host and all Redis servers share its cores.
- */
-import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Redis } from 'ioredis';
 import { freePort } from '../src/system/ports.ts';
 import { startBenchRedis, startProc, type Proc } from './lib/procs.ts';
 import { buildTinyModel } from './lib/tiny-model.ts';
-import { exampleImages, multipartBody, smallJpegs, ROOT, type Body } from './lib/images.ts';
+import { exampleImages, multipartBody, smallJpegs, type Body } from './lib/images.ts';
 import { LoadClient, closedLoop, type PointResult } from './lib/loadgen.ts';
 import { startRedisCluster } from '../scripts/lib/redis-topology.ts';
 import { basename } from 'node:path';
 import { connectRedis, configuredRedisTarget, type RedisClient } from '../src/redis/connect.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { keysFor, modelKeys } from '../src/wire/keys.ts';
+import { saveResults } from './lib/results.ts';
 
 const MEASURE_MS = Number(process.env.BENCH_CLUSTER_MS ?? 6000);
 const CONCURRENCY = Number(process.env.BENCH_CLUSTER_CONCURRENCY ?? 32);
@@ -246,12 +237,11 @@ for (const r of rows) {
   }
 }
 console.log(lines.join('\n'));
-await writeFile(
-  `${ROOT}bench/results/cluster.json`,
-  JSON.stringify(
-    { at: new Date().toISOString(), cores: availableParallelism(), concurrency: CONCURRENCY, photoBytes, rows },
-    null,
-    2,
-  ),
-);
+saveResults('cluster.json', {
+  at: new Date().toISOString(),
+  cores: availableParallelism(),
+  concurrency: CONCURRENCY,
+  photoBytes,
+  rows,
+});
 process.exit(0);

@@ -1,23 +1,10 @@
-/**
- * CPU per classified request, the service against the plain server a Node user would write (node:cluster, sharp
- * and ONNX Runtime inline; bench/naive), in one run with rounds alternated: every process each system runs
- * (the service's private redis-server, the cluster's workers) is counted, from /proc, over a window in which
- * every request sent is also answered. CPU time holds up on a busy machine where throughput does not.
- * With CPU_PERF=1 a perf profile of each window splits that CPU by shared object and by thread (CPU_PERF_KEEP=1
- * keeps the perf.data files; BENCH_NODE_ARGS=--perf-basic-prof names the JIT-compiled functions in them).
- *
- *   node --import tsx bench/cpu-per-request.ts
- *   CPU_IMAGES=png|photos|small CPU_INFLIGHT=8 CPU_SECONDS=10 CPU_ROUNDS=3 CPU_PERF=1 CPU_SYSTEMS=service,plain
- *
- * Prints a table and writes bench/results/cpu-per-request.json.
- */
-import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { exampleImages, multipartBody, smallJpegs, type Image } from './lib/images.ts';
 import { LoadClient } from './lib/loadgen.ts';
 import { perfAvailable, startPerf, type Profile } from './lib/perf-profile.ts';
 import { cpuMsOf, processTree } from './lib/proc-cpu.ts';
 import { cores, startNaive, startService, type Running } from './lib/systems.ts';
+import { saveResults } from './lib/results.ts';
 
 const env = process.env;
 const inflight = Number(env.CPU_INFLIGHT ?? 8);
@@ -138,7 +125,7 @@ const service = summary.service as { cpuMsPerRequest: number } | undefined;
 const plain = summary.plain as { cpuMsPerRequest: number } | undefined;
 if (service && plain) summary.ratio = round3(service.cpuMsPerRequest / plain.cpuMsPerRequest);
 console.log(JSON.stringify(summary, null, 2));
-writeFileSync(new URL('results/cpu-per-request.json', import.meta.url), `${JSON.stringify(summary, null, 2)}\n`);
+saveResults('cpu-per-request.json', summary);
 process.exit(0);
 
 function sum(m: Map<string, number>): number {

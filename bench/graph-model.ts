@@ -3,11 +3,11 @@
  * npm package, converted by tools/onnx-convert, then run on ONNX Runtime (one intra-op thread) and on TF.js (the
  * backend the service would pick here: wasm without tfjs-node) in one process, in alternating rounds so both see
  * the same machine load. Prints images/s and CPU ms per image at batch 1 and 8, the ONNX/TF.js ratio of each round
- * (median), and the largest output difference; writes bench/results/graph-model.json.
+ * (median), and the largest output difference; writes graph-model.json (bench/results/ with BENCH_SAVE=1).
  *
  *   node --import tsx bench/graph-model.ts      (~1 min; BENCH_MEASURE_MS per engine, batch and round, BENCH_ROUNDS)
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportModelFiles, nsfwjsModelsDir, writeNsfwjsMetadata } from '../scripts/lib/nsfwjs-models.ts';
@@ -17,7 +17,7 @@ import { OnnxEngine } from '../src/model/onnx-engine.ts';
 import { TfjsEngine } from '../src/model/tfjs-engine.ts';
 import { convertTfjsModelDir } from '../tools/onnx-convert/convert.ts';
 import { describeCpu } from './lib/cpu.ts';
-import { ROOT } from './lib/images.ts';
+import { saveResults } from './lib/results.ts';
 
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 3000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -113,7 +113,7 @@ try {
       `| ${r.batch} | ${fixed(r.onnxImagesPerS)} (${fixed(r.onnxCpuMsPerImage)}) | ` +
         `${fixed(r.tfjsImagesPerS)} (${fixed(r.tfjsCpuMsPerImage)}) | ${fixed(r.throughputRatio, 2)}× |`,
     );
-  await writeFile(join(ROOT, 'bench/results/graph-model.json'), JSON.stringify(result, null, 2) + '\n');
+  saveResults('graph-model.json', result);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -2,14 +2,15 @@
  * node --import tsx bench/http-servers.ts — the HTTP layer alone, uWS against node:http (HTTP_SERVER=node): one
  * front-end process per server (no model host), GET /healthz closed loop at 1, 16 and 64 in flight over undici
  * keep-alive. Prints requests/s and the front end's CPU time per request (from /proc, so the load generator's own
- * CPU is not counted), and writes bench/results/http-servers.json. BENCH_QUICK=1 shortens each point.
+ * CPU is not counted), and writes http-servers.json (bench/results/ with BENCH_SAVE=1). BENCH_QUICK=1 shortens each point.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { Pool } from 'undici';
 import { ROOT } from './lib/images.ts';
 import { startBenchRedis, startProc } from './lib/procs.ts';
+import { saveResults } from './lib/results.ts';
 
 const MEASURE_MS = process.env.BENCH_QUICK === '1' ? 1000 : 3000;
 const CONCURRENCY = [1, 16, 64];
@@ -77,7 +78,9 @@ try {
   await redis.stop();
 }
 await mkdir(`${ROOT}bench/results`, { recursive: true });
-await writeFile(
-  `${ROOT}bench/results/http-servers.json`,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, measureMs: MEASURE_MS, results }, null, 1)}\n`,
-);
+saveResults('http-servers.json', {
+  date: new Date().toISOString(),
+  node: process.version,
+  measureMs: MEASURE_MS,
+  results,
+});

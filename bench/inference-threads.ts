@@ -10,9 +10,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
 import { ROOT } from './lib/images.ts';
 import { ensureExampleModels } from '../scripts/lib/example-models.ts';
+import { saveResults } from './lib/results.ts';
 
 const run = promisify(execFile);
 const DURATION_MS = Number(process.env.BENCH_MEASURE_MS ?? 15000);
@@ -42,7 +42,4 @@ for (const r of rows)
   console.log(
     `${r.way.padEnd(18)} ${r.model.padEnd(14)} ${r.imagesPerS.toFixed(1).padStart(7)} img/s   next batch after ${r.meanGapMs.toFixed(0)} ms`,
   );
-await writeFile(
-  join(ROOT, 'bench/results/inference-threads.json'),
-  JSON.stringify({ date: new Date().toISOString(), durationMs: DURATION_MS, batch: BATCH, rows }, null, 2) + '\n',
-);
+saveResults('inference-threads.json', { date: new Date().toISOString(), durationMs: DURATION_MS, batch: BATCH, rows });

@@ -7,17 +7,18 @@
  *   2. Two models on one service (one model host, a lane each): default (224², 5 ms CPU per image) and
  *      inception_v3 (299², ~58 ms), each alone, then both at once, photo-sized examples through /predict?model=.
  *
- * Writes bench/results/models.json and prints a table.
+ * Prints a table; writes models.json (to bench/results/ with BENCH_SAVE=1, bench/lib/results.ts).
  */
-import { mkdtemp, rename, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { buildTinyModel } from './lib/tiny-model.ts';
-import { exampleImages, multipartBody, smallJpegs, v2BytesBody, ROOT } from './lib/images.ts';
+import { exampleImages, multipartBody, smallJpegs, v2BytesBody } from './lib/images.ts';
 import { closedLoop, LoadClient, type PointResult } from './lib/loadgen.ts';
 import { startService } from './lib/systems.ts';
 import { round } from './lib/stats.ts';
 import { ensureExampleModels } from '../scripts/lib/example-models.ts';
+import { saveResults } from './lib/results.ts';
 
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 6000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -42,7 +43,7 @@ const record = (figure: string, p: PointResult) => {
   };
   rows.push(row);
   console.log(
-    `${figure.padEnd(52)} c=${row.concurrency}  ${String(row.throughput).padStart(7)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  ${JSON.stringify(row.errors)}`,
+    `${figure.padEnd(52)} c=${row.concurrency}  ${String(row.throughput).padStart(7)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  errors by status ${JSON.stringify(row.errors)}`,
   );
 };
 
@@ -90,8 +91,4 @@ const record = (figure: string, p: PointResult) => {
   }
 }
 
-await writeFile(
-  join(ROOT, 'bench/results/models.json'),
-  JSON.stringify({ date: new Date().toISOString(), measureMs: MEASURE_MS, rows }, null, 2) + '\n',
-);
-console.log('wrote bench/results/models.json');
+saveResults('models.json', { date: new Date().toISOString(), measureMs: MEASURE_MS, rows });

@@ -5,11 +5,11 @@
  * thread, the two models in alternating rounds; ratio = median of the rounds) on the photos bench:micro decodes;
  * (3) fidelity on the fidelity photos (bench/lib/fidelity-images.ts; max |Δp|, top-1); (4) served throughput of the real service
  * (`npm start`'s process) pinned to each version in turn, same closed-loop load (BENCH_CONCURRENCY in flight).
- * Writes bench/results/quantize.json.
+ * Writes quantize.json (bench/results/ with BENCH_SAVE=1).
  *
  *   npm run bench:quantize       (BENCH_SAMPLES calibration samples, BENCH_MEASURE_MS, BENCH_ROUNDS)
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { imageElements, readMetadata } from '../src/model/metadata.ts';
@@ -23,6 +23,7 @@ import { fidelityImages } from './lib/fidelity-images.ts';
 import { multipartBody, preprocessImages, ROOT } from './lib/images.ts';
 import { closedLoop, LoadClient } from './lib/loadgen.ts';
 import { startService } from './lib/systems.ts';
+import { saveResults } from './lib/results.ts';
 
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 3000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -152,7 +153,7 @@ try {
     `served, pinned, ${CONCURRENCY} in flight: fp32 ${f(throughput.fp32RequestsPerS, 1)} req/s, int8 ` +
       `${f(throughput.int8RequestsPerS, 1)} req/s, ratio ${f(throughput.ratio)}×`,
   );
-  await writeFile(join(ROOT, 'bench/results/quantize.json'), `${JSON.stringify(result, null, 2)}\n`);
+  saveResults('quantize.json', result);
 } finally {
   if (scratch) await rm(scratch, { recursive: true, force: true });
 }

@@ -4,9 +4,9 @@
  * process tree spent until then, RSS of every process in the tree at ready and after 20 classifications, and the
  * processes it runs (esbuild helpers under tsx).
  *
- *   node --import tsx bench/startup.ts [rounds=3]          writes bench/results/startup.json
+ *   node --import tsx bench/startup.ts [rounds=3]          writes startup.json (bench/results/ with BENCH_SAVE=1)
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +16,7 @@ import { PROJECT_DIR } from '../src/build/layout.ts';
 import { freePort } from '../src/system/ports.ts';
 import { processTree } from '../src/system/processes.ts';
 import { round, summarize } from './lib/stats.ts';
+import { saveResults } from './lib/results.ts';
 
 killAllOnExit();
 const rounds = Number(process.argv[2] ?? 3);
@@ -130,5 +131,5 @@ const result = {
   samples,
   at: new Date().toISOString(),
 };
-writeFileSync(join(PROJECT_DIR, 'bench/results/startup.json'), `${JSON.stringify(result, null, 2)}\n`);
+saveResults('startup.json', result);
 console.log(JSON.stringify({ cpu: result.cpu, summary }, null, 2));
