@@ -39,6 +39,12 @@ export interface QueueBounds {
   HOST_RESTART_GRACE_MS: number;
 }
 
+/** The bounds as the configuration sets them. */
+export function queueBounds(config: QueueBounds): QueueBounds {
+  const { MAX_QUEUE, MAX_QUEUE_BYTES, HOST_RESTART_GRACE_MS } = config;
+  return { MAX_QUEUE, MAX_QUEUE_BYTES, HOST_RESTART_GRACE_MS };
+}
+
 /** Redis refused a write for memory (maxmemory with noeviction): overload, not an outage. */
 function isOutOfMemory(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('OOM ');

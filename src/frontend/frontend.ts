@@ -15,13 +15,12 @@ import {
 } from '../redis/connect.ts';
 import { keysFor } from '../wire/keys.ts';
 import { openRepository } from '../model/repository.ts';
-import { BodyBudget } from './body-budget.ts';
 import { SERVED_BY } from '../http/respond.ts';
 import { PendingRequests } from './pending.ts';
 import { ReplyReader } from './reply-reader.ts';
 import { readiness, registerRoutes } from './server.ts';
 import { lingerLimits } from '../http/linger.ts';
-import type { ServerContext } from './server-context.ts';
+import { serverContext } from './server-context.ts';
 import { startGrpcServer, type GrpcFrontend } from '../grpc/grpc-server.ts';
 import { answerHandlerError } from '../http/handler-error.ts';
 import { createHttpServer } from '../http/select.ts';
@@ -116,7 +115,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     await Promise.all([whenReady(redis), whenReady(blocking)]);
     await replies.start();
     await versions.start();
-    const ctx: ServerContext = {
+    const ctx = serverContext({
       config,
       redis,
       keys,
@@ -124,11 +123,6 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
       pending,
       log,
       metrics,
-      bounds: {
-        MAX_QUEUE: config.MAX_QUEUE,
-        MAX_QUEUE_BYTES: config.MAX_QUEUE_BYTES,
-        HOST_RESTART_GRACE_MS: config.HOST_RESTART_GRACE_MS,
-      },
       isDraining: () => draining,
       repository,
       versions,
@@ -139,14 +133,13 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
           { id: metricsId, registry: metrics.registry },
           repository.models.map((m) => m.name),
         ),
-      bodyBudget: new BodyBudget(config.MAX_INFLIGHT_BODY_BYTES),
       onRedisError: () => metrics.redisErrors.inc(),
       responseCache: ResponseCache.wanted(config, repository.models)
         ? new ResponseCache(redis, responseCacheKeys(config.KEY_PREFIX), config, metrics.cache, log)
         : undefined,
       inferenceGuard: auth.inference,
       metricsGuard: auth.metrics,
-    };
+    });
     registerRoutes(http, ctx);
     port = await http.listen(config.HOST, config.PORT);
     grpc = await startGrpcServer({ ...ctx, ready: async () => (await readiness(ctx, http)).ready });

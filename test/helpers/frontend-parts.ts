@@ -6,10 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import type { Config } from '../../src/config/config.ts';
-import { BodyBudget } from '../../src/frontend/body-budget.ts';
 import { PendingRequests } from '../../src/frontend/pending.ts';
 import { ReplyReader } from '../../src/frontend/reply-reader.ts';
-import type { ServerContext } from '../../src/frontend/server-context.ts';
+import { serverContext, type ServerContext } from '../../src/frontend/server-context.ts';
 import { registerRoutes } from '../../src/frontend/server.ts';
 import { openRepository } from '../../src/model/repository.ts';
 import { FrontendMetrics } from '../../src/observability/metrics.ts';
@@ -59,7 +58,7 @@ export async function startFrontendParts(env: Record<string, string> = {}): Prom
   await replies.start();
   const metrics = new FrontendMetrics(() => pending.size);
   const repository = await openRepository(config);
-  const ctx: ServerContext = {
+  const ctx = serverContext({
     config,
     redis,
     keys,
@@ -67,16 +66,10 @@ export async function startFrontendParts(env: Record<string, string> = {}): Prom
     pending,
     log,
     metrics,
-    bounds: {
-      MAX_QUEUE: config.MAX_QUEUE,
-      MAX_QUEUE_BYTES: config.MAX_QUEUE_BYTES,
-      HOST_RESTART_GRACE_MS: config.HOST_RESTART_GRACE_MS,
-    },
     isDraining: () => false,
     repository,
     scrapeMetrics: async () => ({ contentType: 'text/plain', text: '', processes: 1 }),
-    bodyBudget: new BodyBudget(config.MAX_INFLIGHT_BODY_BYTES),
-  };
+  });
   const http = new MemoryServer();
   registerRoutes(http, ctx);
   const grouped = new Set<string>();
