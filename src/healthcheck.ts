@@ -4,7 +4,7 @@
  * is the container's: PID 1's argument (node dist/src/serve.js <role>), else ROLE.
  */
 import { readFileSync } from 'node:fs';
-import { chooseRole } from './roles.ts';
+import { chooseRole, readinessPort } from './config/roles.ts';
 
 let arg: string | undefined;
 try {
@@ -13,8 +13,7 @@ try {
   // not Linux, or PID 1 unreadable: ROLE decides
 }
 try {
-  const role = chooseRole(arg, process.env.ROLE);
-  const port = role === 'model-host' ? process.env.HOST_HEALTH_PORT : (process.env.PORT ?? '8080');
+  const port = readinessPort(chooseRole(arg));
   const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2500) });
   process.exitCode = res.status === 200 ? 0 : 1;
 } catch {

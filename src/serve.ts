@@ -1,9 +1,9 @@
-/** One entry for every role (src/roles.ts), the container image's: `node dist/src/serve.js [role]`, or ROLE=<role>. */
-import { chooseRole } from './roles.ts';
+/** One entry for every role (src/config/roles.ts), the container image's: `node dist/src/serve.js [role]`, or ROLE=<role>. */
+import { chooseRole } from './config/roles.ts';
 
 let role: ReturnType<typeof chooseRole>;
 try {
-  role = chooseRole(process.argv[2], process.env.ROLE);
+  role = chooseRole(process.argv[2]);
 } catch (err) {
   process.stderr.write(`start-up failed: ${(err as Error).message}\n`);
   process.exit(2);
