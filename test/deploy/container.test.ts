@@ -95,6 +95,21 @@ describe('the container image', { skip }, () => {
     console.log(`# container memory (role all, after requests): ${stats.trim()}`);
   });
 
+  it('stops on SIGTERM within its grace, also while it starts (Node as PID 1 has no default handler)', async () => {
+    const early = `${name}-early`;
+    try {
+      await podman(['run', '-d', '--name', early, `${IMAGE_NAME}:latest`]);
+      const started = performance.now();
+      await podman(['stop', '-t', '20', early]);
+      const stoppedMs = performance.now() - started;
+      const code = Number((await podman(['inspect', '--format', '{{.State.ExitCode}}', early])).trim());
+      assert.ok([0, 143].includes(code), `exit code ${code} (137: killed after the grace)`);
+      assert.ok(stoppedMs < 15_000, `took ${stoppedMs} ms`);
+    } finally {
+      await podmanQuiet(['rm', '-f', early]);
+    }
+  });
+
   it('refuses an unknown role with the choices', async () => {
     const out = await podman(['run', '--rm', '--name', `${name}-bad`, `${IMAGE_NAME}:latest`, 'everything']).then(
       () => 'exited 0',
