@@ -8,13 +8,6 @@ try {
   process.stderr.write(`start-up failed: ${(err as Error).message}\n`);
   process.exit(2);
 }
-// As a container's PID 1, Node ignores SIGTERM and SIGINT without a handler: until the role installs its graceful
-// one, a stop signal (a rollout during start-up) ends the process at once instead of waiting for SIGKILL.
-const untilRoleHandles = (signal: NodeJS.Signals) => {
-  if (process.listenerCount(signal) === 1) process.exit(128 + (signal === 'SIGTERM' ? 15 : 2));
-};
-process.on('SIGTERM', untilRoleHandles);
-process.on('SIGINT', untilRoleHandles);
 // Literal specifiers, so the build rewrites them to the compiled files.
 if (role === 'frontend') await import('./frontend/main.ts');
 else if (role === 'model-host') await import('./host/main.ts');

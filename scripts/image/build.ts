@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { buildIfStale } from '../build.ts';
 import { BUILD_DIR, PROJECT_DIR } from '../../src/build/layout.ts';
 import { installModules, MODULE_INPUTS } from './app-modules.ts';
-import { CACHE_DIR, cachedStep, keyOf, keyOfPaths, type StepResult } from './cache.ts';
+import { CACHE_DIR, cachedStep, dropStale, keyOf, keyOfPaths, type StepResult } from './cache.ts';
 import { exportModel, MODEL_INPUT_ROOTS } from './model.ts';
 import { fetchNode, nodeAbi, resolveNodeVersion } from './node-runtime.ts';
 import { IMAGE_NAME, podman } from './podman.ts';
@@ -79,6 +79,7 @@ export async function buildImage(): Promise<ImageBuild> {
   // The build context: hard links into the cache, so unchanged inputs keep their files and podman its layers.
   const context = join(CACHE_DIR, 'context');
   rmSync(context, { recursive: true, force: true });
+  dropStale(Object.values(steps).map((s) => s.dir));
   mkdirSync(join(context, 'app'), { recursive: true });
   await run('cp', ['-al', join(steps.rootfs.dir, 'rootfs.tar'), join(context, 'rootfs.tar')]);
   await run('cp', ['-al', steps.node.dir, join(context, 'node')]);

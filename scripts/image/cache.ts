@@ -28,6 +28,16 @@ export function keyOfPaths(paths: string[]): string {
   return keyOf(...files.sort().flatMap((f) => [f.slice(PROJECT_DIR.length), readFileSync(f)]));
 }
 
+/** Removes the outputs of steps whose inputs have since changed: every `<name>-<key>` but the ones in use. */
+export function dropStale(inUse: string[]): void {
+  const keep = new Set(inUse);
+  for (const entry of existsSync(CACHE_DIR) ? readdirSync(CACHE_DIR) : []) {
+    const path = join(CACHE_DIR, entry);
+    if (/^(rootfs|node|modules|model)-[^.]+$/.test(entry) && !keep.has(path))
+      rmSync(path, { recursive: true, force: true });
+  }
+}
+
 export interface StepResult {
   dir: string;
   cached: boolean;

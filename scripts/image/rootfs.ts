@@ -1,7 +1,7 @@
 /**
  * The image's base: a minimal Debian 13 root made by debootstrap (--variant=minbase) from Debian's mirror, with
  * the few packages the service runs beside Node (redis-server for the single-container trial, CA certificates for
- * TLS to a managed Redis), the non-root user, and without what a container never reads (apt lists and caches,
+ * TLS to a managed Redis, tini as init), the non-root user, and without what a container never reads (apt lists and caches,
  * documentation, man pages, locales). Packed as one tar for the Containerfile's ADD. Needs root (debootstrap).
  */
 import { appendFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
@@ -10,7 +10,9 @@ import { bytesUnder } from './prune.ts';
 import { run } from './run.ts';
 
 export const DEBIAN_SUITE = 'trixie'; // Debian 13: glibc 2.41, which uWS 20.57's binaries need on Node 22/24
-export const DEBIAN_PACKAGES = ['redis-server', 'ca-certificates'];
+// tini as PID 1: forwards stop signals to Node (which as PID 1 would drop those arriving before its handlers) and
+// reaps orphans (a private redis-server whose parent died).
+export const DEBIAN_PACKAGES = ['redis-server', 'ca-certificates', 'tini'];
 export const APP_UID = 10001;
 const MIRROR = process.env.IMAGE_DEBIAN_MIRROR || 'http://deb.debian.org/debian';
 /** Removed from the root: nothing in a running container reads them. */

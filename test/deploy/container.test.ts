@@ -95,7 +95,7 @@ describe('the container image', { skip }, () => {
     console.log(`# container memory (role all, after requests): ${stats.trim()}`);
   });
 
-  it('stops on SIGTERM within its grace, also while it starts (Node as PID 1 has no default handler)', async () => {
+  it('stops on SIGTERM within its grace, also while it starts (tini forwards it to Node)', async () => {
     const early = `${name}-early`;
     try {
       await podman(['run', '-d', '--name', early, `${IMAGE_NAME}:latest`]);
