@@ -1,6 +1,6 @@
 /**
  * The container image end to end (npm run test:image; IMAGE_TEST=1): `npm run image:build` (cached steps), then
- *   - one `podman run` (role all, private Redis inside) answers /readyz, /predict, /v2 and its own health check;
+ *   - one `podman run` (role all, private Redis inside) answers /readyz, /predict, /v2, gRPC and its health check;
  *   - the Kubernetes manifests played by `podman kube play` (kube-play.ts says what differs) serve a request
  *     through a front-end pod, a model-host pod and the Redis pod.
  * Every container, pod and volume it makes has a name unique to the run and is removed even when a test fails.
@@ -16,6 +16,7 @@ import { IMAGE_NAME, podman } from '../../scripts/image/podman.ts';
 import { PROJECT_DIR } from '../../src/build/layout.ts';
 import { freePort } from '../../src/system/ports.ts';
 import { playable } from './kube-play.ts';
+import { InferenceClient } from '../helpers/grpc-client.ts';
 
 const skip = process.env.IMAGE_TEST === '1' ? false : 'builds and runs the image: npm run test:image (IMAGE_TEST=1)';
 const suffix = `t${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
@@ -48,13 +49,16 @@ describe('the container image', { skip }, () => {
   let build: ImageBuild;
   const name = `cls-${suffix}`;
   let base: string;
+  let grpcAddress: string;
   let readyMs: number;
 
   before(async () => {
     build = await buildImage();
-    const port = await freePort();
+    const [port, grpcPort] = [await freePort(), await freePort()];
     base = `http://127.0.0.1:${port}`;
-    await podman(['run', '-d', '--name', name, '-p', `127.0.0.1:${port}:8080`, `${IMAGE_NAME}:latest`]);
+    grpcAddress = `127.0.0.1:${grpcPort}`;
+    const publish = ['-p', `127.0.0.1:${port}:8080`, '-p', `127.0.0.1:${grpcPort}:8001`];
+    await podman(['run', '-d', '--name', name, ...publish, `${IMAGE_NAME}:latest`]);
     readyMs = await waitReady(`${base}/readyz`, 120_000);
   });
   after(() => podmanQuiet(['rm', '-f', '-t', '5', name]));
@@ -72,7 +76,7 @@ describe('the container image', { skip }, () => {
     );
   });
 
-  it('answers /readyz, /predict and /v2, and passes its own health check', async () => {
+  it('answers /readyz, /predict, /v2 over HTTP and gRPC, and passes its own health check', async () => {
     const predicted = await classify(base);
     assert.equal(predicted.status, 200, JSON.stringify(predicted.body));
     assert.equal(predicted.body.predictions[0]?.label, 'Neutral');
@@ -90,6 +94,14 @@ describe('the container image', { skip }, () => {
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.deepEqual(body.outputs[0].shape, [1, 5]);
+    const grpc = new InferenceClient(grpcAddress);
+    try {
+      const live = await grpc.call<{ ready: boolean }>('ServerReady', {}, { deadlineMs: 10_000 });
+      assert.equal(live.code, 0, live.details);
+      assert.equal(live.message?.ready, true, 'gRPC ServerReady on 8001');
+    } finally {
+      grpc.close();
+    }
     await podman(['healthcheck', 'run', name]); // exits non-zero (and rejects) when unhealthy
     const stats = await podman(['stats', '--no-stream', '--format', '{{.MemUsage}}', name]);
     console.log(`# container memory (role all, after requests): ${stats.trim()}`);
