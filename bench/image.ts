@@ -16,7 +16,7 @@ import { PROJECT_DIR } from '../src/build/layout.ts';
 import { freePort } from '../src/system/ports.ts';
 import { processTree } from '../src/system/processes.ts';
 import { rssBytesOf } from '../scripts/lib/launch.ts';
-import { playable } from '../test/deploy/kube-play.ts';
+import { playable } from '../scripts/image/kube-play.ts';
 
 const requests = Number(process.argv[2] ?? 400);
 const suffix = `b${process.pid}`;

@@ -15,7 +15,7 @@ import { buildImage, type ImageBuild } from '../../scripts/image/build.ts';
 import { IMAGE_NAME, podman } from '../../scripts/image/podman.ts';
 import { PROJECT_DIR } from '../../src/build/layout.ts';
 import { freePort } from '../../src/system/ports.ts';
-import { playable } from './kube-play.ts';
+import { playable } from '../../scripts/image/kube-play.ts';
 import { InferenceClient } from '../helpers/grpc-client.ts';
 
 const skip = process.env.IMAGE_TEST === '1' ? false : 'builds and runs the image: npm run test:image (IMAGE_TEST=1)';
