@@ -1,6 +1,6 @@
 /**
  * The one place where an inference request of the Open Inference Protocol enters the shared request path,
- * whichever protocol carried it (REST routes.ts, gRPC src/grpc/infer-rpc.ts): its deadline, its elements queued
+ * whichever protocol carried it (REST routes.ts, gRPC src/grpc/handlers.ts): its deadline, its elements queued
  * and batched like /predict images (enqueue-images.ts), element failures, and the output tensor. The protocols
  * only parse their request into an InferRequest before, and encode the OutputTensor after.
  */
