@@ -30,7 +30,12 @@ export interface PointResult {
   latencyMs: { p50: number; p90: number; p99: number; mean: number; max: number };
 }
 
-export class LoadClient {
+/** What the loops drive: one request per call, resolving with its status (never rejecting). */
+export interface Poster {
+  post(signal?: AbortSignal): Promise<{ status: number | string; ok: boolean }>;
+}
+
+export class LoadClient implements Poster {
   readonly pool: Pool;
   private next = 0;
 
@@ -118,7 +123,7 @@ export function pointFrom(
  * then awaited, so the next point starts on an idle server.
  */
 export async function closedLoop(
-  client: LoadClient,
+  client: Poster,
   concurrency: number,
   measureMs: number,
   minSamples: number,

@@ -50,7 +50,9 @@ export function grpcErrorPages(errors: ReadonlyArray<[number, ErrorCode]>, bodyL
         code === 'BODY_TOO_LARGE' ? `The request message is larger than ${bodyLimitBytes} bytes.` : undefined;
       const details = protocolErrorBody(code, message).error;
       if (/["\\$%]/.test(details)) throw new Error(`grpc-message for ${code} needs escaping: ${details}`);
-      const trailers = Object.entries(retryTrailers(code)).map(([k, v]) => `        add_header ${k} ${v} always;\n`);
+      // As REST's pages: 429 and 503 say when to retry (1 s).
+      const retry = retryTrailers(code, httpStatus === 429 || httpStatus === 503 ? 1 : undefined);
+      const trailers = Object.entries(retry).map(([k, v]) => `        add_header ${k} ${v} always;\n`);
       return (
         `    error_page ${httpStatus} = @classify_grpc_${httpStatus};\n` +
         `    location @classify_grpc_${httpStatus} {\n        internal;\n        default_type application/grpc;\n` +
