@@ -82,7 +82,7 @@ export const EXAMPLES = new URL('../../examples/', import.meta.url);
 export async function postImage(
   url: string,
   bytes: Uint8Array,
-  opts: { filename?: string; type?: string; query?: string; field?: string } = {},
+  opts: { filename?: string; type?: string; query?: string; field?: string; headers?: Record<string, string> } = {},
 ): Promise<Response> {
   const form = new FormData();
   form.append(
@@ -90,5 +90,5 @@ export async function postImage(
     new Blob([bytes as Uint8Array<ArrayBuffer>], { type: opts.type ?? 'application/octet-stream' }),
     opts.filename ?? 'upload',
   );
-  return fetch(`${url}/predict${opts.query ?? ''}`, { method: 'POST', body: form });
+  return fetch(`${url}/predict${opts.query ?? ''}`, { method: 'POST', body: form, headers: opts.headers ?? {} });
 }

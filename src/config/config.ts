@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { issueLines } from './schema-issues.ts';
+import { tracingSettings } from './tracing-settings.ts';
 
 const SECOND = 1000;
 const MiB = 1024 * 1024;
@@ -202,6 +203,8 @@ const schema = z.object({
   /** The cache's bound: its entries, keys and index in Redis never hold more; the oldest entries go first. */
   RESPONSE_CACHE_MAX_BYTES: int(64 * 1024, 64 * 1024 * MiB).default(64 * MiB),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** OpenTelemetry tracing: the SDK's standard variables (tracing-settings.ts, docs/operability.md). */
+  ...tracingSettings,
 });
 
 /** HOST_RESTART_GRACE_MS when unset (and REQUEST_TIMEOUT_MS is larger): a PM2 restart of a host, measured. */

@@ -17,6 +17,7 @@ import { admitRequest, type QueueBounds } from './admission.ts';
 import type { ImageItem } from './image-input.ts';
 import type { PendingRequests } from './pending.ts';
 import type { CacheScope, ResponseCache } from './response-cache.ts';
+import type { Span, Tracer } from '../observability/tracer.ts';
 import { topK } from '../model/rank.ts';
 
 export type ImageResult =
@@ -33,6 +34,8 @@ export interface QueueContext {
   metrics: FrontendMetrics;
   /** Present when some model is cached (RESPONSE_CACHE, config.json). */
   responseCache?: ResponseCache | undefined;
+  /** Present when tracing is on. */
+  tracer?: Tracer | undefined;
 }
 
 export interface QueuedImages {
@@ -58,6 +61,8 @@ export interface QueueRequest {
   scores?: boolean;
   /** Epoch ms. */
   deadline: number;
+  /** The request's server span, when tracing is on: the entries carry its context to the host. */
+  trace?: Span | undefined;
   /** The model version's response cache scope (ResponseCache.scope), when the front end has a cache. */
   cache?: Promise<CacheScope | undefined> | undefined;
   /** Registers a listener for the client going away: its pending entries are freed at once. */
@@ -84,16 +89,20 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
   const { responseCache } = ctx;
   const scope = request.cache && (await request.cache);
   const cache = scope && responseCache && { scope, store: responseCache };
+  const { trace } = request;
+  const lookup = cache && trace && ctx.tracer?.start('response cache lookup', trace);
   const { keys: cacheKeys, hits: cacheHits } = cache
     ? await answerFromCache(cache.store, cache.scope, items, topk, results, scores)
     : NO_CACHE;
+  if (lookup) endStep(lookup, { 'classify.cache.hits': cacheHits });
+  const traceFields = trace?.propagation();
   const queued: Array<{ index: number; id: string; entry: RequestEntry }> = [];
   items.forEach((item, index) => {
     if (!item.ok || results[index]) return;
     const id = ctx.pending.newId();
     // A cached model always asks for every probability: the cache entry is the whole vector.
     const all = request.scores || cache;
-    const common = { id, topk, deadline, replyTo: ctx.replyStream, ...(all && { scores: true }) };
+    const common = { id, topk, deadline, replyTo: ctx.replyStream, ...(all && { scores: true }), ...traceFields };
     const entry = encodeRequest(
       'tensor' in item ? { ...common, tensor: item.tensor } : { ...common, image: item.image },
     );
@@ -141,6 +150,7 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
   });
 
   // Each entry is admitted on its own (the admission script is per entry); the calls are pipelined.
+  const admitting = trace && ctx.tracer?.start('admission', trace, { 'classify.images': queued.length });
   const admissions = await Promise.all(
     queued.map(({ entry }) =>
       admitRequest(ctx.redis, keys, ctx.bounds, entry).then(
@@ -149,6 +159,15 @@ export async function queueImages(ctx: QueueContext, request: QueueRequest): Pro
       ),
     ),
   );
+  if (admitting) {
+    const refused = admissions.find(({ a }) => a !== 'queued');
+    const queuedCount = admissions.filter(({ a }) => a === 'queued').length;
+    endStep(
+      admitting,
+      { 'classify.queued': queuedCount },
+      refused && (refused.a === 'full' ? 'OVERLOADED' : 'NOT_READY'),
+    );
+  }
   admissions.forEach(({ a, err }, k) => {
     if (a === 'queued') return;
     const { index, id } = queued[k]!;
@@ -194,4 +213,11 @@ async function answerFromCache(
     return found?.key;
   });
   return { keys, hits };
+}
+
+/** Ends a traced step of the request with what it found, and the error code when it failed. */
+function endStep(span: Span, attributes: Record<string, number>, code?: ErrorCode): void {
+  span.setAttributes(attributes);
+  if (code) span.fail(code);
+  span.end();
 }

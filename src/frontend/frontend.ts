@@ -33,6 +33,7 @@ import { startAdminServer, type AdminServer } from '../admin/admin-server.ts';
 import { VersionView } from './version-routing.ts';
 import { runSteps, type Step } from '../lifecycle/steps.ts';
 import { closeRedis } from '../redis/close.ts';
+import { startTracing } from '../observability/tracing.ts';
 import { ResponseCache } from './response-cache.ts';
 import { responseCacheKeys } from '../wire/response-cache.ts';
 
@@ -68,6 +69,8 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
   const repository = await openRepository(config);
   // Also before any connection: a bad key file stops the start.
   const auth = startAuth(config, log);
+  // Loads the OpenTelemetry SDK only when an exporter is configured.
+  const tracer = await startTracing(config, 'frontend', id);
   const redis = connectRedis(redisTarget, `frontend:${id}`, log, deadConnectionOptions(config.REDIS_TIMEOUT_MS));
   const blocking = connectRedis(
     redisTarget,
@@ -105,6 +108,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     ['grpc server', () => grpc?.close()],
     ['admin server', () => admin?.close()],
     ['auth', () => auth.close()],
+    ['tracing', () => tracer?.shutdown()],
   ];
   const onStepFailure = (step: string, err: Error) =>
     log.warn({ err: err.message, step }, 'front end close step failed');
@@ -137,6 +141,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
       responseCache: ResponseCache.wanted(config, repository.models)
         ? new ResponseCache(redis, responseCacheKeys(config.KEY_PREFIX), config, metrics.cache, log)
         : undefined,
+      tracer,
       inferenceGuard: auth.inference,
       metricsGuard: auth.metrics,
     });

@@ -18,6 +18,7 @@ import { queueImages, type ImageResult, type QueueContext, type QueuedImages } f
 import type { IncomingRequest, ServerResponse } from '../http/types.ts';
 import { extractImages } from './image-input.ts';
 import { Answer } from '../http/respond.ts';
+import { startServerSpan } from '../http/server-span.ts';
 import type { ModelRepository } from '../model/repository.ts';
 import { authorize } from './authorize.ts';
 import type { BodyBudget } from './body-budget.ts';
@@ -43,6 +44,7 @@ const NO_QUERY: Pick<URLSearchParams, 'get'> = new URLSearchParams();
 
 export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: ServerResponse): void {
   const answer = new Answer(res, req, '/predict', ctx);
+  if (ctx.tracer) answer.span = startServerSpan(ctx.tracer, req, '/predict');
   if (ctx.isDraining()) {
     answer.closeConnection = true;
     answer.error('SHUTTING_DOWN');
@@ -97,6 +99,7 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
       topk,
       deadline,
       cache: ctx.responseCache?.scope(served, choice.version),
+      trace: answer.span,
       log,
       onAbort: (l) => res.onAbort(l),
     });

@@ -37,6 +37,8 @@ export interface Job {
 /** What the batcher asks for: this request's input into that slot of that buffer, by this deadline (epoch ms). */
 export interface SlotFill {
   env: RequestEnvelope;
+  /** The request's stream entry id ("<ms>-<seq>": when Redis queued it). */
+  entryId: string;
   buffer: number;
   slot: number;
   deadline: number;
@@ -65,7 +67,8 @@ export interface BatcherDeps {
    * Must resolve only once nothing can write into the slot any more (the pool abandons a decode at the deadline).
    */
   preprocess(fill: SlotFill): Promise<PreprocessOutcome>;
-  infer(buffer: number, n: number): Promise<BatchScores>;
+  /** Runs the first n slots of a buffer; `jobs` are the requests in it (for tracing). */
+  infer(buffer: number, n: number, jobs: readonly Job[]): Promise<BatchScores>;
   /** Publishes results and acknowledges their entries; the batcher waits for it before freeing a buffer. */
   complete(done: Completed[]): Promise<void>;
   onBatch?(stats: BatchStats): void;
@@ -154,7 +157,13 @@ export class Batcher {
       const index = batch.slots.push(slot) - 1;
       batch.prepping++;
       this.deps
-        .preprocess({ env: job.env, buffer: batch.buffer, slot: index, deadline: job.env.deadline })
+        .preprocess({
+          env: job.env,
+          entryId: job.entryId,
+          buffer: batch.buffer,
+          slot: index,
+          deadline: job.env.deadline,
+        })
         .then((outcome) => this.onPrepared(batch, slot, outcome))
         .catch((err: Error) =>
           this.onPrepared(batch, slot, {
@@ -292,7 +301,11 @@ export class Batcher {
       if (live.length > 0) {
         // Rows after the last decoded image are not computed (stragglers or holes at the end).
         const n = live[live.length - 1]!.row + 1;
-        const { scores, ms } = await this.deps.infer(batch.buffer, n);
+        const { scores, ms } = await this.deps.infer(
+          batch.buffer,
+          n,
+          live.map((l) => l.slot.job),
+        );
         this.deps.onBatch?.({ size: n, inferenceMs: ms, formingMs: startedAt - batch.openedAt });
         live.forEach(({ slot, row }) => {
           slot.state = 'finished';

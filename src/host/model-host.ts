@@ -35,6 +35,8 @@ import { HostModels } from './host-models.ts';
 import type { InferenceReady } from './inference-client.ts';
 import { ModelControlListener } from './model-control.ts';
 import { startModelLane, type ModelLane } from './model-lane.ts';
+import { startTracing } from '../observability/tracing.ts';
+import type { Tracer } from '../observability/tracer.ts';
 import { uvThreadpoolSize, uvThreadsNeeded } from '../config/uv-threads.ts';
 
 export interface ModelHostEvents {
@@ -97,6 +99,9 @@ export async function startModelHost(
 async function openHost(ctx: HostContext): Promise<ModelHost> {
   const { id, config, keys, redisTarget, log, resources } = ctx;
   const repository = await openRepository(config);
+  // Loads the OpenTelemetry SDK only when an exporter is configured; closed last, after the lanes drained.
+  const tracer = await startTracing(config, 'model-host', id);
+  if (tracer) resources.use('tracing', tracer, (t) => t.shutdown());
   const command = resources.use(
     'redis',
     connectRedis(redisTarget, `host:${id}`, log, deadConnectionOptions(config.REDIS_TIMEOUT_MS)),
@@ -114,7 +119,7 @@ async function openHost(ctx: HostContext): Promise<ModelHost> {
       config,
       repository,
       log,
-      startLane: (model, version) => startLane(ctx, { command, metrics, close }, model, version),
+      startLane: (model, version) => startLane(ctx, { command, metrics, close, tracer }, model, version),
       // Every change of a version's state is announced at once: front ends move traffic on what hosts report.
       onChange: () =>
         heartbeat
@@ -190,7 +195,7 @@ async function openHost(ctx: HostContext): Promise<ModelHost> {
 /** Loads one version of a model into its own lane, under its own stream name (versionedModelName). */
 async function startLane(
   ctx: HostContext,
-  host: { command: RedisClient; metrics: HostMetrics; close(): Promise<void> },
+  host: { command: RedisClient; metrics: HostMetrics; close(): Promise<void>; tracer: Tracer | undefined },
   modelName: string,
   v: VersionDir,
 ): Promise<ModelLane> {
@@ -204,6 +209,7 @@ async function startLane(
       command: host.command,
       hostId: id,
       metrics: host.metrics,
+      tracer: host.tracer,
       log: log.child({ model: modelName, version: v.version }),
       connectBlocking: (name) =>
         connectRedis(redisTarget, name, log, deadConnectionOptions(config.REDIS_TIMEOUT_MS, BLOCKING_READ_MS)),

@@ -13,7 +13,9 @@ import { BLOCKING_READ_MS, whenReady, type RedisClient } from '../redis/connect.
 import { ResourceStack } from '../lifecycle/resource-stack.ts';
 import type { PreprocessOutcome } from '../wire/worker-messages.ts';
 import { BatchBuffers } from './batch-buffers.ts';
-import { Batcher, type BatchStats, type SlotFill } from './batcher.ts';
+import { Batcher, type BatcherDeps, type BatchStats, type SlotFill } from './batcher.ts';
+import { traceStages } from './lane-tracing.ts';
+import type { Tracer } from '../observability/tracer.ts';
 import { RequestConsumer, ensureGroup } from './consumer.ts';
 import { InferenceClient, type InferenceReady } from './inference-client.ts';
 import { PreprocessPool } from './preprocess-pool.ts';
@@ -49,6 +51,8 @@ export interface LaneDeps {
   hostId: string;
   metrics: HostMetrics;
   log: Logger;
+  /** Present when tracing is on: the lane's stages record spans (lane-tracing.ts). */
+  tracer?: Tracer | undefined;
   onBatch?(model: string, stats: BatchStats): void;
 }
 
@@ -150,14 +154,17 @@ async function openLane(model: ServedModel, deps: LaneDeps, resources: ResourceS
     env.tensor
       ? Promise.resolve(copyTensor(env.tensor, views[buffer]!, slot, elements))
       : pool.run({ image: env.image, buffer, slot, deadline });
+  const stages: Pick<BatcherDeps, 'preprocess' | 'infer' | 'complete'> = {
+    preprocess,
+    infer: (buffer, n) => inference.run(buffer, n),
+    complete: (done) => publisher.publish(done),
+  };
   const batcher = new Batcher({
     buffers,
     labels: model.meta.labels,
     maxBatchDelayMs: config.MAX_BATCH_DELAY_MS,
     stragglerWaitMs: config.STRAGGLER_WAIT_MS,
-    preprocess,
-    infer: (buffer, n) => inference.run(buffer, n),
-    complete: (done) => publisher.publish(done),
+    ...(deps.tracer ? traceStages(deps.tracer, name, stages) : stages),
     onBatch: (stats) => {
       log.debug(stats, 'batch');
       deps.metrics.onBatch(name, stats);

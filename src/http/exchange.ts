@@ -4,6 +4,7 @@
  * names the API key, answers errors from the registry (errors.ts), and learns when the client goes away.
  */
 import type { ErrorCode } from '../wire/errors.ts';
+import type { Span } from '../observability/tracer.ts';
 
 export type Fields = Record<string, unknown>;
 
@@ -20,4 +21,6 @@ export interface Exchange {
   error(code: ErrorCode, message?: string, fields?: Fields, headers?: Record<string, string>): boolean;
   /** Runs `listener` once if the client goes away before the answer. */
   onAbort(listener: () => void): void;
+  /** The request's server span, when tracing is on: its context travels to the model host. */
+  readonly span?: Span | undefined;
 }

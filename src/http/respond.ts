@@ -6,9 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Route } from '../observability/metrics.ts';
 import { errorBody, errorCodes, protocolErrorBody, type ErrorCode } from '../wire/errors.ts';
+import { annotateServerSpan, endServerSpan } from './server-span.ts';
 import { CLIENT_GONE_STATUS, requestId, writeAccessLine, type Access, type AccessEntry } from './access.ts';
 import type { Exchange } from './exchange.ts';
 import type { BodyError, IncomingRequest, ServerResponse } from './types.ts';
+import type { Span } from '../observability/tracer.ts';
 
 /**
  * X-Served-By: which front-end process answered, so that spreading over several front ends on one port is
@@ -33,6 +35,8 @@ export class Answer implements Exchange {
   private readonly entry: AccessEntry;
   /** Fields every access line of this request carries (e.g. the model). */
   private context: Fields = {};
+  /** The request's server span, when tracing is on (set by the traced routes: server-span.ts). */
+  span: Span | undefined;
 
   constructor(
     private readonly res: ServerResponse,
@@ -42,12 +46,16 @@ export class Answer implements Exchange {
   ) {
     this.id = requestId(req.headers['x-request-id']);
     this.entry = { route, method: req.method, reqId: this.id, startedAt: this.startedAt };
-    res.onAbort(() => writeAccessLine(access, this.entry, CLIENT_GONE_STATUS, this.context));
+    res.onAbort(() => {
+      writeAccessLine(access, this.entry, CLIENT_GONE_STATUS, this.context);
+      if (this.span) endServerSpan(this.span, CLIENT_GONE_STATUS, 'CLIENT_GONE', 0);
+    });
   }
 
-  /** Adds fields to this request's access line, whichever way it ends. */
+  /** Adds fields to this request's access line (and span), whichever way it ends. */
   annotate(fields: Fields): void {
     this.context = { ...this.context, ...fields };
+    if (this.span) annotateServerSpan(this.span, fields);
   }
 
   /** Names the API key the request presented in its access line and metrics (authorize.ts). */
@@ -113,6 +121,8 @@ export class Answer implements Exchange {
       this.closeConnection,
     );
     if (sent) writeAccessLine(this.access, this.entry, status, { ...this.context, ...fields });
+    if (sent && this.span)
+      endServerSpan(this.span, status, fields?.code as string | undefined, Buffer.byteLength(body));
     return sent;
   }
 }

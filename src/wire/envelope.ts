@@ -35,6 +35,8 @@ export interface RequestMeta {
    * spans join the front end's trace. Optional: a host ignores a missing or non-string value, never fails on it.
    */
   traceparent?: string;
+  /** The caller's W3C `tracestate`, carried beside traceparent as is (vendor data for the same trace). */
+  tracestate?: string;
 }
 
 /** A request as both sides hold it in memory: the meta part and exactly one of the image or the tensor. */
@@ -126,8 +128,11 @@ function checked(env: Record<string, unknown> | undefined, version: number): Req
     typeof env.replyTo !== 'string'
   )
     return undefined;
-  const { v: _, traceparent, ...rest } = env;
-  return (typeof traceparent === 'string' ? { ...rest, traceparent } : rest) as unknown as RequestEnvelope;
+  const { v: _, traceparent, tracestate, ...rest } = env;
+  if (typeof traceparent !== 'string') return rest as unknown as RequestEnvelope;
+  return (typeof tracestate === 'string'
+    ? { ...rest, traceparent, tracestate }
+    : { ...rest, traceparent }) as unknown as RequestEnvelope;
 }
 
 export function packResult(result: Result): Buffer {

@@ -32,12 +32,14 @@ describe('wire format', () => {
 
   it('carries a tensor in its own field, and the optional trace context and scores flag in the meta part', () => {
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-    const entry = encodeRequest({ ...meta, scores: true, traceparent, tensor: new Uint8Array(8) });
+    const tracestate = 'vendor=abc,other=1';
+    const entry = encodeRequest({ ...meta, scores: true, traceparent, tracestate, tensor: new Uint8Array(8) });
     assert.equal(entry.field, 'tensor');
     const back = decodeRequest(asRead(entry));
     assert.equal(back?.tensor?.byteLength, 8);
     assert.equal(back?.image, undefined);
     assert.equal(back?.traceparent, traceparent);
+    assert.equal(back?.tracestate, tracestate);
     assert.equal(back?.scores, true);
     const noTrace = decodeRequest(asRead(encodeRequest({ ...meta, image: new Uint8Array(1) })));
     assert.ok(noTrace && !('traceparent' in noTrace));

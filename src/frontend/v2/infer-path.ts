@@ -63,6 +63,7 @@ export async function runInference(
     scores: true,
     deadline,
     cache: ctx.responseCache?.scope(target.model, target.version),
+    trace: exchange.span,
     log,
     onAbort: (l) => exchange.onAbort(l),
   });

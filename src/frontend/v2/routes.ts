@@ -19,6 +19,11 @@ import { authorize } from '../authorize.ts';
 import type { HttpServer, IncomingRequest, ServerResponse } from '../../http/types.ts';
 import { Answer } from '../../http/respond.ts';
 import { decodeParam } from '../../http/router.ts';
+import { startServerSpan } from '../../http/server-span.ts';
+
+/** The infer routes' templates, as the server span's http.route (low cardinality, as the conventions ask). */
+const INFER_ROUTE = '/v2/models/{name}/infer';
+const INFER_ROUTE_VERSIONED = '/v2/models/{name}/versions/{version}/infer';
 import { answerFailure, claimBody } from '../request-body.ts';
 import type { ServerContext } from '../server-context.ts';
 import { parseInferRequest } from './infer-request.ts';
@@ -66,6 +71,8 @@ function readiness(ctx: ServerContext, req: IncomingRequest, res: ServerResponse
 
 function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): void {
   const answer = v2Answer(res, req, '/v2/infer', ctx);
+  if (ctx.tracer)
+    answer.span = startServerSpan(ctx.tracer, req, req.params.version ? INFER_ROUTE_VERSIONED : INFER_ROUTE);
   if (ctx.isDraining()) {
     answer.closeConnection = true;
     answer.error('SHUTTING_DOWN');
