@@ -23,10 +23,13 @@ import { checkKey } from '../frontend/authorize.ts';
 import { SERVED_BY } from '../http/respond.ts';
 import type { RpcName } from '../wire/open-inference-grpc.ts';
 import { GrpcExchange } from './grpc-exchange.ts';
+import type { Span, Tracer } from '../observability/tracer.ts';
 
 export interface InterceptorContext extends Access {
   config: Config;
   inferenceGuard?: Guard;
+  /** Present when tracing is on: ModelInfer gets a server span continuing the caller's traceparent metadata. */
+  tracer?: Tracer | undefined;
 }
 
 /** Each RPC counts under the REST route of the same operation, so one query covers both protocols. */
@@ -81,6 +84,7 @@ export function callInterceptor(ctx: InterceptorContext): ServerInterceptor {
         next({
           onReceiveMetadata: (metadata, proceed) => {
             exchange.adoptRequestId(first(metadata, 'x-request-id'));
+            if (ctx.tracer && rpc === 'ModelInfer') exchange.span = startRpcSpan(ctx.tracer, metadata);
             exchanges.set(metadata, exchange);
             if (GUARDED.has(rpc) && !checkKey(ctx.inferenceGuard, first(metadata, 'authorization'), exchange)) return;
             if (rpc === 'ModelInfer') {
@@ -105,4 +109,15 @@ export function callInterceptor(ctx: InterceptorContext): ServerInterceptor {
     });
     return intercepting;
   };
+}
+
+/** ModelInfer's server span, under the caller's W3C trace context (gRPC carries it as `traceparent` metadata). */
+function startRpcSpan(tracer: Tracer, metadata: Metadata): Span {
+  const incoming = { traceparent: first(metadata, 'traceparent'), tracestate: first(metadata, 'tracestate') };
+  const attributes = {
+    'rpc.system': 'grpc',
+    'rpc.service': 'inference.GRPCInferenceService',
+    'rpc.method': 'ModelInfer',
+  };
+  return tracer.start('inference.GRPCInferenceService/ModelInfer', incoming, attributes, 'server');
 }

@@ -11,6 +11,8 @@ import { grpcStatusName, grpcStatusOf, httpEquivalent, retryTrailers } from '../
 import type { Route } from '../observability/metrics.ts';
 import { CLIENT_GONE_STATUS, REQUEST_ID, writeAccessLine, type Access, type AccessEntry } from '../http/access.ts';
 import type { Exchange, Fields } from '../http/exchange.ts';
+import type { Span } from '../observability/tracer.ts';
+import { annotateServerSpan, endServerSpan } from '../http/server-span.ts';
 
 type Status = Pick<StatusObject, 'code' | 'details'> & { metadata?: Metadata | null };
 
@@ -25,6 +27,8 @@ export class GrpcExchange implements Exchange {
   private ended = false;
   private aborts: Array<() => void> = [];
   private respond: sendUnaryData<unknown> | undefined;
+  /** ModelInfer's server span, when tracing is on (call-interceptor.ts starts it). */
+  span: Span | undefined;
 
   /** `sendStatus` answers before a handler runs (the call's key refused, its message too slow). */
   constructor(
@@ -47,6 +51,7 @@ export class GrpcExchange implements Exchange {
 
   annotate(fields: Fields): void {
     this.context = { ...this.context, ...fields };
+    if (this.span) annotateServerSpan(this.span, fields);
   }
 
   setKeyName(name: string): void {
@@ -117,6 +122,10 @@ export class GrpcExchange implements Exchange {
     const grpcStatus = grpcStatusName(status.code);
     const own = this.answering || this.code !== undefined ? {} : { detail: status.details };
     writeAccessLine(this.access, this.entry, http, { ...this.context, grpcStatus, ...own });
+    if (this.span) {
+      this.span.setAttributes({ 'rpc.grpc.status_code': status.code });
+      endServerSpan(this.span, http, this.code, 0);
+    }
     if (!this.answering) this.abort();
   }
 
@@ -125,6 +134,7 @@ export class GrpcExchange implements Exchange {
     if (this.ended) return;
     this.ended = true;
     writeAccessLine(this.access, this.entry, CLIENT_GONE_STATUS, { ...this.context, grpcStatus: 'CANCELLED' });
+    if (this.span) endServerSpan(this.span, CLIENT_GONE_STATUS, 'CLIENT_GONE', 0);
     this.abort();
   }
 

@@ -16,6 +16,7 @@ import { EXAMPLES, postImage, startTestService, type TestService } from '../../s
 import { waitUntil } from '../../scripts/lib/wait.ts';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
 import { bytesInfer } from '../helpers/oip.ts';
+import { InferenceClient, serializeBytes } from '../helpers/grpc-client.ts';
 
 const HOST_SPANS = ['queue wait', 'preprocess', 'inference', 'publish'];
 
@@ -54,7 +55,11 @@ describe('tracing (OTLP http/protobuf), POST /predict', () => {
   let chelsea: Buffer;
   before(async () => {
     receiver = await startOtlpReceiver();
-    svc = await startTestService({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '50' });
+    svc = await startTestService({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+      GRPC_PORT: '0',
+    });
     chelsea = await readFile(new URL('chelsea.png', EXAMPLES));
   });
   after(async () => {
@@ -80,6 +85,23 @@ describe('tracing (OTLP http/protobuf), POST /predict', () => {
     assert.equal(spans.find((s) => s.name === 'queue wait')!.kind, 5, 'CONSUMER');
     assert.ok(receiver.spans.every((s) => s.protocol === 'protobuf'));
     assert.ok(receiver.requests.every((path) => path === '/v1/traces'));
+  });
+
+  it('gRPC ModelInfer: the traceparent metadata is honoured the same way', async () => {
+    const c = caller();
+    const client = new InferenceClient(`127.0.0.1:${svc.frontend.grpcPort}`);
+    try {
+      const input = { name: 'input', datatype: 'BYTES', shape: [1] };
+      const request = { model_name: 'default', inputs: [input], raw_input_contents: [serializeBytes([chelsea])] };
+      const out = await client.call('ModelInfer', request, { metadata: { traceparent: c.traceparent } });
+      assert.equal(out.code, 0, out.details);
+    } finally {
+      client.close();
+    }
+    const name = 'inference.GRPCInferenceService/ModelInfer';
+    const server = assertJoined(await traceOf(receiver, c.traceId, [name, 'admission', ...HOST_SPANS]), name, c.spanId);
+    assert.equal(server.attributes['rpc.grpc.status_code'], 0);
+    assert.equal(server.attributes['classify.model'], 'default');
   });
 });
 
