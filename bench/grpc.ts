@@ -15,7 +15,7 @@
  *
  * Writes bench/results/grpc.json and prints a table naming the CPU.
  */
-import { mkdtemp, rename, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -147,6 +147,7 @@ if (!only || only.includes('plumbing'))
 if (!only || only.includes('photos'))
   await compare('photos', { MODEL_DIR: join(ROOT, 'models/default') }, 'default', exampleImages(), 30);
 
+await rm(repo, { recursive: true, force: true });
 await writeFile(join(ROOT, 'bench/results/grpc.json'), `${JSON.stringify(results, null, 2)}\n`);
 console.log(`\nCPU: ${results.cpu} (${results.cores} cores), ${CONCURRENCY} in flight, medians of ${ROUNDS} rounds`);
 console.log(
