@@ -20,6 +20,7 @@ import { fetchNode, nodeAbi, resolveNodeVersion } from './node-runtime.ts';
 import { IMAGE_NAME, podman } from './podman.ts';
 import { makeRootfs, rootfsRecipe } from './rootfs.ts';
 import { run } from './run.ts';
+import { UV_THREADPOOL_FOR_HOSTS } from '../../src/config/uv-threads.ts';
 
 const fileBytes = (rel: string) => readFileSync(join(PROJECT_DIR, rel));
 
@@ -97,6 +98,7 @@ export async function buildImage(): Promise<ImageBuild> {
     CREATED: new Date().toISOString(),
     SOURCE: process.env.IMAGE_SOURCE ?? repository ?? `git commit ${revision} (set IMAGE_SOURCE to its repository URL)`,
     LICENSES: licences(join(context, 'modules', 'node_modules')),
+    UV_THREADPOOL_SIZE: String(UV_THREADPOOL_FOR_HOSTS),
   };
   const previous = (
     await podman(['image', 'inspect', '--format', '{{.Id}}', tags[0] as string]).catch(() => '')
