@@ -3,9 +3,11 @@
  * models kept unloaded through the management API, what the heartbeat announces, and the repository poll.
  *
  * Each version is announced the moment it is warm (onChange): the default model loads first, the others after
- * it side by side, so a slow model never holds back a fast one and a restarted host serves its default model as
- * soon as that is ready.
+ * it, smallest first, so a slow model never holds back a fast one and a restarted host serves its default model
+ * as soon as that is ready.
  */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ModelRepository } from '../model/repository.ts';
@@ -101,25 +103,31 @@ export class HostModels implements ControlTarget {
   }
 
   /**
-   * Loads every model not kept unloaded: the default model first, then the others side by side. Throws when a
-   * model has no version that could be loaded (at start that is an error; later a failed version only waits).
+   * Loads every model not kept unloaded: the default model first, then the others one at a time, smallest on
+   * disk first, so that a slow model never delays a fast one. Before each next model the ones serving take their
+   * backlog (a restarted host has the requests of its gap to answer within their deadline), bounded by
+   * REQUEST_TIMEOUT_MS: loading a model costs seconds of CPU the backlog needs more. Throws when a model has no
+   * version that could be loaded (at start that is an error; later a failed version only waits).
    */
   async loadAll(keptUnloaded: Iterable<string>): Promise<void> {
     for (const model of keptUnloaded) this.unloaded.add(model);
-    const wanted = [...this.sets.keys()].filter((name) => !this.unloaded.has(name));
-    const first = wanted.filter((name) => name === this.opts.repository.defaultModel);
-    const failures = await this.loadEach(first);
-    failures.push(...(await this.loadEach(wanted.filter((name) => !first.includes(name)))));
-    if (failures.length > 0) throw new Error(failures.join('; '));
-  }
-
-  private async loadEach(models: readonly string[]): Promise<string[]> {
-    const results = await Promise.all(models.map(async (name) => [name, await this.set(name).sync()] as const));
-    return results.flatMap(([name, statuses]) => {
-      if (statuses.some((st) => st.state === 'ready')) return [];
+    const { repository } = this.opts;
+    const wanted = repository.models.filter((m) => !this.unloaded.has(m.name));
+    const bytes = new Map(wanted.map((m) => [m.name, diskBytes(m.dir)]));
+    const order = [...wanted].sort(
+      (a, b) =>
+        Number(b.name === repository.defaultModel) - Number(a.name === repository.defaultModel) ||
+        bytes.get(a.name)! - bytes.get(b.name)!,
+    );
+    const failures: string[] = [];
+    for (const [i, { name }] of order.entries()) {
+      if (i > 0) await Promise.all(this.lanes().map((l) => l.backlogTaken(this.opts.config.REQUEST_TIMEOUT_MS)));
+      const statuses = await this.set(name).sync();
+      if (statuses.some((st) => st.state === 'ready')) continue;
       const reasons = statuses.map((st) => `version ${st.version}: ${st.reason ?? st.state}`).join('; ');
-      return [`model ${name}: no version could be loaded (${reasons || 'no version directory'})`];
-    });
+      failures.push(`model ${name}: no version could be loaded (${reasons || 'no version directory'})`);
+    }
+    if (failures.length > 0) throw new Error(failures.join('; '));
   }
 
   /** New versions also appear by polling the repository; a model still switching is not polled again until done. */
@@ -173,5 +181,16 @@ export class HostModels implements ControlTarget {
     const set = this.sets.get(model);
     if (!set) throw new Error(`this host does not serve a model named ${model}`);
     return set;
+  }
+}
+
+/** The bytes under a model directory (links followed): what loading it reads, a measure of how long it takes. */
+function diskBytes(path: string): number {
+  try {
+    const st = statSync(path);
+    if (!st.isDirectory()) return st.size;
+    return readdirSync(path).reduce((n, name) => n + diskBytes(join(path, name)), 0);
+  } catch {
+    return 0; // gone or unreadable: loading it will say why
   }
 }

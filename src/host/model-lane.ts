@@ -19,7 +19,7 @@ import type { Tracer } from '../observability/tracer.ts';
 import { RequestConsumer, ensureGroup } from './consumer.ts';
 import { InferenceClient, type InferenceReady } from './inference-client.ts';
 import { PreprocessPool } from './preprocess-pool.ts';
-import { preprocessSettings } from '../preprocess/preprocess-image.ts';
+import { preprocessSettings } from '../preprocess/settings.ts';
 import { ResultPublisher } from './publisher.ts';
 import { untilDelivered } from './stream-backlog.ts';
 
@@ -34,6 +34,8 @@ export interface ModelLane {
   start(): void;
   /** Resolves once the lane's request streams hold nothing undelivered (see stream-backlog.ts). */
   finishQueued(): Promise<void>;
+  /** Resolves (true) once its streams hold nothing undelivered, or (false) after timeoutMs: its backlog is taken. */
+  backlogTaken(timeoutMs: number): Promise<boolean>;
   /** Ordered close steps (stop reading, drain, release), run by the host's close. */
   readonly stopReading: () => Promise<void>;
   readonly drain: () => Promise<void>;
@@ -193,6 +195,12 @@ async function openLane(model: ServedModel, deps: LaneDeps, resources: ResourceS
     inference,
     inFlight: () => batcher.inFlight,
     start: () => consumer.start(),
+    backlogTaken: (timeoutMs) =>
+      untilDelivered(
+        deps.command,
+        keys.shards.map((s) => s.requests),
+        timeoutMs,
+      ),
     finishQueued: async () => {
       const done = await untilDelivered(
         deps.command,

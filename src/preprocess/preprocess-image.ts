@@ -10,17 +10,10 @@ import { decodeRgb, type DecodedRgb } from './decode.ts';
 import { inspectImage } from './image-header.ts';
 import { coverWindow, orientedView } from './orientation.ts';
 import { PreprocessError } from './preprocess-error.ts';
-import { resizeArea, resizeBilinear, type SlotFormat } from './resize.ts';
+import type { PreprocessSettings } from './settings.ts';
 
-export interface PreprocessSettings {
-  maxInputPixels: number;
-  /** JPEGs with more start-of-scan markers are refused (IMAGE_TOO_COMPLEX) before decoding. */
-  maxJpegScans: number;
-  /** Decode large JPEGs at 1/2, 1/4, 1/8 in the DCT domain while the result still covers the model input. */
-  jpegDctScaling: boolean;
-  /** libvips stops a decode of its own after this many seconds (0: no limit); the pool abandons it sooner. */
-  decodeTimeoutS?: number;
-}
+export { preprocessSettings, type PreprocessSettings } from './settings.ts';
+import { resizeArea, resizeBilinear, type SlotFormat } from './resize.ts';
 
 export type ModelInput = Pick<ModelMetadata, 'input' | 'preprocessing'>;
 
@@ -108,17 +101,4 @@ async function legacySharp(
   } catch (err) {
     throw PreprocessError.fromDecoder(err, maxInputPixels);
   }
-}
-
-/** The preprocessing settings from the service configuration. */
-export function preprocessSettings(config: {
-  MAX_INPUT_PIXELS: number;
-  MAX_JPEG_SCANS: number;
-  JPEG_DCT_SCALING: 'on' | 'off';
-}): PreprocessSettings {
-  return {
-    maxInputPixels: config.MAX_INPUT_PIXELS,
-    maxJpegScans: config.MAX_JPEG_SCANS,
-    jpegDctScaling: config.JPEG_DCT_SCALING === 'on',
-  };
 }

@@ -7,7 +7,8 @@ import type { EngineChoice } from '../model/load-engine.ts';
 import type { EngineInfo } from '../model/engine.ts';
 import type { ModelMetadata } from '../model/metadata.ts';
 import type { ErrorCode } from './errors.ts';
-import type { DecoderUsed, PreprocessSettings } from '../preprocess/preprocess-image.ts';
+import type { DecoderUsed } from '../preprocess/preprocess-image.ts';
+import type { PreprocessSettings } from '../preprocess/settings.ts';
 
 /** Fixed for the pool's lifetime: passed once as workerData to every preprocessing worker. */
 export interface PreprocessWorkerData {

@@ -27,13 +27,21 @@ function deferred<T>() {
   return { promise, resolve, reject };
 }
 
-function setup(t: { after(fn: () => void): void }, names: string[]) {
+/** A repository of stand-in models, each with a weights file of the given size. */
+function setup(t: { after(fn: () => void): void }, sizes: Record<string, number>, holdBacklog = false) {
+  const names = Object.keys(sizes);
+  /** Resolves when the serving lanes have taken their backlog. */
+  const backlog = deferred<void>();
+  /** How many loads had started each time a serving lane was asked to take its backlog. */
+  const backlogAsked: number[] = [];
+  if (!holdBacklog) backlog.resolve();
   const root = mkdtempSync(join(tmpdir(), 'host-models-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const meta = { name: 'stand-in', labels: ['a', 'b'] } as unknown as ModelMetadata;
   const models = names.map((name) => {
     mkdirSync(join(root, name));
     writeFileSync(join(root, name, 'metadata.json'), '{}');
+    writeFileSync(join(root, name, 'model.onnx'), Buffer.alloc(sizes[name]!));
     return { name, dir: join(root, name), meta, config: { version_policy: DEFAULT_POLICY } };
   });
   const repository: ModelRepository = {
@@ -62,6 +70,10 @@ function setup(t: { after(fn: () => void): void }, names: string[]) {
         model: models.find((m) => m.name === model)!,
         engine: { info: { engine: 'onnx', backend: 'cpu', format: 'onnx' }, loadMs: 1, warmupMs: 1 },
         inFlight: () => 0,
+        backlogTaken: () => {
+          backlogAsked.push(started.length);
+          return backlog.promise.then(() => true);
+        },
         start: () => {},
         finishQueued: async () => {},
         stopReading: async () => {},
@@ -78,46 +90,57 @@ function setup(t: { after(fn: () => void): void }, names: string[]) {
   };
   /** Resolves once the host has announced a state in which `names` are served. */
   const served = (...expected: string[]) => until(() => announced.some((a) => expected.every((n) => a.includes(n))));
-  return { host, loads, started, servedAtStart, announced, served, until };
+  return { host, loads, started, servedAtStart, announced, served, until, backlog, backlogAsked };
 }
 
 describe('the models of a host', () => {
-  it('loads the default model first and announces it at once; the others after it, side by side', async (t) => {
-    const { host, loads, started, servedAtStart, served, until } = setup(t, ['big', 'default', 'small']);
+  it('loads the default model first and announces it at once; the others after it, smallest first', async (t) => {
+    const { host, loads, started, servedAtStart, served, until } = setup(t, {
+      big: 20_000,
+      default: 30_000,
+      small: 10,
+    });
     const all = host.loadAll([]);
     await until(() => started.length > 0);
     assert.deepEqual(started, ['default'], 'the default model first');
     loads.get('default')!.resolve();
     await served('default');
-    await until(() => started.length === 3);
-    for (const other of ['big', 'small'])
-      assert.deepEqual(servedAtStart.get(other), ['default'], `${other} starts once the default model is served`);
+    await until(() => started.length === 2);
+    assert.deepEqual(servedAtStart.get('small'), ['default'], 'the smaller model once the default one is served');
     loads.get('small')!.resolve();
     await served('default', 'small');
-    assert.deepEqual(
-      host.served().map((m) => m.name),
-      ['default', 'small'],
-      'the fast model is served while the slow one loads',
-    );
+    await until(() => started.length === 3);
+    assert.deepEqual(servedAtStart.get('big'), ['default', 'small'], 'the big one last, never before a small one');
     loads.get('big')!.resolve();
     await all;
+    assert.deepEqual(started, ['default', 'small', 'big']);
     assert.deepEqual(
-      host
-        .served()
-        .map((m) => m.name)
-        .sort(),
+      host.served().map((m) => m.name),
       ['big', 'default', 'small'],
     );
   });
 
+  it('loads the next model only once the serving ones have taken their backlog', async (t) => {
+    const { host, loads, started, until, backlog, backlogAsked } = setup(t, { default: 1, other: 1 }, true);
+    const all = host.loadAll([]);
+    loads.get('default')!.resolve();
+    loads.get('other')!.resolve();
+    await until(() => backlogAsked.length > 0);
+    assert.deepEqual(backlogAsked, [1], 'asked once the default model serves, before the next load');
+    assert.deepEqual(started, ['default'], 'the default model answers its backlog first');
+    backlog.resolve();
+    await until(() => started.length === 2);
+    await all;
+  });
+
   it('skips the models kept unloaded, even all of them, and reports a model that cannot load', async (t) => {
-    const { host, started } = setup(t, ['default', 'other']);
+    const { host, started } = setup(t, { default: 1, other: 1 });
     await host.loadAll(['default', 'other']);
     assert.deepEqual(started, []);
     assert.deepEqual(host.served(), []);
     assert.deepEqual(host.lanes(), []);
 
-    const failing = setup(t, ['default', 'other']);
+    const failing = setup(t, { default: 1, other: 1 });
     failing.loads.get('default')!.resolve();
     failing.loads.get('other')!.reject(new Error('bad weights'));
     await assert.rejects(
