@@ -31,6 +31,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startAuth } from '../auth/auth.ts';
 import { startAdminServer, type AdminServer } from '../admin/admin-server.ts';
 import { VersionView } from './version-routing.ts';
+import { readQueueDepths } from './queue-depth.ts';
+import { hostIds } from '../registry/host-registry.ts';
+import { versionedModelName } from '../wire/versions.ts';
 import { runSteps, type Step } from '../lifecycle/steps.ts';
 import { closeRedis } from '../redis/close.ts';
 import { startTracing } from '../observability/tracing.ts';
@@ -131,12 +134,14 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
       repository,
       versions,
       scrapeMetrics: () =>
-        scrapeDeployment(
-          redis,
-          keys,
-          { id: metricsId, registry: metrics.registry },
-          repository.models.map((m) => m.name),
-        ),
+        scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }, async () => {
+          // Every version a host reports (any state), so a versioned model's queues are seen too.
+          const serving = repository.models.flatMap((m) =>
+            versions.knownVersions(m.name).map((v) => versionedModelName(m.name, v)),
+          );
+          const [live, queues] = await Promise.all([hostIds(redis, keys), readQueueDepths(redis, keys, serving)]);
+          return { liveHosts: live.length, queues };
+        }),
       onRedisError: () => metrics.redisErrors.inc(),
       responseCache: ResponseCache.wanted(config, repository.models)
         ? new ResponseCache(redis, responseCacheKeys(config.KEY_PREFIX), config, metrics.cache, log)

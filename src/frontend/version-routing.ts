@@ -95,6 +95,13 @@ export class VersionView {
     return [...new Set(statuses.filter((s) => s.state === 'ready').map((s) => s.version))].sort((a, b) => a - b);
   }
 
+  /** Every version of a model some host reports, in any state, ascending ([1] for a model without reports). */
+  knownVersions(model: string): number[] {
+    const statuses = this.reports.get(model);
+    if (!statuses || statuses.length === 0) return [1];
+    return [...new Set(statuses.map((s) => s.version))].sort((a, b) => a - b);
+  }
+
   async start(): Promise<void> {
     await this.refresh();
     this.timer = setInterval(() => void this.refresh(), this.refreshMs);
