@@ -4,14 +4,21 @@
  */
 import type { Logger } from '../observability/logger.ts';
 
+/**
+ * A terminal's Ctrl-C reaches every process of the foreground group, and `npm start` relays it to its child as
+ * well: the same signal again this soon after the first is that relay, not a second Ctrl-C.
+ */
+const RELAYED_WITHIN_MS = 500;
+
 export function onShutdownSignal(log: Logger, graceMs: number, close: () => Promise<void>): void {
-  let stopping = false;
+  let first: { signal: NodeJS.Signals; at: number } | undefined;
   const handler = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (first) {
+      if (signal === first.signal && Date.now() - first.at < RELAYED_WITHIN_MS) return;
       log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    stopping = true;
+    first = { signal, at: Date.now() };
     log.info({ signal, graceMs }, 'shutting down gracefully');
     const force = setTimeout(() => {
       log.error({ graceMs }, 'graceful shutdown took too long: exiting');

@@ -84,10 +84,13 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promi
   await writeFile(confFile, privateRedisConf({ port, password, maxmemoryBytes, dir: tmpdir() }), { mode: 0o600 });
   // setpriv (util-linux) makes the kernel send redis-server SIGTERM if this process dies without stopping it,
   // so a crashed test or `npm start` never leaves a stray server; it execs, so the pid is redis-server's own.
+  // Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) reaches the service, which
+  // closes its connections and stops this server last, instead of the server dying under them first.
   const binary = opts.binary ?? 'redis-server';
+  const spawnOpts = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], detached: true };
   const child = existsSync(SETPRIV)
-    ? spawn(SETPRIV, ['--pdeathsig', 'TERM', binary, confFile], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(binary, [confFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn(SETPRIV, ['--pdeathsig', 'TERM', binary, confFile], spawnOpts)
+    : spawn(binary, [confFile], spawnOpts);
   let output = '';
   const ready = new Promise<void>((resolve, reject) => {
     const onOutput = (d: Buffer) => {
