@@ -117,6 +117,11 @@ const schema = z.object({
    * when chunked): 503 OVERLOADED beyond it. 128 MiB: a dozen of the largest bodies, hundreds of photos.
    */
   MAX_INFLIGHT_BODY_BYTES: int(MiB, 64 * 1024 * MiB).default(128 * MiB),
+  /**
+   * Free request-body buffers a front end keeps for later requests (0: none kept): a new image-sized buffer per
+   * request is external memory that drives V8's major collections. Bodies up to 8 MiB are pooled.
+   */
+  BODY_POOL_BYTES: int(0, 64 * 1024 * MiB).default(32 * MiB),
   /** A body that has not fully arrived by then is cut off. */
   BODY_TIMEOUT_MS: int(100, 10 * 60 * SECOND).default(10 * SECOND),
   /**

@@ -22,7 +22,8 @@ import { startServerSpan } from '../http/server-span.ts';
 import type { ModelRepository } from '../model/repository.ts';
 import { authorize } from './authorize.ts';
 import type { BodyBudget } from './body-budget.ts';
-import { answerFailure, claimBody } from './request-body.ts';
+import type { BodyPool } from '../http/body-pool.ts';
+import { answerFailure, claimBody, withBody } from './request-body.ts';
 import type { Guard } from '../auth/guard.ts';
 import { chooseServing, VERSION_PARAM, type VersionView } from './version-routing.ts';
 
@@ -32,6 +33,8 @@ export interface PredictContext extends QueueContext, Access {
   isDraining(): boolean;
   /** MAX_INFLIGHT_BODY_BYTES: bodies being received by this front end. */
   bodyBudget: BodyBudget;
+  /** Body buffers used again (BODY_POOL_BYTES). */
+  bodyPool: BodyPool;
   /** API keys (and their rate limit) on inference; absent or disabled: open. */
   inferenceGuard?: Guard;
   /** The models this deployment serves; ?model= picks one, else the default. */
@@ -88,9 +91,9 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
   const contentType = req.headers['content-type'] ?? '';
   const log = lazyChild(ctx.log, { reqId: answer.id, model });
 
-  void (async () => {
+  void withBody(ctx, body, async (bytes) => {
     const limits = { maxImages: ctx.config.MAX_IMAGES_PER_REQUEST, maxParts: ctx.config.MAX_MULTIPART_PARTS };
-    const input = await extractImages(await body, contentType, limits);
+    const input = await extractImages(bytes, contentType, limits);
     if (!input.ok) return answer.error(input.code, input.message);
     const deadline = answer.startedAt + ctx.config.REQUEST_TIMEOUT_MS;
     const queued = await queueImages(ctx, {
@@ -104,7 +107,7 @@ export function handlePredict(ctx: PredictContext, req: IncomingRequest, res: Se
       onAbort: (l) => res.onAbort(l),
     });
     if (queued) answerResults(answer, queued);
-  })().catch((err: Error) => answerFailure(ctx, answer, err, log, 'predict'));
+  }).catch((err: Error) => answerFailure(ctx, answer, err, log, 'predict'));
 }
 
 function answerResults(answer: Answer, { results, timings, cacheHits }: QueuedImages): void {

@@ -5,6 +5,7 @@
  */
 import type { Config } from '../config/config.ts';
 import type { BodyBudget } from './body-budget.ts';
+import type { BodyPool } from '../http/body-pool.ts';
 import { BodyError, type IncomingRequest, type ServerResponse } from '../http/types.ts';
 import { tooLargeMessage, type Answer } from '../http/respond.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -12,6 +13,8 @@ import type { Logger } from '../observability/logger.ts';
 export interface BodyContext {
   config: Config;
   bodyBudget: BodyBudget;
+  /** Body buffers used again: a claimed body goes back through withBody. */
+  bodyPool: BodyPool;
 }
 
 export function claimBody(
@@ -43,7 +46,7 @@ export function claimBody(
     return undefined;
   }
   // Claimed before returning: uWS hands body bytes only to a reader registered by then.
-  const body = res.readBody({ declaredLength, limit, timeoutMs: ctx.config.BODY_TIMEOUT_MS });
+  const body = res.readBody({ declaredLength, limit, timeoutMs: ctx.config.BODY_TIMEOUT_MS, pool: ctx.bodyPool });
   const release = () => ctx.bodyBudget.give(reserved);
   body.then(release, release);
   return body;
@@ -54,4 +57,22 @@ export function answerFailure(ctx: BodyContext, answer: Answer, err: Error, log:
   if (err instanceof BodyError) return answer.bodyError(err, ctx.config.BODY_LIMIT_BYTES);
   log().error({ err: err.message }, `${what} failed`);
   answer.error('INTERNAL');
+}
+
+/**
+ * Runs `use` on a claimed body, then gives its buffer back to the pool. Only once `use` has settled: for an
+ * inference request that is after queueImages returned, when every admission has settled (its bytes are in
+ * Redis or refused), so nothing reads the body any more.
+ */
+export async function withBody<T>(
+  ctx: BodyContext,
+  body: Promise<Buffer>,
+  use: (bytes: Buffer) => Promise<T>,
+): Promise<T> {
+  const bytes = await body;
+  try {
+    return await use(bytes);
+  } finally {
+    ctx.bodyPool.give(bytes);
+  }
 }

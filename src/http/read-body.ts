@@ -1,7 +1,8 @@
 /**
  * Collects a request body into one buffer, for either HTTP server: refuses it as soon as it crosses the limit,
  * cuts it off when it does not arrive in time, and gives up when the client goes away. Chunks are copied (uWS
- * reuses their memory after the callback). With a Content-Length the buffer is allocated once at its size.
+ * reuses their memory after the callback): the body's one copy. With a Content-Length the buffer is taken once
+ * at its size, from `limits.pool` when given (the caller gives it back when done with the body).
  */
 import { BodyError, type BodyLimits } from './types.ts';
 
@@ -12,14 +13,18 @@ export interface BodySource {
   onAbort(listener: () => void): void;
 }
 
-export function collectBody(source: BodySource, { declaredLength, limit, timeoutMs }: BodyLimits): Promise<Buffer> {
+export function collectBody(
+  source: BodySource,
+  { declaredLength, limit, timeoutMs, pool }: BodyLimits,
+): Promise<Buffer> {
+  const alloc = (bytes: number) => (pool ? pool.take(bytes) : Buffer.allocUnsafe(bytes));
   return new Promise((resolve, reject) => {
     if (declaredLength !== undefined && declaredLength > limit) {
       reject(new BodyError('BODY_TOO_LARGE'));
       return;
     }
     // With a Content-Length we write into one buffer of the right size; otherwise grow by doubling.
-    let buf = Buffer.allocUnsafe(declaredLength ?? 64 * 1024);
+    let buf = alloc(declaredLength ?? 64 * 1024);
     let length = 0;
     let settled = false;
     const timer = setTimeout(() => finish(new BodyError('BODY_TIMEOUT')), timeoutMs);
@@ -27,8 +32,10 @@ export function collectBody(source: BodySource, { declaredLength, limit, timeout
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (err) reject(err);
-      else resolve(buf.subarray(0, length));
+      if (err) {
+        pool?.give(buf);
+        reject(err);
+      } else resolve(buf.subarray(0, length));
     };
     source.onAbort(() => finish(new BodyError('CLIENT_GONE')));
     source.onChunk((chunk, isLast) => {
@@ -36,8 +43,9 @@ export function collectBody(source: BodySource, { declaredLength, limit, timeout
       const size = chunk.byteLength;
       if (length + size > limit) return finish(new BodyError('BODY_TOO_LARGE'));
       if (length + size > buf.length) {
-        const grown = Buffer.allocUnsafe(Math.min(limit, Math.max(buf.length * 2, length + size)));
+        const grown = alloc(Math.min(limit, Math.max(buf.length * 2, length + size)));
         buf.copy(grown, 0, 0, length);
+        pool?.give(buf);
         buf = grown;
       }
       buf.set(chunk, length);

@@ -10,6 +10,7 @@
  * - Abort listeners run once when the client goes away before the answer; any number may be added.
  * - `readBody` must be called before the handler returns: uWS hands body bytes only to a reader registered by then.
  */
+import type { BodyPool } from './body-pool.ts';
 import type { ErrorCode } from '../wire/errors.ts';
 
 export type HttpServerKind = 'uws' | 'node';
@@ -37,6 +38,8 @@ export interface BodyLimits {
   limit: number;
   /** The whole body must have arrived by then, else BODY_TIMEOUT. */
   timeoutMs: number;
+  /** Where the body's buffer comes from (and goes back to, by the caller); else a new one. */
+  pool?: BodyPool;
 }
 
 /** Why a body was not read: too large, too slow, or the client went away while sending it. */

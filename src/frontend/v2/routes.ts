@@ -24,7 +24,7 @@ import { startServerSpan } from '../../http/server-span.ts';
 /** The infer routes' templates, as the server span's http.route (low cardinality, as the conventions ask). */
 const INFER_ROUTE = '/v2/models/{name}/infer';
 const INFER_ROUTE_VERSIONED = '/v2/models/{name}/versions/{version}/infer';
-import { answerFailure, claimBody } from '../request-body.ts';
+import { answerFailure, claimBody, withBody } from '../request-body.ts';
 import type { ServerContext } from '../server-context.ts';
 import { parseInferRequest } from './infer-request.ts';
 import { inferResponse } from './infer-response.ts';
@@ -87,9 +87,9 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
   if (!body) return;
   const log = lazyChild(ctx.log, { reqId: answer.id, model: model.name });
 
-  void (async () => {
+  void withBody(ctx, body, async (bytes) => {
     const parsed = parseInferRequest(
-      await body,
+      bytes,
       req.headers['inference-header-content-length'],
       tensorModel(model),
       ctx.config.MAX_IMAGES_PER_REQUEST,
@@ -101,7 +101,7 @@ function infer(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): v
     const out = inferResponse(model.name, done.tensor, request.output.binary, request.id, String(target.version));
     const fields = { elements: request.items.length, batchSizes: done.batchSizes, cacheHits: done.cacheHits };
     answer.send(200, out.contentType, out.body, fields, out.headers);
-  })().catch((err: Error) => answerFailure(ctx, answer, err, log, 'infer'));
+  }).catch((err: Error) => answerFailure(ctx, answer, err, log, 'infer'));
 }
 
 export function registerV2Routes(http: HttpServer, ctx: ServerContext, ready: () => Promise<boolean>): void {
