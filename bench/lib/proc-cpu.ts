@@ -51,3 +51,16 @@ export function commOf(pid: number): string {
     return '?';
   }
 }
+
+/** Resident memory of these processes now, MiB (VmRSS, summed). */
+export function rssMiBOf(pids: readonly number[]): number {
+  let kib = 0;
+  for (const pid of pids) {
+    try {
+      kib += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return kib / 1024;
+}

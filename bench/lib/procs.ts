@@ -26,6 +26,8 @@ export interface Proc {
   /** The URL it printed ("serving on http://..."), once it did. */
   url?: string;
   rssMiB(): number;
+  /** Calls `fn` with every later line of its output; returns the unsubscribe. */
+  onLine(fn: (raw: string) => void): () => void;
   stop(): Promise<void>;
 }
 
@@ -53,11 +55,13 @@ export interface StartOptions {
    * own entries; benchmark-only entries (bench/) are not compiled and run under tsx.
    */
   built?: boolean;
+  /** Node options for this process (after BENCH_NODE_ARGS). */
+  nodeArgs?: string[];
 }
 
 export async function startProc(opts: StartOptions): Promise<Proc> {
   // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to the children, for profiling.
-  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const nodeArgs = [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(opts.nodeArgs ?? [])];
   // Its own process group: stopping it also stops what it started (the service's private redis-server).
   const built = opts.built ?? buildRoots().some((root) => opts.entry.startsWith(`${root}/`));
   if (built) buildIfStale();
@@ -71,6 +75,7 @@ export async function startProc(opts: StartOptions): Promise<Proc> {
     batches: [],
     tail: launched.tail,
     rssMiB: () => rssMiBOf(launched.pid),
+    onLine: (fn) => launched.onLine((raw) => fn(raw)),
     stop: () => launched.stop(20_000),
   };
   launched.onLine((_, json) => {

@@ -4,7 +4,12 @@
  * plumbing ceiling (trivial model, small JPEGs), and the multi-process shapes (standalone model hosts and a
  * front end against one private redis).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { freePort } from '../../src/system/ports.ts';
 import { startBenchRedis, startProc, type Proc } from './procs.ts';
 
@@ -20,8 +25,8 @@ export interface Running {
 export const cores = availableParallelism();
 
 /** `npm start`: redis-server + one model host + one front end in one process. */
-export async function startService(name: string, env: Record<string, string>): Promise<Running> {
-  const p = await startProc({ name, entry: 'src/main.ts', env: { PORT: '0', LOG_LEVEL: 'debug', ...env } });
+export async function startService(name: string, env: Record<string, string>, nodeArgs?: string[]): Promise<Running> {
+  const p = await startProc({ name, entry: 'src/main.ts', env: { PORT: '0', LOG_LEVEL: 'debug', ...env }, nodeArgs });
   return { url: p.url!, hosts: [p], all: [p], stop: () => p.stop() };
 }
 
@@ -82,4 +87,66 @@ export async function startSplit(
     await stop();
     throw err;
   }
+}
+
+/**
+ * `npm start` of another checkout of this project (an earlier commit, unpacked with `git archive`), run as that
+ * commit's npm start ran it: `node --import tsx src/main.ts` before the build existed, else its dist/ entry.
+ */
+export async function startServiceAt(
+  dir: string,
+  name: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<Running> {
+  const built = existsSync(join(dir, 'dist', 'src', 'main.js'));
+  const entry = built ? [join(dir, 'dist', 'src', 'main.js')] : ['--import', 'tsx', join(dir, 'src', 'main.ts')];
+  const args = [...nodeArgs, ...entry];
+  const child = spawn(process.execPath, args, {
+    cwd: dir,
+    env: { ...process.env, UV_THREADPOOL_SIZE: '64', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const pid = child.pid!;
+  const kill = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      // gone
+    }
+  };
+  process.on('exit', () => kill('SIGKILL'));
+  const exited = once(child, 'exit');
+  const tail: string[] = [];
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name}: not serving after 120 s`)), 120_000);
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+        const m = /serving on (http:\/\/[^\s"]+)/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+    }
+    child.once('exit', () => reject(new Error(`${name}: exited before serving:\n${tail.join('\n')}`)));
+  });
+  const lines = new Set<(raw: string) => void>();
+  for (const stream of [child.stdout!, child.stderr!])
+    createInterface({ input: stream }).on('line', (line) => lines.forEach((fn) => fn(line)));
+  const onLine = (fn: (raw: string) => void) => {
+    lines.add(fn);
+    return () => lines.delete(fn);
+  };
+  const proc = { name, pid, batches: [], tail, child, onLine } as unknown as Proc;
+  const stop = async () => {
+    kill('SIGTERM');
+    const timer = setTimeout(() => kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { url, hosts: [proc], all: [proc], stop };
 }
