@@ -12,6 +12,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildIfStale } from '../build.ts';
+import { NODE_FLAGS } from '../../src/config/node-flags.ts';
 import { BUILD_DIR, PROJECT_DIR } from '../../src/build/layout.ts';
 import { installModules, MODULE_INPUTS } from './app-modules.ts';
 import { CACHE_DIR, cachedStep, dropStale, keyOf, keyOfPaths, type StepResult } from './cache.ts';
@@ -99,6 +100,8 @@ export async function buildImage(): Promise<ImageBuild> {
     SOURCE: process.env.IMAGE_SOURCE ?? repository ?? `git commit ${revision} (set IMAGE_SOURCE to its repository URL)`,
     LICENSES: licences(join(context, 'modules', 'node_modules')),
     UV_THREADPOOL_SIZE: String(UV_THREADPOOL_FOR_HOSTS),
+    // The service's Node options, as npm start passes them (src/config/node-flags.ts).
+    NODE_FLAGS: NODE_FLAGS.join(' '),
   };
   const previous = (
     await podman(['image', 'inspect', '--format', '{{.Id}}', tags[0] as string]).catch(() => '')

@@ -83,7 +83,7 @@ function signal(pid: number, sig: NodeJS.Signals, group: boolean): void {
 
 export function launch(opts: LaunchOptions): Launched {
   const group = opts.group ?? false;
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...nodeArgsFor(opts.entry, opts.built ?? false)], {
+  const proc = spawn(process.execPath, nodeArgsFor(opts.entry, opts.built ?? false, opts.nodeArgs), {
     cwd: PROJECT_DIR,
     // Model hosts need more libuv threads than the default 4 (src/host/uv-threads.ts); harmless elsewhere.
     env: { UV_THREADPOOL_SIZE: String(UV_THREADPOOL_FOR_HOSTS), ...process.env, ...opts.env },

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { NODE_FLAGS } from '../config/node-flags.ts';
 
 /** The compiled tree under the project root: tsconfig.build.json's outDir. */
 export const BUILD_DIR = 'dist';
@@ -34,9 +35,14 @@ export function runnablePath(sourcePath: string): string {
   return RUNNING_BUILT ? builtPath(sourcePath) : join(PROJECT_DIR, sourcePath);
 }
 
-/** The Node arguments that run a project entry point: the build directly, or the source through tsx. */
-export function nodeArgsFor(sourcePath: string, built: boolean): string[] {
-  return built ? [builtPath(sourcePath)] : ['--import', 'tsx', join(PROJECT_DIR, sourcePath)];
+/**
+ * The Node arguments that run a project entry point: the build directly, with production's Node options
+ * (node-flags.ts), or the source through tsx. `extra` options come after production's, so they win.
+ */
+export function nodeArgsFor(sourcePath: string, built: boolean, extra: readonly string[] = []): string[] {
+  return built
+    ? [...NODE_FLAGS, ...extra, builtPath(sourcePath)]
+    : [...extra, '--import', 'tsx', join(PROJECT_DIR, sourcePath)];
 }
 
 /**

@@ -5,11 +5,12 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildIfStale } from '../../scripts/build.ts';
+import { NODE_FLAGS } from '../../src/config/node-flags.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -75,7 +76,10 @@ describe('production settings', () => {
     assert.equal(byName.get('model-host')?.env.REDIS_URL, 'redis://127.0.0.1:1');
     assert.equal(byName.get('frontend')?.kill_timeout, 4000 + 5000 + 2000);
     // Every app runs its compiled entry: no tsx loader (and no esbuild process) in production.
-    assert.deepEqual(byName.get('model-host')?.args, [join(ROOT, 'dist/src/host/main.js')]);
-    assert.deepEqual(byName.get('frontend')?.args, [join(ROOT, 'dist/src/frontend/main.js')]);
+    // Production's Node options (package.json config.node_flags), as npm start passes them.
+    const flags = NODE_FLAGS;
+    assert.ok(readFileSync(join(ROOT, 'package.json'), 'utf8').includes('node $npm_package_config_node_flags'));
+    assert.deepEqual(byName.get('model-host')?.args, [...flags, join(ROOT, 'dist/src/host/main.js')]);
+    assert.deepEqual(byName.get('frontend')?.args, [...flags, join(ROOT, 'dist/src/frontend/main.js')]);
   });
 });
