@@ -310,6 +310,8 @@ describe('machines in network namespaces', { skip, timeout: 240_000 }, () => {
             ...env,
             HOST: machines.fe.ip,
             PORT: '8081',
+            // The second front end on this machine: its own gRPC port, as prod:up gives each one.
+            FRONTEND_INDEX: '1',
             REDIS_URL: String(env.REDIS_URL).replace(`${machines.redis.ip}:6379`, `${net!.bridgeIp}:${relay.port}`),
           }),
         );
