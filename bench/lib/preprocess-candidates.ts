@@ -13,7 +13,21 @@ import type { ModelMetadata } from '../../src/model/metadata.ts';
 import { createPreprocessor, slotFormat } from '../../src/preprocess/preprocess-image.ts';
 import { orientedView } from '../../src/preprocess/orientation.ts';
 import { resizeBilinear } from '../../src/preprocess/resize.ts';
-import { NAPI_COLOR_TYPES, toRgb8 } from '../../src/preprocess/to-rgb.ts';
+import { toRgb8, type PixelFormat } from '../../src/preprocess/to-rgb.ts';
+
+/** @napi-rs/image's JsColorType, in its numbering. */
+const NAPI_COLOR_TYPES: Record<number, PixelFormat> = {
+  0: { channels: 1, sample: 'u8' },
+  1: { channels: 2, sample: 'u8' },
+  2: { channels: 3, sample: 'u8' },
+  3: { channels: 4, sample: 'u8' },
+  4: { channels: 1, sample: 'u16' },
+  5: { channels: 2, sample: 'u16' },
+  6: { channels: 3, sample: 'u16' },
+  7: { channels: 4, sample: 'u16' },
+  8: { channels: 3, sample: 'f32' },
+  9: { channels: 4, sample: 'f32' },
+};
 
 const require = createRequire(import.meta.url);
 

@@ -3,18 +3,19 @@
  *   - JPEG: libjpeg-turbo through sharp, decoded once to RGB without resizing: its default IDCT and fancy
  *     upsampling give the pixels of browsers, TF's decode_jpeg and nsfwjs's reference bit for bit (zune-jpeg in
  *     @napi-rs/image is faster but upsamples chroma differently; Skia's libjpeg-turbo leaks memory: BENCHMARKS.md);
- *   - PNG: @napi-rs/image (the Rust png crate, memory-safe; lossless, so every decoder agrees), the cheapest;
+ *   - PNG: png-decode.ts on Node's zlib (lossless, so every decoder agrees): within 1.3× of @napi-rs/image's Rust
+ *     decoder, whose Transformer kept each image's pixels out of V8's sight until a collection (issue 20);
  *   - a PNG's EXIF orientation is applied later, as index arithmetic in the resize;
  *   - large JPEGs when DCT scaling is on: sharp's shrink-on-load (libjpeg-turbo decodes at 1/2, 1/4 or 1/8) while
  *     the result still covers the model input;
  *   - WebP, GIF, TIFF, AVIF/HEIF, images with a non-sRGB ICC profile, PNGs the Rust decoder refuses: sharp too.
  */
-import { Transformer } from '@napi-rs/image';
 import sharp from 'sharp';
 import type { ImageHeader } from './image-header.ts';
 import { isSrgbProfile } from './icc.ts';
 import { PreprocessError } from './preprocess-error.ts';
-import { NAPI_COLOR_TYPES, toRgb8 } from './to-rgb.ts';
+import { decodePng } from './png-decode.ts';
+import { toRgb8 } from './to-rgb.ts';
 
 export interface DecodeSettings {
   maxInputPixels: number;
@@ -32,7 +33,7 @@ export interface DecodedRgb {
   height: number;
   /** EXIF orientation still to apply (1 when the decoder already applied it). */
   orientation: number;
-  decoder: 'napi-image' | 'sharp' | 'sharp-dct';
+  decoder: 'png' | 'sharp' | 'sharp-dct';
 }
 
 export async function decodeRgb(
@@ -47,42 +48,25 @@ export async function decodeRgb(
     if (k > 1) return decodeJpegScaled(bytes, header, k, settings);
   } else if (header.kind === 'png' && !foreignProfile) {
     try {
-      return decodeNapi(bytes, header);
+      return decodePngRgb(bytes, header);
     } catch {
-      // A PNG the Rust decoder refuses (e.g. a damaged ancillary chunk) gets libpng's opinion too.
+      // A PNG our decoder refuses (e.g. a bad CRC in an ancillary chunk) gets libvips' opinion too.
     }
   }
   // libvips: rotated, flattened over white, converted to sRGB from any ICC profile (lcms2), CMYK included.
   return decodeSharp(bytes, settings);
 }
 
-function decodeNapi(
-  bytes: Uint8Array,
-  header: ImageHeader & { width: number; height: number; orientation: number },
-): DecodedRgb {
-  let pixels: Buffer;
-  let colorType: number;
-  let width: number;
-  let height: number;
-  try {
-    const t = new Transformer(bytes);
-    ({ width, height, colorType } = t.metadataSync());
-    pixels = t.rawPixelsSync();
-  } catch (err) {
-    throw PreprocessError.invalid(`napi-image: ${(err as Error).message}`);
-  }
-  // The header's size was checked against the pixel limit; the decoder must agree with it.
-  if (width !== header.width || height !== header.height)
-    throw PreprocessError.invalid(`decoded ${width}x${height}, header says ${header.width}x${header.height}`);
-  const format = NAPI_COLOR_TYPES[colorType];
-  if (!format) throw PreprocessError.invalid(`napi-image colour type ${colorType}`);
+function decodePngRgb(bytes: Uint8Array, header: Extract<ImageHeader, { kind: 'png' }>): DecodedRgb {
+  const { width, height } = header;
+  const { data, format } = decodePng(bytes, header.png);
   return {
-    data: toRgb8(pixels, width * height, format),
+    data: toRgb8(data, width * height, format),
     pixelBytes: 3,
     width,
     height,
     orientation: header.orientation,
-    decoder: 'napi-image',
+    decoder: 'png',
   };
 }
 

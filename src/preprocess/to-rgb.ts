@@ -4,20 +4,6 @@
  */
 export type PixelFormat = { channels: 1 | 2 | 3 | 4; sample: 'u8' | 'u16' | 'f32' };
 
-/** @napi-rs/image's JsColorType, in its numbering. */
-export const NAPI_COLOR_TYPES: Record<number, PixelFormat> = {
-  0: { channels: 1, sample: 'u8' },
-  1: { channels: 2, sample: 'u8' },
-  2: { channels: 3, sample: 'u8' },
-  3: { channels: 4, sample: 'u8' },
-  4: { channels: 1, sample: 'u16' },
-  5: { channels: 2, sample: 'u16' },
-  6: { channels: 3, sample: 'u16' },
-  7: { channels: 4, sample: 'u16' },
-  8: { channels: 3, sample: 'f32' },
-  9: { channels: 4, sample: 'f32' },
-};
-
 export function toRgb8(data: Uint8Array, pixels: number, format: PixelFormat): Uint8Array {
   const { channels, sample } = format;
   const bytesPerSample = sample === 'u8' ? 1 : sample === 'u16' ? 2 : 4;

@@ -10,3 +10,8 @@ export function seededValues(count: number, seed: number, lo = 0, hi = 1): Float
   }
   return out;
 }
+
+/** Deterministic bytes, from the same generator. */
+export function seededBytes(seed: number, count: number): Uint8Array {
+  return Uint8Array.from(seededValues(count, seed, 0, 256), (v) => Math.floor(v));
+}

@@ -77,7 +77,7 @@ describe('model metadata: preprocessing.resize', () => {
     const img = await baseImage();
     const png = await img.clone().png().toBuffer();
     const out = new Float32Array(32 * 32 * 3);
-    assert.equal(await createPreprocessor(meta, SETTINGS)(png, out, 0), 'napi-image');
+    assert.equal(await createPreprocessor(meta, SETTINGS)(png, out, 0), 'png');
     const window = await img.clone().extract({ left: 16, top: 0, width: 128, height: 128 }).raw().toBuffer();
     for (const [x, y] of [
       [0, 0],
