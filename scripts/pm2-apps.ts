@@ -9,7 +9,7 @@ import { shutdownGraceMs } from '../src/config/config.ts';
 import { type DeploymentConfig, loadDeploymentConfig, PROJECT_DIR } from '../src/config/deployment.ts';
 import { findBinary } from '../src/system/binaries.ts';
 import { privateRedisUrl, redisConfPath } from './lib/private-redis.ts';
-import { UV_THREADPOOL_FOR_HOSTS } from '../src/config/uv-threads.ts';
+import { MALLOC_ARENA_MAX_FOR_HOSTS, UV_THREADPOOL_FOR_HOSTS } from '../src/config/uv-threads.ts';
 import { nodeArgsFor } from '../src/build/layout.ts';
 import { assertFreshBuild } from '../src/build/stamp.ts';
 
@@ -97,6 +97,7 @@ export async function pm2Apps(d: DeploymentConfig): Promise<Pm2App[]> {
         env: {
           PREPROCESS_THREADS: String(d.preprocessThreadsPerHost),
           UV_THREADPOOL_SIZE: String(UV_THREADPOOL_FOR_HOSTS),
+          MALLOC_ARENA_MAX: String(MALLOC_ARENA_MAX_FOR_HOSTS),
           ...(models && { MODELS: models }),
         },
       }),

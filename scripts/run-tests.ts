@@ -17,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { UV_THREADPOOL_FOR_HOSTS } from '../src/config/uv-threads.ts';
+import { MALLOC_ARENA_MAX_FOR_HOSTS, UV_THREADPOOL_FOR_HOSTS } from '../src/config/uv-threads.ts';
 import { PROJECT_DIR } from '../src/config/deployment.ts';
 import { ensureExampleModels } from './lib/example-models.ts';
 
@@ -58,6 +58,7 @@ function runNodeTest(files: string[], concurrency: number, env: Record<string, s
     env: {
       ...process.env,
       UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(UV_THREADPOOL_FOR_HOSTS),
+      MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? String(MALLOC_ARENA_MAX_FOR_HOSTS),
       ...env,
     },
   });

@@ -21,7 +21,7 @@ import { fetchNode, nodeAbi, resolveNodeVersion } from './node-runtime.ts';
 import { IMAGE_NAME, podman } from './podman.ts';
 import { makeRootfs, rootfsRecipe } from './rootfs.ts';
 import { run } from './run.ts';
-import { UV_THREADPOOL_FOR_HOSTS } from '../../src/config/uv-threads.ts';
+import { MALLOC_ARENA_MAX_FOR_HOSTS, UV_THREADPOOL_FOR_HOSTS } from '../../src/config/uv-threads.ts';
 
 const fileBytes = (rel: string) => readFileSync(join(PROJECT_DIR, rel));
 
@@ -100,6 +100,7 @@ export async function buildImage(): Promise<ImageBuild> {
     SOURCE: process.env.IMAGE_SOURCE ?? repository ?? `git commit ${revision} (set IMAGE_SOURCE to its repository URL)`,
     LICENSES: licences(join(context, 'modules', 'node_modules')),
     UV_THREADPOOL_SIZE: String(UV_THREADPOOL_FOR_HOSTS),
+    MALLOC_ARENA_MAX: String(MALLOC_ARENA_MAX_FOR_HOSTS),
     // The service's Node options, as npm start passes them (src/config/node-flags.ts).
     NODE_FLAGS: NODE_FLAGS.join(' '),
   };

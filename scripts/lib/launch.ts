@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { PROJECT_DIR } from '../../src/config/deployment.ts';
-import { UV_THREADPOOL_FOR_HOSTS } from '../../src/config/uv-threads.ts';
+import { MALLOC_ARENA_MAX_FOR_HOSTS, UV_THREADPOOL_FOR_HOSTS } from '../../src/config/uv-threads.ts';
 import { nodeArgsFor } from '../../src/build/layout.ts';
 
 export interface LogLine {
@@ -85,8 +85,13 @@ export function launch(opts: LaunchOptions): Launched {
   const group = opts.group ?? false;
   const proc = spawn(process.execPath, nodeArgsFor(opts.entry, opts.built ?? false, opts.nodeArgs), {
     cwd: PROJECT_DIR,
-    // Model hosts need more libuv threads than the default 4 (src/host/uv-threads.ts); harmless elsewhere.
-    env: { UV_THREADPOOL_SIZE: String(UV_THREADPOOL_FOR_HOSTS), ...process.env, ...opts.env },
+    // Model hosts need more libuv threads than the default 4, and fewer malloc arenas (src/config/uv-threads.ts).
+    env: {
+      UV_THREADPOOL_SIZE: String(UV_THREADPOOL_FOR_HOSTS),
+      MALLOC_ARENA_MAX: String(MALLOC_ARENA_MAX_FOR_HOSTS),
+      ...process.env,
+      ...opts.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe', ...(opts.ipc ? ['ipc' as const] : [])],
     detached: group,
   });

@@ -7,7 +7,7 @@ interface PackageInfo {
   name: string;
   version: string;
   /** package.json "config": npm scripts see these as $npm_package_config_<key>. */
-  config: { uv_threadpool_size: number; node_flags: string };
+  config: { uv_threadpool_size: number; node_flags: string; malloc_arena_max: number };
 }
 
 /** The nearest versioned package.json above this module: src/config/ when run with tsx, dist/src/config/ when built. */

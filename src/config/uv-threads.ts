@@ -9,6 +9,13 @@ import { PACKAGE } from './package-info.ts';
 
 export const UV_THREADPOOL_FOR_HOSTS = PACKAGE.config.uv_threadpool_size;
 
+/**
+ * glibc gives threads that allocate their own malloc arenas (up to 8 per core) and keeps freed memory in each: a
+ * host whose decode, libuv and libvips threads take turns with large images crept up 300 MB over 96 noise images,
+ * and stayed level with 2 (test/faults/decode-memory.test.ts). glibc too reads it once, from the environment.
+ */
+export const MALLOC_ARENA_MAX_FOR_HOSTS = PACKAGE.config.malloc_arena_max;
+
 /** libuv threads a host needs: every decode thread of every model lane, plus a few for inference and files. */
 export function uvThreadsNeeded(
   lanes: number,

@@ -103,7 +103,9 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return Buffer.concat(parts);
 }
 
-/** Undoes the scanline filters in place: `h` rows of a filter byte and `rb` bytes, `bpp` bytes per pixel (≥ 1). */
+/**
+ * Undoes the scanline filters in place: `h` rows of a filter byte and `rb` bytes, `bpp` bytes per pixel (≥ 1).
+ */
 function unfilter(raw: Uint8Array, start: number, h: number, rb: number, bpp: number): void {
   for (let y = 0; y < h; y++) {
     const line = start + y * (rb + 1) + 1;
@@ -127,6 +129,7 @@ function unfilter(raw: Uint8Array, start: number, h: number, rb: number, bpp: nu
         const a = raw[line + i - bpp]!;
         const b = raw[up + i]!;
         const c = raw[up + i - bpp]!;
+        // Paeth's |p − a|, |p − b|, |p − c| for p = a + b − c.
         const pa = Math.abs(b - c);
         const pb = Math.abs(a - c);
         const pc = Math.abs(a + b - 2 * c);
