@@ -60,6 +60,7 @@ function tensorData(req: ModelInferRequest): TensorData | string {
   const values = c.fp32_contents;
   return {
     form: 'values',
+    maxCount: values.length,
     fill(out) {
       for (let i = 0; i < values.length; i++) {
         const v = values[i]!;

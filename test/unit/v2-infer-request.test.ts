@@ -170,6 +170,63 @@ describe('Open Inference Protocol request parsing', () => {
   });
 });
 
+describe('Open Inference Protocol request parsing, hostile bodies (issue 20)', () => {
+  const message = (p: Parsed) => (p.ok ? '' : p.message);
+  const values = Array.from({ length: 12 }, (_, i) => i / 10);
+
+  it('refuses nesting deeper than the request and its rank before parsing, brackets in strings not counted', () => {
+    const deep = Buffer.from(
+      `{"inputs":[{"name":"input","shape":[1,2,2,3],"datatype":"FP32","data":${'['.repeat(200_000)}`,
+    );
+    const p = parseInferRequest(deep, undefined, model, 16);
+    assert.match(message(p), /nests arrays or objects deeper than 8 levels/);
+    // The deepest legitimate request: data nested to its full rank (4), and a string full of brackets.
+    const nested = [
+      [
+        [values.slice(0, 3), values.slice(3, 6)],
+        [values.slice(6, 9), values.slice(9, 12)],
+      ],
+    ];
+    const legit = parse({
+      id: '[[[[[[[[[[',
+      inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data: nested }],
+    });
+    ok(legit);
+  });
+
+  it('refuses a shape its data cannot fill before allocating for it', () => {
+    // 97 bytes declaring 16 × 224 × 224 × 3 values: refused on the body's length, not after a 9.6 MB allocation.
+    const big = { dims: [224, 224, 3], classes: 5 };
+    const body = Buffer.from('{"inputs":[{"name":"input","shape":[16,224,224,3],"datatype":"FP32","data":[1,2,3]}]}');
+    const p = parseInferRequest(body, undefined, big, 16);
+    assert.match(message(p), /cannot hold the 2408448 values .*at most \d+/);
+  });
+
+  it('refuses values that are not finite as float32: 1e39 and -1e39 in JSON, NaN and Infinity in binary', () => {
+    for (const v of [1e39, -1e39, 3.5e38]) {
+      const data = [v, ...values.slice(1, 12)];
+      const p = parse({ inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data }] });
+      assert.match(message(p), /finite as float32/, String(v));
+    }
+    // 3e38 is finite as a float32: accepted (the model's output is checked after inference).
+    ok(
+      parse({
+        inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', data: [3e38, ...values.slice(1, 12)] }],
+      }),
+    );
+    for (const v of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const f = new Float32Array(12).fill(0.5);
+      f[7] = v;
+      const bin = Buffer.from(f.buffer);
+      const p = parse(
+        { inputs: [{ name: 'input', shape: [1, 2, 2, 3], datatype: 'FP32', parameters: { binary_data_size: 48 } }] },
+        bin,
+      );
+      assert.match(message(p), /finite as float32/, String(v));
+    }
+  });
+});
+
 describe('Open Inference Protocol response', () => {
   const labels = ['a', 'b', 'c', 'd', 'e'];
   const row = (v: number[]) => new Uint8Array(new Float32Array(v).buffer);

@@ -10,6 +10,7 @@ import type { ErrorCode } from '../../wire/errors.ts';
 import { queueImages, type QueueContext, type QueueItem } from '../enqueue-images.ts';
 import type { Exchange } from '../../http/exchange.ts';
 import { outputTensor, type OutputRequest, type OutputTensor } from './infer-output.ts';
+import { finiteFloat32 } from './tensor-input.ts';
 import type { InferTarget } from './model-info.ts';
 
 /** A parsed inference request, protocol-neutral. */
@@ -77,6 +78,13 @@ export async function runInference(
     return undefined;
   }
   const rows = queued.scores.map((s) => s ?? new Uint8Array(labels.length * 4));
+  // JSON has no NaN or Infinity (they would go out as null): finite input the model cannot take is refused.
+  const overflowed = rows.findIndex((row) => !finiteFloat32(row));
+  if (overflowed >= 0) {
+    const message = `${items.length > 1 ? `element ${overflowed}: ` : ''}the model's output for this input is not finite (NaN or Infinity): its values are outside the range the model takes.`;
+    exchange.error('BAD_REQUEST', message, { failedElement: overflowed });
+    return undefined;
+  }
   return {
     tensor: outputTensor(labels, rows, output),
     batchSizes: queued.timings.flatMap((t) => (t ? [t.batchSize] : [])),

@@ -12,6 +12,7 @@
  * ("score:index:label", BYTES [N, k]) and as binary data (binary_data / binary_data_output).
  */
 import { OUTPUT_NAME, type OutputRequest } from './infer-output.ts';
+import { jsonDeeperThan } from './json-depth.ts';
 import type { Parsed } from './infer-path.ts';
 import { INPUT_NAME, isRefusal, tensorItems, type TensorData, type TensorModel } from './tensor-input.ts';
 
@@ -42,8 +43,14 @@ function flattenNumbers(data: unknown[], out: Float32Array): number {
     const v = top.a[top.i++];
     if (Array.isArray(v)) {
       stack.push({ a: v, i: 0 });
-    } else if (typeof v === 'number' && Number.isFinite(v)) {
-      if (n < out.length) out[n] = v;
+    } else if (typeof v === 'number') {
+      // Finite as a float64 is not enough: 1e39 is Infinity as a float32.
+      if (n < out.length) {
+        out[n] = v;
+        if (!Number.isFinite(out[n]!)) return -1;
+      } else if (!Number.isFinite(Math.fround(v))) {
+        return -1;
+      }
       n++;
     } else {
       return -1;
@@ -84,6 +91,11 @@ export function parseInferRequest(
 ): Parsed {
   const parts = split(body, headerLength);
   if (typeof parts === 'string') return bad(parts);
+  // Deeper than the request's own structure (object, inputs, input, then the data's rank) is refused unparsed:
+  // millions of nested brackets cost JSON.parse and the flattening seconds of the event loop.
+  const maxDepth = 4 + 1 + model.dims.length;
+  if (jsonDeeperThan(parts.json, maxDepth))
+    return bad(`The inference request nests arrays or objects deeper than ${maxDepth} levels.`);
   let doc: unknown;
   try {
     doc = JSON.parse(parts.json.toString('utf8'));
@@ -130,7 +142,8 @@ export function parseInferRequest(
     return bad('Binary data follows the JSON but the input declares no "binary_data_size".');
   } else if (input.datatype === 'FP32' && Array.isArray(input.data)) {
     const json = input.data;
-    data = { form: 'values', fill: (out) => flattenNumbers(json, out) };
+    // Each number takes at least one character and a separator: a bound on the count before allocating.
+    data = { form: 'values', maxCount: Math.ceil(parts.json.length / 2), fill: (out) => flattenNumbers(json, out) };
   } else {
     data = {
       form: 'none',

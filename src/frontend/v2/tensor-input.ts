@@ -22,8 +22,11 @@ export interface TensorModel {
 export type TensorData =
   /** Row-major little-endian bytes: FP32 values, or BYTES elements each after a 4-byte little-endian length. */
   | { form: 'raw'; bytes: Uint8Array }
-  /** Numbers (JSON `data`, gRPC fp32_contents): `fill` writes up to out.length, returns the count, -1 at a non-number. */
-  | { form: 'values'; fill(out: Float32Array): number }
+  /**
+   * Numbers (JSON `data`, gRPC fp32_contents): `fill` writes up to out.length, returns the count, -1 at a value that
+   * is not a number or not finite as a float32. `maxCount` bounds the count before anything is allocated.
+   */
+  | { form: 'values'; maxCount: number; fill(out: Float32Array): number }
   /** BYTES elements one by one (gRPC bytes_contents). */
   | { form: 'elements'; elements: readonly Uint8Array[] }
   /** No data: `hint` says how this protocol sends it. */
@@ -59,6 +62,17 @@ function checkShape(
   );
 }
 
+const NOT_FINITE = 'FP32 data must hold only numbers that are finite as float32 (no NaN, no Infinity, |x| < 3.4e38).';
+
+/** Whether every float32 (little-endian) in `bytes` is finite: NaN and ±Infinity have all exponent bits set. */
+export function finiteFloat32(bytes: Uint8Array): boolean {
+  // The exponent's top 7 bits are in each float's last byte (little-endian), its lowest in the byte before.
+  for (let i = 3; i < bytes.length; i += 4) {
+    if ((bytes[i]! & 0x7f) === 0x7f && (bytes[i - 1]! & 0x80) === 0x80) return false;
+  }
+  return true;
+}
+
 /** The FP32 form: N tensors of the model's input. */
 function fp32Items(shape: readonly number[], model: TensorModel, data: TensorData): QueueItem[] | Refusal {
   const n = shape[0]!;
@@ -71,10 +85,15 @@ function fp32Items(shape: readonly number[], model: TensorModel, data: TensorDat
         `Binary FP32 data of ${data.bytes.byteLength} bytes for shape [${shape.join(', ')}]: expected ${byteLength}.`,
       );
     bytes = data.bytes; // little-endian on the wire and on every platform Node runs here
+    if (!finiteFloat32(bytes)) return bad(NOT_FINITE);
   } else if (data.form === 'values') {
+    if (n * per > data.maxCount)
+      return bad(
+        `FP32 data cannot hold the ${n * per} values of shape [${shape.join(', ')}]: it has at most ${data.maxCount}.`,
+      );
     const values = new Float32Array(n * per);
     const count = data.fill(values);
-    if (count < 0) return bad('FP32 data must hold only finite numbers.');
+    if (count < 0) return bad(NOT_FINITE);
     if (count !== values.length)
       return bad(`FP32 data has ${count} values for shape [${shape.join(', ')}]: expected ${values.length}.`);
     bytes = new Uint8Array(values.buffer);
