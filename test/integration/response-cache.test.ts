@@ -1,7 +1,7 @@
 /**
  * The response cache against a real redis-server, the real model host and the real default model's weights under
  * two names (cats; dogs with its labels rotated, so an answer tells which model gave it): hits and misses across
- * /predict, /v2 and topk with no batch run for a hit; identical bytes under two models; a new version; Redis
+ * /predict, /v2, gRPC ModelInfer and topk with no batch run for a hit; identical bytes under two models; a new version; Redis
  * refusing the cache's keys (ACL) while the rest works; and the bound, measured with MEMORY USAGE.
  */
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import { EXAMPLES, postImage, startTestService, type TestService } from '../../s
 import { waitUntil } from '../../scripts/lib/wait.ts';
 import { defaultLabels, publishVersion } from '../helpers/versioned-repo.ts';
 import { bytesInfer } from '../helpers/oip.ts';
+import { InferenceClient, serializeBytes } from '../helpers/grpc-client.ts';
 import { smallPng } from '../helpers/load.ts';
 import { ENTRY_OVERHEAD_BYTES, ResponseCache } from '../../src/frontend/response-cache.ts';
 import { responseCacheKeys } from '../../src/wire/response-cache.ts';
@@ -109,6 +110,55 @@ describe('response cache', () => {
     assert.deepEqual(body.results[0]!.predictions, first);
     assert.ok(body.results[1]!.success);
     assert.deepEqual([await metric('hits_total', 'cats'), await metric('misses_total', 'cats')], [5, 2]);
+  });
+
+  it('gRPC ModelInfer (BYTES) and /predict share entries: a hit either way, with the same probabilities', async () => {
+    const client = new InferenceClient(`127.0.0.1:${svc.frontend.grpcPort}`);
+    /** The probability vector gRPC returns (raw FP32, in label order). */
+    const grpcInfer = async (image: Uint8Array): Promise<number[]> => {
+      const request = {
+        model_name: 'cats',
+        inputs: [{ name: 'input', datatype: 'BYTES', shape: [1] }],
+        raw_input_contents: [serializeBytes([image])],
+      };
+      const out = await client.call<{ raw_output_contents: Uint8Array[] }>('ModelInfer', request);
+      assert.equal(out.code, 0, out.details);
+      return Array.from(new Float32Array(new Uint8Array(out.message!.raw_output_contents[0]!).slice().buffer));
+    };
+    /** /predict's answer (all five labels) as the same vector. */
+    const asVector = (predictions: Predictions) =>
+      labels.map((l) => predictions.find((p) => p.label === l)!.probability);
+    const counts = async () => [await metric('hits_total', 'cats'), await metric('misses_total', 'cats')];
+    const stored = async (before: number) =>
+      waitUntil(async () => (await metric('stored_bytes_total', 'cats')) > before, 10_000, 'the entry stored');
+    try {
+      const [first, second] = [await smallPng(64, 21), await smallPng(64, 22)];
+      let [hits, misses] = await counts();
+      let bytes = await metric('stored_bytes_total', 'cats');
+      const viaPredict = asVector(await predict(first, '?model=cats'));
+      assert.deepEqual(await counts(), [hits, misses + 1], '/predict first: a miss');
+      await stored(bytes);
+      let ran = batches.length;
+      assert.deepEqual(await grpcInfer(first), viaPredict, 'gRPC answers with the vector /predict stored');
+      assert.deepEqual(await counts(), [hits + 1, misses + 1], 'then gRPC: a hit');
+      assert.equal(batches.length, ran, 'no batch ran for the gRPC hit');
+
+      [hits, misses] = await counts();
+      bytes = await metric('stored_bytes_total', 'cats');
+      const viaGrpc = await grpcInfer(second);
+      assert.deepEqual(await counts(), [hits, misses + 1], 'gRPC first: a miss');
+      await stored(bytes);
+      ran = batches.length;
+      assert.deepEqual(
+        asVector(await predict(second, '?model=cats')),
+        viaGrpc,
+        '/predict answers with what gRPC stored',
+      );
+      assert.deepEqual(await counts(), [hits + 1, misses + 1], 'then /predict: a hit');
+      assert.equal(batches.length, ran, 'no batch ran for the /predict hit');
+    } finally {
+      client.close();
+    }
   });
 
   it('identical bytes under two models are two entries, each with its own answer', async () => {
