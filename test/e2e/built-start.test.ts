@@ -1,7 +1,9 @@
 /**
  * `npm start` runs the build in dist/: it classifies an image and no process of its tree runs tsx or esbuild (tsx
- * in any thread would start an esbuild helper process). A build that no longer matches its sources is refused, by
- * the service and by prod:up, naming what changed.
+ * in any thread would start an esbuild helper process). It runs with OTEL_EXPORTER_OTLP_ENDPOINT on an in-process
+ * OTLP receiver and RESPONSE_CACHE=on: a request with a traceparent gives one trace from its front end and model
+ * host, and the same image again is a cache hit. A build that no longer matches its sources is refused, by the
+ * service and by prod:up, naming what changed.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +17,15 @@ import { buildIfStale } from '../../scripts/build.ts';
 import { STAMP_FILE, type BuildStamp } from '../../src/build/stamp.ts';
 import { freePort } from '../../src/system/ports.ts';
 import { processTree } from '../../src/system/processes.ts';
+import { waitUntil } from '../../scripts/lib/wait.ts';
+import {
+  assertOneTrace,
+  callerContext,
+  HOST_SPANS,
+  startOtlpReceiver,
+  traceOf,
+  type OtlpReceiver,
+} from '../helpers/otlp-receiver.ts';
 import { CHELSEA, PROJECT_DIR, classify } from './prod-helpers.ts';
 
 const cmdline = (pid: number) => {
@@ -25,13 +36,15 @@ const cmdline = (pid: number) => {
   }
 };
 
-describe('npm start runs the compiled build', () => {
+describe('npm start runs the compiled build, with tracing and the response cache on', () => {
   let child: ChildProcess;
   let output = '';
   let url: string;
+  let receiver: OtlpReceiver;
 
   before(async () => {
     buildIfStale();
+    receiver = await startOtlpReceiver();
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     child = spawn('npm', ['start'], {
@@ -46,6 +59,9 @@ describe('npm start runs the compiled build', () => {
         LOG_LEVEL: 'warn',
         PREPROCESS_THREADS: '1',
         REDIS_URL: '',
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY: '50',
+        RESPONSE_CACHE: 'on',
       },
     });
     child.stdout!.on('data', (b: Buffer) => {
@@ -78,14 +94,36 @@ describe('npm start runs the compiled build', () => {
     while (members().length > 0 && Date.now() < until) await sleep(200);
     const left = members();
     if (left.length > 0) process.kill(-pgid, 'SIGKILL');
+    await receiver?.close();
     assert.deepEqual(left, [], 'processes of npm start survived Ctrl-C');
   });
 
-  it('classifies an image', async () => {
-    const res = await classify(url, await readFile(CHELSEA));
+  it('classifies an image: one trace from its front end and model host; the same image again is a cache hit', async () => {
+    const chelsea = await readFile(CHELSEA);
+    const c = callerContext();
+    const res = await classify(url, chelsea, { traceparent: c.traceparent });
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.equal(body.predictions[0].label, 'Neutral');
+    const spans = await traceOf(receiver, c.traceId, ['POST /predict', 'admission', ...HOST_SPANS]);
+    const server = assertOneTrace(spans, 'POST /predict', c.spanId);
+    const service = processTree(child.pid!).find((pid) => cmdline(pid).endsWith('dist/src/main.js'));
+    const pids = new Set(spans.map((s) => s.resource['process.pid']));
+    assert.deepEqual([...pids], [service], 'front end and model host both in the node process npm start runs');
+    assert.notEqual(
+      server.resource['service.instance.id'],
+      spans.find((s) => s.name === 'inference')!.resource['service.instance.id'],
+    );
+
+    const metric = async (name: string) => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`classify_response_cache_${name}{model="default"}`));
+      return line ? Number(line.split(' ').pop()) : 0;
+    };
+    await waitUntil(async () => (await metric('stored_bytes_total')) > 0, 15_000, 'the entry stored');
+    const again = await classify(url, chelsea);
+    assert.deepEqual(await again.json(), body);
+    assert.equal(await metric('hits_total'), 1);
   });
 
   it('runs node on dist/src/main.js, and no tsx or esbuild anywhere in its process tree', () => {

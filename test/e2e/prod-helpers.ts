@@ -130,6 +130,18 @@ export function pm2(d: Deployment, args: string[]): Promise<{ code: number; out:
   });
 }
 
+export interface Pm2App {
+  name: string;
+  pid: number;
+  pm2_env: { status: string; restart_time: number };
+}
+
+/** Every process PM2 runs for the deployment (`pm2 jlist`). */
+export async function pm2Apps(d: Deployment): Promise<Pm2App[]> {
+  const { out } = await pm2(d, ['jlist']);
+  return JSON.parse(out.slice(out.indexOf('['))) as Pm2App[];
+}
+
 async function pidsIn(files: string[]): Promise<number[]> {
   const pids: number[] = [];
   for (const f of files) {
@@ -190,8 +202,12 @@ export async function jsonLines(file: string): Promise<Array<Record<string, unkn
 
 export const CHELSEA = new URL('../../examples/chelsea.png', import.meta.url);
 
-export async function classify(url: string, image: Uint8Array): Promise<Response> {
+export async function classify(
+  url: string,
+  image: Uint8Array,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   const form = new FormData();
   form.append('image', new Blob([image as Uint8Array<ArrayBuffer>], { type: 'image/png' }), 'chelsea.png');
-  return fetch(`${url}/predict`, { method: 'POST', body: form });
+  return fetch(`${url}/predict`, { method: 'POST', body: form, headers });
 }

@@ -16,23 +16,13 @@ import {
   makeDeployment,
   npmRun,
   pm2,
+  pm2Apps,
   teardown,
   type Deployment,
 } from './prod-helpers.ts';
 
-interface Proc {
-  name: string;
-  pid: number;
-  pm2_env: { status: string; restart_time: number };
-}
-
-async function processes(d: Deployment): Promise<Proc[]> {
-  const { out } = await pm2(d, ['jlist']);
-  return JSON.parse(out.slice(out.indexOf('['))) as Proc[];
-}
-
 async function onlinePids(d: Deployment, name: string): Promise<number[]> {
-  return (await processes(d))
+  return (await pm2Apps(d))
     .filter((p) => p.name === name && p.pm2_env.status === 'online')
     .map((p) => p.pid)
     .sort();

@@ -1,11 +1,15 @@
 /**
  * An in-process OTLP/HTTP trace receiver for tests: POST /v1/traces in either protocol, http/protobuf (decoded
  * with protobufjs from the OTLP messages' own field numbers, opentelemetry-proto trace.proto and common.proto) or
- * http/json, each span normalised with its resource's attributes. Listens on a port of its own on loopback.
+ * http/json, each span normalised with its resource's attributes. Listens on a port of its own on loopback. And the
+ * checks of one traced request that the tests in-process, under `npm start` and in prod mode share.
  */
+import { randomBytes } from 'node:crypto';
+import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import protobuf from 'protobufjs';
+import { waitUntil } from '../../scripts/lib/wait.ts';
 
 const OTLP_TRACE_PROTO = `
 syntax = "proto3";
@@ -136,4 +140,37 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     requests,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** The spans the model host exports for every request it serves, each a child of the front end's server span. */
+export const HOST_SPANS = ['queue wait', 'preprocess', 'inference', 'publish'];
+
+/** A caller's own span context, and the W3C traceparent that names it (sampled, or not). */
+export function callerContext(sampled = true): { traceId: string; spanId: string; traceparent: string } {
+  const traceId = randomBytes(16).toString('hex');
+  const spanId = randomBytes(8).toString('hex');
+  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-${sampled ? '01' : '00'}` };
+}
+
+/** The spans of one trace, once every span named in `names` has arrived. */
+export async function traceOf(receiver: OtlpReceiver, traceId: string, names: string[]): Promise<ReceivedSpan[]> {
+  const spans = () => receiver.spans.filter((s) => s.traceId === traceId);
+  await waitUntil(() => names.every((n) => spans().some((s) => s.name === n)), 30_000, `spans ${names.join(', ')}`);
+  return spans();
+}
+
+/** One trace: the server span under the caller's span, every host stage under the server span. */
+export function assertOneTrace(spans: ReceivedSpan[], serverName: string, callerSpanId: string): ReceivedSpan {
+  const server = spans.find((s) => s.name === serverName)!;
+  assert.equal(server.parentSpanId, callerSpanId, "the server span is the caller's child");
+  assert.equal(server.kind, 2, 'SERVER');
+  assert.equal(server.resource['classify.role'], 'frontend');
+  for (const name of HOST_SPANS) {
+    const span = spans.find((s) => s.name === name)!;
+    assert.equal(span.parentSpanId, server.spanId, `${name} is a child of the server span, across Redis`);
+    assert.equal(span.resource['classify.role'], 'model-host');
+  }
+  const admission = spans.find((s) => s.name === 'admission')!;
+  assert.equal(admission.parentSpanId, server.spanId);
+  return server;
 }

@@ -128,7 +128,10 @@ describe('response cache', () => {
     /** /predict's answer (all five labels) as the same vector. */
     const asVector = (predictions: Predictions) =>
       labels.map((l) => predictions.find((p) => p.label === l)!.probability);
-    const counts = async () => [await metric('hits_total', 'cats'), await metric('misses_total', 'cats')];
+    const counts = async (): Promise<[number, number]> => [
+      await metric('hits_total', 'cats'),
+      await metric('misses_total', 'cats'),
+    ];
     const stored = async (before: number) =>
       waitUntil(async () => (await metric('stored_bytes_total', 'cats')) > before, 10_000, 'the entry stored');
     try {

@@ -9,43 +9,25 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { EXAMPLES, postImage, startTestService, type TestService } from '../../scripts/lib/in-process-service.ts';
-import { waitUntil } from '../../scripts/lib/wait.ts';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
+import {
+  assertOneTrace,
+  callerContext as caller,
+  HOST_SPANS,
+  startOtlpReceiver,
+  traceOf,
+  type OtlpReceiver,
+  type ReceivedSpan,
+} from '../helpers/otlp-receiver.ts';
 import { bytesInfer } from '../helpers/oip.ts';
 import { InferenceClient, serializeBytes } from '../helpers/grpc-client.ts';
 
-const HOST_SPANS = ['queue wait', 'preprocess', 'inference', 'publish'];
-
-function caller(sampled = true): { traceId: string; spanId: string; traceparent: string } {
-  const traceId = randomBytes(16).toString('hex');
-  const spanId = randomBytes(8).toString('hex');
-  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-${sampled ? '01' : '00'}` };
-}
-
-async function traceOf(receiver: OtlpReceiver, traceId: string, names: string[]): Promise<ReceivedSpan[]> {
-  const spans = () => receiver.spans.filter((s) => s.traceId === traceId);
-  await waitUntil(() => names.every((n) => spans().some((s) => s.name === n)), 30_000, `spans ${names.join(', ')}`);
-  return spans();
-}
-
-/** One trace: the server span under the caller's span, every host stage under the server span. */
+/** One trace across Redis, its server span from this very process (the service runs in-process). */
 function assertJoined(spans: ReceivedSpan[], serverName: string, callerSpanId: string): ReceivedSpan {
-  const server = spans.find((s) => s.name === serverName)!;
-  assert.equal(server.parentSpanId, callerSpanId, "the server span is the caller's child");
-  assert.equal(server.kind, 2, 'SERVER');
-  assert.equal(server.resource['classify.role'], 'frontend');
+  const server = assertOneTrace(spans, serverName, callerSpanId);
   assert.equal(server.resource['process.pid'], process.pid);
-  for (const name of HOST_SPANS) {
-    const span = spans.find((s) => s.name === name)!;
-    assert.equal(span.parentSpanId, server.spanId, `${name} is a child of the server span, across Redis`);
-    assert.equal(span.resource['classify.role'], 'model-host');
-  }
-  const admission = spans.find((s) => s.name === 'admission')!;
-  assert.equal(admission.parentSpanId, server.spanId);
   return server;
 }
 
