@@ -94,6 +94,15 @@ class NodeServerResponse extends ResponseState implements ServerResponse {
   }
 }
 
+/** An absolute-form target (`http://host/path?q`, RFC 9112 §3.2.2) as the origin form (`/path?q`) routes match. */
+function originForm(target: string): string {
+  if (target.startsWith('/')) return target;
+  const scheme = /^https?:\/\/[^/?#]*/i.exec(target);
+  if (!scheme) return target;
+  const rest = target.slice(scheme[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
 /** A request Node could not parse: the JSON error shape, then the connection closes. */
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
@@ -127,6 +136,8 @@ class NodeHttpServer implements HttpServer {
     const timeouts = {
       requestTimeout: 0,
       connectionsCheckingInterval: 1000,
+      // A missing Host is answered in dispatch, with the JSON error shape.
+      requireHostHeader: false,
       ...(headersTimeoutMs ? { headersTimeout: headersTimeoutMs } : {}),
     };
     this.server = createServer(timeouts, (req, res) => this.dispatch(req, res));
@@ -136,7 +147,7 @@ class NodeHttpServer implements HttpServer {
   }
 
   private dispatch(req: IncomingMessage, res: NodeResponse): void {
-    const url = req.url ?? '/';
+    const url = originForm(req.url ?? '/');
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const method = req.method ?? 'GET';
@@ -155,7 +166,11 @@ class NodeHttpServer implements HttpServer {
       params: found?.params ?? {},
     };
     const response = new NodeServerResponse(req, res, this, announcesBody(headers));
-    if (found) found.handler(request, response);
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400 (Node's own 400 has no body: ours is JSON).
+    if (req.httpVersion === '1.1' && headers.host === undefined) {
+      const body = JSON.stringify(errorBody('BAD_REQUEST', 'An HTTP/1.1 request needs a Host header.'));
+      response.send(400, { 'Content-Type': 'application/json' }, body, true);
+    } else if (found) found.handler(request, response);
     else response.send(404, { 'Content-Type': 'application/json' }, JSON.stringify(errorBody('NOT_FOUND')), false);
   }
 

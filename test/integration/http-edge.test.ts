@@ -29,6 +29,9 @@ const ROUTES = [
 
 const smuggle = (line: string) =>
   `${line} HTTP/1.1\r\n${H}Content-Type: image/png\r\nContent-Length: 0\r\nContent-Length: 44\r\n\r\nGET /healthz HTTP/1.1\r\n${H}X-Smuggled: 1\r\n\r\n`;
+/** `chunked, identity`: the last coding is not chunked, so the body's end is unknowable (RFC 9112 §6.3). */
+const chunkedIdentity = (line: string) =>
+  `${line} HTTP/1.1\r\n${H}Content-Type: image/png\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\n${H}X-Smuggled: 1\r\n\r\n`;
 const clWithTe = (line: string) =>
   `${line} HTTP/1.1\r\n${H}Content-Type: image/png\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\n${H}\r\n`;
 const predictRequest = () =>
@@ -82,6 +85,50 @@ for (const kind of ['uws', 'node'] as const) {
         assert.ok(!e.responses.some((r) => r.status === 200), `${route}: the smuggled GET was answered`);
       }
       await healthy();
+    });
+
+    it('refuses "Transfer-Encoding: chunked, identity" on every route: never answers the request behind it', async () => {
+      for (const route of ROUTES) {
+        const e = await exchange(port, [chunkedIdentity(route)], { timeoutMs: 5000 });
+        assert.ok(e.closed && e.ms < 2000, `${route}: closed=${e.closed} after ${e.ms} ms`);
+        assert.ok(
+          e.responses.every((r) => r.status === 400),
+          `${route}: ${e.responses.map((r) => r.status).join(',')}`,
+        );
+      }
+      await healthy();
+    });
+
+    it('answers two Host headers 400 and closes, on every route (RFC 9112 §3.2)', async () => {
+      for (const route of ROUTES) {
+        const e = await exchange(port, [`${route} HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 0\r\n\r\n`], {
+          timeoutMs: 5000,
+        });
+        assert.deepEqual(
+          e.responses.map((r) => r.status),
+          [400],
+          route,
+        );
+        assert.ok(e.closed, `${route}: connection left open`);
+      }
+      await healthy();
+    });
+
+    const uwsIdles = kind === 'uws' ? 'uWS calls no handler for these; documented in docs/failure-behaviour.md' : false;
+
+    it('answers HTTP/1.1 without Host 400 JSON, and serves an absolute-form target', { skip: uwsIdles }, async () => {
+      const noHost = await exchange(port, ['GET /healthz HTTP/1.1\r\n\r\n'], { timeoutMs: 5000 });
+      assert.deepEqual(
+        noHost.responses.map((r) => r.status),
+        [400],
+      );
+      assert.equal(codeOf(noHost), 'BAD_REQUEST');
+      assert.ok(noHost.closed);
+      const absolute = await exchange(port, [`GET http://x/healthz?probe=1 HTTP/1.1\r\n${H}\r\n`], { expect: 1 });
+      assert.deepEqual(
+        absolute.responses.map((r) => r.status),
+        [200],
+      );
     });
 
     it('refuses Content-Length together with Transfer-Encoding on every route', async () => {
