@@ -90,6 +90,9 @@ const NGINX_ERRORS: Array<[number, ErrorCode]> = [
   [504, 'DEADLINE_EXCEEDED'],
 ];
 
+/** Where nginx's own error answers live (internal locations: a client asking for them gets 404). */
+const ERROR_PAGES = '/_classify_errors';
+
 function errorLocations(s: NginxSettings): string {
   return NGINX_ERRORS.map(([status, code]) => {
     if (errorCodes[code].status !== status) throw new Error(`${code} is ${errorCodes[code].status}, not ${status}`);
@@ -101,10 +104,14 @@ function errorLocations(s: NginxSettings): string {
     for (const body of [json, protocol])
       if (/['\\$]/.test(body)) throw new Error(`error body for ${code} needs nginx escaping: ${body}`);
     const retryAfter = status === 429 || status === 503 ? '        add_header Retry-After 1 always;\n' : '';
+    // A URI, not a named location: nginx cannot redirect to a named one from a request whose URI did not parse
+    // (`/v2/models/%ZZ`: "empty URI in redirect to named location"), and answered its bare HTML 500 instead. The
+    // request line ($request) is what is left of such a request to tell a /v2 path by.
     return (
-      `    location @classify_${status} {\n        internal;\n        default_type application/json;\n` +
+      `    error_page ${status} ${ERROR_PAGES}/${status};\n` +
+      `    location = ${ERROR_PAGES}/${status} {\n        internal;\n        default_type application/json;\n` +
       `        add_header X-Request-Id $classify_req_id always;\n${retryAfter}` +
-      `        if ($uri ~ "^/v2(/|$)") {\n            return ${status} '${protocol}\\n';\n        }\n` +
+      `        if ($request ~ "^[A-Z]+ /v2([/?]| |$)") {\n            return ${status} '${protocol}\\n';\n        }\n` +
       `        return ${status} '${json}\\n';\n    }`
     );
   }).join('\n');

@@ -97,6 +97,18 @@ describe('nginx errors in the service JSON shape', () => {
     }
   });
 
+  it('a path nginx cannot decode gets its 400 in the JSON shapes, not an HTML 500 (issue 20)', async () => {
+    // nginx refuses these while reading the request line; a named error location cannot be reached from there.
+    await expectError(await fetch(`${url}/predict%ZZ`), 400, 'BAD_REQUEST');
+    for (const path of ['/v2/models/%ZZ/ready', '/v2/models/%C0%80%/ready', '/v2/models/%']) {
+      const res = await fetch(`${url}${path}`);
+      assert.equal(res.status, 400, path);
+      assert.match(res.headers.get('content-type') ?? '', /application\/json/, path);
+      assert.ok(res.headers.get('x-request-id'), path);
+      assert.match((await res.json()).error, /^BAD_REQUEST: /, path);
+    }
+  });
+
   // (client_max_body_size is checked before limit_req, so these bodies are small: the upstream resets them, 502.)
   it('429 RATE_LIMITED with Retry-After beyond rate + burst', async () => {
     await sleep(2500); // let the bucket refill
