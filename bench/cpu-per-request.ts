@@ -105,25 +105,26 @@ interface Window {
   latencies: number[];
   /** The service's own decode + inference ms per request (its access lines: preprocessMs + inferenceMs). */
   workMs: number[];
-  /** One in flight: each request's latency minus its decode and inference. */
+  /** Each request's latency minus its own decode and inference (the service's time around them). */
   overheads: number[];
 }
 
-/** The decode and inference times the service's access lines report for /predict, in order. */
-function stageTimes(run: Running): { ms: number[]; stop(): void } {
-  const ms: number[] = [];
+/** The decode and inference ms the service's access lines report for /predict, by request id. */
+function stageTimes(run: Running): { ms: Map<string, number>; stop(): void } {
+  const ms = new Map<string, number>();
   const offs = run.all.map((p) =>
     p.onLine?.((raw) => {
       if (!raw.startsWith('{') || !raw.includes('"request done"')) return;
-      const line = JSON.parse(raw) as { route?: string; preprocessMs?: number; inferenceMs?: number };
-      if (line.route === '/predict' && line.preprocessMs !== undefined && line.inferenceMs !== undefined)
-        ms.push(line.preprocessMs + line.inferenceMs);
+      const line = JSON.parse(raw) as { reqId?: string; route?: string; preprocessMs?: number; inferenceMs?: number };
+      if (line.route === '/predict' && line.reqId && line.preprocessMs !== undefined && line.inferenceMs !== undefined)
+        ms.set(line.reqId, line.preprocessMs + line.inferenceMs);
     }),
   );
   return { ms, stop: () => offs.forEach((off) => off?.()) };
 }
 
-/** `inflight` requests at a time for `ms`; the window closes when the last one is answered. */
+let requestIds = 0;
+
 async function window(run: Running, client: LoadClient, pids: number[], ms: number, profile: boolean): Promise<Window> {
   const perf = profile ? startPerf(pids, undefined, env.CPU_PERF_KEEP === '1') : undefined;
   const gcs = traceGc ? countGcs(run) : undefined;
@@ -133,13 +134,17 @@ async function window(run: Running, client: LoadClient, pids: number[], ms: numb
   let requests = 0;
   let ok = 0;
   const latencies: number[] = [];
+  const byId = new Map<string, number>();
   const until = t0 + ms;
   await Promise.all(
     Array.from({ length: inflight }, async () => {
       while (performance.now() < until) {
+        const id = `cpu-bench-${++requestIds}`;
         const sent = performance.now();
-        const r = await client.post();
-        latencies.push(performance.now() - sent);
+        const r = await client.post(undefined, id);
+        const latency = performance.now() - sent;
+        latencies.push(latency);
+        if (r.ok) byId.set(id, latency);
         requests++;
         if (r.ok) ok++;
       }
@@ -148,11 +153,19 @@ async function window(run: Running, client: LoadClient, pids: number[], ms: numb
   const wallMs = performance.now() - t0;
   const cpuMs = cpuMsOf(pids) - cpu0;
   gcs?.stop();
+  // The last access lines may still be on their way.
+  await new Promise((resolve) => setTimeout(resolve, 200));
   work.stop();
   const rssMiB = rssMiBOf(pids);
-  // One in flight, the access lines come in the order of the requests: each one's latency beside its own work.
-  const overheads =
-    inflight === 1 && work.ms.length === latencies.length ? latencies.map((l, i) => l - work.ms[i]!) : [];
+  // Each request's latency beside its own decode and inference, matched by request id.
+  const workMs: number[] = [];
+  const overheads: number[] = [];
+  for (const [id, latency] of byId) {
+    const w = work.ms.get(id);
+    if (w === undefined) continue;
+    workMs.push(w);
+    overheads.push(latency - w);
+  }
   return {
     requests,
     ok,
@@ -162,7 +175,7 @@ async function window(run: Running, client: LoadClient, pids: number[], ms: numb
     gc: gcs?.counts,
     rssMiB,
     latencies,
-    workMs: work.ms,
+    workMs,
     overheads,
   };
 }

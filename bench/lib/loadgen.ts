@@ -56,13 +56,18 @@ export class LoadClient implements Poster {
   }
 
   /** One POST /predict; resolves with its status (never rejects). */
-  async post(signal?: AbortSignal): Promise<{ status: number | string; ok: boolean }> {
+  /** `requestId`: sent as X-Request-Id, so the service's access line can be matched to this request. */
+  async post(signal?: AbortSignal, requestId?: string): Promise<{ status: number | string; ok: boolean }> {
     const b = this.bodies[this.next++ % this.bodies.length]!;
     try {
       const res = await this.pool.request({
         path: this.path,
         method: 'POST',
-        headers: { 'content-type': b.contentType, ...b.headers },
+        headers: {
+          'content-type': b.contentType,
+          ...b.headers,
+          ...(requestId === undefined ? {} : { 'x-request-id': requestId }),
+        },
         body: b.body,
         signal,
       });
