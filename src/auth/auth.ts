@@ -11,6 +11,8 @@ import { TokenBuckets } from './rate-limiter.ts';
 
 export interface FrontendAuth {
   inference: Guard;
+  /** The same keys on metadata and readiness, with their own bucket (KEY_METADATA_RATE_LIMIT_RPS). */
+  metadata: Guard;
   metrics: Guard;
   /** The management API's guard, when ADMIN_KEYS_FILE is set (the management API is off otherwise). */
   admin?: Guard;
@@ -32,6 +34,14 @@ function openKeyFile(path: string, variable: string, log: Logger): { store: KeyS
   };
 }
 
+/** A key file's token buckets at `ratePerS` (none at 0), forgetting the keys a reload removes. */
+function buckets(store: KeyStore, ratePerS: number, burst: number): TokenBuckets | undefined {
+  if (ratePerS <= 0) return undefined;
+  const limiter = new TokenBuckets(ratePerS, burst);
+  store.onReload((names) => limiter.keepOnly(names));
+  return limiter;
+}
+
 export function startAuth(config: Config, log: Logger): FrontendAuth {
   const metrics = config.METRICS_KEY ? singleKeyGuard(config.METRICS_KEY, 'metrics') : OPEN;
   const opened: Array<{ close(): void }> = [];
@@ -40,15 +50,16 @@ export function startAuth(config: Config, log: Logger): FrontendAuth {
   };
   try {
     let inference = OPEN;
+    let metadata = OPEN;
     let inferenceKeys: KeyStore | undefined;
     if (config.API_KEYS_FILE) {
       const file = openKeyFile(config.API_KEYS_FILE, 'API_KEYS_FILE', log);
       opened.push(file);
       inferenceKeys = file.store;
-      const limiter =
-        config.KEY_RATE_LIMIT_RPS > 0 ? new TokenBuckets(config.KEY_RATE_LIMIT_RPS, config.KEY_RATE_BURST) : undefined;
-      if (limiter) file.store.onReload((names) => limiter.keepOnly(names));
+      const limiter = buckets(file.store, config.KEY_RATE_LIMIT_RPS, config.KEY_RATE_BURST);
       inference = inferenceGuard(file.store, limiter);
+      const metadataLimiter = buckets(file.store, config.KEY_METADATA_RATE_LIMIT_RPS, config.KEY_METADATA_RATE_BURST);
+      metadata = inferenceGuard(file.store, metadataLimiter);
       log.info(
         { keysFile: config.API_KEYS_FILE, keys: file.store.size, ratePerS: config.KEY_RATE_LIMIT_RPS || undefined },
         'API keys required on inference endpoints',
@@ -60,7 +71,7 @@ export function startAuth(config: Config, log: Logger): FrontendAuth {
       opened.push(file);
       admin = adminGuard(file.store, inferenceKeys);
     }
-    return { inference, metrics, admin, close };
+    return { inference, metadata, metrics, admin, close };
   } catch (err) {
     close();
     throw err;

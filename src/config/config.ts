@@ -182,6 +182,12 @@ const schema = z.object({
   /** Per-key token bucket on inference: requests per second (0: no limit) and burst. */
   KEY_RATE_LIMIT_RPS: z.coerce.number().min(0).max(1_000_000).default(0),
   KEY_RATE_BURST: int(1, 1_000_000).default(20),
+  /**
+   * Metadata and readiness GETs (/v1/models, /v2/models/..., gRPC ModelMetadata/ModelReady) with a key spend their
+   * own bucket, never the inference one: requests per second (0: no limit) and burst.
+   */
+  KEY_METADATA_RATE_LIMIT_RPS: z.coerce.number().min(0).max(1_000_000).default(0),
+  KEY_METADATA_RATE_BURST: int(1, 1_000_000).default(100),
   /** Bearer key GET /metrics requires; unset: /metrics is open (as /healthz). */
   METRICS_KEY: z
     .string()

@@ -148,6 +148,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
         : undefined,
       tracer,
       inferenceGuard: auth.inference,
+      metadataGuard: auth.metadata,
       metricsGuard: auth.metrics,
     });
     registerRoutes(http, ctx);

@@ -23,8 +23,8 @@ export interface InfoContext extends Access {
   onRedisError?(): void;
   /** METRICS_KEY on GET /metrics; absent or disabled: open. */
   metricsGuard?: Guard;
-  /** API keys on model metadata (it names the models), as on inference; absent or disabled: open. */
-  inferenceGuard?: Guard;
+  /** API keys on model metadata (it names the models), with its own rate limit; absent or disabled: open. */
+  metadataGuard?: Guard;
 }
 
 const OPENAPI_JSON = JSON.stringify(openApiDocument);
@@ -54,7 +54,7 @@ export function registerInfoRoutes(http: HttpServer, ctx: InfoContext): void {
 
   http.route('GET', '/v1/models', (req, res) => {
     const answer = new Answer(res, req, '/v1/models', ctx);
-    if (!authorize(ctx.inferenceGuard, req, answer)) return;
+    if (!authorize(ctx.metadataGuard, req, answer)) return;
     void readModels(ctx.redis, ctx.keys).then(
       // The server kind only: the uWS binary's path (and its Node ABI) is for operators (/readyz with METRICS_KEY).
       (models) => answer.json(200, { success: true, httpServer: http.kind, models }, { models: models.length }),

@@ -28,6 +28,8 @@ import type { Span, Tracer } from '../observability/tracer.ts';
 export interface InterceptorContext extends Access {
   config: Config;
   inferenceGuard?: Guard;
+  /** The same keys on ModelMetadata and ModelReady, with the metadata rate limit. */
+  metadataGuard?: Guard;
   /** Present when tracing is on: ModelInfer gets a server span continuing the caller's traceparent metadata. */
   tracer?: Tracer | undefined;
 }
@@ -86,7 +88,8 @@ export function callInterceptor(ctx: InterceptorContext): ServerInterceptor {
             exchange.adoptRequestId(first(metadata, 'x-request-id'));
             if (ctx.tracer && rpc === 'ModelInfer') exchange.span = startRpcSpan(ctx.tracer, metadata);
             exchanges.set(metadata, exchange);
-            if (GUARDED.has(rpc) && !checkKey(ctx.inferenceGuard, first(metadata, 'authorization'), exchange)) return;
+            const guard = rpc === 'ModelInfer' ? ctx.inferenceGuard : ctx.metadataGuard;
+            if (GUARDED.has(rpc) && !checkKey(guard, first(metadata, 'authorization'), exchange)) return;
             if (rpc === 'ModelInfer') {
               const ms = ctx.config.BODY_TIMEOUT_MS;
               bodyTimer = setTimeout(

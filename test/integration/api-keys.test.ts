@@ -33,7 +33,7 @@ describe('API keys', () => {
   let nginxUrl = '';
   let lastReqId = '';
   let nginx: TestNginx | undefined;
-  const keys = { alice: newKey('alice'), burst: newKey('burst'), carol: newKey('carol') };
+  const keys = { alice: newKey('alice'), burst: newKey('burst'), carol: newKey('carol'), reader: newKey('reader') };
   /** Every key the test sends, right or wrong: none may appear in any log. */
   const sent = new Set<string>([METRICS_KEY, ...Object.values(keys).map((k) => k.key)]);
   const script: string[] = [];
@@ -46,7 +46,7 @@ describe('API keys', () => {
     // The key file is a symlink into another directory: only SIGHUP reloads it (no watch event reaches it).
     await mkdir(join(dir, 'real'));
     await mkdir(join(dir, 'link'));
-    await writeFile(join(dir, 'real', 'keys'), `${keys.alice.line}\n${keys.burst.line}\n`);
+    await writeFile(join(dir, 'real', 'keys'), `${keys.alice.line}\n${keys.burst.line}\n${keys.reader.line}\n`);
     await symlink(join(dir, 'real', 'keys'), join(dir, 'link', 'keys'));
     // A second front end with a plain file in its own directory: reloads when the file changes.
     await mkdir(join(dir, 'plain'));
@@ -166,6 +166,25 @@ describe('API keys', () => {
     assert.equal((await predict(fe.url, keys.alice.key)).status, 200);
   });
 
+  it('metadata and readiness GETs need the key but never spend its inference budget (issue 20)', async () => {
+    const auth = { authorization: `Bearer ${keys.reader.key}` };
+    sent.add(keys.reader.key);
+    // Thirty metadata GETs, far past the inference burst of 4: none is limited (KEY_METADATA_RATE_LIMIT_RPS is off).
+    const paths = ['/v2/models/default', '/v2/models/default/ready', '/v1/models'];
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => fetch(`${fe.url}${paths[i % 3]}`, { headers: auth })),
+    );
+    assert.deepEqual([...new Set(answers.map((r) => r.status))], [200]);
+    for (const r of answers) await r.body?.cancel();
+    // ... and the key's inference burst is untouched.
+    const burst = await Promise.all(Array.from({ length: 4 }, () => predict(fe.url, keys.reader.key)));
+    assert.deepEqual(
+      burst.map((r) => r.status),
+      [200, 200, 200, 200],
+    );
+    assert.equal((await fetch(`${fe.url}/v2/models/default`)).status, 401, 'still needs the key');
+  });
+
   it('rotation by SIGHUP: a new key works and a removed one is refused; a bad file keeps the previous keys', async () => {
     await writeFile(join(dir, 'real', 'keys'), `${keys.carol.line}\n${keys.burst.line}\n`);
     const reloaded = fe.child.logs.length;
@@ -176,7 +195,7 @@ describe('API keys', () => {
       'reload',
     );
     const line = fe.child.logs.slice(reloaded).find((l) => l.msg === 'API_KEYS_FILE: keys reloaded')!;
-    assert.deepEqual([line.reason, line.added, line.removed], ['SIGHUP', ['carol'], ['alice']]);
+    assert.deepEqual([line.reason, line.added, line.removed], ['SIGHUP', ['carol'], ['alice', 'reader']]);
     assert.equal((await predict(fe.url, keys.carol.key)).status, 200);
     await expectError(await predict(fe.url, keys.alice.key), 401, 'UNAUTHORIZED');
 

@@ -269,7 +269,10 @@ describe('Open Inference Protocol (gRPC): errors, limits, keys, ids and metrics'
       for (const rpc of ['ServerLive', 'ServerReady', 'ServerMetadata']) ok(await keyedClient.call(rpc, {}));
       const withKey = { metadata: { authorization: `Bearer ${alice.key}` } };
       ok(await keyedClient.call('ModelInfer', request, withKey));
+      ok(await keyedClient.call('ModelInfer', request, withKey));
+      // Past the inference burst of 2: metadata and readiness spend their own bucket (off here), inference is limited.
       ok(await keyedClient.call('ModelMetadata', { name: 'default' }, withKey));
+      ok(await keyedClient.call('ModelReady', { name: 'default' }, withKey));
       const limited = await keyedClient.call('ModelInfer', request, withKey);
       assert.equal(limited.code, status.RESOURCE_EXHAUSTED, limited.details);
       assert.match(limited.details, /^RATE_LIMITED: /);

@@ -9,6 +9,8 @@ import { bearerToken } from '../../src/auth/bearer.ts';
 import { TokenBuckets } from '../../src/auth/rate-limiter.ts';
 import { KeyStore } from '../../src/auth/key-store.ts';
 import { adminGuard, inferenceGuard, singleKeyGuard } from '../../src/auth/guard.ts';
+import { startAuth } from '../../src/auth/auth.ts';
+import { loadConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 
 const line = (name: string, key: string) => `${name}:${hashKey(key).toString('hex')}`;
@@ -224,6 +226,32 @@ describe('guards', () => {
         limited.keyName === 'alice' &&
         limited.headers['Retry-After'] === '1',
     );
+  });
+
+  it('metadata: the same keys, its own bucket (KEY_METADATA_RATE_LIMIT_RPS), never the inference one', (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'keys'), `${line('alice', 'k-alice')}\n`);
+    const env = { API_KEYS_FILE: join(dir, 'keys'), KEY_RATE_LIMIT_RPS: '1', KEY_RATE_BURST: '1' };
+    const off = startAuth(loadConfig(env), memoryLog().log);
+    t.after(() => off.close());
+    for (let i = 0; i < 50; i++) assert.ok(off.metadata.check('Bearer k-alice', 0).ok, 'metadata: no limit by default');
+    assert.ok(off.inference.check('Bearer k-alice', 0).ok, 'the inference bucket is still full');
+    assert.ok(!off.metadata.check('Bearer nope', 0).ok, 'metadata still needs a key');
+    const limited = startAuth(
+      loadConfig({
+        ...env,
+        KEY_METADATA_RATE_LIMIT_RPS: '1',
+        KEY_METADATA_RATE_BURST: '3',
+      }),
+      memoryLog().log,
+    );
+    t.after(() => limited.close());
+    const answers = Array.from({ length: 4 }, () => limited.metadata.check('Bearer k-alice', 0));
+    assert.deepEqual(
+      answers.map((a) => (a.ok ? 'ok' : a.code)),
+      ['ok', 'ok', 'ok', 'RATE_LIMITED'],
+    );
+    assert.ok(limited.inference.check('Bearer k-alice', 0).ok, 'the inference bucket is its own');
   });
 
   it('admin: 403 for an inference-only key, 401 for an unknown one', (t) => {

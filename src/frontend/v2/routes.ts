@@ -49,8 +49,8 @@ function modelOf(ctx: ServerContext, req: IncomingRequest, answer: Answer): Repo
 
 function metadata(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): void {
   const answer = v2Answer(res, req, '/v2/models', ctx);
-  // Model metadata names the models: API keys guard it as they guard GET /v1/models.
-  if (!authorize(ctx.inferenceGuard, req, answer)) return;
+  // Model metadata names the models: API keys guard it as they guard GET /v1/models (the metadata bucket).
+  if (!authorize(ctx.metadataGuard, req, answer)) return;
   const model = modelOf(ctx, req, answer);
   if (!model) return;
   // A pinned version must exist (404 otherwise), as for infer.
@@ -60,7 +60,7 @@ function metadata(ctx: ServerContext, req: IncomingRequest, res: ServerResponse)
 
 function readiness(ctx: ServerContext, req: IncomingRequest, res: ServerResponse): void {
   const answer = v2Answer(res, req, '/v2/health', ctx);
-  if (!authorize(ctx.inferenceGuard, req, answer)) return;
+  if (!authorize(ctx.metadataGuard, req, answer)) return;
   const model = modelOf(ctx, req, answer);
   if (!model) return;
   void modelReady(ctx, model, req.params.version).then(
