@@ -32,6 +32,7 @@ import { startAuth } from '../auth/auth.ts';
 import { startAdminServer, type AdminServer } from '../admin/admin-server.ts';
 import { VersionView } from './version-routing.ts';
 import { readQueueDepths } from './queue-depth.ts';
+import { assertPortOurs, deploymentId } from './port-guard.ts';
 import { hostIds } from '../registry/host-registry.ts';
 import { versionedModelName } from '../wire/versions.ts';
 import { runSteps, type Step } from '../lifecycle/steps.ts';
@@ -122,7 +123,9 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     await Promise.all([whenReady(redis), whenReady(blocking)]);
     await replies.start();
     await versions.start();
+    const deployment = deploymentId(config.KEY_PREFIX, redisTarget);
     const ctx = serverContext({
+      deployment,
       config,
       redis,
       keys,
@@ -152,6 +155,8 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
       metricsGuard: auth.metrics,
     });
     registerRoutes(http, ctx);
+    // Refuses a port another deployment serves (SO_REUSEPORT would share it silently).
+    await assertPortOurs(config.HOST, config.PORT, deployment);
     port = await http.listen(config.HOST, config.PORT);
     grpc = await startGrpcServer({ ...ctx, ready: async () => (await readiness(ctx, http)).ready });
     if (auth.admin) admin = await startAdminServer({ config, redis, keys, log, metrics, guard: auth.admin });

@@ -10,6 +10,8 @@ import type { PredictContext } from './predict.ts';
 export interface ServerContext extends PredictContext, InfoContext {
   keys: Keys;
   redis: RedisClient;
+  /** This deployment's identity, told to a front end probing the port before it listens (port-guard.ts). */
+  deployment: string;
 }
 
 /** What a context needs from its caller; the rest follows from the configuration. */

@@ -8,6 +8,7 @@ import { handlePredict } from './predict.ts';
 import type { ServerContext } from './server-context.ts';
 import { Answer } from '../http/respond.ts';
 import { strictHttp } from './strict-http.ts';
+import { DEPLOYMENT_HEADER, PROBE_HEADER } from './port-guard.ts';
 import { registerV2Routes } from './v2/routes.ts';
 
 /** Readiness: Redis answers and every model this deployment serves has a live host (a fresh heartbeat). */
@@ -43,7 +44,10 @@ export function registerRoutes(server: HttpServer, ctx: ServerContext): void {
   registerInfoRoutes(http, ctx);
 
   http.route('GET', '/healthz', (req, res) => {
-    new Answer(res, req, '/healthz', ctx).json(200, { status: 'alive' });
+    const probed = req.headers[PROBE_HEADER] !== undefined;
+    new Answer(res, req, '/healthz', ctx).json(200, { status: 'alive' }, undefined, {
+      ...(probed && { [DEPLOYMENT_HEADER]: ctx.deployment }),
+    });
   });
 
   http.route('GET', '/readyz', (req, res) => {

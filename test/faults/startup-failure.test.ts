@@ -49,7 +49,8 @@ describe('a failed start-up releases everything', () => {
   let takenPort: number;
   before(async () => {
     redis = await startEmbeddedRedis();
-    squatter = createServer();
+    // Something else on the port: it drops every connection (the front end's probe of who serves the port too).
+    squatter = createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
     takenPort = (squatter.address() as { port: number }).port;
   });
@@ -67,7 +68,10 @@ describe('a failed start-up releases everything', () => {
       HTTP_SERVER: process.env.HTTP_SERVER ?? '',
     });
     const baseline = handles();
-    await assert.rejects(startFrontend(config, redis.url, createLogger('test', 'silent')), /cannot listen/);
+    await assert.rejects(
+      startFrontend(config, redis.url, createLogger('test', 'silent')),
+      new RegExp(`port ${takenPort} on 127\\.0\\.0\\.1 is in use`),
+    );
     assert.deepEqual(await handlesBackTo(baseline), baseline);
   });
 

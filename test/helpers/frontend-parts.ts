@@ -59,6 +59,7 @@ export async function startFrontendParts(env: Record<string, string> = {}): Prom
   const metrics = new FrontendMetrics(() => pending.size);
   const repository = await openRepository(config);
   const ctx = serverContext({
+    deployment: 'parts',
     config,
     redis,
     keys,
