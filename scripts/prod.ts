@@ -7,7 +7,8 @@
  *   npm run prod:down               nginx quit, then front ends (drain), model hosts, Redis, the PM2 daemon
  *   npm run prod:status             processes, readiness through nginx and direct, log locations
  *
- * All state lives under PROD_VAR_DIR (default var/, git-ignored): pm2/ (PM2_HOME: the daemon, its logs),
+ * All state lives under PROD_VAR_DIR (default var/, git-ignored): deployment.json (the addresses prod:up serves
+ * on, read by prod:status and prod:down), pm2/ (PM2_HOME: the daemon, its logs),
  * nginx/ (prefix: conf, logs, temp, pid), redis/ (the private Redis's configuration with its password).
  */
 import { spawn } from 'node:child_process';
@@ -20,6 +21,7 @@ import { alive } from '../src/system/processes.ts';
 import { assertFreshBuild } from '../src/build/stamp.ts';
 import { ensureRedisConf, privateRedisUrl } from './lib/private-redis.ts';
 import { nginxSettings, writeNginxConf } from './nginx-render.ts';
+import { clearProdState, readProdState, saveProdState, type ProdState } from './lib/prod-state.ts';
 
 const PM2_BIN = join(PROJECT_DIR, 'node_modules', '.bin', 'pm2');
 const ECOSYSTEM = join(PROJECT_DIR, 'ecosystem.config.cjs');
@@ -132,12 +134,12 @@ async function startNginx(): Promise<void> {
   await waitFor(`nginx at ${url}`, 30_000, () => ready(url));
 }
 
-async function stopNginx(): Promise<void> {
+async function stopNginx(requestTimeoutMs = config.REQUEST_TIMEOUT_MS): Promise<void> {
   const pid = await nginxPid();
   if (!pid) return;
   // quit = graceful: stop accepting, finish the requests in progress, exit.
   await run(NGINX_BIN, [...nginxArgs(), '-s', 'quit'], { allowFail: true });
-  await waitFor('nginx to exit', config.REQUEST_TIMEOUT_MS + 10_000, async () => !alive(pid)).catch(() => {
+  await waitFor('nginx to exit', requestTimeoutMs + 10_000, async () => !alive(pid)).catch(() => {
     process.kill(pid, 'SIGTERM');
   });
   console.log('nginx stopped');
@@ -179,21 +181,31 @@ async function up(direct: boolean): Promise<void> {
     typeof config.GRPC_PORT === 'number' && config.GRPC_PORT > 0
       ? `${host}:${config.GRPC_PORT}${deployment.FRONTENDS > 1 ? `-${config.GRPC_PORT + deployment.FRONTENDS - 1}` : ''}`
       : undefined;
+  const state: ProdState = {
+    direct: direct_url,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    startedAt: new Date().toISOString(),
+  };
   if (direct) {
     await stopNginx();
     console.log(`\nserving directly on ${direct_url}  (POST /predict) — no nginx; put your load balancer in front`);
     if (grpcPorts) console.log(`gRPC (Open Inference Protocol): one port per front end, ${grpcPorts}`);
+    if (grpcPorts) state.grpc = grpcPorts;
   } else {
     await startNginx();
     const { listen, grpc } = nginxSettings(deployment, paths.nginxPrefix);
     console.log(`\nserving on http://${listen}  (nginx → front ends on ${direct_url})`);
     if (grpc) console.log(`gRPC (Open Inference Protocol) on ${grpc.listen}  (nginx → ${grpc.upstreams.join(', ')})`);
+    state.nginx = listen;
+    if (grpc) state.grpc = grpc.listen;
   }
+  // Where it serves, for prod:status and prod:down in any environment.
+  await saveProdState(paths.varDir, state);
   console.log(`status: npm run prod:status   logs: PM2_HOME=${paths.pm2Home} npx pm2 logs   stop: npm run prod:down`);
 }
 
 async function down(): Promise<void> {
-  await stopNginx();
+  await stopNginx((await readProdState(paths.varDir))?.requestTimeoutMs ?? config.REQUEST_TIMEOUT_MS);
   if (await pm2DaemonPid()) {
     const names = new Set((await pm2List()).map((p) => p.name));
     // Front ends first (they drain their in-flight requests), then the model hosts, then Redis.
@@ -205,6 +217,7 @@ async function down(): Promise<void> {
   } else {
     console.log('PM2 daemon not running');
   }
+  await clearProdState(paths.varDir);
 }
 
 async function status(): Promise<number> {
@@ -224,12 +237,16 @@ async function status(): Promise<number> {
       })),
     );
   }
+  // The addresses prod:up saved; this environment's settings only when it saved none (an older prod:up).
+  const saved = await readProdState(paths.varDir);
   const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
-  const checks: Array<[string, string]> = [['front ends (direct)', `http://${host}:${config.PORT}/readyz`]];
+  const direct = saved?.direct ?? `http://${host}:${config.PORT}`;
+  const checks: Array<[string, string]> = [['front ends (direct)', `${direct}/readyz`]];
   const ngx = await nginxPid();
-  if (ngx)
-    checks.unshift([`nginx (pid ${ngx})`, `http://${nginxSettings(deployment, paths.nginxPrefix).listen}/readyz`]);
+  const nginxListen = saved ? saved.nginx : nginxSettings(deployment, paths.nginxPrefix).listen;
+  if (ngx && nginxListen) checks.unshift([`nginx (pid ${ngx})`, `http://${nginxListen}/readyz`]);
   else console.log('nginx: not running');
+  if (saved?.grpc) console.log(`gRPC: ${saved.grpc}`);
   let ok = list.length > 0;
   for (const [name, url] of checks) {
     const result = await ready(url).then(

@@ -211,3 +211,11 @@ export async function classify(
   form.append('image', new Blob([image as Uint8Array<ArrayBuffer>], { type: 'image/png' }), 'chelsea.png');
   return fetch(`${url}/predict`, { method: 'POST', body: form, headers });
 }
+
+/** The pids of an app's processes that PM2 reports online, sorted. */
+export async function onlinePids(d: Deployment, name: string): Promise<number[]> {
+  return (await pm2Apps(d))
+    .filter((p) => p.name === name && p.pm2_env.status === 'online')
+    .map((p) => p.pid)
+    .sort();
+}

@@ -15,18 +15,11 @@ import {
   jsonLines,
   makeDeployment,
   npmRun,
+  onlinePids,
   pm2,
-  pm2Apps,
   teardown,
   type Deployment,
 } from './prod-helpers.ts';
-
-async function onlinePids(d: Deployment, name: string): Promise<number[]> {
-  return (await pm2Apps(d))
-    .filter((p) => p.name === name && p.pm2_env.status === 'online')
-    .map((p) => p.pid)
-    .sort();
-}
 
 describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private Redis, nginx', () => {
   let d: Deployment;
@@ -127,6 +120,16 @@ describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private R
     assert.equal((await onlinePids(d, 'frontend')).length, 2);
     assert.equal((await onlinePids(d, 'model-host')).length, 2);
     assert.equal((await onlinePids(d, 'redis')).length, 1);
+  });
+
+  it('prod:status finds the deployment where prod:up started it, without PORT and NGINX_PORT repeated', async () => {
+    const env = { ...d.env };
+    delete env.PORT;
+    delete env.NGINX_PORT;
+    const status = await npmRun({ ...d, env }, 'prod:status');
+    assert.equal(status.code, 0, status.out);
+    assert.match(status.out, new RegExp(`nginx \\(pid \\d+\\): ${d.nginxUrl}/readyz → ready`));
+    assert.match(status.out, new RegExp(`front ends \\(direct\\): ${d.frontUrl}/readyz → ready`));
   });
 
   it('PM2 restarts a front end that crashed', async () => {
