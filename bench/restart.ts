@@ -6,12 +6,12 @@
  * for the default model, to the first 200 answer of a request sent after the kill, and the CPU seconds the new
  * host's process (every thread) spent until ready, which a busy machine does not inflate.
  *
- *   node --import tsx bench/restart.ts [rounds=5] [repository]     writes bench/results/restart.json
+ *   npm run bench:restart -- [rounds=5] [repository]     (BENCH_SAVE=1 writes bench/results/restart.json)
  *
  * With `examples/models` (npm run models:examples) as the repository, the host serves three models and the
  * default one still loads first.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +21,7 @@ import { PROJECT_DIR } from '../src/build/layout.ts';
 import { freePort } from '../src/system/ports.ts';
 import { cpuMsOf } from './lib/proc-cpu.ts';
 import { startBenchRedis } from './lib/procs.ts';
+import { saveResults } from './lib/results.ts';
 import { round, summarize } from './lib/stats.ts';
 
 killAllOnExit();
@@ -46,7 +47,10 @@ const startHost = (name: string): Launched => launch({ name, entry: 'src/host/ma
 const defaultReady = (host: Launched) =>
   host.waitForLine((_, j) => j?.msg === 'model version ready' && j.model === 'default', 120_000, 'default ready');
 
-/** Posts chelsea.png every 100 ms; records when each was sent and its status. */
+let host = startHost('host-0');
+await defaultReady(host);
+
+/** From the first host's readiness on: posts chelsea.png every 100 ms; records when each was sent and its status. */
 const answers: Array<{ sentAt: number; status: number; at: number }> = [];
 let sending = true;
 const sender = (async () => {
@@ -62,11 +66,9 @@ const sender = (async () => {
   }
 })();
 
-let host = startHost('host-0');
-await defaultReady(host);
 const results: Array<{ toReadyMs: number; toFirstAnswerMs: number; cpuS: number }> = [];
 for (let i = 1; i <= rounds; i++) {
-  await sleep(2000); // steady state before the kill
+  await sleep(8000); // steady state, past CLAIM_IDLE_MS: the previous kill's requests are re-claimed and answered
   host.kill('SIGKILL');
   const killedAt = Date.now();
   await host.exited;
@@ -102,4 +104,4 @@ const report = {
   statuses,
 };
 console.log(JSON.stringify(report, null, 2));
-writeFileSync(join(PROJECT_DIR, 'bench/results/restart.json'), `${JSON.stringify(report, null, 2)}\n`);
+saveResults('restart.json', report);

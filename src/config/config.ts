@@ -218,7 +218,7 @@ const schema = z.object({
   ...tracingSettings,
 });
 
-/** HOST_RESTART_GRACE_MS when unset (and REQUEST_TIMEOUT_MS is larger): a PM2 restart of a host, measured. */
+/** HOST_RESTART_GRACE_MS when unset (and REQUEST_TIMEOUT_MS is larger): PM2 restarts a host in 2-15 s (BENCHMARKS.md). */
 export const HOST_RESTART_GRACE_DEFAULT_MS = 10 * SECOND;
 
 export const serviceSchema = schema;
