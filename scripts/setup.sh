@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run setup: everything a fresh Debian 12 machine with Node 20, 22 or 24 needs, idempotent.
+# npm run setup: everything a fresh Debian 12 machine with Node 24 (22 and 20 work too) needs, idempotent.
 #   1. Debian packages redis-server, nginx and chromium (browser test) when missing (apt-get; needs root or sudo);
 #   2. npm ci (onnxruntime-node's CUDA download skipped: its CPU binaries ship in the package);
 #   3. npm run build: the compiled JavaScript in dist/ that npm start, prod:up and the tools run;
@@ -46,10 +46,10 @@ for extra in inception_v3 mobilenet_v2_mid; do
     echo "setup: models/$extra is from an earlier setup and npm start loads every model in models/: remove it to serve the default alone (npm run models:examples prepares examples/models)."
   fi
 done
-# Which front end this Node can run: uWS needs its binary to load (Node 22/24: glibc >= 2.38).
+# Which front end this Node runs (HTTP_SERVER=auto): uWS where its binary loads (Node 22/24: glibc >= 2.38).
 if node -e "import('./dist/src/http/uws-binary.js').then((m) => m.loadUws())" >/dev/null 2>&1; then
   echo "setup: done. Start the service with: npm start"
 else
-  echo "setup: done. uWebSockets.js does not load on Node $(node --version) here (glibc $(ldd --version 2>/dev/null | head -1 | awk '{print $NF}')):"
-  echo "       start with: HTTP_SERVER=node npm start   (or use glibc >= 2.38; docs/deployment.md 'Node versions')"
+  echo "setup: done. Start the service with: npm start   (node:http: uWebSockets.js does not load on Node $(node --version)"
+  echo "       with glibc $(ldd --version 2>/dev/null | head -1 | awk '{print $NF}'); glibc >= 2.38 or the container image gives uWS; docs/deployment.md 'Node versions')"
 fi

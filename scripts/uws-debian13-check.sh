@@ -27,7 +27,7 @@ mount -t proc proc "$root/proc" && mounted+=("$root/proc")
 mount --bind /dev "$root/dev" && mounted+=("$root/dev")
 mount --bind "$repo" "$root$repo" && mounted+=("$root$repo")
 
-echo "uws-debian13: $(chroot "$root" ldd --version | head -1), Node $major, HTTP_SERVER unset (uWS)"
+echo "uws-debian13: $(chroot "$root" ldd --version | head -1), Node $major, HTTP_SERVER unset (auto: uWS)"
 chroot "$root" /usr/bin/env -i HOME=/root PATH="$repo/var/cache/node-matrix/node-$major/bin:/usr/bin:/bin" \
   bash -c "cd '$repo' && node --import tsx --test --test-concurrency=1 \
     test/unit/http-seam.test.ts test/integration/http-server-choice.test.ts test/integration/predict-api.test.ts \

@@ -30,8 +30,8 @@ try {
   assertFreshBuild();
   const config = loadConfig();
   const log = createLogger('service', config.LOG_LEVEL);
-  // Where uWS does not load and HTTP_SERVER=node is not set, refuse before starting anything.
-  if (config.HTTP_SERVER !== 'node') loadUws();
+  // HTTP_SERVER=uws where uWS does not load: refuse before starting anything.
+  if (config.HTTP_SERVER === 'uws') loadUws();
   let redisTarget = configuredRedisTarget(config);
   if (!redisTarget) {
     embedded = await startEmbeddedRedis({

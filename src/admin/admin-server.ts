@@ -147,6 +147,7 @@ function registerAdminRoutes(http: HttpServer, ctx: AdminContext): void {
 }
 
 export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> {
+  // The front end beside it has said it once if uWS does not load here.
   const http = createHttpServer(ctx.config.HTTP_SERVER, {
     linger: lingerLimits(ctx.config),
     onHandlerError: answerHandlerError(() => ctx),

@@ -38,8 +38,11 @@ const schema = z.object({
   FRONTEND_INDEX: int(0, 1023).default(0),
   /** gRPC calls one client connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
   GRPC_MAX_CONCURRENT_STREAMS: int(1, 65_535).default(256),
-  /** Front end's HTTP server: uws, node (Node's http module), or unset: uws, refusing to start if it does not load. */
-  HTTP_SERVER: z.enum(['', 'uws', 'node']).default(''),
+  /**
+   * Front end's HTTP server: auto (uWS where its binary loads, else node:http with one warning line saying why),
+   * uws (uWS or refuse to start), node (Node's http module).
+   */
+  HTTP_SERVER: z.enum(['auto', 'uws', 'node']).default('auto'),
   /** Redis; unset in `npm start` means: start a private redis-server on loopback. */
   REDIS_URL: z
     .string()

@@ -61,12 +61,16 @@ export interface Frontend {
 }
 
 export async function startFrontend(config: Config, redisTarget: RedisTarget, log: Logger): Promise<Frontend> {
-  // First, before any connection exists: where uWS does not load (and HTTP_SERVER is unset) this refuses.
-  const http = createHttpServer(config.HTTP_SERVER, {
-    headersTimeoutMs: config.BODY_TIMEOUT_MS,
-    linger: lingerLimits(config),
-    onHandlerError: answerHandlerError(() => ({ log, metrics })),
-  });
+  // First, before any connection exists: with HTTP_SERVER=uws where uWS does not load this refuses.
+  const http = createHttpServer(
+    config.HTTP_SERVER,
+    {
+      headersTimeoutMs: config.BODY_TIMEOUT_MS,
+      linger: lingerLimits(config),
+      onHandlerError: answerHandlerError(() => ({ log, metrics })),
+    },
+    (line) => log.warn(line),
+  );
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const keys = keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS);
   // The front end reads only the models' metadata.json: names for routing, inputs and labels for /v2.

@@ -82,7 +82,17 @@ export function glibcVersion(): string {
   return report?.header?.glibcVersionRuntime ?? '';
 }
 
-export class UwsUnavailableError extends Error {}
+export class UwsUnavailableError extends Error {
+  constructor(
+    message: string,
+    /** Why, in a few words (the Node, the glibc, the binary's need). */
+    readonly why: string,
+    /** How to get uWS here. */
+    readonly remedy: string,
+  ) {
+    super(message);
+  }
+}
 
 /** The installed package's folder: 20.57's `exports` map hides its binaries from require('uws-20.57/...'). */
 function packageRoot(alias: string): string | undefined {
@@ -118,9 +128,10 @@ export function loadUws(abi: string = process.versions.modules): LoadedUws {
     }
   }
   const glibc = glibcVersion();
+  const oldGlibc = where?.alias === 'uws-20.57' && olderThan(glibc, GLIBC_FOR_2057);
   const newerGlibc = !where
     ? 'run on Node 20, 22 or 24 '
-    : where.alias === 'uws-20.57' && olderThan(glibc, GLIBC_FOR_2057)
+    : oldGlibc
       ? `run on glibc ${GLIBC_FOR_2057} or newer (Debian 13, Ubuntu 24.04), which this binary needs, `
       : 'reinstall (npm ci) ';
   throw new UwsUnavailableError(
@@ -128,5 +139,11 @@ export function loadUws(abi: string = process.versions.modules): LoadedUws {
       `${process.platform}-${process.arch}, glibc ${glibc || 'unknown'}): ${reason}.\n` +
       `Either ${newerGlibc}or set HTTP_SERVER=node to serve with Node's own http module ` +
       `(docs/deployment.md, "Node versions").`,
+    oldGlibc
+      ? `its binary for Node ${process.version} needs glibc ${GLIBC_FOR_2057}, this system has ${glibc}`
+      : `no binary loads on Node ${process.version} (${reason})`,
+    oldGlibc
+      ? `run on glibc ${GLIBC_FOR_2057} or newer (Debian 13, Ubuntu 24.04), or the container image (docs/deployment.md)`
+      : `${newerGlibc.trim()}, or the container image (docs/deployment.md)`,
   );
 }

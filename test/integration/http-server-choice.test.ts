@@ -1,7 +1,8 @@
 /**
  * Which HTTP server a front-end process runs, as a real process: HTTP_SERVER=node always serves with node:http;
- * HTTP_SERVER unset serves with uWS where its binary loads, and otherwise refuses to start, naming both ways out.
- * Never a silent fallback. The start-up log and /v1/models name the server.
+ * unset (auto) serves with uWS where its binary loads, else with node:http and one warning line naming why and
+ * how to get uWS; HTTP_SERVER=uws refuses to start where uWS does not load, naming both ways out. The start-up
+ * log and /v1/models name the server. (npm run test:node-matrix runs this on Node 24, where uWS needs glibc 2.38.)
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,12 +70,31 @@ describe('HTTP_SERVER choice', () => {
     assert.equal(await first.exited, 0);
   });
 
-  it(`HTTP_SERVER unset: uWS where it loads, else a refusal naming both ways out (here: ${uwsShouldLoad() ? 'loads' : 'does not load'})`, async () => {
+  it(`HTTP_SERVER unset (auto): uWS where it loads, else node:http with one warning line (here: ${uwsShouldLoad() ? 'loads' : 'does not load'})`, async () => {
     const child = await start('');
+    const line = await child.waitForLog(/^front end listening$/);
+    const warnings = child.logs.filter((l) => l.level >= 40);
+    if (uwsShouldLoad()) {
+      assert.equal(line.httpServer, 'uws');
+      assert.match(String(line.httpServerDetail), /\.node$/);
+      assert.deepEqual(warnings, []);
+    } else {
+      assert.equal(line.httpServer, 'node');
+      assert.equal(warnings.length, 1, JSON.stringify(warnings));
+      assert.match(
+        warnings[0]!.msg,
+        /^serving with node:http: uWebSockets\.js does not load here \(.*glibc.*\); for uWS, .*container image/,
+      );
+    }
+    child.kill('SIGTERM');
+    assert.equal(await child.exited, 0);
+  });
+
+  it(`HTTP_SERVER=uws: uWS, or a refusal naming both ways out (here: ${uwsShouldLoad() ? 'loads' : 'does not load'})`, async () => {
+    const child = await start('uws');
     if (uwsShouldLoad()) {
       const line = await child.waitForLog(/^front end listening$/);
       assert.equal(line.httpServer, 'uws');
-      assert.match(String(line.httpServerDetail), /\.node$/);
       child.kill('SIGTERM');
       assert.equal(await child.exited, 0);
     } else {
