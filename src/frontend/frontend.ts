@@ -21,7 +21,7 @@ import { ReplyReader } from './reply-reader.ts';
 import { readiness, registerRoutes } from './server.ts';
 import { lingerLimits } from '../http/linger.ts';
 import { serverContext } from './server-context.ts';
-import { startGrpcServer, type GrpcFrontend } from '../grpc/grpc-server.ts';
+import { startGrpcServer } from '../grpc/grpc-server.ts';
 import { answerHandlerError } from '../http/handler-error.ts';
 import { createHttpServer } from '../http/select.ts';
 import type { HttpServerKind } from '../http/types.ts';
@@ -29,13 +29,14 @@ import { FrontendMetrics } from '../observability/metrics.ts';
 import { MetricsPublisher, scrapeDeployment } from '../observability/metrics-publisher.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startAuth } from '../auth/auth.ts';
-import { startAdminServer, type AdminServer } from '../admin/admin-server.ts';
+import { startAdminServer } from '../admin/admin-server.ts';
 import { VersionView } from './version-routing.ts';
 import { readQueueDepths } from './queue-depth.ts';
 import { assertPortOurs, deploymentId } from './port-guard.ts';
 import { hostIds } from '../registry/host-registry.ts';
 import { versionedModelName } from '../wire/versions.ts';
-import { runSteps, type Step } from '../lifecycle/steps.ts';
+import { runSteps } from '../lifecycle/steps.ts';
+import { ResourceStack } from '../lifecycle/resource-stack.ts';
 import { closeRedis } from '../redis/close.ts';
 import { startTracing } from '../observability/tracing.ts';
 import { ResponseCache } from './response-cache.ts';
@@ -61,6 +62,26 @@ export interface Frontend {
 }
 
 export async function startFrontend(config: Config, redisTarget: RedisTarget, log: Logger): Promise<Frontend> {
+  const onStepFailure = (step: string, err: Error) =>
+    log.warn({ err: err.message, step }, 'front end close step failed');
+  // Everything this front end opens, closed last-first: by close() after draining, by a failed start at once.
+  const resources = new ResourceStack(onStepFailure);
+  try {
+    return await openFrontend(config, redisTarget, log, resources, onStepFailure);
+  } catch (err) {
+    // A failed start (Redis unreachable, port in use, ...) releases everything it had opened.
+    await resources.close();
+    throw err;
+  }
+}
+
+async function openFrontend(
+  config: Config,
+  redisTarget: RedisTarget,
+  log: Logger,
+  resources: ResourceStack,
+  onStepFailure: (step: string, err: Error) => void,
+): Promise<Frontend> {
   // First, before any connection exists: with HTTP_SERVER=uws where uWS does not load this refuses.
   const http = createHttpServer(
     config.HTTP_SERVER,
@@ -71,20 +92,30 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     },
     (line) => log.warn(line),
   );
+  resources.defer('http server', () => http.closeAll());
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const keys = keysFor(config.KEY_PREFIX, config.REQUEST_SHARDS);
   // The front end reads only the models' metadata.json: names for routing, inputs and labels for /v2.
   const repository = await openRepository(config);
   // Also before any connection: a bad key file stops the start.
-  const auth = startAuth(config, log);
+  const auth = resources.use('auth', startAuth(config, log), (a) => a.close());
   // Loads the OpenTelemetry SDK only when an exporter is configured.
   const tracer = await startTracing(config, 'frontend', id);
-  const redis = connectRedis(redisTarget, `frontend:${id}`, log, deadConnectionOptions(config.REDIS_TIMEOUT_MS));
-  const blocking = connectRedis(
-    redisTarget,
-    `frontend:${id}:replies`,
-    log,
-    deadConnectionOptions(config.REDIS_TIMEOUT_MS, BLOCKING_READ_MS),
+  resources.defer('tracing', () => tracer?.shutdown());
+  const redis = resources.use(
+    'redis',
+    connectRedis(redisTarget, `frontend:${id}`, log, deadConnectionOptions(config.REDIS_TIMEOUT_MS)),
+    closeRedis,
+  );
+  const blocking = resources.use(
+    'redis (replies)',
+    connectRedis(
+      redisTarget,
+      `frontend:${id}:replies`,
+      log,
+      deadConnectionOptions(config.REDIS_TIMEOUT_MS, BLOCKING_READ_MS),
+    ),
+    (c) => c.disconnect(),
   );
   const pending = new PendingRequests();
   const replyStream = keys.replies(id);
@@ -102,73 +133,55 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
     log,
     () => metrics.redisErrors.inc(),
   );
-  let admin: AdminServer | undefined;
-  let grpc: GrpcFrontend | undefined;
+  resources.defer('metrics', () => metricsPublisher.stop());
   const versions = new VersionView(redis, keys, config.VERSION_REFRESH_MS, log, config.HOST_RESTART_GRACE_MS);
-  // Everything this front end holds, in release order: close() runs it after draining, a failed start at once.
-  const release: Step[] = [
-    ['version view', () => versions.stop()],
-    ['reply reader', () => replies.stop()],
-    ['metrics', () => metricsPublisher.stop()],
-    ['redis', () => closeRedis(redis)],
-    ['redis (replies)', () => blocking.disconnect()],
-    ['http server', () => http.closeAll()],
-    ['grpc server', () => grpc?.close()],
-    ['admin server', () => admin?.close()],
-    ['auth', () => auth.close()],
-    ['tracing', () => tracer?.shutdown()],
-  ];
-  const onStepFailure = (step: string, err: Error) =>
-    log.warn({ err: err.message, step }, 'front end close step failed');
-  const releaseAll = () => runSteps(release, onStepFailure);
 
-  let port: number;
-  try {
-    await Promise.all([whenReady(redis), whenReady(blocking)]);
-    await replies.start();
-    await versions.start();
-    const deployment = deploymentId(config.KEY_PREFIX, redisTarget);
-    const ctx = serverContext({
-      deployment,
-      config,
-      redis,
-      keys,
-      replyStream,
-      pending,
-      log,
-      metrics,
-      isDraining: () => draining,
-      repository,
-      versions,
-      scrapeMetrics: () =>
-        scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }, async () => {
-          // Every version a host reports (any state), so a versioned model's queues are seen too.
-          const serving = repository.models.flatMap((m) =>
-            versions.knownVersions(m.name).map((v) => versionedModelName(m.name, v)),
-          );
-          const [live, queues] = await Promise.all([hostIds(redis, keys), readQueueDepths(redis, keys, serving)]);
-          return { liveHosts: live.length, queues };
-        }),
-      onRedisError: () => metrics.redisErrors.inc(),
-      responseCache: ResponseCache.wanted(config, repository.models)
-        ? new ResponseCache(redis, responseCacheKeys(config.KEY_PREFIX), config, metrics.cache, log)
-        : undefined,
-      tracer,
-      inferenceGuard: auth.inference,
-      metadataGuard: auth.metadata,
-      metricsGuard: auth.metrics,
-    });
-    registerRoutes(http, ctx);
-    // Refuses a port another deployment serves (SO_REUSEPORT would share it silently).
-    await assertPortOurs(config.HOST, config.PORT, deployment);
-    port = await http.listen(config.HOST, config.PORT);
-    grpc = await startGrpcServer({ ...ctx, ready: async () => (await readiness(ctx, http)).ready });
-    if (auth.admin) admin = await startAdminServer({ config, redis, keys, log, metrics, guard: auth.admin });
-  } catch (err) {
-    // A failed start (Redis unreachable, port in use, ...) releases everything it had opened.
-    await releaseAll();
-    throw err;
-  }
+  await Promise.all([whenReady(redis), whenReady(blocking)]);
+  await replies.start();
+  resources.defer('reply reader', () => replies.stop());
+  await versions.start();
+  resources.defer('version view', () => versions.stop());
+  const deployment = deploymentId(config.KEY_PREFIX, redisTarget);
+  const ctx = serverContext({
+    deployment,
+    config,
+    redis,
+    keys,
+    replyStream,
+    pending,
+    log,
+    metrics,
+    isDraining: () => draining,
+    repository,
+    versions,
+    scrapeMetrics: () =>
+      scrapeDeployment(redis, keys, { id: metricsId, registry: metrics.registry }, async () => {
+        // Every version a host reports (any state), so a versioned model's queues are seen too.
+        const serving = repository.models.flatMap((m) =>
+          versions.knownVersions(m.name).map((v) => versionedModelName(m.name, v)),
+        );
+        const [live, queues] = await Promise.all([hostIds(redis, keys), readQueueDepths(redis, keys, serving)]);
+        return { liveHosts: live.length, queues };
+      }),
+    onRedisError: () => metrics.redisErrors.inc(),
+    responseCache: ResponseCache.wanted(config, repository.models)
+      ? new ResponseCache(redis, responseCacheKeys(config.KEY_PREFIX), config, metrics.cache, log)
+      : undefined,
+    tracer,
+    inferenceGuard: auth.inference,
+    metadataGuard: auth.metadata,
+    metricsGuard: auth.metrics,
+  });
+  registerRoutes(http, ctx);
+  // Refuses a port another deployment serves (SO_REUSEPORT would share it silently).
+  await assertPortOurs(config.HOST, config.PORT, deployment);
+  const port = await http.listen(config.HOST, config.PORT);
+  const grpc = await startGrpcServer({ ...ctx, ready: async () => (await readiness(ctx, http)).ready });
+  resources.defer('grpc server', () => grpc?.close());
+  const admin = auth.admin
+    ? await startAdminServer({ config, redis, keys, log, metrics, guard: auth.admin })
+    : undefined;
+  resources.defer('admin server', () => admin?.close());
   log.info(
     {
       frontendId: id,
@@ -206,7 +219,7 @@ export async function startFrontend(config: Config, redisTarget: RedisTarget, lo
       draining = true;
       // In-flight requests end by result or deadline; REQUEST_TIMEOUT_MS bounds this wait.
       await pending.whenEmpty();
-      await releaseAll();
+      await resources.close();
       log.info({ frontendId: id }, 'front end closed');
     })();
     return closing;
