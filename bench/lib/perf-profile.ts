@@ -94,6 +94,8 @@ export function category({ comm, sym, dso }: Sample): string {
   if (/libstdc\+\+|libgcc/.test(dso)) return 'libstdc++';
   if (/^\[JIT\]|^\/tmp\/perf-|^\[unknown\]|^\/\/anon|^$/.test(dso)) return 'JIT-compiled JS';
   if (/(^|\/)node$/.test(dso)) {
+    // Node's own zlib (and its CRC), which the PNG decoder inflates with.
+    if (/inflate|adler32|crc32|zlib|Zlib/.test(sym)) return 'zlib (PNG inflate)';
     if (sym.startsWith('Builtins_')) return 'V8 builtins and interpreter';
     if (V8_COMPILER.test(sym)) return 'V8 compilers';
     if (V8_GC.test(sym)) return 'V8 GC';
@@ -102,7 +104,7 @@ export function category({ comm, sym, dso }: Sample): string {
   return dso.slice(dso.lastIndexOf('/') + 1) || dso;
 }
 
-const DECODERS = new Set(['libvips (sharp)', '@napi-rs/image (PNG decoder)']);
+const DECODERS = new Set(['libvips (sharp)', '@napi-rs/image (PNG decoder)', 'zlib (PNG inflate)']);
 const WORK = new Set(['onnxruntime', ...DECODERS]);
 
 function summarise(samples: Sample[], roots: readonly number[], msPerSample: number): Profile {
