@@ -50,3 +50,8 @@ export default async function preprocess(task: PreprocessTask): Promise<Preproce
     return { ok: false, code: e.code, message: e.clientMessage, detail: e.detail };
   }
 }
+
+/** Answers PreprocessPool.started(): this module has loaded, so the thread can decode. */
+export function ready(): boolean {
+  return true;
+}

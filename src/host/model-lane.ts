@@ -118,6 +118,7 @@ async function openLane(model: ServedModel, deps: LaneDeps, resources: ResourceS
         stragglerMs: config.STRAGGLER_WAIT_MS,
         slotsPerBuffer: config.MAX_BATCH,
         decodeTimeoutMs: config.DECODE_TIMEOUT_MS,
+        onError: (err) => log.error({ model: name, err: err.message }, 'decode thread failed'),
       },
       {
         buffers: buffers.buffers,
@@ -128,6 +129,10 @@ async function openLane(model: ServedModel, deps: LaneDeps, resources: ResourceS
     ),
     (p) => p.close(),
   );
+  // Threads that cannot start fail this version with the reason (a bad model file does the same).
+  const poolStarted = pool.started().catch((err: Error) => {
+    throw new Error(`decode threads did not start: ${err.message}`);
+  });
   const keys = modelKeys(deps.keys, name);
   // One blocking connection per request shard of this model: each shard's read loop blocks on its own.
   const blocking = keys.shards.map((shard) =>
@@ -137,7 +142,8 @@ async function openLane(model: ServedModel, deps: LaneDeps, resources: ResourceS
   );
   for (const conn of blocking) conn.on('error', () => deps.metrics.redisErrors.inc());
 
-  const [engine] = await Promise.all([inference.ready, ...blocking.map((c) => whenReady(c))]);
+  // Awaited together: whichever fails first is the reason, and none is left rejecting unheard.
+  const [engine] = await Promise.all([inference.ready, poolStarted, ...blocking.map((c) => whenReady(c))]);
   log.info(
     {
       ...engine.info,

@@ -56,6 +56,8 @@ export interface PreprocessPoolOptions {
   /** Slots per buffer (MAX_BATCH); the pool never has more tasks out than slots. */
   slotsPerBuffer: number;
   decodeTimeoutMs: number;
+  /** A thread failed outside any task (piscina's 'error' event, which would otherwise end the process). */
+  onError?: (err: Error) => void;
 }
 
 export class PreprocessPool {
@@ -75,7 +77,7 @@ export class PreprocessPool {
 
   constructor(opts: PreprocessPoolOptions, data: PoolWorkerData) {
     this.decodeTimeoutMs = opts.decodeTimeoutMs;
-    this.opts = { stragglerThreads: 0, stragglerMs: 250, ...opts };
+    this.opts = { stragglerThreads: 0, stragglerMs: 250, onError: () => {}, ...opts };
     this.claims = new SlotClaims(opts.slotsPerBuffer, { buffers: data.buffers.length });
     this.pool = new Piscina({
       filename: SCRIPT.filename,
@@ -93,6 +95,16 @@ export class PreprocessPool {
         slotStarts: this.claims.starts,
       },
     });
+    this.pool.on('error', (err: Error) => this.opts.onError(err));
+  }
+
+  /**
+   * Resolves once a thread has loaded the decode worker; rejects with the reason when threads fail to start (a
+   * model version's load then fails with it, instead of piscina's 'error' event ending the process).
+   */
+  async started(): Promise<void> {
+    // The worker's named export `ready` takes no task: the cast only satisfies the pool's task type.
+    await this.pool.run(undefined as unknown as PreprocessTask, { name: 'ready' });
   }
 
   /**

@@ -12,6 +12,7 @@ import { BatchBuffers } from '../../src/host/batch-buffers.ts';
 import { PreprocessPool } from '../../src/host/preprocess-pool.ts';
 import { manyScanJpeg } from '../helpers/slow-images.ts';
 import { EXAMPLES } from '../../scripts/lib/in-process-service.ts';
+import { waitUntil } from '../helpers/processes.ts';
 
 const SENTINEL = -12345;
 /** The pool takes its input over (moved to the worker): each run gets its own copy of the test's image. */
@@ -97,5 +98,31 @@ describe('PreprocessPool abandons slow decodes', () => {
     assert.ok(!queued.ok && queued.code === 'DEADLINE_EXCEEDED', JSON.stringify(queued));
     const good = await pool.run({ image: own(photo), buffer: 1, slot: 2, deadline: Date.now() + 60_000 });
     assert.ok(good.ok, JSON.stringify(good));
+  });
+});
+
+describe('PreprocessPool threads that cannot start (issue 20)', () => {
+  it("started() rejects with the reason and the pool's 'error' reaches onError, not the process", async () => {
+    const meta = await readMetadata(resolve('models/default'));
+    const buffers = new BatchBuffers({ maxBatch: 2, slotElements: imageElements(meta), count: 1 });
+    const errors: Error[] = [];
+    // No `input`: the worker module throws while loading, as any thread that cannot start does.
+    const pool = new PreprocessPool(
+      { threads: 2, slotsPerBuffer: 2, decodeTimeoutMs: 500, onError: (err) => errors.push(err) },
+      {
+        buffers: buffers.buffers,
+        input: undefined as unknown as ModelMetadata['input'],
+        preprocessing: meta.preprocessing,
+        settings: { maxInputPixels: 40_000_000, maxJpegScans: 100, jpegDctScaling: false },
+      },
+    );
+    try {
+      await assert.rejects(pool.started(), (err: Error) => /width|undefined/.test(err.message));
+      // The other thread fails too, outside any task: piscina's 'error' event, handled.
+      await waitUntil(() => errors.length > 0, 10_000, "the other thread's error");
+      assert.match(errors[0]!.message, /width|undefined/);
+    } finally {
+      await pool.close();
+    }
   });
 });
