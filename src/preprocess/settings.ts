@@ -1,6 +1,6 @@
 /**
  * The preprocessing limits from the service configuration, apart from the decoders: the host's main thread
- * passes them to its decode workers without loading sharp or @napi-rs/image itself (a faster restart).
+ * passes them to its decode workers without loading sharp itself (a faster restart).
  */
 export interface PreprocessSettings {
   maxInputPixels: number;
