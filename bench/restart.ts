@@ -53,9 +53,11 @@ await defaultReady(host);
 /** From the first host's readiness on: posts chelsea.png every 100 ms; records when each was sent and its status. */
 const answers: Array<{ sentAt: number; status: number; at: number }> = [];
 let sending = true;
+let sent = 0;
 const sender = (async () => {
   while (sending) {
     const sentAt = Date.now();
+    sent++;
     void fetch(url, { method: 'POST', body: image, headers: { 'content-type': 'image/png' } })
       .then(async (r) => {
         await r.arrayBuffer();
@@ -68,7 +70,9 @@ const sender = (async () => {
 
 const results: Array<{ toReadyMs: number; toFirstAnswerMs: number; cpuS: number }> = [];
 for (let i = 1; i <= rounds; i++) {
-  await sleep(8000); // steady state, past CLAIM_IDLE_MS: the previous kill's requests are re-claimed and answered
+  // Steady state: every model loaded, and past CLAIM_IDLE_MS, so the previous kill's requests are answered.
+  await host.waitForLine((_, j) => j?.msg === 'model host ready', 120_000, 'model host ready');
+  await sleep(8000);
   host.kill('SIGKILL');
   const killedAt = Date.now();
   await host.exited;
@@ -86,6 +90,8 @@ for (let i = 1; i <= rounds; i++) {
 }
 sending = false;
 await sender;
+// Every request answered before the host stops: the last round's backlog too.
+while (answers.length < sent) await sleep(50);
 await host.stop();
 await frontend.stop();
 await redis.stop();
