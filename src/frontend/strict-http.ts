@@ -6,7 +6,7 @@
  * - A repeated Host header gets 400 and close on both (RFC 9112 §3.2).
  * - HEAD is served by the GET route of the same path (the servers send no body on any HEAD answer).
  */
-import { routeOf } from '../observability/metrics.ts';
+import { routeOf } from '../http/route-labels.ts';
 import { requestId, writeAccessLine, type Access } from '../http/access.ts';
 import type { Handler, HttpServer, RouteMethod } from '../http/types.ts';
 import { Answer } from '../http/respond.ts';

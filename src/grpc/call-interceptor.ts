@@ -17,7 +17,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Config } from '../config/config.ts';
 import type { Guard } from '../auth/guard.ts';
-import type { Route } from '../observability/metrics.ts';
+import type { Route } from '../http/route-labels.ts';
 import type { Access } from '../http/access.ts';
 import { checkKey } from '../frontend/authorize.ts';
 import { SERVED_BY } from '../http/respond.ts';

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Metadata, type sendUnaryData, type StatusObject } from '@grpc/grpc-js';
 import { errorCodes, protocolErrorBody, type ErrorCode } from '../wire/errors.ts';
 import { grpcStatusName, grpcStatusOf, httpEquivalent, retryTrailers } from '../wire/grpc-status.ts';
-import type { Route } from '../observability/metrics.ts';
+import type { Route } from '../http/route-labels.ts';
 import { CLIENT_GONE_STATUS, REQUEST_ID, writeAccessLine, type Access, type AccessEntry } from '../http/access.ts';
 import type { Exchange, Fields } from '../http/exchange.ts';
 import type { Span } from '../observability/tracer.ts';

@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../observability/logger.ts';
-import type { FrontendMetrics, Route } from '../observability/metrics.ts';
+import type { FrontendMetrics } from '../observability/metrics.ts';
+import type { Route } from './route-labels.ts';
 
 /** What an incoming X-Request-Id (e.g. from nginx) must look like to be reused; anything else gets a fresh id. */
 export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

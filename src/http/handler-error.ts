@@ -5,7 +5,7 @@
 import type { HandlerErrorListener } from './types.ts';
 import type { Access } from './access.ts';
 import { Answer } from './respond.ts';
-import { routeOf } from '../observability/metrics.ts';
+import { routeOf } from './route-labels.ts';
 
 export function answerHandlerError(access: () => Access): HandlerErrorListener {
   return (err, req, res, pattern) => {

@@ -4,7 +4,7 @@
  * after the client has gone; a client that goes first gets a 499 access line instead.
  */
 import { randomBytes } from 'node:crypto';
-import type { Route } from '../observability/metrics.ts';
+import type { Route } from './route-labels.ts';
 import { errorBody, errorCodes, protocolErrorBody, type ErrorCode } from '../wire/errors.ts';
 import { annotateServerSpan, endServerSpan } from './server-span.ts';
 import { CLIENT_GONE_STATUS, requestId, writeAccessLine, type Access, type AccessEntry } from './access.ts';

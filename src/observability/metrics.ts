@@ -4,6 +4,7 @@
  * end's GET /metrics answers the sum over all live processes (see metrics-publisher.ts), so per-process labels
  * are deliberately absent: series from different processes with equal labels add up.
  */
+import type { Route } from '../http/route-labels.ts';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const METRIC_PREFIX = 'classify_';
@@ -14,29 +15,6 @@ const STAGE_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 const BATCH_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256];
 
 export type Component = 'frontend' | 'model-host';
-
-/** The routes /metrics counts by; anything else is `other`, so a scanner cannot blow up the label set. */
-export const ROUTES = [
-  '/',
-  '/predict',
-  '/healthz',
-  '/readyz',
-  '/metrics',
-  '/v1/models',
-  '/openapi.json',
-  '/v2/repository',
-  // Open Inference Protocol: server metadata, health, model metadata / readiness, inference.
-  '/v2',
-  '/v2/health',
-  '/v2/models',
-  '/v2/infer',
-] as const;
-export type Route = (typeof ROUTES)[number] | 'other';
-
-/** The metrics route of a route pattern: itself when counted, else `other`. */
-export function routeOf(pattern: string): Route {
-  return (ROUTES as readonly string[]).includes(pattern) ? (pattern as Route) : 'other';
-}
 
 function common(registry: Registry, component: Component) {
   const redisErrors = new Counter({

@@ -12,7 +12,7 @@
  * registry's status (and Retry-After); deadlines, admission, body limits, metrics, access logs and request ids
  * are those of /predict, and each element of a request is queued and batched like one /predict image.
  */
-import type { Route } from '../../observability/metrics.ts';
+import type { Route } from '../../http/route-labels.ts';
 import { lazyChild } from '../../observability/logger.ts';
 import type { RepositoryModel } from '../../model/repository.ts';
 import { authorize } from '../authorize.ts';
