@@ -14,6 +14,7 @@ import { startModelHost, type ModelHost } from '../../src/host/model-host.ts';
 import { startFrontend, type Frontend } from '../../src/frontend/frontend.ts';
 import { EXAMPLES, testConfig } from '../../scripts/lib/in-process-service.ts';
 import { InferenceClient, type Outcome } from './grpc-client.ts';
+import { ensureExampleModels } from '../../scripts/lib/example-models.ts';
 
 export type Line = Record<string, unknown>;
 export type Tensor = { name: string; datatype: string; shape: number[] };
@@ -50,7 +51,8 @@ export async function startGrpcFixture(overrides: Record<string, string> = {}): 
     },
   });
   const env = {
-    MODEL_REPOSITORY: 'models',
+    // Two models of different input sizes: the example repository (npm run models:examples; setup prepares only the default).
+    MODEL_REPOSITORY: await ensureExampleModels(),
     MODELS: 'default,inception_v3',
     MAX_BATCH: '4',
     PORT: '0',
