@@ -3,8 +3,9 @@
  *   - JPEG: libjpeg-turbo through sharp, decoded once to RGB without resizing: its default IDCT and fancy
  *     upsampling give the pixels of browsers, TF's decode_jpeg and nsfwjs's reference bit for bit (zune-jpeg in
  *     @napi-rs/image is faster but upsamples chroma differently; Skia's libjpeg-turbo leaks memory: BENCHMARKS.md);
- *   - PNG: png-decode.ts on Node's zlib (lossless, so every decoder agrees): about twice the CPU of @napi-rs/image's
- *     Rust decoder, whose Transformer kept each image's pixels out of V8's sight until a collection (issue 20);
+ *   - PNG: png-decode.ts on Node's zlib (lossless, so every decoder agrees), straight to RGB over white: about 1.3-1.5×
+ *     the CPU of @napi-rs/image's Rust decoder, whose Transformer kept each image's pixels out of V8's sight until a
+ *     collection (issue 20);
  *   - a PNG's EXIF orientation is applied later, as index arithmetic in the resize;
  *   - large JPEGs when DCT scaling is on: sharp's shrink-on-load (libjpeg-turbo decodes at 1/2, 1/4 or 1/8) while
  *     the result still covers the model input;
@@ -15,7 +16,6 @@ import type { ImageHeader } from './image-header.ts';
 import { isSrgbProfile } from './icc.ts';
 import { PreprocessError } from './preprocess-error.ts';
 import { decodePng } from './png-decode.ts';
-import { toRgb8 } from './to-rgb.ts';
 
 export interface DecodeSettings {
   maxInputPixels: number;
@@ -59,9 +59,8 @@ export async function decodeRgb(
 
 function decodePngRgb(bytes: Uint8Array, header: Extract<ImageHeader, { kind: 'png' }>): DecodedRgb {
   const { width, height } = header;
-  const { data, format } = decodePng(bytes, header.png);
   return {
-    data: toRgb8(data, width * height, format),
+    data: decodePng(bytes, header.png, 'rgb').data,
     pixelBytes: 3,
     width,
     height,

@@ -43,20 +43,53 @@ export function toRgb8(data: Uint8Array, pixels: number, format: PixelFormat): U
 /** The 8-bit cases (grey, grey + alpha, RGBA: palette PNGs land here) without a per-sample closure. */
 function u8ToRgb(data: Uint8Array, pixels: number, channels: 1 | 2 | 4): Uint8Array {
   const out = new Uint8Array(pixels * 3);
-  for (let p = 0, i = 0, o = 0; p < pixels; p++, i += channels, o += 3) {
+  rgbRow(data, 0, pixels, channels, out, 0, 1);
+  return out;
+}
+
+/**
+ * Converts `w` 8-bit pixels of `channels` bytes from `data[from]` into RGB over white at `out`, starting at pixel
+ * `at` and writing every `step` pixels (an Adam7 pass writes every 2nd to 8th pixel of a row).
+ */
+export function rgbRow(
+  data: Uint8Array,
+  from: number,
+  w: number,
+  channels: 1 | 2 | 3 | 4,
+  out: Uint8Array,
+  at: number,
+  step: number,
+): void {
+  const stride = 3 * step;
+  const over = channels === 2 || channels === 4 ? overWhite() : undefined;
+  for (let x = 0, i = from, o = 3 * at; x < w; x++, i += channels, o += stride) {
     if (channels === 1) {
       out[o] = out[o + 1] = out[o + 2] = data[i]!;
-      continue;
-    }
-    const a = data[i + channels - 1]! / 255;
-    const white = 255 * (1 - a);
-    if (channels === 2) {
-      out[o] = out[o + 1] = out[o + 2] = Math.round(data[i]! * a + white);
+    } else if (channels === 3) {
+      out[o] = data[i]!;
+      out[o + 1] = data[i + 1]!;
+      out[o + 2] = data[i + 2]!;
+    } else if (channels === 2) {
+      out[o] = out[o + 1] = out[o + 2] = over![(data[i + 1]! << 8) | data[i]!]!;
     } else {
-      out[o] = Math.round(data[i]! * a + white);
-      out[o + 1] = Math.round(data[i + 1]! * a + white);
-      out[o + 2] = Math.round(data[i + 2]! * a + white);
+      const alpha = data[i + 3]! << 8;
+      out[o] = over![alpha | data[i]!]!;
+      out[o + 1] = over![alpha | data[i + 1]!]!;
+      out[o + 2] = over![alpha | data[i + 2]!]!;
     }
   }
-  return out;
+}
+
+let overWhiteTable: Uint8Array | undefined;
+
+/** Every 8-bit sample c at alpha a composed over white, at [a << 8 | c]: a table read instead of float arithmetic. */
+function overWhite(): Uint8Array {
+  if (overWhiteTable) return overWhiteTable;
+  overWhiteTable = new Uint8Array(256 * 256);
+  for (let alpha = 0; alpha < 256; alpha++) {
+    const a = alpha / 255; // c·a + 255·(1 − a), rounded, as libvips' flatten over white
+    const white = 255 * (1 - a);
+    for (let c = 0; c < 256; c++) overWhiteTable[(alpha << 8) | c] = Math.round(c * a + white);
+  }
+  return overWhiteTable;
 }

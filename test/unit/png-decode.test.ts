@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { decodePng, PngDecodeError } from '../../src/preprocess/png-decode.ts';
+import { paethPredictor } from '../../src/preprocess/png-unfilter.ts';
 import { readPngHeader, type PngHeader } from '../../src/preprocess/png-header.ts';
 import { seededBytes } from '../helpers/seeded-values.ts';
 
@@ -32,12 +33,12 @@ function chunk(type: string, data: Uint8Array): Buffer {
   return Buffer.concat([head, data, crc]);
 }
 
-/** Filters rows of packed samples with filter (row % 5), so that every filter type is exercised. */
-function filterRows(rows: Buffer[], bpp: number): Buffer {
+/** Filters rows of packed samples with filter (first + row) % 5, so that every filter type is exercised. */
+function filterRows(rows: Buffer[], bpp: number, first: number): Buffer {
   const out: Buffer[] = [];
   rows.forEach((row, y) => {
     const up = y > 0 ? rows[y - 1]! : Buffer.alloc(row.length);
-    const filter = y % 5;
+    const filter = (first + y) % 5;
     const line = Buffer.alloc(row.length + 1);
     line[0] = filter;
     for (let i = 0; i < row.length; i++) {
@@ -64,6 +65,8 @@ interface Spec {
   palette?: Buffer;
   trns?: Buffer;
   seed: number;
+  /** The filter of each image's (and each Adam7 pass's) first row, which has no row above. */
+  firstFilter?: number;
 }
 
 /** A PNG of seeded random samples (palette indices below the palette's size). */
@@ -101,12 +104,14 @@ function encodePng(spec: Spec): Buffer {
           return filterRows(
             range(y0, height, dy).map((y) => packRow(y, xs)),
             bpp,
+            spec.firstFilter ?? 0,
           );
         }),
       )
     : filterRows(
         range(0, height, 1).map((y) => packRow(y, range(0, width, 1))),
         bpp,
+        spec.firstFilter ?? 0,
       );
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
@@ -137,8 +142,28 @@ async function assertSameAsLibvips(png: Buffer, name: string): Promise<void> {
   const ours =
     info.channels === decoded.format.channels + 2 ? greyAsRgb(decoded.data, decoded.format.channels) : decoded.data;
   assert.equal(ours.length, data.length, `${name}: length (${decoded.format.channels} vs ${info.channels} channels)`);
-  const first = ours.findIndex((v, i) => v !== data[i]);
-  assert.equal(first, -1, `${name}: first difference at byte ${first}: ${ours[first]} vs ${data[first]}`);
+  assertSameBytes(ours, data, name);
+  // The 'rgb' output, with the conversion fused into the decode: the stored pixels composed over white.
+  const rgb = decodePng(png, header(png), 'rgb');
+  assert.equal(rgb.format.channels, 3, `${name}: rgb channels`);
+  assertSameBytes(rgb.data, overWhite(decoded.data, decoded.format.channels), `${name} as RGB`);
+}
+
+function assertSameBytes(ours: Uint8Array, theirs: Uint8Array, name: string): void {
+  assert.equal(ours.length, theirs.length, `${name}: length`);
+  const first = ours.findIndex((v, i) => v !== theirs[i]);
+  assert.equal(first, -1, `${name}: first difference at byte ${first}: ${ours[first]} vs ${theirs[first]}`);
+}
+
+/** RGB over white, as libvips flattens: c·a + 255·(1 − a) for a in 0…1, rounded; grey repeated three times. */
+function overWhite(pixels: Uint8Array, channels: number): Uint8Array {
+  const out = new Uint8Array((pixels.length / channels) * 3);
+  const colour = channels >= 3;
+  for (let i = 0, o = 0; i < pixels.length; i += channels, o += 3) {
+    const a = channels % 2 === 0 ? pixels[i + channels - 1]! / 255 : 1;
+    for (let k = 0; k < 3; k++) out[o + k] = Math.round(pixels[i + (colour ? k : 0)]! * a + 255 * (1 - a));
+  }
+  return out;
 }
 
 function greyAsRgb(grey: Uint8Array, channels: number): Uint8Array {
@@ -175,20 +200,36 @@ describe('decodePng', () => {
   ];
   for (const [name, spec] of cases) {
     it(`${name}, plain and Adam7-interlaced: the samples libvips decodes`, async () => {
-      // Odd sizes: partial bytes at row ends, empty Adam7 passes for the 1×1 and 3×1.
-      for (const [width, height] of [
+      // Odd sizes: partial bytes at row ends, empty Adam7 passes for the 1×1 and 3×1. Each size starts its rows
+      // (and each Adam7 pass) with another filter, so that all five meet a first row, which has no row above.
+      const sizes = [
         [37, 23],
         [1, 1],
         [3, 1],
         [9, 17],
-      ] as const) {
+        [6, 5],
+      ] as const;
+      for (const [firstFilter, [width, height]] of sizes.entries()) {
         for (const interlaced of [false, true]) {
-          const png = encodePng({ ...spec, width, height, interlaced, seed: width * 31 + height });
+          const png = encodePng({ ...spec, width, height, interlaced, firstFilter, seed: width * 31 + height });
           await assertSameAsLibvips(png, `${name} ${width}×${height}${interlaced ? ' interlaced' : ''}`);
         }
       }
     });
   }
+
+  it('decodes what sharp encodes, RGB and RGBA, plain and interlaced, as libvips does', async () => {
+    // Sizes whose rows hold many pixels: the 3- and 4-byte filter loops run over whole rows of a real encoder.
+    const raw = Buffer.from(seededBytes(5, 301 * 67 * 4)).map((v, i) => (v >> 3) + ((i >> 5) & 0x7f));
+    for (const channels of [3, 4] as const) {
+      for (const progressive of [false, true]) {
+        const png = await sharp(raw.subarray(0, 301 * 67 * channels), { raw: { width: 301, height: 67, channels } })
+          .png({ adaptiveFiltering: true, progressive })
+          .toBuffer();
+        await assertSameAsLibvips(png, `sharp ${channels} channels${progressive ? ' interlaced' : ''}`);
+      }
+    }
+  });
 
   it('decodes what sharp encodes: a photo-like RGB PNG at every compression level', async () => {
     const raw = Buffer.from(seededBytes(3, 120 * 80 * 3)).map((v, i) => (v >> 2) + ((i >> 6) & 0x3f));
@@ -200,13 +241,19 @@ describe('decodePng', () => {
     }
   });
 
-  it('refuses damaged PNGs with a reason: bad CRC, truncated, short IDAT, bad filter, palette index past the end', () => {
+  it('refuses damaged PNGs with a reason: bad CRC, truncated, short or long IDAT, bad filter, palette index past the end', () => {
     const good = encodePng({ width: 8, height: 8, colorType: 2, depth: 8, seed: 1 });
     const flipped = Buffer.from(good);
     flipped[good.length - 20]! ^= 0xff; // inside the last IDAT: its CRC no longer matches
     const shortIdat = Buffer.concat([
       good.subarray(0, 33),
       chunk('IDAT', deflateSync(Buffer.alloc(10))),
+      chunk('IEND', Buffer.alloc(0)),
+    ]);
+    // 8×8 RGB holds 8 × 25 bytes: one row more must be refused, not cut off quietly.
+    const longIdat = Buffer.concat([
+      good.subarray(0, 33),
+      chunk('IDAT', deflateSync(Buffer.alloc(9 * 25))),
       chunk('IEND', Buffer.alloc(0)),
     ]);
     const badFilter = Buffer.concat([
@@ -233,6 +280,7 @@ describe('decodePng', () => {
       ['bad CRC', flipped, /CRC/],
       ['truncated', good.subarray(0, good.length - 30), /truncated/],
       ['short IDAT', shortIdat, /IDAT holds/],
+      ['long IDAT', longIdat, /IDAT: /],
       ['bad filter', badFilter, /filter/],
       ['palette index', shrunk, /palette index/],
     ];
@@ -243,5 +291,21 @@ describe('decodePng', () => {
         name,
       );
     }
+  });
+
+  it("chooses Paeth's predictor as the PNG specification says, for every a, b and c", () => {
+    let wrong = 0;
+    for (let a = 0; a < 256; a++) {
+      for (let b = 0; b < 256; b++) {
+        for (let c = 0; c < 256; c++) {
+          const pa = Math.abs(b - c);
+          const pb = Math.abs(a - c);
+          const pc = Math.abs(a + b - 2 * c);
+          const expected = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+          if (paethPredictor(a, b, c) !== expected) wrong++;
+        }
+      }
+    }
+    assert.equal(wrong, 0);
   });
 });
