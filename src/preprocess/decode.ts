@@ -3,9 +3,9 @@
  *   - JPEG: libjpeg-turbo through sharp, decoded once to RGB without resizing: its default IDCT and fancy
  *     upsampling give the pixels of browsers, TF's decode_jpeg and nsfwjs's reference bit for bit (zune-jpeg in
  *     @napi-rs/image is faster but upsamples chroma differently; Skia's libjpeg-turbo leaks memory: BENCHMARKS.md);
- *   - PNG: png-decode.ts on Node's zlib (lossless, so every decoder agrees), straight to RGB over white: about 1.3-1.5×
- *     the CPU of @napi-rs/image's Rust decoder, whose Transformer kept each image's pixels out of V8's sight until a
- *     collection (issue 20);
+ *   - PNG: png-decode.ts on Node's zlib (lossless, so every decoder agrees), straight to RGB over white: about the
+ *     CPU of @napi-rs/image's Rust decoder on RGB photos, whose Transformer kept each image's pixels out of V8's
+ *     sight until a collection (issue 20);
  *   - a PNG's EXIF orientation is applied later, as index arithmetic in the resize;
  *   - large JPEGs when DCT scaling is on: sharp's shrink-on-load (libjpeg-turbo decodes at 1/2, 1/4 or 1/8) while
  *     the result still covers the model input;

@@ -1,10 +1,11 @@
 /**
  * A PNG decoder on Node's own zlib: chunks checked by CRC, IDAT inflated natively into one buffer of the size the
- * header implies, scanlines unfiltered (png-unfilter.ts), Adam7 passes placed, and rows written as 8-bit pixels
- * (png-rows.ts), in their own channels or as RGB over white. An 8-bit image that is not interlaced is unfiltered
- * straight into the output. Its memory is ordinary JavaScript memory that V8 sees and collects: @napi-rs/image, the
- * decoder before it, kept each image's pixels until a garbage collection that its hidden native memory never
- * triggered (issue 20: gigabytes on noise PNGs). BENCHMARKS.md has the costs.
+ * header implies, scanlines unfiltered (png-unfilter.ts; WebAssembly SIMD for the photo cases, png-simd.ts), Adam7
+ * passes placed, and rows written as 8-bit pixels (png-rows.ts), in their own channels or as RGB over white. An
+ * 8-bit image that is not interlaced is unfiltered straight into the output. Its memory is ordinary JavaScript
+ * memory that V8 sees and collects: @napi-rs/image, the decoder before it, kept each image's pixels until a garbage
+ * collection that its hidden native memory never triggered (issue 20: gigabytes on noise PNGs). BENCHMARKS.md has
+ * the costs.
  */
 import { crc32, inflateSync } from 'node:zlib';
 import { PngDecodeError } from './png-error.ts';

@@ -61,22 +61,29 @@ export function rgbRow(
   step: number,
 ): void {
   const stride = 3 * step;
-  const over = channels === 2 || channels === 4 ? overWhite() : undefined;
-  for (let x = 0, i = from, o = 3 * at; x < w; x++, i += channels, o += stride) {
-    if (channels === 1) {
-      out[o] = out[o + 1] = out[o + 2] = data[i]!;
-    } else if (channels === 3) {
+  let o = 3 * at;
+  const end = from + w * channels;
+  // One loop per layout: a switch on `channels` in the loop cost 1.3× as much on RGBA.
+  if (channels === 4) {
+    const over = overWhite();
+    for (let i = from; i < end; i += 4, o += stride) {
+      const alpha = data[i + 3]! << 8;
+      out[o] = over[alpha | data[i]!]!;
+      out[o + 1] = over[alpha | data[i + 1]!]!;
+      out[o + 2] = over[alpha | data[i + 2]!]!;
+    }
+  } else if (channels === 3) {
+    for (let i = from; i < end; i += 3, o += stride) {
       out[o] = data[i]!;
       out[o + 1] = data[i + 1]!;
       out[o + 2] = data[i + 2]!;
-    } else if (channels === 2) {
-      out[o] = out[o + 1] = out[o + 2] = over![(data[i + 1]! << 8) | data[i]!]!;
-    } else {
-      const alpha = data[i + 3]! << 8;
-      out[o] = over![alpha | data[i]!]!;
-      out[o + 1] = over![alpha | data[i + 1]!]!;
-      out[o + 2] = over![alpha | data[i + 2]!]!;
     }
+  } else if (channels === 2) {
+    const over = overWhite();
+    for (let i = from; i < end; i += 2, o += stride)
+      out[o] = out[o + 1] = out[o + 2] = over[(data[i + 1]! << 8) | data[i]!]!;
+  } else {
+    for (let i = from; i < end; i++, o += stride) out[o] = out[o + 1] = out[o + 2] = data[i]!;
   }
 }
 

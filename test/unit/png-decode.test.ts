@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { decodePng, PngDecodeError } from '../../src/preprocess/png-decode.ts';
+import { SIMD_MAX_ROW } from '../../src/preprocess/png-simd.ts';
 import { paethPredictor } from '../../src/preprocess/png-unfilter.ts';
 import { readPngHeader, type PngHeader } from '../../src/preprocess/png-header.ts';
 import { seededBytes } from '../helpers/seeded-values.ts';
@@ -217,6 +218,19 @@ describe('decodePng', () => {
       }
     });
   }
+
+  it('unfilters rows too long for the SIMD slots (RGB and RGBA over 32 KiB a row) with the JavaScript loops', async () => {
+    const width = Math.floor(SIMD_MAX_ROW / 3) + 1;
+    for (const colorType of [2, 6]) {
+      for (const [firstFilter, height] of [
+        [3, 6],
+        [4, 5],
+      ] as const) {
+        const png = encodePng({ width, height, colorType, depth: 8, firstFilter, seed: colorType + height });
+        await assertSameAsLibvips(png, `${width}×${height} colour type ${colorType}`);
+      }
+    }
+  });
 
   it('decodes what sharp encodes, RGB and RGBA, plain and interlaced, as libvips does', async () => {
     // Sizes whose rows hold many pixels: the 3- and 4-byte filter loops run over whole rows of a real encoder.
