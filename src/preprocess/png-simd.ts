@@ -50,7 +50,8 @@ export function unfilterSimd(
 
 function instantiate(): Simd | null {
   const bytes = assemble();
-  if (!WebAssembly.validate(bytes)) return null;
+  // Node started with --jitless has no WebAssembly at all; a CPU without SIMD fails validation.
+  if (typeof WebAssembly === 'undefined' || !WebAssembly.validate(bytes)) return null;
   const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes));
   const kernels = Object.fromEntries(KERNELS.map(([name]) => [name, exports[name] as Kernel]));
   return { memory: new Uint8Array((exports.memory as WebAssembly.Memory).buffer), kernels } as Simd;

@@ -4,6 +4,10 @@
  * byte for byte. PNGs are written here by a small encoder, so that every combination exists; sharp's own encoder
  * adds the everyday ones. Damaged PNGs are refused with a reason.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32, deflateSync } from 'node:zlib';
@@ -229,6 +233,37 @@ describe('decodePng', () => {
         const png = encodePng({ width, height, colorType, depth: 8, firstFilter, seed: colorType + height });
         await assertSameAsLibvips(png, `${width}×${height} colour type ${colorType}`);
       }
+    }
+  });
+
+  it('decodes the same bytes without WebAssembly (node --jitless), where the JavaScript loops do every row', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'png-jitless-'));
+    try {
+      const files = [2, 6].map((colorType) => {
+        const file = join(dir, `type-${colorType}.png`);
+        writeFileSync(file, encodePng({ width: 61, height: 23, colorType, depth: 8, firstFilter: 3, seed: colorType }));
+        return file;
+      });
+      const script = `
+        const { readFileSync } = await import('node:fs');
+        const { decodePng } = await import(${JSON.stringify(new URL('../../src/preprocess/png-decode.ts', import.meta.url).href)});
+        const { readPngHeader } = await import(${JSON.stringify(new URL('../../src/preprocess/png-header.ts', import.meta.url).href)});
+        const out = ${JSON.stringify(files)}.map((f) => { const png = readFileSync(f); return Buffer.from(decodePng(png, readPngHeader(png), 'rgb').data).toString('base64'); });
+        console.log(JSON.stringify({ wasm: typeof WebAssembly, out }));`;
+      const child = JSON.parse(
+        execFileSync(process.execPath, ['--jitless', '--import', 'tsx', '--input-type=module', '-e', script], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        }),
+      ) as { wasm: string; out: string[] };
+      assert.equal(child.wasm, 'undefined', 'the child has no WebAssembly');
+      files.forEach((file, i) => {
+        const png = readFileSync(file);
+        const here = decodePng(png, header(png), 'rgb').data;
+        assertSameBytes(Buffer.from(child.out[i]!, 'base64'), here, file);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
