@@ -24,7 +24,7 @@ export type MultipartImages =
 /** Bytes handed to busboy in one synchronous call: small enough that even a slice of empty parts costs < 1 ms. */
 export const SLICE_BYTES = 16 * 1024;
 /** Longest stretch of slices parsed before the event loop gets a turn. */
-const YIELD_AFTER_MS = 2;
+export const YIELD_AFTER_MS = 2;
 
 /**
  * A file part's bytes, without copying them: busboy hands out views into the body, except for the few bytes it

@@ -99,6 +99,12 @@ describe('a live host holding a slow request past CLAIM_IDLE_MS', () => {
   const batches = async () => (await metric('classify_batch_size_count')).sum;
 
   it('keeps it (decoded once), and classify_requests_reclaimed_total does not rise', async () => {
+    // The front end shows the host's metrics from its first push on (METRICS_PUSH_MS after start).
+    await waitUntil(
+      async () => (await metric('classify_requests_reclaimed_total')).present,
+      10_000,
+      "the host's first metrics push",
+    );
     const before = await reclaimed();
     const batchesBefore = await batches();
     const started = Date.now();

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { extractImages } from '../../src/frontend/image-input.ts';
-import { readMultipartImages, SLICE_BYTES } from '../../src/frontend/multipart.ts';
+import { readMultipartImages, SLICE_BYTES, YIELD_AFTER_MS } from '../../src/frontend/multipart.ts';
 
 const MiB = 1024 * 1024;
 const PNG = readFileSync(new URL('../../examples/chelsea.png', import.meta.url));
@@ -42,7 +42,9 @@ function emptyParts(boundary: string, bytes: number, headers = ''): Buffer {
 }
 
 /** Runs `work` while measuring the most CPU time the event loop spent between two of its turns (CPU, not wall). */
-async function longestBlockCpuMs<T>(work: () => Promise<T>): Promise<{ result: T; longestMs: number; turns: number }> {
+async function longestBlockCpuMs<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; longestMs: number; turns: number; wallMs: number }> {
   let longest = 0;
   let turns = 0;
   let last = process.cpuUsage();
@@ -55,10 +57,12 @@ async function longestBlockCpuMs<T>(work: () => Promise<T>): Promise<{ result: T
     if (running) setImmediate(probe);
   };
   setImmediate(probe);
+  const started = performance.now();
   const result = await work();
+  const wallMs = performance.now() - started;
   running = false;
   await new Promise((r) => setImmediate(r));
-  return { result, longestMs: longest, turns };
+  return { result, longestMs: longest, turns, wallMs };
 }
 
 describe('Content-Type spellings (RFC 2045/2046/7578/9110)', () => {
@@ -196,11 +200,14 @@ describe('hostile multipart bodies within BODY_LIMIT_BYTES (issue 12, defect 2)'
     const body = form('----formdata-undici-0123456789', [
       { name: 'image', bytes: big, filename: 'big.png', type: 'image/png' },
     ]);
-    const { result, longestMs, turns } = await longestBlockCpuMs(() =>
+    const { result, longestMs, turns, wallMs } = await longestBlockCpuMs(() =>
       extractImages(body, 'multipart/form-data; boundary=----formdata-undici-0123456789', limits),
     );
     assert.ok(result.ok && result.images[0]!.ok && result.images[0]!.image.byteLength === big.length);
     assert.ok(longestMs < 100, `event loop blocked for ${longestMs} ms of CPU`);
-    assert.ok(turns >= 2, `the event loop got ${turns} turns while ${body.length / SLICE_BYTES} slices were parsed`);
+    // The parser yields on time, not per slice: a machine that parses 10 MiB within one yield period owes no turn.
+    if (wallMs > 3 * YIELD_AFTER_MS) {
+      assert.ok(turns >= 2, `the event loop got ${turns} turns in ${wallMs} ms (${body.length / SLICE_BYTES} slices)`);
+    }
   });
 });
