@@ -56,7 +56,7 @@ describe('access logs', () => {
 
   /** Waits a moment: the line is written right after the response. */
   async function oneLine(reqId: string, status: number): Promise<Line> {
-    for (let i = 0; i < 50 && accessLines(reqId).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 250 && accessLines(reqId).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     const found = accessLines(reqId);
     assert.equal(found.length, 1, `one access line for ${reqId}, got ${JSON.stringify(found)}`);
     const line = found[0]!;

@@ -34,7 +34,7 @@ async function eventually(
   check: (m: Map<string, number>) => boolean,
   what: string,
 ): Promise<Map<string, number>> {
-  const until = Date.now() + 5000;
+  const until = Date.now() + 15_000;
   let last = new Map<string, number>();
   while (Date.now() < until) {
     last = (await scrape(url)).m;

@@ -153,11 +153,17 @@ describe('tracing (OTLP http/json, traces endpoint), /v2 infer', () => {
 });
 
 describe('tracing off', () => {
-  let receiver: OtlpReceiver;
+  // Two receivers, so that the three children can run at once: the disabled one must send nothing to its own.
+  let disabledReceiver: OtlpReceiver;
+  let onReceiver: OtlpReceiver;
   before(async () => {
-    receiver = await startOtlpReceiver();
+    disabledReceiver = await startOtlpReceiver();
+    onReceiver = await startOtlpReceiver();
   });
-  after(() => receiver?.close());
+  after(async () => {
+    await disabledReceiver?.close();
+    await onReceiver?.close();
+  });
 
   /** Runs test/helpers/tracing-child.ts: the service in a fresh process, one request, its count of SDK modules. */
   const child = async (env: Record<string, string>) => {
@@ -170,14 +176,17 @@ describe('tracing off', () => {
   };
 
   it('no exporter configured, or OTEL_SDK_DISABLED=true: no OpenTelemetry SDK module is loaded, nothing is sent', async () => {
-    assert.deepEqual(await child({}), { status: 200, otelSdkModules: 0 });
-    const disabled = await child({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint });
+    const [none, disabled, on] = await Promise.all([
+      child({}),
+      child({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: disabledReceiver.endpoint }),
+      child({ OTEL_EXPORTER_OTLP_ENDPOINT: onReceiver.endpoint }),
+    ]);
+    assert.deepEqual(none, { status: 200, otelSdkModules: 0 });
     assert.deepEqual(disabled, { status: 200, otelSdkModules: 0 });
-    assert.equal(receiver.spans.length, 0);
+    assert.equal(disabledReceiver.spans.length, 0);
     // The same count with an exporter configured: the check can tell.
-    const on = await child({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint });
     assert.equal(on.status, 200);
     assert.ok(on.otelSdkModules > 10, `${on.otelSdkModules} modules with tracing on`);
-    assert.ok(receiver.spans.length > 0, 'and spans arrive (flushed at close)');
+    assert.ok(onReceiver.spans.length > 0, 'and spans arrive (flushed at close)');
   });
 });
