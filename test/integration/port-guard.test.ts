@@ -1,7 +1,7 @@
 /**
  * One port, one deployment: front ends of one deployment (the same KEY_PREFIX on the same Redis, as PM2 runs
- * them) share their port; a front end of another deployment refuses to start on it, naming the port, and its
- * process exits non-zero; so does one facing another HTTP server there.
+ * them) share their port; a front end of another deployment refuses to start on it (or on its gRPC port), naming
+ * the port, and its process exits non-zero; so does one facing another HTTP server there.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,6 +60,18 @@ describe('a port served by another deployment', () => {
     assert.ok(
       child.text.some((l) => l.includes(`start-up failed: port ${port} on 127.0.0.1 is served by another deployment`)),
       child.text.join('\n'),
+    );
+  });
+
+  it('refuses a gRPC port another front end listens on, naming GRPC_PORT (grpc-js binds without SO_REUSEPORT)', async () => {
+    const grpcPort = await freePort();
+    const grpcConfig = (prefix: string) =>
+      testConfig({ PORT: '0', KEY_PREFIX: prefix, LOG_LEVEL: 'silent', GRPC_PORT: String(grpcPort) });
+    const first = await startFrontend(grpcConfig('guard-g1'), redis.url, silent);
+    frontends.push(first);
+    await assert.rejects(
+      startFrontend(grpcConfig('guard-g2'), redis.url, silent),
+      new RegExp(`gRPC: cannot listen on 127\\.0\\.0\\.1:${grpcPort} \\(GRPC_PORT=${grpcPort}`),
     );
   });
 
