@@ -96,10 +96,16 @@ describe('GET /metrics', () => {
     assert.equal((await postImage(secondUrl, chelsea)).status, 200);
     assert.equal((await postImage(secondUrl, Buffer.from('text'))).status, 415);
 
+    // Each process pushes its own snapshot: wait for the last request of each (the 415 on front end 2, the batches).
     const settled = (m: Map<string, number>) =>
       m.get('classify_metrics_processes') === 3 &&
       m.get('classify_http_requests_total{route="/predict",status="200"}') === 3 &&
-      m.get('classify_batch_size_sum{model="default"}') === 4;
+      m.get('classify_http_requests_total{route="/predict",status="415"}') === 1 &&
+      m.get('classify_http_request_duration_seconds_count{route="/predict"}') === 4 &&
+      m.get('classify_images_per_request_count') === 3 &&
+      m.get('classify_batch_size_sum{model="default"}') === 4 &&
+      m.get('classify_preprocess_duration_seconds_count{model="default",outcome="ok"}') === 4 &&
+      m.get('classify_queue_pending{model="default"}') === 0;
     for (const url of [svc.url, secondUrl]) {
       const m = await eventually(url, settled, `scrape of ${url} sums 3 processes`);
       assert.equal(m.get('classify_http_requests_total{route="/predict",status="415"}'), 1);
