@@ -37,7 +37,11 @@ describe('ENGINE=tfjs', () => {
     const before = await svc.host.liveTensors();
     for (let round = 0; round < 10; round++) {
       const res = await Promise.all(Array.from({ length: 20 }, () => postImage(svc.url, small)));
-      assert.ok(res.every((r) => r.status === 200));
+      assert.deepEqual(
+        res.map((r) => r.status),
+        Array(20).fill(200),
+        `round ${round}: ${JSON.stringify(await Promise.all(res.filter((r) => r.status !== 200).map((r) => r.text())))}`,
+      );
     }
     assert.equal(await svc.host.liveTensors(), before);
   });
