@@ -40,7 +40,10 @@ export function nginxGrpcSettings(d: DeploymentConfig, frontendHost: string): Ng
   };
 }
 
-/** `error_page` lines and their named locations: each of nginx's own statuses as the registry's gRPC status. */
+/** Where nginx's own gRPC error answers live (internal locations: a client asking for them gets 404). */
+const GRPC_ERROR_PAGES = '/_classify_grpc_errors';
+
+/** `error_page` lines and their locations: each of nginx's own statuses as the registry's gRPC status. */
 export function grpcErrorPages(errors: ReadonlyArray<[number, ErrorCode]>, bodyLimitBytes: number): string {
   return errors
     .map(([httpStatus, code]) => {
@@ -53,9 +56,12 @@ export function grpcErrorPages(errors: ReadonlyArray<[number, ErrorCode]>, bodyL
       // As REST's pages: 429 and 503 say when to retry (1 s).
       const retry = retryTrailers(code, httpStatus === 429 || httpStatus === 503 ? 1 : undefined);
       const trailers = Object.entries(retry).map(([k, v]) => `        add_header ${k} ${v} always;\n`);
+      // A URI, not a named location: nginx cannot redirect to a named one from a request whose path did not parse
+      // (`/%ZZ`), and answered its bare HTML 500 instead (as on the REST side, scripts/nginx-render.ts).
+      const page = `${GRPC_ERROR_PAGES}/${httpStatus}`;
       return (
-        `    error_page ${httpStatus} = @classify_grpc_${httpStatus};\n` +
-        `    location @classify_grpc_${httpStatus} {\n        internal;\n        default_type application/grpc;\n` +
+        `    error_page ${httpStatus} ${page};\n` +
+        `    location = ${page} {\n        internal;\n        default_type application/grpc;\n` +
         `        add_header grpc-status ${grpcStatusOf[code]} always;\n` +
         `        add_header grpc-message "${details}" always;\n` +
         `        add_header x-request-id $classify_req_id always;\n${trailers.join('')}` +

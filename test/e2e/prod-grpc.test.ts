@@ -2,12 +2,13 @@
  * gRPC in production for real: `npm run prod:up` with 2 front ends under PM2, each on its own gRPC port
  * (GRPC_PORT + FRONTEND_INDEX), nginx in front on NGINX_GRPC_PORT (grpc_pass, HTTP/2). A client generated from the
  * .proto classifies images and tensors through nginx; calls spread over both front ends; 200 calls with 16 in
- * flight are all answered; nginx's own errors (a message over the limit, no front end) reach the client as gRPC
- * statuses. Torn down in after(), even when a test fails.
+ * flight are all answered; nginx's own errors (a message over the limit, a path it cannot decode, no front end)
+ * reach the client as gRPC statuses. Torn down in after(), even when a test fails.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { connect, type IncomingHttpHeaders } from 'node:http2';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { status } from '@grpc/grpc-js';
@@ -105,6 +106,29 @@ describe('prod behind nginx: the Open Inference Protocol over gRPC', () => {
       }
     }
     assert.equal(ids.size, 2, 'two different front ends');
+  });
+
+  it("nginx's own error for a path it cannot decode is a gRPC status too, not an HTML page", async () => {
+    const session = connect(`http://${d.nginxGrpc}`);
+    try {
+      const headers = await new Promise<IncomingHttpHeaders>((resolve, reject) => {
+        const call = session.request({
+          ':method': 'POST',
+          ':path': '/%ZZ',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+        call.on('response', resolve).on('error', reject);
+        call.resume();
+        call.end(Buffer.alloc(5));
+      });
+      assert.equal(headers['content-type'], 'application/grpc');
+      // nginx refuses the path as a bad request (it used to fail its own error page and answer an HTML 500).
+      assert.equal(headers['grpc-status'], String(status.INVALID_ARGUMENT));
+      assert.match(String(headers['grpc-message']), /^BAD_REQUEST: /);
+    } finally {
+      session.close();
+    }
   });
 
   it("nginx's own errors are gRPC statuses: a message over the limit, then no front end at all", async () => {

@@ -25,7 +25,7 @@ describe('nginx gRPC configuration', () => {
   it("answers nginx's own errors as the registry's gRPC statuses, saying when to retry where REST does", async () => {
     const conf = await site({});
     const page = (status: number) =>
-      new RegExp(`location @classify_grpc_${status} \\{([^}]*)\\}`).exec(conf)?.[1] ?? '';
+      new RegExp(`location = /_classify_grpc_errors/${status} \\{([^}]*)\\}`).exec(conf)?.[1] ?? '';
     const expected: Array<[number, number, RegExp]> = [
       [400, grpcStatusOf.BAD_REQUEST, /BAD_REQUEST: /],
       [408, grpcStatusOf.BODY_TIMEOUT, /BODY_TIMEOUT: /],
@@ -38,7 +38,7 @@ describe('nginx gRPC configuration', () => {
     ];
     for (const [http, grpc, message] of expected) {
       const body = page(http);
-      assert.match(conf, new RegExp(`error_page ${http} = @classify_grpc_${http};`));
+      assert.match(conf, new RegExp(`error_page ${http} /_classify_grpc_errors/${http};`));
       assert.match(body, new RegExp(`add_header grpc-status ${grpc} always;`), String(http));
       assert.match(body, message, String(http));
       assert.match(body, /return 204;/, `${http}: a trailers-only answer`);
