@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { CHELSEA, makeDeployment, npmRun, pm2, teardown, type Deployment } from './prod-helpers.ts';
+import { CHELSEA, type Deployment, makeDeployment, pm2, prodDown, prodUp } from './prod-helpers.ts';
 import { ensureExampleModels } from '../../scripts/lib/example-models.ts';
 
 const LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
@@ -69,14 +69,11 @@ describe('two models under load at once, through nginx, with hosts per model', (
       MAX_BATCH: '4',
       REQUEST_TIMEOUT_MS: '20000',
     });
-    const up = await npmRun(d, 'prod:up');
-    assert.equal(up.code, 0, `prod:up failed:\n${up.out}`);
+    await prodUp(d);
   });
 
   after(async () => {
-    const { downCode, leftovers } = await teardown(d);
-    assert.deepEqual(leftovers, [], 'processes survived prod:down');
-    assert.equal(downCode, 0, 'prod:down failed');
+    await prodDown(d);
   });
 
   it('runs one PM2 app of model hosts per model', async () => {

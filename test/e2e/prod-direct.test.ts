@@ -9,24 +9,22 @@ import {
   appCommandLines,
   CHELSEA,
   classify,
-  makeDeployment,
-  PROJECT_DIR,
-  npmRun,
-  teardown,
   type Deployment,
+  makeDeployment,
+  npmRun,
+  prodDown,
+  prodUp,
+  PROJECT_DIR,
 } from './prod-helpers.ts';
 
 describe('prod direct: PM2 front ends on one port, no nginx', () => {
   let d: Deployment;
   before(async () => {
     d = await makeDeployment({ FRONTENDS: '2', MODEL_HOSTS: '1' });
-    const up = await npmRun(d, 'prod:up', ['--direct']);
-    assert.equal(up.code, 0, `prod:up --direct failed:\n${up.out}`);
+    await prodUp(d, ['--direct']);
   });
   after(async () => {
-    const { downCode, leftovers } = await teardown(d);
-    assert.deepEqual(leftovers, [], 'processes survived prod:down');
-    assert.equal(downCode, 0);
+    await prodDown(d);
   });
 
   it('serves on PORT without nginx, and new connections land on both front ends', async () => {

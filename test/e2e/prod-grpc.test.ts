@@ -15,7 +15,7 @@ import { status } from '@grpc/grpc-js';
 import { deserializeBytes, InferenceClient, serializeBytes } from '../helpers/grpc-client.ts';
 import { grpcLoad } from '../helpers/grpc-load.ts';
 import { smallPng } from '../helpers/load.ts';
-import { CHELSEA, jsonLines, makeDeployment, npmRun, pm2, teardown, type Deployment } from './prod-helpers.ts';
+import { CHELSEA, type Deployment, jsonLines, makeDeployment, pm2, prodDown, prodUp } from './prod-helpers.ts';
 
 const BODY_LIMIT = 1024 * 1024;
 
@@ -33,17 +33,14 @@ describe('prod behind nginx: the Open Inference Protocol over gRPC', () => {
   before(async () => {
     d = await makeDeployment({ FRONTENDS: '2', MODEL_HOSTS: '1', BODY_LIMIT_BYTES: String(BODY_LIMIT) });
     chelsea = await readFile(CHELSEA);
-    const up = await npmRun(d, 'prod:up');
-    assert.equal(up.code, 0, `prod:up failed:\n${up.out}`);
+    const up = await prodUp(d);
     assert.match(up.out, new RegExp(`gRPC \\(Open Inference Protocol\\) on ${d.nginxGrpc}`));
     client = new InferenceClient(d.nginxGrpc);
   });
 
   after(async () => {
     client?.close();
-    const { downCode, leftovers } = await teardown(d);
-    assert.deepEqual(leftovers, [], 'processes survived prod:down');
-    assert.equal(downCode, 0, 'prod:down failed');
+    await prodDown(d);
   });
 
   it('every RPC through nginx; images and a tensor classified; the request id passed both ways', async () => {

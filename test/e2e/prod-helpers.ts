@@ -3,6 +3,7 @@
  * prefix and private Redis) and free ports, and a teardown that leaves no process behind even when
  * `prod:down` fails: it then kills what the pid files name.
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -218,4 +219,18 @@ export async function onlinePids(d: Deployment, name: string): Promise<number[]>
     .filter((p) => p.name === name && p.pm2_env.status === 'online')
     .map((p) => p.pid)
     .sort();
+}
+
+/** `npm run prod:up` (with `args`) for a suite's before(): fails the suite with prod:up's output unless it succeeds. */
+export async function prodUp(d: Deployment, args: string[] = []): Promise<{ code: number; out: string }> {
+  const up = await npmRun(d, 'prod:up', args);
+  assert.equal(up.code, 0, `prod:up ${args.join(' ')} failed:\n${up.out}`);
+  return up;
+}
+
+/** teardown() for a suite's after(): fails the suite when prod:down failed or left processes behind. */
+export async function prodDown(d: Deployment | undefined): Promise<void> {
+  const { downCode, leftovers } = await teardown(d);
+  assert.deepEqual(leftovers, [], 'processes survived prod:down');
+  assert.equal(downCode, 0, 'prod:down failed');
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureExampleModels } from '../../scripts/lib/example-models.ts';
 import { closeLoadAgent, postRaw, summarize, type Sample } from '../helpers/load.ts';
-import { CHELSEA, jsonLines, makeDeployment, npmRun, onlinePids, teardown, type Deployment } from './prod-helpers.ts';
+import { CHELSEA, type Deployment, jsonLines, makeDeployment, onlinePids, prodDown, prodUp } from './prod-helpers.ts';
 
 const RATE_PER_S = 10;
 const TOTAL = 400;
@@ -44,13 +44,10 @@ for (const [label, settings] of variants) {
     before(async () => {
       // Default settings but the test's own ports and state; REQUEST_TIMEOUT_MS back to its default.
       d = await makeDeployment({ ...(await settings()), REQUEST_TIMEOUT_MS: '', PREPROCESS_THREADS: '' });
-      const up = await npmRun(d, 'prod:up');
-      assert.equal(up.code, 0, `prod:up failed:\n${up.out}`);
+      await prodUp(d);
     });
     after(async () => {
-      const { downCode, leftovers } = await teardown(d);
-      assert.deepEqual(leftovers, [], 'processes survived prod:down');
-      assert.equal(downCode, 0, 'prod:down failed');
+      await prodDown(d);
     });
 
     it(`answers all ${TOTAL} requests 200 across the kill and PM2's restart`, async () => {

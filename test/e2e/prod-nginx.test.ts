@@ -12,13 +12,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CHELSEA,
   classify,
+  type Deployment,
   jsonLines,
   makeDeployment,
   npmRun,
   onlinePids,
   pm2,
-  teardown,
-  type Deployment,
+  prodDown,
+  prodUp,
 } from './prod-helpers.ts';
 
 describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private Redis, nginx', () => {
@@ -34,14 +35,11 @@ describe('prod behind nginx: PM2 fork-mode front ends and model hosts, private R
       BODY_LIMIT_BYTES: String(1024 * 1024),
     });
     chelsea = await readFile(CHELSEA);
-    const up = await npmRun(d, 'prod:up');
-    assert.equal(up.code, 0, `prod:up failed:\n${up.out}`);
+    await prodUp(d);
   });
 
   after(async () => {
-    const { downCode, leftovers } = await teardown(d);
-    assert.deepEqual(leftovers, [], 'processes survived prod:down');
-    assert.equal(downCode, 0, 'prod:down failed');
+    await prodDown(d);
   });
 
   it('classifies chelsea.png through nginx (Neutral first), passing X-Request-Id through both ways', async () => {

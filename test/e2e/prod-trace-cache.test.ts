@@ -20,7 +20,7 @@ import {
   type OtlpReceiver,
   type ReceivedSpan,
 } from '../helpers/otlp-receiver.ts';
-import { CHELSEA, classify, makeDeployment, npmRun, pm2Apps, teardown, type Deployment } from './prod-helpers.ts';
+import { CHELSEA, classify, type Deployment, makeDeployment, pm2Apps, prodUp, teardown } from './prod-helpers.ts';
 
 describe('prod behind nginx: OpenTelemetry traces and the response cache', () => {
   let receiver: OtlpReceiver;
@@ -39,8 +39,7 @@ describe('prod behind nginx: OpenTelemetry traces and the response cache', () =>
       METRICS_PUSH_MS: '200',
     });
     chelsea = await readFile(CHELSEA);
-    const up = await npmRun(d, 'prod:up');
-    assert.equal(up.code, 0, `prod:up failed:\n${up.out}`);
+    await prodUp(d);
     client = new InferenceClient(d.nginxGrpc);
   });
 
