@@ -57,12 +57,16 @@ function partOf(body: Buffer, chunks: Buffer[]): Buffer {
   return part;
 }
 
-/** `boundary` comes from the request's Content-Type, already parsed (image-input.ts). */
+/**
+ * `boundary` comes from the request's Content-Type, already parsed (image-input.ts). `yieldAfterMs` is the longest
+ * stretch of parsing between two event-loop turns (0: a turn after every slice).
+ */
 export async function readMultipartImages(
   body: Buffer,
   boundary: string,
   field: string,
   limits: MultipartLimits,
+  yieldAfterMs = YIELD_AFTER_MS,
 ): Promise<MultipartImages> {
   let parser: busboy.Busboy;
   try {
@@ -119,7 +123,7 @@ export async function readMultipartImages(
   // on time alone, and stops at a refusal or at the parser's own error (a malformed body).
   for (let offset = 0; offset < body.byteLength && failure === undefined && !parser.destroyed; offset += SLICE_BYTES) {
     parser.write(body.subarray(offset, offset + SLICE_BYTES));
-    if (performance.now() - sliceStarted > YIELD_AFTER_MS) {
+    if (performance.now() - sliceStarted >= yieldAfterMs) {
       await nextTurn();
       sliceStarted = performance.now();
     }
